@@ -1,0 +1,11 @@
+//! STUB: not implemented yet; replace this whole file.
+
+use crate::error::ApiError;
+
+pub async fn create() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        20501,
+        "Not implemented yet",
+    )
+}

@@ -1,0 +1,324 @@
+//! Conversations: `/Conversations` and `/Conversations/{Sid}`, under both prefixes.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::scope::Scope;
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::sid::{Prefix, is_sid};
+use crate::store::conversations::{
+    self, ConversationFilter, ConversationRow, ConversationUpdate, NewConversation,
+};
+use crate::wire::paging::{self, LIMITS_100, PageParams};
+use crate::wire::params;
+use crate::wire::time::{format_date, format_opt_date};
+use crate::wire::urls::Urls;
+use crate::wire::{TwilioForm, TwilioQuery};
+
+/// Conversation attributes may be up to 16 KB (BEHAVIOR.md 6).
+const MAX_ATTRIBUTES: usize = 16 * 1024;
+pub const STATES: &[&str] = &["active", "inactive", "closed"];
+
+/// `timers`: the absolute times at which the running timers fire, `{}` when none runs.
+pub fn render_timers(date_inactive: Option<i64>, date_closed: Option<i64>) -> Value {
+    let mut timers = Map::new();
+    if let Some(at) = format_opt_date(date_inactive) {
+        timers.insert("date_inactive".into(), at.into());
+    }
+    if let Some(at) = format_opt_date(date_closed) {
+        timers.insert("date_closed".into(), at.into());
+    }
+    Value::Object(timers)
+}
+
+pub fn render(row: &ConversationRow, urls: &Urls) -> Value {
+    let url = urls.scoped(&format!("Conversations/{}", row.sid));
+    let bindings: Value = row
+        .bindings
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or_else(|| json!({}));
+    json!({
+        "account_sid": row.account_sid,
+        "chat_service_sid": row.service_sid,
+        "messaging_service_sid": row.messaging_service_sid,
+        "sid": row.sid,
+        "friendly_name": row.friendly_name,
+        "unique_name": row.unique_name,
+        "attributes": row.attributes,
+        "state": row.state,
+        "date_created": format_date(row.date_created),
+        "date_updated": format_date(row.date_updated),
+        "timers": render_timers(row.date_inactive, row.date_closed),
+        "bindings": bindings,
+        "url": url,
+        "links": {
+            "participants": format!("{url}/Participants"),
+            "messages": format!("{url}/Messages"),
+            "webhooks": format!("{url}/Webhooks"),
+            "export": format!("{url}/Export"),
+        },
+    })
+}
+
+/// The parameters of CreateConversation and UpdateConversation (and the conversation half of
+/// ConversationWithParticipants).
+#[derive(Debug, Default, Deserialize)]
+pub struct ConversationParams {
+    #[serde(rename = "FriendlyName")]
+    pub friendly_name: Option<String>,
+    #[serde(rename = "UniqueName")]
+    pub unique_name: Option<String>,
+    #[serde(rename = "Attributes")]
+    pub attributes: Option<String>,
+    #[serde(rename = "MessagingServiceSid")]
+    pub messaging_service_sid: Option<String>,
+    #[serde(rename = "State")]
+    pub state: Option<String>,
+    #[serde(rename = "Timers.Inactive")]
+    pub timers_inactive: Option<String>,
+    #[serde(rename = "Timers.Closed")]
+    pub timers_closed: Option<String>,
+    #[serde(rename = "Bindings.Email.Address")]
+    pub email_address: Option<String>,
+    #[serde(rename = "Bindings.Email.Name")]
+    pub email_name: Option<String>,
+    #[serde(rename = "DateCreated")]
+    pub date_created: Option<String>,
+    #[serde(rename = "DateUpdated")]
+    pub date_updated: Option<String>,
+}
+
+/// Checked values shared by create and update.
+struct Checked {
+    friendly_name: Option<String>,
+    unique_name: Option<String>,
+    attributes: Option<String>,
+    messaging_service_sid: Option<String>,
+    state: Option<String>,
+    timer_inactive: Option<i64>,
+    timer_closed: Option<i64>,
+    bindings: Option<String>,
+    date_created: Option<i64>,
+    date_updated: Option<i64>,
+}
+
+impl ConversationParams {
+    fn check(&self) -> ApiResult<Checked> {
+        if let Some(name) = &self.unique_name
+            && is_sid(Prefix::Conversation, name)
+        {
+            return Err(ApiError::bad_request(
+                50390,
+                "Unique name should not match conversation sid pattern",
+            ));
+        }
+        if self.state.as_deref() == Some("") {
+            return Err(ApiError::bad_request(50374, "'State' field can't be empty"));
+        }
+        let timer_inactive =
+            params::duration("Timers.Inactive", self.timers_inactive.as_deref(), 50379)?;
+        if timer_inactive.is_some_and(|s| s > 0 && s < 60) {
+            return Err(ApiError::bad_request(
+                50375,
+                "TimeToInactive should be greater or equal to 1 minute",
+            ));
+        }
+        let timer_closed = params::duration("Timers.Closed", self.timers_closed.as_deref(), 50380)?;
+        if timer_closed.is_some_and(|s| s > 0 && s < 600) {
+            return Err(ApiError::bad_request(
+                50376,
+                "TimeToClosed should be greater or equal to 10 minutes",
+            ));
+        }
+        let bindings = (self.email_address.is_some() || self.email_name.is_some()).then(|| {
+            json!({"email": {"address": self.email_address, "name": self.email_name}}).to_string()
+        });
+        Ok(Checked {
+            friendly_name: params::text("FriendlyName", self.friendly_name.as_deref(), 256, 50003)?,
+            unique_name: params::text("UniqueName", self.unique_name.as_deref(), 256, 50004)?,
+            attributes: params::attributes(self.attributes.as_deref(), MAX_ATTRIBUTES)?,
+            messaging_service_sid: params::sid(
+                "MessagingServiceSid",
+                self.messaging_service_sid.as_deref(),
+                Prefix::MessagingService,
+                50341,
+            )?,
+            state: params::one_of(
+                "State",
+                self.state.as_deref(),
+                &["active", "inactive", "closed", "initializing"],
+                50378,
+            )?
+            .map(str::to_string),
+            timer_inactive,
+            timer_closed,
+            bindings,
+            date_created: params::date("DateCreated", self.date_created.as_deref(), 50308)?,
+            date_updated: params::date("DateUpdated", self.date_updated.as_deref(), 50309)?,
+        })
+    }
+
+    /// Validates a create: a conversation cannot start closed (50384), and timers need a
+    /// state (50382).
+    pub fn for_create(&self) -> ApiResult<NewConversation> {
+        let c = self.check()?;
+        match c.state.as_deref() {
+            Some("closed") => {
+                return Err(ApiError::bad_request(
+                    50384,
+                    "Initial state can't be 'closed'",
+                ));
+            }
+            Some("initializing") => {
+                return Err(ApiError::bad_request(
+                    50378,
+                    "'State' parameter value is invalid",
+                ));
+            }
+            _ => {}
+        }
+        if (c.timer_inactive.is_some() || c.timer_closed.is_some()) && c.state.is_none() {
+            return Err(ApiError::bad_request(
+                50382,
+                "Timer can't be set without state",
+            ));
+        }
+        Ok(NewConversation {
+            friendly_name: c.friendly_name,
+            unique_name: c.unique_name,
+            attributes: c.attributes,
+            messaging_service_sid: c.messaging_service_sid,
+            state: c.state,
+            timer_inactive: c.timer_inactive,
+            timer_closed: c.timer_closed,
+            bindings: c.bindings,
+            date_created: c.date_created,
+            date_updated: c.date_updated,
+        })
+    }
+
+    fn for_update(&self) -> ApiResult<ConversationUpdate> {
+        let c = self.check()?;
+        if c.state.as_deref() == Some("initializing") {
+            return Err(ApiError::bad_request(
+                50378,
+                "'State' parameter value is invalid",
+            ));
+        }
+        let update = ConversationUpdate {
+            friendly_name: c.friendly_name,
+            unique_name: c.unique_name,
+            attributes: c.attributes,
+            messaging_service_sid: c.messaging_service_sid,
+            state: c.state,
+            timer_inactive: c.timer_inactive,
+            timer_closed: c.timer_closed,
+            bindings: c.bindings,
+            date_created: c.date_created,
+            date_updated: c.date_updated,
+        };
+        Ok(update)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConversationPath {
+    conversation: String,
+}
+
+#[derive(Deserialize)]
+pub struct ListFilters {
+    #[serde(rename = "State")]
+    state: Option<String>,
+    #[serde(rename = "StartDate")]
+    start_date: Option<String>,
+    #[serde(rename = "EndDate")]
+    end_date: Option<String>,
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+/// CreateConversation: POST /v1/Conversations
+pub async fn create(
+    scope: Scope,
+    State(app): State<AppState>,
+    TwilioForm(p): TwilioForm<ConversationParams>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let row = conversations::create(&app.store, scope.tenant(), p.for_create()?).await?;
+    Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))))
+}
+
+/// ListConversation: GET /v1/Conversations
+pub async fn list(
+    scope: Scope,
+    State(app): State<AppState>,
+    TwilioQuery(q): TwilioQuery<ListFilters>,
+) -> ApiResult<Json<Value>> {
+    let req = q.page.validate(LIMITS_100)?;
+    let filter = ConversationFilter {
+        state: params::one_of("State", q.state.as_deref(), STATES, 50378)?.map(str::to_string),
+        start_date: params::date("StartDate", q.start_date.as_deref(), 20001)?,
+        end_date: params::date("EndDate", q.end_date.as_deref(), 20001)?,
+    };
+    let mut echoed = Vec::new();
+    for (name, value) in [
+        ("StartDate", &q.start_date),
+        ("EndDate", &q.end_date),
+        ("State", &q.state),
+    ] {
+        if let Some(v) = value {
+            echoed.push((name, v.clone()));
+        }
+    }
+    let rows = conversations::list(&app.store, scope.tenant(), filter, req.clone()).await?;
+    let page = rows.map(|r| render(&r, &scope.urls));
+    Ok(Json(paging::render(
+        "conversations",
+        page,
+        &req,
+        &scope.urls.scoped("Conversations"),
+        &echoed,
+    )))
+}
+
+/// FetchConversation: GET /v1/Conversations/{Sid}
+pub async fn fetch(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<ConversationPath>,
+) -> ApiResult<Json<Value>> {
+    let row = conversations::fetch(&app.store, scope.tenant(), p.conversation).await?;
+    Ok(Json(render(&row, &scope.urls)))
+}
+
+/// UpdateConversation: POST /v1/Conversations/{Sid}
+pub async fn update(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<ConversationPath>,
+    TwilioForm(form): TwilioForm<ConversationParams>,
+) -> ApiResult<Json<Value>> {
+    let row = conversations::update(
+        &app.store,
+        scope.tenant(),
+        p.conversation,
+        form.for_update()?,
+    )
+    .await?;
+    Ok(Json(render(&row, &scope.urls)))
+}
+
+/// DeleteConversation: DELETE /v1/Conversations/{Sid}
+pub async fn delete(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<ConversationPath>,
+) -> ApiResult<StatusCode> {
+    conversations::delete(&app.store, scope.tenant(), p.conversation).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,19 @@
+//! STUB: not implemented yet; replace this whole file.
+
+use crate::error::ApiError;
+
+pub async fn fetch() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        20501,
+        "Not implemented yet",
+    )
+}
+
+pub async fn update() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        20501,
+        "Not implemented yet",
+    )
+}

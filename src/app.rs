@@ -1,0 +1,79 @@
+//! The running server: its shared state, its router with the layers every request passes
+//! through, and serving with graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::header::AUTHORIZATION;
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::CorsLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Credentials;
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub credentials: Arc<Credentials>,
+    /// `--public-url`: how the server names itself in absolute URLs, when not from `Host`.
+    pub public_url: Option<Arc<str>>,
+    /// The account given on the command line: it may create more accounts.
+    pub operator_account: Arc<str>,
+    /// Test mode allows the extension routes that bend reality (moving the clock).
+    pub test_mode: bool,
+}
+
+impl AppState {
+    /// The account the request's Basic auth opens. A username this process has not seen may
+    /// have been added to the store by another process (`confab account create`), so a miss
+    /// looks there once before refusing.
+    pub async fn authenticate(&self, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+        if let Some(account) = self.credentials.authenticate(headers) {
+            return Ok(account);
+        }
+        let username =
+            crate::auth::basic_username(headers).ok_or_else(ApiError::unauthenticated)?;
+        let stored = crate::store::accounts::find_credential(&self.store, username).await?;
+        let credential = stored.ok_or_else(ApiError::unauthenticated)?;
+        self.credentials.add(credential);
+        self.credentials
+            .authenticate(headers)
+            .ok_or_else(ApiError::unauthenticated)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    crate::api::routes::router()
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
+                    tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "answered");
+                }),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+        .layer(CorsLayer::permissive())
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,36 @@
+//! The one clock behind every timestamp the server writes.
+//!
+//! In test mode an operator may move it forward (`POST /confab/Clock`), so that timers that are
+//! minutes or days long can be tested in milliseconds. Nothing else reads the system time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, Utc};
+
+#[derive(Clone, Default)]
+pub struct Clock {
+    /// Milliseconds added to the system time; only ever grows.
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Whole seconds since the epoch: the precision of every date on the wire.
+    pub fn now_secs(&self) -> i64 {
+        self.now().timestamp()
+    }
+
+    /// Moves the clock forward; a negative step is refused (time never runs backwards).
+    pub fn advance(&self, by: chrono::Duration) -> Result<(), &'static str> {
+        if by < chrono::Duration::zero() {
+            return Err("the clock only moves forward");
+        }
+        self.offset_ms
+            .fetch_add(by.num_milliseconds(), Ordering::Relaxed);
+        Ok(())
+    }
+}

@@ -1,0 +1,13 @@
+//! confab: a self-hosted, wire-compatible Twilio Conversations REST API v1 server.
+//! See ARCHITECTURE.md for the map of the modules.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod permissions;
+pub mod server;
+pub mod sid;
+pub mod store;
+pub mod wire;

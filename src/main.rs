@@ -1,0 +1,65 @@
+use clap::Parser;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use confab::server::{self, Cli, Command};
+use confab::store;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(opts)) => serve(opts).await,
+        Some(Command::CreateAccount(opts)) => {
+            let store = server::open_store(&opts.db)?;
+            let account = store::accounts::create(&store, opts.friendly_name).await?;
+            println!("{}", serde_json::to_string_pretty(&account)?);
+            Ok(())
+        }
+        Some(Command::CreateKey(opts)) => {
+            let store = server::open_store(&opts.db)?;
+            let key = store::accounts::create_api_key(&store, opts.account_sid, opts.friendly_name)
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&key)?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(opts: server::ServeOpts) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(opts.listen).await?;
+    let addr = listener.local_addr()?;
+    let state = server::prepare(&opts).await?;
+    println!("{}", server::banner(&opts, addr));
+    confab::app::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM; the server then finishes the requests in flight.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut sig) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            sig.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

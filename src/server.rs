@@ -1,0 +1,134 @@
+//! Starting confab: the command line (each flag also an environment variable), opening the
+//! store, seeding the operator account, and serving. `main` and the tests both start it here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::app::{self, AppState};
+use crate::auth::Credentials;
+use crate::clock::Clock;
+use crate::store::{self, Location, Store};
+
+/// The development account printed at start. Fixed, so that snippets and tests can name it.
+pub const DEV_ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub const DEV_AUTH_TOKEN: &str = "confab_dev_auth_token";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "confab",
+    version,
+    about = "A self-hosted server that speaks the Twilio Conversations REST API v1"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeOpts,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeOpts),
+    /// Add an account (with its own default service) to the store and print its credentials.
+    CreateAccount(CreateAccountOpts),
+    /// Add an API key (SK...) to an account in the store and print its secret.
+    CreateKey(CreateKeyOpts),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeOpts {
+    /// Address to listen on.
+    #[arg(long, env = "CONFAB_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// The SQLite file, or `:memory:` to keep everything in memory.
+    #[arg(long, env = "CONFAB_DB", default_value = "confab.db")]
+    pub db: String,
+    /// The operator account: it exists at start, and may create more accounts.
+    #[arg(long, env = "CONFAB_ACCOUNT_SID", default_value = DEV_ACCOUNT_SID)]
+    pub account_sid: String,
+    /// The operator account's auth token.
+    #[arg(long, env = "CONFAB_AUTH_TOKEN", default_value = DEV_AUTH_TOKEN)]
+    pub auth_token: String,
+    /// How the server names itself in absolute URLs (`url`, `links`, `meta`); by default, from
+    /// the request's `Host` header.
+    #[arg(long, env = "CONFAB_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Allow the test-only extension routes (moving the clock). Off by default.
+    #[arg(long, env = "CONFAB_TEST_MODE")]
+    pub test_mode: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CreateAccountOpts {
+    #[arg(long, env = "CONFAB_DB", default_value = "confab.db")]
+    pub db: String,
+    #[arg(long, default_value = "confab account")]
+    pub friendly_name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CreateKeyOpts {
+    #[arg(long, env = "CONFAB_DB", default_value = "confab.db")]
+    pub db: String,
+    #[arg(long)]
+    pub account_sid: String,
+    #[arg(long, default_value = "confab key")]
+    pub friendly_name: String,
+}
+
+/// Opens the store, makes sure the operator account exists, and builds the shared state.
+pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
+    let clock = Clock::default();
+    let store = Store::open(&Location::parse(&opts.db), clock)?;
+    store::accounts::ensure(&store, opts.account_sid.clone(), opts.auth_token.clone()).await?;
+    let credentials = Credentials::new(store::accounts::load_credentials(&store).await?);
+    Ok(AppState {
+        store,
+        credentials: Arc::new(credentials),
+        public_url: opts.public_url.as_deref().map(Arc::from),
+        operator_account: Arc::from(opts.account_sid.as_str()),
+        test_mode: opts.test_mode,
+    })
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves (tests bind `127.0.0.1:0`).
+pub async fn run_with_listener(
+    opts: &ServeOpts,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = prepare(opts).await?;
+    app::serve(listener, state, shutdown).await?;
+    Ok(())
+}
+
+/// Opens a store that a subcommand writes to directly.
+pub fn open_store(db: &str) -> anyhow::Result<Store> {
+    Store::open(&Location::parse(db), Clock::default())
+}
+
+/// The banner printed at start: where it listens, the store, the credentials, and how to point
+/// each official SDK here.
+pub fn banner(opts: &ServeOpts, addr: SocketAddr) -> String {
+    let base = opts
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let (sid, token) = (&opts.account_sid, &opts.auth_token);
+    format!(
+        "confab listening on {base}  (store: {db})
+  account sid: {sid}
+  auth token:  {token}
+
+Python:  client = Client(\"{sid}\", \"{token}\"); client.conversations.base_url = \"{base}\"
+Node:    const client = twilio(\"{sid}\", \"{token}\"); client.conversations.baseUrl = \"{base}\";
+curl:    curl -u {sid}:{token} {base}/v1/Conversations -d FriendlyName=support
+",
+        db = opts.db
+    )
+}

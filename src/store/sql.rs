@@ -1,0 +1,84 @@
+//! Small SQL helpers shared by the per-resource store modules.
+
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OptionalExtension, Row};
+
+use crate::error::ApiResult;
+use crate::wire::paging::{Cursor, Page, PageRequest};
+
+/// One list query in keyset form: `select` is everything up to and including the WHERE
+/// conditions that filter the list (it must end in a condition, e.g. `... WHERE service_id = ?`),
+/// `keys` the ORDER BY columns (unique together), `descending` the list's direction.
+pub struct Keyset<'a> {
+    pub select: &'a str,
+    pub keys: &'a [&'a str],
+    pub descending: bool,
+}
+
+impl Keyset<'_> {
+    /// Runs the query for one page, with one row of look-ahead, and returns the page in the
+    /// list's order. `key` reads a row's sort key back, to build the next and previous tokens.
+    pub fn page<T>(
+        &self,
+        conn: &Connection,
+        params: &[&dyn ToSql],
+        req: &PageRequest,
+        map: impl Fn(&Row) -> rusqlite::Result<T>,
+        key: impl Fn(&T) -> Vec<i64>,
+    ) -> ApiResult<Page<T>> {
+        let cols = self.keys.join(", ");
+        // Walking backwards from a PB token reads the list in reverse, then flips the rows.
+        let backwards = matches!(req.cursor, Some(Cursor::Before(_)));
+        let descending = self.descending != backwards;
+        let (dir, cmp) = if descending {
+            ("DESC", "<")
+        } else {
+            ("ASC", ">")
+        };
+        let mut sql = String::from(self.select);
+        let mut values: Vec<i64> = Vec::new();
+        if let Some(Cursor::After(k) | Cursor::Before(k)) = &req.cursor {
+            if k.len() != self.keys.len() {
+                return Err(crate::error::ApiError::invalid_page_token());
+            }
+            let marks = vec!["?"; k.len()].join(", ");
+            sql.push_str(&format!(" AND ({cols}) {cmp} ({marks})"));
+            values.extend(k);
+        }
+        let order: Vec<String> = self.keys.iter().map(|k| format!("{k} {dir}")).collect();
+        sql.push_str(&format!(
+            " ORDER BY {} LIMIT {}",
+            order.join(", "),
+            req.size + 1
+        ));
+        let mut all: Vec<&dyn ToSql> = params.to_vec();
+        all.extend(values.iter().map(|v| v as &dyn ToSql));
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt
+            .query_map(all.as_slice(), |row| map(row))?
+            .collect::<rusqlite::Result<Vec<T>>>()?;
+        if backwards {
+            rows.reverse();
+        }
+        Ok(Page::from_lookahead(rows, req, key))
+    }
+}
+
+/// `query_row` that answers `None` for no row.
+pub fn optional<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn ToSql],
+    map: impl FnOnce(&Row) -> rusqlite::Result<T>,
+) -> ApiResult<Option<T>> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(params, map)
+        .optional()?)
+}
+
+/// Whether an error is a UNIQUE constraint failure (SQLite names no constraint, so callers that
+/// have several unique keys check the likely one first, inside the write job).
+pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}

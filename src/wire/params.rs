@@ -1,0 +1,131 @@
+//! Validation of the parameter kinds that many operations share. Each function names the bad
+//! parameter and answers with the Twilio code the caller passes in, so that one resource's
+//! `Attributes` fail with its own code.
+
+use axum::http::HeaderMap;
+
+use crate::error::{ApiError, ApiResult};
+use crate::sid::{Prefix, is_sid};
+use crate::wire::time::{parse_date, parse_duration};
+
+/// `Attributes`: a string that must hold valid JSON, stored verbatim, at most `max_bytes`.
+pub fn attributes(value: Option<&str>, max_bytes: usize) -> ApiResult<Option<String>> {
+    let Some(value) = value else { return Ok(None) };
+    if value.len() > max_bytes {
+        return Err(ApiError::bad_request(
+            50303,
+            format!("Attributes too long: limit is {max_bytes} bytes"),
+        ));
+    }
+    serde_json::from_str::<serde_json::Value>(value)
+        .map_err(|_| ApiError::bad_request(50304, "Attributes not valid JSON"))?;
+    Ok(Some(value.to_string()))
+}
+
+/// A date-time parameter (`DateCreated`, `LastReadTimestamp`...), to whole seconds.
+pub fn date(name: &str, value: Option<&str>, code: u32) -> ApiResult<Option<i64>> {
+    value
+        .map(|v| {
+            parse_date(v).ok_or_else(|| {
+                ApiError::bad_request(code, format!("Invalid {name} parameter: {v}"))
+            })
+        })
+        .transpose()
+}
+
+/// An ISO-8601 duration parameter, to seconds.
+pub fn duration(name: &str, value: Option<&str>, code: u32) -> ApiResult<Option<i64>> {
+    value
+        .map(|v| {
+            parse_duration(v)
+                .ok_or_else(|| ApiError::bad_request(code, format!("Invalid {name} format: {v}")))
+        })
+        .transpose()
+}
+
+/// A SID parameter of a known kind (`RoleSid`, `MessagingServiceSid`...).
+pub fn sid(
+    name: &str,
+    value: Option<&str>,
+    prefix: Prefix,
+    code: u32,
+) -> ApiResult<Option<String>> {
+    match value {
+        Some(v) if !is_sid(prefix, v) => {
+            Err(ApiError::bad_request(code, format!("Invalid {name}: {v}")))
+        }
+        other => Ok(other.map(str::to_string)),
+    }
+}
+
+/// One of a closed set of values (`State`, `Type`, `Order`...), case as the spec spells them.
+pub fn one_of<'a>(
+    name: &str,
+    value: Option<&str>,
+    allowed: &[&'a str],
+    code: u32,
+) -> ApiResult<Option<&'a str>> {
+    let Some(value) = value else { return Ok(None) };
+    allowed
+        .iter()
+        .find(|a| **a == value)
+        .copied()
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                code,
+                format!(
+                    "Invalid {name} value '{value}', expected one of: {}",
+                    allowed.join(", ")
+                ),
+            )
+        })
+}
+
+/// `true` / `false`, as Twilio's SDKs serialize booleans.
+pub fn boolean(name: &str, value: Option<&str>) -> ApiResult<Option<bool>> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(ApiError::invalid(
+            name,
+            format!("'{other}' is not true or false"),
+        )),
+    }
+}
+
+/// A whole number parameter.
+pub fn integer(name: &str, value: Option<&str>, code: u32) -> ApiResult<Option<i64>> {
+    value
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(code, format!("Invalid {name}: {v}")))
+        })
+        .transpose()
+}
+
+/// A text parameter with a length limit (in characters).
+pub fn text(
+    name: &str,
+    value: Option<&str>,
+    max_chars: usize,
+    code: u32,
+) -> ApiResult<Option<String>> {
+    match value {
+        Some(v) if v.chars().count() > max_chars => Err(ApiError::bad_request(
+            code,
+            format!("{name} is too long: limit is {max_chars} characters"),
+        )),
+        other => Ok(other.map(str::to_string)),
+    }
+}
+
+/// `X-Twilio-Webhook-Enabled: true`: REST actions fire webhooks only when it is present
+/// (BEHAVIOR.md 17.3). Any other value counts as false.
+pub fn webhooks_enabled(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-twilio-webhook-enabled")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}

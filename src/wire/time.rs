@@ -1,0 +1,115 @@
+//! Dates and durations as Twilio writes and reads them.
+//!
+//! Dates are stored as whole seconds since the epoch and written as ISO-8601 UTC without
+//! fractional seconds (`2015-12-16T22:18:37Z`). Durations are ISO-8601 (`PT10M`, `P1D`).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// `2015-12-16T22:18:37Z`.
+pub fn format_date(secs: i64) -> String {
+    DateTime::<Utc>::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub fn format_opt_date(secs: Option<i64>) -> Option<String> {
+    secs.map(format_date)
+}
+
+/// Parses an ISO-8601 / RFC 3339 date-time (any offset, optional fraction) to whole seconds.
+/// A bare date (`2024-01-31`) means its midnight UTC, as the list filters document.
+pub fn parse_date(s: &str) -> Option<i64> {
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Some(dt.timestamp());
+    }
+    if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
+        return Some(dt.and_utc().timestamp());
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|dt| dt.and_utc().timestamp())
+}
+
+/// Parses an ISO-8601 duration of days or smaller units (`P1D`, `PT5H`, `PT90S`, `P1DT2H`) to
+/// seconds. Years, months and weeks are refused, as Twilio's timers refuse them.
+pub fn parse_duration(s: &str) -> Option<i64> {
+    let rest = s.strip_prefix('P')?;
+    let (days, time) = match rest.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (rest, None),
+    };
+    let mut total = 0i64;
+    let mut seen_unit = false;
+    if !days.is_empty() {
+        total += days.strip_suffix('D')?.parse::<i64>().ok()? * 86_400;
+        seen_unit = true;
+    }
+    if let Some(time) = time {
+        if time.is_empty() {
+            return None;
+        }
+        let mut number = String::new();
+        let mut last_unit = 0;
+        for c in time.chars() {
+            if c.is_ascii_digit() {
+                number.push(c);
+                continue;
+            }
+            let (rank, scale) = match c {
+                'H' => (1, 3600),
+                'M' => (2, 60),
+                'S' => (3, 1),
+                _ => return None,
+            };
+            if number.is_empty() || rank <= last_unit {
+                return None;
+            }
+            total += number.parse::<i64>().ok()?.checked_mul(scale)?;
+            number.clear();
+            last_unit = rank;
+            seen_unit = true;
+        }
+        if !number.is_empty() {
+            return None;
+        }
+    }
+    seen_unit.then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip_in_twilio_format() {
+        assert_eq!(format_date(1450304317), "2015-12-16T22:18:37Z");
+        assert_eq!(parse_date("2015-12-16T22:18:37Z"), Some(1450304317));
+        assert_eq!(
+            parse_date("2015-12-16T22:18:37.123+00:00"),
+            Some(1450304317)
+        );
+        assert_eq!(parse_date("2015-12-16T23:18:37+01:00"), Some(1450304317));
+        assert_eq!(parse_date("2015-12-16"), Some(1450224000));
+        assert_eq!(parse_date("yesterday"), None);
+    }
+
+    #[test]
+    fn durations_accept_days_and_smaller_only() {
+        for (text, secs) in [
+            ("PT1M", 60),
+            ("PT10M", 600),
+            ("P1D", 86_400),
+            ("PT90S", 90),
+            ("P1DT2H3M4S", 93_784),
+            ("PT0S", 0),
+        ] {
+            assert_eq!(parse_duration(text), Some(secs), "{text}");
+        }
+        for bad in [
+            "", "P", "PT", "1M", "P6M", "P1Y", "P1W", "PT1", "PTM", "PT1S1M", "P1DT", "PT-1M",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}
