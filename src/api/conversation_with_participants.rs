@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 
-pub async fn create() -> ApiError {
+pub async fn create(_scope: super::scope::Scope) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_IMPLEMENTED,
         20501,

@@ -13,6 +13,7 @@ use crate::sid::{Prefix, is_sid};
 use crate::store::conversations::{
     self, ConversationFilter, ConversationRow, ConversationUpdate, NewConversation,
 };
+use crate::wire::form::keep_empty;
 use crate::wire::paging::{self, LIMITS_100, PageParams};
 use crate::wire::params;
 use crate::wire::time::{format_date, format_opt_date};
@@ -77,7 +78,7 @@ pub struct ConversationParams {
     pub attributes: Option<String>,
     #[serde(rename = "MessagingServiceSid")]
     pub messaging_service_sid: Option<String>,
-    #[serde(rename = "State")]
+    #[serde(rename = "State", default, deserialize_with = "keep_empty")]
     pub state: Option<String>,
     #[serde(rename = "Timers.Inactive")]
     pub timers_inactive: Option<String>,

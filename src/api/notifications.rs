@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 
-pub async fn fetch() -> ApiError {
+pub async fn fetch(_scope: super::scope::Scope) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_IMPLEMENTED,
         20501,
@@ -10,7 +10,7 @@ pub async fn fetch() -> ApiError {
     )
 }
 
-pub async fn update() -> ApiError {
+pub async fn update(_scope: super::scope::Scope) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_IMPLEMENTED,
         20501,

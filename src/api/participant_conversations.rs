@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 
-pub async fn list() -> ApiError {
+pub async fn list(_scope: super::scope::Scope) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_IMPLEMENTED,
         20501,

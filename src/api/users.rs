@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 
-pub async fn list() -> ApiError {
+pub async fn list(_scope: super::scope::Scope) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_IMPLEMENTED,
         20501,
@@ -10,7 +10,7 @@ pub async fn list() -> ApiError {
     )
 }
 
-pub async fn create() -> ApiError {
+pub async fn create(_scope: super::scope::Scope) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_IMPLEMENTED,
         20501,
@@ -18,7 +18,7 @@ pub async fn create() -> ApiError {
     )
 }
 
-pub async fn fetch() -> ApiError {
+pub async fn fetch(_scope: super::scope::Scope) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_IMPLEMENTED,
         20501,
@@ -26,7 +26,7 @@ pub async fn fetch() -> ApiError {
     )
 }
 
-pub async fn update() -> ApiError {
+pub async fn update(_scope: super::scope::Scope) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_IMPLEMENTED,
         20501,
@@ -34,7 +34,7 @@ pub async fn update() -> ApiError {
     )
 }
 
-pub async fn delete() -> ApiError {
+pub async fn delete(_scope: super::scope::Scope) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_IMPLEMENTED,
         20501,

@@ -51,3 +51,10 @@ where
             .map_err(|e| ApiError::bad_request(20001, format!("Invalid query string: {e}")))
     }
 }
+
+/// For `#[serde(default, deserialize_with = "keep_empty")]`: a parameter sent empty (`State=`)
+/// is `Some("")`, where plain `Option<String>` would read it as not sent. Use it where Twilio
+/// answers an empty value differently from a missing one.
+pub fn keep_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    <String as serde::Deserialize>::deserialize(d).map(Some)
+}

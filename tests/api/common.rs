@@ -1,0 +1,321 @@
+//! The test harness: one real confab server per test binary (in memory, on an ephemeral port),
+//! a fresh account per test, and a small HTTP client that speaks Twilio's wire format.
+#![allow(dead_code)] // Helpers shared by the test modules; not every module uses every one.
+
+use std::sync::OnceLock;
+use std::thread::JoinHandle;
+
+use confab::server::{DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, ServeOpts};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// A confab server running on its own thread and runtime, so that it outlives any one test.
+pub struct TestServer {
+    pub base: String,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server on `db` (a file path or `:memory:`), in test mode, on 127.0.0.1:0.
+    pub fn start(db: &str) -> TestServer {
+        let opts = ServeOpts {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            db: db.to_string(),
+            account_sid: DEV_ACCOUNT_SID.into(),
+            auth_token: DEV_AUTH_TOKEN.into(),
+            public_url: None,
+            test_mode: true,
+        };
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(opts.listen).await.unwrap();
+                ready_tx.send(listener.local_addr().unwrap()).unwrap();
+                confab::server::run_with_listener(&opts, listener, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = ready_rx.recv().expect("server did not start");
+        TestServer {
+            base: format!("http://{addr}"),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the server gracefully and waits until it has let go of its store.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// A client authenticated as the operator account.
+    pub fn operator(&self) -> Client {
+        Client::new(&self.base, DEV_ACCOUNT_SID, DEV_AUTH_TOKEN)
+    }
+
+    /// A fresh, isolated account (with its own default service) on this server.
+    pub async fn new_account(&self) -> Client {
+        let created = self
+            .operator()
+            .post("/confab/Accounts", &[("FriendlyName", "test")])
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        let sid = created.body["account_sid"].as_str().unwrap();
+        let token = created.body["auth_token"].as_str().unwrap();
+        Client::new(&self.base, sid, token)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The server shared by every test in this binary.
+pub fn shared() -> &'static TestServer {
+    static SERVER: OnceLock<TestServer> = OnceLock::new();
+    SERVER.get_or_init(|| TestServer::start(":memory:"))
+}
+
+/// A fresh account on the shared server: the namespace of one test.
+pub async fn account() -> Client {
+    shared().new_account().await
+}
+
+/// What the server answered.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Resp {
+    /// Asserts a Twilio error body with this status and code, and returns the body.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: u64) -> &Value {
+        assert_eq!(
+            (self.status, self.body["code"].as_u64()),
+            (status, Some(code)),
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status, "{}", self.body);
+        assert_eq!(
+            self.body["more_info"],
+            format!("https://www.twilio.com/docs/errors/{code}")
+        );
+        assert!(self.body["message"].is_string());
+        &self.body
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "{}", self.body);
+        &self.body
+    }
+}
+
+/// An HTTP client with one account's Basic auth.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub sid: String,
+    pub token: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str, sid: &str, token: &str) -> Self {
+        Client {
+            base: base.into(),
+            sid: sid.into(),
+            token: token.into(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The same client with other credentials (to check 401s and tenant isolation).
+    pub fn with_credentials(&self, sid: &str, token: &str) -> Self {
+        Client {
+            sid: sid.into(),
+            token: token.into(),
+            ..self.clone()
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{}", self.base, path)
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        let res = req
+            .basic_auth(&self.sid, Some(&self.token))
+            .send()
+            .await
+            .expect("request failed");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Resp { status, body }
+    }
+
+    /// POST a form body; repeated keys are repeated pairs.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Resp {
+        let body = serde_html_form::to_string(form).unwrap();
+        let req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req).await
+    }
+
+    /// POST with extra headers (e.g. `X-Twilio-Webhook-Enabled`).
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let body = serde_html_form::to_string(form).unwrap();
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(self.http.delete(self.url(path))).await
+    }
+
+    /// The SID of this account's default service.
+    pub async fn default_service(&self) -> String {
+        let services = self.get("/v1/Services").await;
+        services.body["services"][0]["sid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A new service of this account.
+    pub async fn new_service(&self, name: &str) -> String {
+        let created = self.post("/v1/Services", &[("FriendlyName", name)]).await;
+        created.body["sid"].as_str().unwrap().to_string()
+    }
+
+    /// Both URL families a per-service resource lives under: the default service's shorthand
+    /// `/v1`, and `/v1/Services/{IS...}` of a second, non-default service.
+    pub async fn prefixes(&self) -> Vec<String> {
+        let service = self.new_service("second service").await;
+        vec!["/v1".to_string(), format!("/v1/Services/{service}")]
+    }
+
+    /// Follows `meta.next_page_url` from `path` to the end, collecting the `key` items.
+    pub async fn collect_pages(&self, path: &str, key: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut next = Some(path.to_string());
+        while let Some(url) = next {
+            let page = self.get(&url).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            items.extend(page.body[key].as_array().unwrap().iter().cloned());
+            next = page.body["meta"]["next_page_url"]
+                .as_str()
+                .map(str::to_string);
+        }
+        items
+    }
+}
+
+/// The SID pattern of the spec: two letters and 32 hex digits.
+#[track_caller]
+pub fn assert_sid(value: &Value, prefix: &str) {
+    let s = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"));
+    assert!(
+        s.len() == 34 && s.starts_with(prefix) && s[2..].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{s}"
+    );
+}
+
+/// ISO-8601 UTC without fractional seconds: `2015-12-16T22:18:37Z`.
+#[track_caller]
+pub fn assert_date(value: &Value) {
+    let s = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"));
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(s).is_ok() && s.len() == 20 && s.ends_with('Z'),
+        "{s}"
+    );
+}
+
+impl Client {
+    /// A request with any method and no body.
+    pub async fn send_method(&self, method: &str, path: &str) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        self.send(self.http.request(method, self.url(path))).await
+    }
+
+    /// A POST with a raw body and content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> Resp {
+        let req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body.to_string());
+        self.send(req).await
+    }
+}
+
+impl Client {
+    /// The same credentials against another server (after a restart, on a new port).
+    pub fn on(&self, base: &str) -> Self {
+        Client {
+            base: base.into(),
+            ..self.clone()
+        }
+    }
+}
+
+/// A form body as pairs.
+pub type Form<'a> = &'a [(&'a str, &'a str)];
+/// One row of an error table: the form, the expected status and code, and why it must fail.
+pub type ErrorCase<'a> = (Form<'a>, u16, u64, &'a str);

@@ -1,0 +1,92 @@
+//! The wire conventions every endpoint shares: auth, errors, unknown routes and methods.
+
+use crate::common::{account, shared};
+
+#[tokio::test]
+async fn missing_or_wrong_credentials_answer_20003() {
+    let client = account().await;
+    let wrong = client.with_credentials(&client.sid, "not-the-token");
+    wrong
+        .get("/v1/Conversations")
+        .await
+        .assert_error(401, 20003);
+    let unknown = client.with_credentials("AC00000000000000000000000000000000", "x");
+    unknown
+        .post("/v1/Conversations", &[])
+        .await
+        .assert_error(401, 20003);
+}
+
+#[tokio::test]
+async fn api_keys_open_their_account() {
+    let client = account().await;
+    let key = client
+        .post(
+            &format!("/confab/Accounts/{}/Keys", client.sid),
+            &[("FriendlyName", "ci")],
+        )
+        .await;
+    let key = key.assert_status(201);
+    let sid = key["sid"].as_str().unwrap();
+    assert!(sid.starts_with("SK"));
+    let via_key = client.with_credentials(sid, key["secret"].as_str().unwrap());
+    let created = via_key
+        .post("/v1/Conversations", &[("UniqueName", "by-key")])
+        .await;
+    created.assert_status(201);
+    assert_eq!(created.body["account_sid"], client.sid.as_str());
+    client
+        .get("/v1/Conversations/by-key")
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn only_the_operator_creates_accounts() {
+    let client = account().await;
+    client
+        .post("/confab/Accounts", &[])
+        .await
+        .assert_error(403, 20403);
+    shared()
+        .operator()
+        .post("/confab/Accounts", &[])
+        .await
+        .assert_status(201);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_twilio_shape() {
+    let client = account().await;
+    let res = client.get("/v1/Nothing/Here").await;
+    assert_eq!(
+        res.assert_error(404, 20404)["message"],
+        "The requested resource /v1/Nothing/Here was not found"
+    );
+    let res = client.send_method("PUT", "/v1/Conversations").await;
+    res.assert_error(405, 20004);
+}
+
+#[tokio::test]
+async fn health_needs_no_auth() {
+    let res = reqwest::get(format!("{}/healthz", shared().base))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn a_json_body_is_not_read_as_parameters() {
+    let client = account().await;
+    let res = client
+        .post_raw(
+            "/v1/Services",
+            "application/json",
+            r#"{"FriendlyName":"x"}"#,
+        )
+        .await;
+    assert_eq!(
+        res.assert_error(400, 20001)["message"],
+        "Missing required parameter FriendlyName in the post body"
+    );
+}

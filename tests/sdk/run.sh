@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The official-SDK conformance suite: starts a real confab (in memory, on a free port), creates a
+# virtualenv with the pinned official `twilio` Python package, and drives confab through the
+# SDK's own create/list/stream/fetch/update/delete calls.
+#
+#   tests/sdk/run.sh [pytest args...]
+#
+# CONFAB_BIN may name an already built binary; otherwise this builds one.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+
+if [ -z "${CONFAB_BIN:-}" ]; then
+  cargo build --quiet --manifest-path "$root/Cargo.toml"
+  CONFAB_BIN="$root/target/debug/confab"
+fi
+
+venv="$here/python/.venv"
+if [ ! -x "$venv/bin/pytest" ] || ! cmp -s "$here/python/requirements.txt" "$venv/requirements.txt"; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/python/requirements.txt"
+  cp "$here/python/requirements.txt" "$venv/requirements.txt"
+fi
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+log="$(mktemp)"
+"$CONFAB_BIN" serve --db :memory: --listen "127.0.0.1:$port" --test-mode >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+
+export CONFAB_URL="http://127.0.0.1:$port"
+cd "$here/python"
+status=0
+"$venv/bin/pytest" -q "$@" || status=$?
+if [ $status -ne 0 ]; then
+  echo "--- confab log (last 40 lines) ---"
+  tail -40 "$log"
+fi
+exit $status
