@@ -15,10 +15,21 @@
 //!   conversations, per-conversation message indexes) are checked and written by one thread.
 
 pub mod accounts;
+pub mod addresses;
+pub mod bindings;
+pub mod configuration;
+pub mod conversation_webhooks;
 pub mod conversations;
+pub mod credentials;
+pub mod messages;
 mod migrations;
+pub mod participants;
+pub mod receipts;
+pub mod roles;
+pub mod service_configuration;
 pub mod services;
 pub mod sql;
+pub mod users;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -4,7 +4,21 @@
 mod common;
 mod spec;
 
+mod addresses;
+mod bindings;
+mod configuration;
+mod conversation_webhooks;
+mod conversation_with_participants;
 mod conversations;
+mod credentials;
+mod messages;
+mod participant_conversations;
+mod participants;
 mod persistence;
+mod receipts;
+mod roles;
+mod service_configuration;
 mod services;
+mod user_conversations;
+mod users;
 mod wire;
