@@ -14,8 +14,6 @@ use crate::wire::urls::Urls;
 pub struct Scope {
     pub tenant: Tenant,
     pub urls: Urls,
-    /// `X-Twilio-Webhook-Enabled: true` was sent.
-    pub webhooks_enabled: bool,
 }
 
 impl Scope {
@@ -53,9 +51,9 @@ impl FromRequestParts<AppState> for Scope {
                 account_sid,
                 service,
                 path: parts.uri.path().to_string(),
+                webhooks: webhooks_enabled(&parts.headers),
             },
             urls: Urls::from_request(state.public_url.as_deref(), &parts.headers, prefix),
-            webhooks_enabled: webhooks_enabled(&parts.headers),
         })
     }
 }

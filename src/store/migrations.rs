@@ -3,7 +3,10 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[include_str!("schema/0001_spine.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema/0001_spine.sql"),
+    include_str!("schema/0002_webhook_outbox.sql"),
+];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {
     let done: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;

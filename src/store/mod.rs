@@ -23,6 +23,7 @@ pub mod conversations;
 pub mod credentials;
 pub mod messages;
 mod migrations;
+pub mod outbox;
 pub mod participants;
 pub mod receipts;
 pub mod roles;

@@ -25,6 +25,8 @@ pub struct Tenant {
     pub service: ServiceRef,
     /// The request path, for Twilio's "The requested resource /v1/... was not found".
     pub path: String,
+    /// The request carried `X-Twilio-Webhook-Enabled: true`: its changes fire webhooks.
+    pub webhooks: bool,
 }
 
 impl Tenant {
