@@ -29,6 +29,8 @@ pub struct AppState {
     pub operator_account: Arc<str>,
     /// Test mode allows the extension routes that bend reality (moving the clock).
     pub test_mode: bool,
+    /// The client for pre-action webhooks.
+    pub http: reqwest::Client,
 }
 
 impl AppState {

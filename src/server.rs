@@ -87,12 +87,14 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
     let store = Store::open(&Location::parse(&opts.db), clock)?;
     store::accounts::ensure(&store, opts.account_sid.clone(), opts.auth_token.clone()).await?;
     let credentials = Credentials::new(store::accounts::load_credentials(&store).await?);
+    crate::webhooks::delivery::spawn(store.clone());
     Ok(AppState {
         store,
         credentials: Arc::new(credentials),
         public_url: opts.public_url.as_deref().map(Arc::from),
         operator_account: Arc::from(opts.account_sid.as_str()),
         test_mode: opts.test_mode,
+        http: crate::webhooks::http_client(),
     })
 }
 

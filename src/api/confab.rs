@@ -10,7 +10,11 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::store::accounts::{self, Credential};
-use crate::wire::TwilioForm;
+use crate::store::outbox;
+use crate::wire::paging::{self, LIMITS_100, PageParams};
+use crate::wire::time::{format_date, parse_duration};
+use crate::wire::urls::Urls;
+use crate::wire::{TwilioForm, TwilioQuery};
 
 /// GET /healthz, without auth: answers once the store is open.
 pub async fn healthz() -> Json<Value> {
@@ -82,4 +86,72 @@ pub async fn create_api_key(
         StatusCode::CREATED,
         Json(serde_json::to_value(key).map_err(ApiError::internal)?),
     ))
+}
+
+/// GET /confab/Webhooks/Deliveries: the account's webhook delivery log, newest first: which
+/// event went to which URL, with what status, latency and retry count.
+pub async fn list_webhook_deliveries(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    TwilioQuery(page): TwilioQuery<PageParams>,
+) -> ApiResult<Json<Value>> {
+    let account = app.authenticate(&headers).await?;
+    let req = page.validate(LIMITS_100)?;
+    let rows = outbox::deliveries(&app.store, account, req.clone()).await?;
+    let page = rows.map(|d| serde_json::to_value(d).unwrap_or_default());
+    let urls = Urls::from_request(app.public_url.as_deref(), &headers, String::new());
+    let list_url = format!("{}/confab/Webhooks/Deliveries", urls.base);
+    Ok(Json(paging::render(
+        "deliveries",
+        page,
+        &req,
+        &list_url,
+        &[],
+    )))
+}
+
+fn clock_body(app: &AppState) -> Json<Value> {
+    Json(json!({ "now": format_date(app.store.clock.now_secs()), "test_mode": app.test_mode }))
+}
+
+/// GET /confab/Clock: the server's current time (moved forward in test mode).
+pub async fn fetch_clock(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    app.authenticate(&headers).await?;
+    Ok(clock_body(&app))
+}
+
+#[derive(Deserialize)]
+pub struct AdvanceClock {
+    #[serde(rename = "Advance")]
+    advance: Option<String>,
+}
+
+/// POST /confab/Clock `Advance=PT10M`: moves the server's clock forward (test mode only), so
+/// that timers, retries and dates follow without waiting.
+pub async fn advance_clock(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    TwilioForm(p): TwilioForm<AdvanceClock>,
+) -> ApiResult<Json<Value>> {
+    app.authenticate(&headers).await?;
+    if !app.test_mode {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            20403,
+            "The clock can be moved only in --test-mode",
+        ));
+    }
+    let advance = p.advance.ok_or_else(|| ApiError::missing("Advance"))?;
+    let secs = parse_duration(&advance)
+        .ok_or_else(|| ApiError::invalid("Advance", "an ISO-8601 duration such as PT10M"))?;
+    app.store
+        .clock
+        .advance(chrono::Duration::seconds(secs))
+        .map_err(|e| ApiError::invalid("Advance", e))?;
+    // Whatever fell due (retries, timers) is looked at now, not at the next tick.
+    app.store.webhooks_queued.notify_one();
+    Ok(clock_body(&app))
 }

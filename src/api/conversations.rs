@@ -13,6 +13,8 @@ use crate::sid::{Prefix, is_sid};
 use crate::store::conversations::{
     self, ConversationFilter, ConversationRow, ConversationUpdate, NewConversation,
 };
+use crate::store::outbox::Params;
+use crate::webhooks::pre_action::{self, Modifications, modified_text};
 use crate::wire::form::keep_empty;
 use crate::wire::paging::{self, LIMITS_100, PageParams};
 use crate::wire::params;
@@ -203,6 +205,40 @@ impl ConversationParams {
         })
     }
 
+    /// The parameters of `onConversationAdd` / `onConversationUpdate`: the conversation as it
+    /// would be after this request.
+    fn pre_action_params(&self, current: Option<&ConversationRow>) -> Params {
+        let mut params = current
+            .map(ConversationRow::event_params)
+            .unwrap_or_default();
+        let mut set = |key: &'static str, value: &Option<String>| {
+            if value.is_some() {
+                params.retain(|(k, _)| *k != key);
+                params.push((key, value.clone()));
+            }
+        };
+        set("FriendlyName", &self.friendly_name);
+        set("UniqueName", &self.unique_name);
+        set("Attributes", &self.attributes);
+        set("MessagingServiceSid", &self.messaging_service_sid);
+        set("State", &self.state);
+        params
+    }
+
+    /// Applies what a pre-action webhook answered: it may change the names and attributes
+    /// (BEHAVIOR.md 17.2); the result is validated again like the request itself.
+    fn apply(&mut self, changes: &Modifications) {
+        for (key, field) in [
+            ("friendly_name", &mut self.friendly_name),
+            ("unique_name", &mut self.unique_name),
+            ("attributes", &mut self.attributes),
+        ] {
+            if let Some(value) = modified_text(changes, key) {
+                *field = Some(value);
+            }
+        }
+    }
+
     fn for_update(&self) -> ApiResult<ConversationUpdate> {
         let c = self.check()?;
         if c.state.as_deref() == Some("initializing") {
@@ -250,6 +286,13 @@ pub async fn create(
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<ConversationParams>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut p = p;
+    if scope.tenant.webhooks {
+        p.for_create()?; // bad input fails before any webhook goes out
+        let params = p.pre_action_params(None);
+        let changes = pre_action::run(&app, &scope.tenant, "onConversationAdd", params).await?;
+        p.apply(&changes);
+    }
     let row = conversations::create(&app.store, scope.tenant(), p.for_create()?).await?;
     Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))))
 }
@@ -304,6 +347,15 @@ pub async fn update(
     Path(p): Path<ConversationPath>,
     TwilioForm(form): TwilioForm<ConversationParams>,
 ) -> ApiResult<Json<Value>> {
+    let mut form = form;
+    if scope.tenant.webhooks {
+        form.for_update()?; // bad input fails before any webhook goes out
+        let current =
+            conversations::fetch(&app.store, scope.tenant(), p.conversation.clone()).await?;
+        let params = form.pre_action_params(Some(&current));
+        let changes = pre_action::run(&app, &scope.tenant, "onConversationUpdate", params).await?;
+        form.apply(&changes);
+    }
     let row = conversations::update(
         &app.store,
         scope.tenant(),
@@ -320,6 +372,12 @@ pub async fn delete(
     State(app): State<AppState>,
     Path(p): Path<ConversationPath>,
 ) -> ApiResult<StatusCode> {
+    if scope.tenant.webhooks {
+        let current =
+            conversations::fetch(&app.store, scope.tenant(), p.conversation.clone()).await?;
+        let params = current.event_params();
+        pre_action::run(&app, &scope.tenant, "onConversationRemove", params).await?;
+    }
     conversations::delete(&app.store, scope.tenant(), p.conversation).await?;
     Ok(StatusCode::NO_CONTENT)
 }

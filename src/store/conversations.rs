@@ -3,6 +3,7 @@
 
 use rusqlite::{Connection, Row, params};
 
+use super::outbox::{self, Params, Site};
 use super::services::{self, Tenant};
 use super::sql::{Keyset, is_unique_violation, optional};
 use super::{Store, WriteCtx};
@@ -124,6 +125,65 @@ pub struct ConversationUpdate {
     pub bindings: Option<String>,
     pub date_created: Option<i64>,
     pub date_updated: Option<i64>,
+}
+
+impl ConversationRow {
+    /// Where this conversation's events happen.
+    pub fn site(&self) -> Site<'_> {
+        Site {
+            service_id: self.service_id,
+            service_sid: &self.service_sid,
+            conversation: Some((self.id, &self.sid)),
+        }
+    }
+
+    /// The webhook parameters that describe a conversation (BEHAVIOR.md 17.4).
+    pub fn event_params(&self) -> Params {
+        let date = |secs| Some(crate::wire::time::format_date(secs));
+        vec![
+            ("ConversationSid", Some(self.sid.clone())),
+            ("DateCreated", date(self.date_created)),
+            ("DateUpdated", date(self.date_updated)),
+            ("FriendlyName", self.friendly_name.clone()),
+            ("UniqueName", self.unique_name.clone()),
+            ("Attributes", Some(self.attributes.clone())),
+            ("ChatServiceSid", Some(self.service_sid.clone())),
+            ("MessagingServiceSid", self.messaging_service_sid.clone()),
+            ("State", Some(self.state.clone())),
+        ]
+    }
+}
+
+/// Queues `onConversationStateUpdated` for a state change (`reason`: API, TIMER or EVENT).
+pub fn state_updated(
+    ctx: &WriteCtx,
+    tenant: &Tenant,
+    row: &ConversationRow,
+    from: &str,
+    reason: &str,
+) -> ApiResult<()> {
+    if from == row.state {
+        return Ok(());
+    }
+    let params = vec![
+        ("ChatServiceSid", Some(row.service_sid.clone())),
+        ("ConversationSid", Some(row.sid.clone())),
+        ("MessagingServiceSid", row.messaging_service_sid.clone()),
+        ("StateFrom", Some(from.to_string())),
+        ("StateTo", Some(row.state.clone())),
+        (
+            "StateUpdated",
+            Some(crate::wire::time::format_date(ctx.now)),
+        ),
+        ("Reason", Some(reason.to_string())),
+    ];
+    outbox::enqueue(
+        ctx,
+        tenant,
+        row.site(),
+        "onConversationStateUpdated",
+        params,
+    )
 }
 
 /// When each timer fires, counted from `from` (the last activity); a zero duration disables it.
@@ -343,7 +403,10 @@ pub async fn update(
                 Err(e) if is_unique_violation(&e) => Err(duplicate_unique_name(unique_name.as_deref().unwrap_or(""))),
                 other => other.map_err(ApiError::from),
             }?;
-            resolve(ctx.tx, &tenant, current.service_id, &current.sid)
+            let row = resolve(ctx.tx, &tenant, current.service_id, &current.sid)?;
+            outbox::enqueue(ctx, &tenant, row.site(), "onConversationUpdated", row.event_params())?;
+            state_updated(ctx, &tenant, &row, &current.state, "API")?;
+            Ok(row)
         })
         .await
 }

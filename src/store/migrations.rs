@@ -6,6 +6,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[
     include_str!("schema/0001_spine.sql"),
     include_str!("schema/0002_webhook_outbox.sql"),
+    include_str!("schema/0003_webhook_deliveries.sql"),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

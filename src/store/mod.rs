@@ -32,11 +32,12 @@ pub mod services;
 pub mod sql;
 pub mod users;
 
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, Transaction};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::clock::Clock;
 use crate::error::{ApiError, ApiResult};
@@ -51,6 +52,8 @@ pub struct WriteCtx<'a> {
     pub tx: &'a Transaction<'a>,
     /// Seconds since the epoch, the same for every job in the batch.
     pub now: i64,
+    /// Set when the job queued webhook deliveries: the delivery worker is woken after commit.
+    pub queued_webhooks: Cell<bool>,
 }
 
 type Reply = Box<dyn FnOnce(ApiResult<()>) + Send>;
@@ -78,6 +81,8 @@ pub struct Store {
     writer: mpsc::UnboundedSender<Job>,
     readers: Option<Arc<ReaderPool>>,
     pub clock: Clock,
+    /// Notified after every commit that queued webhook deliveries.
+    pub webhooks_queued: Arc<Notify>,
 }
 
 struct ReaderPool {
@@ -95,10 +100,15 @@ impl Store {
         configure_writer(&conn)?;
         migrations::run(&mut conn)?;
         let (writer, jobs) = mpsc::unbounded_channel();
-        let writer_clock = clock.clone();
+        let webhooks_queued = Arc::new(Notify::new());
+        let thread = Writer {
+            conn,
+            clock: clock.clone(),
+            webhooks_queued: webhooks_queued.clone(),
+        };
         std::thread::Builder::new()
             .name("confab-writer".into())
-            .spawn(move || run_writer(conn, jobs, writer_clock))?;
+            .spawn(move || thread.run(jobs))?;
         let readers = match location {
             Location::File(path) => Some(Arc::new(ReaderPool {
                 path: path.clone(),
@@ -111,6 +121,7 @@ impl Store {
             writer,
             readers,
             clock,
+            webhooks_queued,
         })
     }
 
@@ -191,52 +202,73 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn run_writer(mut conn: Connection, mut jobs: mpsc::UnboundedReceiver<Job>, clock: Clock) {
-    while let Some(first) = jobs.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        run_batch(&mut conn, batch, &clock);
-    }
+/// The writer thread's own state.
+struct Writer {
+    conn: Connection,
+    clock: Clock,
+    webhooks_queued: Arc<Notify>,
 }
 
-/// One transaction for the whole batch, one savepoint per job, one commit, then the answers.
-fn run_batch(conn: &mut Connection, batch: Vec<Job>, clock: &Clock) {
-    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => return fail_all(batch, e),
-    };
-    let mut replies = Vec::with_capacity(batch.len());
-    let now = clock.now_secs();
-    for job in batch {
-        if let Err(e) = tx.execute_batch("SAVEPOINT job") {
-            // Dropping the job answers its caller with an internal error.
-            tracing::error!(error = %e, "could not open a job's savepoint");
-            continue;
+impl Writer {
+    fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
+        while let Some(first) = jobs.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.run_batch(batch);
         }
-        let mut ctx = WriteCtx { tx: &tx, now };
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut ctx)));
-        let (ok, reply) = match outcome {
-            Ok((ok, reply)) => (ok, Some(reply)),
-            Err(_) => (false, None),
-        };
-        let end = if ok {
-            "RELEASE job"
-        } else {
-            "ROLLBACK TO job; RELEASE job"
-        };
-        if let Err(e) = tx.execute_batch(end) {
-            tracing::error!(error = %e, "could not end a job's savepoint");
-        }
-        replies.extend(reply);
     }
-    let committed = tx.commit().map_err(ApiError::from);
-    for reply in replies {
-        reply(committed.clone());
+
+    /// One transaction for the whole batch, one savepoint per job, one commit, then the answers.
+    fn run_batch(&mut self, batch: Vec<Job>) {
+        let now = self.clock.now_secs();
+        let tx = match self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        {
+            Ok(tx) => tx,
+            Err(e) => return fail_all(batch, e),
+        };
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut queued_webhooks = false;
+        for job in batch {
+            if let Err(e) = tx.execute_batch("SAVEPOINT job") {
+                // Dropping the job answers its caller with an internal error.
+                tracing::error!(error = %e, "could not open a job's savepoint");
+                continue;
+            }
+            let mut ctx = WriteCtx {
+                tx: &tx,
+                now,
+                queued_webhooks: Cell::new(false),
+            };
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut ctx)));
+            let (ok, reply) = match outcome {
+                Ok((ok, reply)) => (ok, Some(reply)),
+                Err(_) => (false, None),
+            };
+            let end = if ok {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            if let Err(e) = tx.execute_batch(end) {
+                tracing::error!(error = %e, "could not end a job's savepoint");
+            }
+            queued_webhooks |= ok && ctx.queued_webhooks.get();
+            replies.extend(reply);
+        }
+        let committed = tx.commit().map_err(ApiError::from);
+        if committed.is_ok() && queued_webhooks {
+            self.webhooks_queued.notify_one();
+        }
+        for reply in replies {
+            reply(committed.clone());
+        }
     }
 }
 

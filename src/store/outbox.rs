@@ -8,10 +8,11 @@
 
 use rusqlite::params;
 
-use super::WriteCtx;
 use super::services::Tenant;
-use super::sql::optional;
+use super::sql::{Keyset, optional};
+use super::{Store, WriteCtx};
 use crate::error::{ApiError, ApiResult};
+use crate::wire::paging::{Page, PageRequest};
 
 /// An event's own form parameters, in Twilio's names; `None` values are not sent.
 pub type Params = Vec<(&'static str, Option<String>)>;
@@ -89,6 +90,7 @@ pub fn enqueue(
                 ctx.now,
             ],
         )?;
+        ctx.queued_webhooks.set(true);
     }
     Ok(())
 }
@@ -99,53 +101,70 @@ fn listed(filters: Option<&str>, event: &str) -> bool {
         .is_some_and(|f| f.iter().any(|e| e == event))
 }
 
-/// The service's post-action target, or the account's when the service has no webhook
-/// configuration of its own (service-level overrides global).
+/// The webhook configuration that applies to a service: its own, or the account's (global)
+/// when the service has none (service-level overrides global, BEHAVIOR.md 17.1).
+#[derive(Debug, Default)]
+struct LevelConfig {
+    pre_url: Option<String>,
+    post_url: Option<String>,
+    method: Option<String>,
+    filters: Option<String>,
+}
+
+fn effective_config(
+    conn: &rusqlite::Connection,
+    account_sid: &str,
+    service_id: i64,
+) -> ApiResult<LevelConfig> {
+    let map = |r: &rusqlite::Row| {
+        Ok(LevelConfig {
+            pre_url: r.get(0)?,
+            post_url: r.get(1)?,
+            method: r.get(2)?,
+            filters: r.get(3)?,
+        })
+    };
+    let own = optional(
+        conn,
+        "SELECT pre_webhook_url, post_webhook_url, method, filters FROM service_webhooks WHERE service_id = ?1",
+        &[&service_id],
+        map,
+    )?;
+    if let Some(own) = own.filter(|c| c.pre_url.is_some() || c.post_url.is_some()) {
+        return Ok(own);
+    }
+    // A `flex` target receives its events inside Twilio: there is nothing to send it here.
+    let global = optional(
+        conn,
+        "SELECT pre_webhook_url, post_webhook_url, method, filters FROM account_webhooks
+         WHERE account_sid = ?1 AND coalesce(target, 'webhook') <> 'flex'",
+        &[&account_sid],
+        map,
+    )?;
+    Ok(global.unwrap_or_default())
+}
+
+fn upper_method(method: Option<String>) -> String {
+    method.unwrap_or_else(|| "POST".into()).to_uppercase()
+}
+
+/// The service's (or account's) post-action target, if it subscribes to this event.
 fn service_or_account_targets(
     ctx: &WriteCtx,
     tenant: &Tenant,
     service_id: i64,
     event: &str,
 ) -> ApiResult<Vec<Target>> {
-    type Config = (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let service: Option<Config> = optional(
-        ctx.tx,
-        "SELECT pre_webhook_url, post_webhook_url, method, filters FROM service_webhooks WHERE service_id = ?1",
-        &[&service_id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-    )?;
-    let configured = service
-        .as_ref()
-        .is_some_and(|(pre, post, _, _)| pre.is_some() || post.is_some());
-    let (post_url, method, filters) = if configured {
-        let (_, post, method, filters) = service.unwrap_or_default();
-        (post, method, filters)
-    } else {
-        let account: Option<Config> = optional(
-            ctx.tx,
-            "SELECT post_webhook_url, method, filters, target FROM account_webhooks WHERE account_sid = ?1",
-            &[&tenant.account_sid],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )?;
-        match account {
-            // Flex receives its events inside Twilio; there is nothing to send it here.
-            Some((_, _, _, Some(target))) if target == "flex" => (None, None, None),
-            Some((post, method, filters, _)) => (post, method, filters),
-            None => (None, None, None),
+    let config = effective_config(ctx.tx, &tenant.account_sid, service_id)?;
+    Ok(match config.post_url {
+        Some(url) if listed(config.filters.as_deref(), event) => {
+            vec![Target {
+                kind: "webhook",
+                url,
+                method: upper_method(config.method),
+                webhook_sid: None,
+            }]
         }
-    };
-    Ok(match post_url {
-        Some(url) if listed(filters.as_deref(), event) => vec![Target {
-            kind: "webhook",
-            url,
-            method: method.unwrap_or_else(|| "POST".into()).to_uppercase(),
-            webhook_sid: None,
-        }],
         _ => Vec::new(),
     })
 }
@@ -177,7 +196,7 @@ fn scoped_targets(
     let mut targets = Vec::new();
     for row in rows {
         let (sid, kind, url, method, filters, triggers, flow_sid) = row?;
-        let method = method.unwrap_or_else(|| "POST".into()).to_uppercase();
+        let method = upper_method(method);
         let target = match kind.as_str() {
             "webhook" if listed(filters.as_deref(), event) => url.map(|url| ("webhook", url)),
             "trigger" if event == "onMessageAdded" && triggered(triggers.as_deref(), body) => {
@@ -227,4 +246,241 @@ mod tests {
         assert!(!triggered(words, Some("helpful")));
         assert!(!triggered(words, None));
     }
+}
+
+/// A queued delivery, with what the worker needs to send and sign it.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: i64,
+    pub account_sid: String,
+    pub auth_token: String,
+    pub conversation_sid: Option<String>,
+    pub event_type: String,
+    pub target: String,
+    pub url: String,
+    pub method: String,
+    pub params: Vec<(String, String)>,
+    pub webhook_sid: Option<String>,
+    pub attempts: i64,
+    pub date_created: i64,
+}
+
+/// Deliveries that are due, oldest first, and only the head of each conversation's queue, so
+/// that one conversation's events go out in order.
+pub async fn due(store: &Store, now: i64, limit: usize) -> ApiResult<Vec<Pending>> {
+    store
+        .read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT o.id, o.account_sid, a.auth_token, o.conversation_sid, o.event_type, o.target, o.url,
+                        o.method, o.params, o.webhook_sid, o.attempts, o.date_created
+                 FROM webhook_outbox o JOIN accounts a ON a.sid = o.account_sid
+                 WHERE o.next_attempt_at <= ?1
+                   AND (o.conversation_sid IS NULL OR o.id =
+                        (SELECT min(h.id) FROM webhook_outbox h WHERE h.conversation_sid = o.conversation_sid))
+                 ORDER BY o.id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![now, limit as i64], |r| {
+                let params: String = r.get(8)?;
+                Ok(Pending {
+                    id: r.get(0)?,
+                    account_sid: r.get(1)?,
+                    auth_token: r.get(2)?,
+                    conversation_sid: r.get(3)?,
+                    event_type: r.get(4)?,
+                    target: r.get(5)?,
+                    url: r.get(6)?,
+                    method: r.get(7)?,
+                    params: serde_json::from_str(&params).unwrap_or_default(),
+                    webhook_sid: r.get(9)?,
+                    attempts: r.get(10)?,
+                    date_created: r.get(11)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+}
+
+/// When the earliest queued delivery falls due, if any is queued.
+pub async fn next_due(store: &Store) -> ApiResult<Option<i64>> {
+    store
+        .read(|conn| {
+            Ok(
+                conn.query_row("SELECT min(next_attempt_at) FROM webhook_outbox", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+}
+
+/// One attempt's result, for the delivery log.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub status: Option<u16>,
+    pub outcome: &'static str,
+    pub error: Option<String>,
+    pub latency_ms: i64,
+}
+
+/// Records an attempt at a queued delivery: logged, then either removed from the outbox (done or
+/// given up) or rescheduled for `retry_at`.
+pub async fn record(
+    store: &Store,
+    pending: Pending,
+    attempt: Attempt,
+    retry_at: Option<i64>,
+) -> ApiResult<()> {
+    store
+        .write(move |ctx| {
+            log_attempt(ctx, &pending, "post", &attempt)?;
+            match retry_at {
+                Some(at) => ctx.tx.execute(
+                    "UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = ?1 WHERE id = ?2",
+                    params![at, pending.id],
+                )?,
+                None => ctx.tx.execute("DELETE FROM webhook_outbox WHERE id = ?1", params![pending.id])?,
+            };
+            Ok(())
+        })
+        .await
+}
+
+/// Logs one attempt (post-action from the outbox, or pre-action inline).
+pub fn log_attempt(
+    ctx: &WriteCtx,
+    pending: &Pending,
+    kind: &str,
+    attempt: &Attempt,
+) -> ApiResult<()> {
+    ctx.tx.execute(
+        "INSERT INTO webhook_deliveries (account_sid, event_type, kind, target, url, method, webhook_sid,
+             conversation_sid, attempt, status, outcome, error, latency_ms, date_created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            pending.account_sid,
+            pending.event_type,
+            kind,
+            pending.target,
+            pending.url,
+            pending.method,
+            pending.webhook_sid,
+            pending.conversation_sid,
+            pending.attempts,
+            attempt.status,
+            attempt.outcome,
+            attempt.error,
+            attempt.latency_ms,
+            ctx.now,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Logs a pre-action attempt in its own write (the action itself may not be written at all).
+pub async fn log_pre_action(store: &Store, pending: Pending, attempt: Attempt) -> ApiResult<()> {
+    store
+        .write(move |ctx| log_attempt(ctx, &pending, "pre", &attempt))
+        .await
+}
+
+/// One row of the delivery log, as the extension route shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Delivery {
+    #[serde(skip)]
+    pub id: i64,
+    pub event_type: String,
+    pub kind: String,
+    pub target: String,
+    pub url: String,
+    pub method: String,
+    pub webhook_sid: Option<String>,
+    pub conversation_sid: Option<String>,
+    pub retry_count: i64,
+    pub status: Option<i64>,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub latency_ms: Option<i64>,
+    #[serde(serialize_with = "serialize_date")]
+    pub date_created: i64,
+}
+
+fn serialize_date<S: serde::Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::wire::time::format_date(*secs))
+}
+
+/// The account's delivery log, newest first.
+pub async fn deliveries(
+    store: &Store,
+    account_sid: String,
+    req: PageRequest,
+) -> ApiResult<Page<Delivery>> {
+    store
+        .read(move |conn| {
+            let keyset = Keyset {
+                select: "SELECT id, event_type, kind, target, url, method, webhook_sid, conversation_sid, attempt, status,
+                         outcome, error, latency_ms, date_created FROM webhook_deliveries WHERE account_sid = ?1",
+                keys: &["id"],
+                descending: true,
+            };
+            let map = |r: &rusqlite::Row| {
+                Ok(Delivery {
+                    id: r.get(0)?,
+                    event_type: r.get(1)?,
+                    kind: r.get(2)?,
+                    target: r.get(3)?,
+                    url: r.get(4)?,
+                    method: r.get(5)?,
+                    webhook_sid: r.get(6)?,
+                    conversation_sid: r.get(7)?,
+                    retry_count: r.get(8)?,
+                    status: r.get(9)?,
+                    outcome: r.get(10)?,
+                    error: r.get(11)?,
+                    latency_ms: r.get(12)?,
+                    date_created: r.get(13)?,
+                })
+            };
+            keyset.page(conn, &[&account_sid], &req, map, |d| vec![d.id])
+        })
+        .await
+}
+
+/// Where a pre-action event goes, if anywhere.
+#[derive(Debug, Clone)]
+pub struct PreActionTarget {
+    pub url: String,
+    pub method: String,
+    pub service_sid: String,
+    pub auth_token: String,
+}
+
+/// The pre-action target of the tenant's service that subscribes to `event`: the service's own
+/// configuration, or the account's when the service has none (flex targets receive nothing here).
+pub async fn pre_action_target(
+    store: &Store,
+    tenant: Tenant,
+    event: &'static str,
+) -> ApiResult<Option<PreActionTarget>> {
+    store
+        .read(move |conn| {
+            let service = super::services::resolve(conn, &tenant)?;
+            let config = effective_config(conn, &tenant.account_sid, service.id)?;
+            let (url, method, filters) = (config.pre_url, config.method, config.filters);
+            let Some(url) = url.filter(|_| listed(filters.as_deref(), event)) else {
+                return Ok(None);
+            };
+            let auth_token: String = conn.query_row(
+                "SELECT auth_token FROM accounts WHERE sid = ?1",
+                [&tenant.account_sid],
+                |r| r.get(0),
+            )?;
+            Ok(Some(PreActionTarget {
+                url,
+                method: upper_method(method),
+                service_sid: service.sid,
+                auth_token,
+            }))
+        })
+        .await
 }

@@ -319,3 +319,14 @@ impl Client {
 pub type Form<'a> = &'a [(&'a str, &'a str)];
 /// One row of an error table: the form, the expected status and code, and why it must fail.
 pub type ErrorCase<'a> = (Form<'a>, u16, u64, &'a str);
+
+impl Client {
+    /// DELETE with extra headers.
+    pub async fn delete_with_headers(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self.http.delete(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req).await
+    }
+}

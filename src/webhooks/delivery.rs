@@ -1,0 +1,181 @@
+//! The delivery worker: sends queued post-action webhooks from the outbox.
+//!
+//! It keeps at most [`MAX_IN_FLIGHT`] requests going, one per conversation at a time (so a
+//! conversation's events arrive in order), wakes when a commit queued something or a retry
+//! falls due, and records each attempt: delivered rows leave the outbox, failed ones are
+//! retried with exponential backoff (`RetryCount` rises) until [`MAX_ATTEMPTS`].
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{Request, http_client, send};
+use crate::store::Store;
+use crate::store::outbox::{self, Attempt, Pending};
+
+/// Requests in flight at once, over all targets.
+pub const MAX_IN_FLIGHT: usize = 32;
+/// Attempts before a delivery is given up (logged as `gave_up`).
+pub const MAX_ATTEMPTS: i64 = 10;
+/// The longest wait between two attempts.
+const MAX_BACKOFF_SECS: i64 = 300;
+
+/// Seconds to wait after the `attempt`-th failed attempt (1, 2, 4, ... capped at 5 minutes).
+pub fn backoff_secs(attempt: i64) -> i64 {
+    1i64.checked_shl(attempt.clamp(0, 30) as u32)
+        .unwrap_or(MAX_BACKOFF_SECS)
+        .min(MAX_BACKOFF_SECS)
+}
+
+/// Starts the worker on the current runtime.
+pub fn spawn(store: Store) {
+    tokio::spawn(run(store));
+}
+
+struct InFlight {
+    ids: HashSet<i64>,
+    conversations: HashSet<String>,
+}
+
+impl InFlight {
+    fn admits(&self, p: &Pending) -> bool {
+        !self.ids.contains(&p.id)
+            && p.conversation_sid
+                .as_ref()
+                .is_none_or(|c| !self.conversations.contains(c))
+    }
+
+    fn add(&mut self, p: &Pending) {
+        self.ids.insert(p.id);
+        if let Some(c) = &p.conversation_sid {
+            self.conversations.insert(c.clone());
+        }
+    }
+
+    fn remove(&mut self, p: &Pending) {
+        self.ids.remove(&p.id);
+        if let Some(c) = &p.conversation_sid {
+            self.conversations.remove(c);
+        }
+    }
+}
+
+async fn run(store: Store) {
+    let http = http_client();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Pending, Attempt)>();
+    let mut in_flight = InFlight {
+        ids: HashSet::new(),
+        conversations: HashSet::new(),
+    };
+    loop {
+        let now = store.clock.now_secs();
+        let free = MAX_IN_FLIGHT - in_flight.ids.len();
+        if free > 0 {
+            match outbox::due(&store, now, in_flight.ids.len() + MAX_IN_FLIGHT).await {
+                Ok(due) => {
+                    let admitted: Vec<Pending> = due
+                        .into_iter()
+                        .filter(|p| in_flight.admits(p))
+                        .take(free)
+                        .collect();
+                    for pending in admitted {
+                        in_flight.add(&pending);
+                        let (http, done) = (http.clone(), done_tx.clone());
+                        tokio::spawn(async move {
+                            let attempt = attempt(&http, &pending).await;
+                            let _ = done.send((pending, attempt));
+                        });
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "could not read the webhook outbox"),
+            }
+        }
+        let sleep = time_to_next_due(&store, now).await;
+        tokio::select! {
+            Some((pending, attempt)) = done_rx.recv() => {
+                in_flight.remove(&pending);
+                finish(&store, pending, attempt).await;
+            }
+            _ = store.webhooks_queued.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+}
+
+/// How long to sleep before the next retry falls due (at most a second, so that a moved
+/// test clock is noticed promptly).
+async fn time_to_next_due(store: &Store, now: i64) -> Duration {
+    match outbox::next_due(store).await {
+        Ok(Some(at)) if at > now => {
+            Duration::from_secs((at - now) as u64).min(Duration::from_secs(1))
+        }
+        Ok(Some(_)) => Duration::from_millis(50),
+        _ => Duration::from_secs(1),
+    }
+}
+
+/// Sends one queued delivery, or records why it cannot be sent.
+async fn attempt(http: &reqwest::Client, pending: &Pending) -> Attempt {
+    if pending.target == "studio" {
+        return Attempt {
+            status: None,
+            outcome: "not_delivered",
+            error: Some(format!(
+                "Studio Flow {} cannot run in confab: event recorded only",
+                pending.url
+            )),
+            latency_ms: 0,
+        };
+    }
+    let mut params = pending.params.clone();
+    params.push(("RetryCount".into(), pending.attempts.to_string()));
+    let request = Request {
+        url: &pending.url,
+        method: &pending.method,
+        params: &params,
+        auth_token: &pending.auth_token,
+        idempotency_token: format!("confab-{}-{}", pending.id, pending.date_created),
+    };
+    send(http, request).await.attempt
+}
+
+/// Records the attempt: done, retried later, or given up.
+async fn finish(store: &Store, pending: Pending, mut attempt: Attempt) {
+    let retry_at = if attempt.outcome == "failed" {
+        if pending.attempts + 1 >= MAX_ATTEMPTS {
+            attempt.outcome = "gave_up";
+            None
+        } else {
+            attempt.outcome = "retrying";
+            Some(store.clock.now_secs() + backoff_secs(pending.attempts))
+        }
+    } else {
+        None
+    };
+    tracing::info!(
+        event = %pending.event_type,
+        url = %pending.url,
+        status = ?attempt.status,
+        outcome = attempt.outcome,
+        retry_count = pending.attempts,
+        latency_ms = attempt.latency_ms,
+        "webhook"
+    );
+    if let Err(e) = outbox::record(store, pending, attempt, retry_at).await {
+        tracing::error!(error = %e, "could not record a webhook attempt");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes() {
+        let waits: Vec<i64> = (0..12).map(backoff_secs).collect();
+        assert_eq!(&waits[..6], &[1, 2, 4, 8, 16, 32]);
+        assert_eq!(waits[9], 300);
+        assert_eq!(backoff_secs(100), 300);
+    }
+}

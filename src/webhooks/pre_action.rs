@@ -1,0 +1,118 @@
+//! Pre-action webhooks (BEHAVIOR.md 17.5): sent before an action is written, with Twilio's 5 s
+//! timeout. The target may veto (any non-2xx answer: nothing is written, the caller gets 50056)
+//! or modify (a 2xx JSON body whose fields replace the action's). A timeout or unreachable
+//! target lets the action proceed unmodified (fail-open), as Twilio documents.
+
+use serde_json::{Map, Value};
+
+use super::{Request, send};
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::store::outbox::{self, Params, Pending};
+use crate::store::services::Tenant;
+
+/// The fields a pre-action target asked to change (snake_case keys, as the resource's own),
+/// empty when it changed nothing.
+pub type Modifications = Map<String, Value>;
+
+/// Sends `event` (e.g. `onMessageAdd`) with its own parameters to the pre-action target of the
+/// tenant's service (or of the account, when the service has no webhook configuration), if
+/// that target subscribes to it. REST actions fire webhooks only with
+/// `X-Twilio-Webhook-Enabled: true`.
+pub async fn run(
+    app: &AppState,
+    tenant: &Tenant,
+    event: &'static str,
+    own: Params,
+) -> ApiResult<Modifications> {
+    if !tenant.webhooks {
+        return Ok(Modifications::new());
+    }
+    let Some(target) = outbox::pre_action_target(&app.store, tenant.clone(), event).await? else {
+        return Ok(Modifications::new());
+    };
+    let mut params: Vec<(String, String)> = vec![
+        ("AccountSid".into(), tenant.account_sid.clone()),
+        ("EventType".into(), event.into()),
+        ("Source".into(), "API".into()),
+        ("ChatServiceSid".into(), target.service_sid.clone()),
+        ("RetryCount".into(), "0".into()),
+    ];
+    params.extend(
+        own.into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v))),
+    );
+    let pending = Pending {
+        id: 0,
+        account_sid: tenant.account_sid.clone(),
+        auth_token: target.auth_token.clone(),
+        conversation_sid: params
+            .iter()
+            .find(|(k, _)| k == "ConversationSid")
+            .map(|(_, v)| v.clone()),
+        event_type: event.into(),
+        target: "webhook".into(),
+        url: target.url.clone(),
+        method: target.method.clone(),
+        params,
+        webhook_sid: None,
+        attempts: 0,
+        date_created: app.store.clock.now_secs(),
+    };
+    let request = Request {
+        url: &pending.url,
+        method: &pending.method,
+        params: &pending.params,
+        auth_token: &pending.auth_token,
+        idempotency_token: format!("confab-pre-{}", crate::sid::new_secret()),
+    };
+    let response = send(&app.http, request).await;
+    let mut attempt = response.attempt;
+    let verdict = match attempt.status {
+        Some(status) if (200..300).contains(&status) => Ok(modifications(&response.body)),
+        Some(status) => {
+            attempt.outcome = "rejected";
+            // Twilio answers the caller 50056; the HTTP status is not documented, and 400 is
+            // what its other refusals of a command use (BEHAVIOR.md 21, [uncertain]).
+            Err(ApiError::bad_request(
+                50056,
+                format!("Webhook disabled processing of command: {event} target answered {status}"),
+            ))
+        }
+        // No answer within 5 s, or no connection: the action proceeds (fail-open).
+        None => Ok(Modifications::new()),
+    };
+    tracing::info!(event, url = %pending.url, status = ?attempt.status, outcome = attempt.outcome, "pre-action webhook");
+    outbox::log_pre_action(&app.store, pending, attempt).await?;
+    verdict
+}
+
+/// A 2xx body: a JSON object's fields are modifications; anything else (empty, `{}`, not JSON)
+/// changes nothing.
+fn modifications(body: &[u8]) -> Modifications {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        _ => Modifications::new(),
+    }
+}
+
+/// A string field of the modifications, if the target set one.
+pub fn modified_text(m: &Modifications, key: &str) -> Option<String> {
+    m.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_json_object_modifies() {
+        assert_eq!(
+            modified_text(&modifications(br#"{"body":"edited"}"#), "body").as_deref(),
+            Some("edited")
+        );
+        assert!(modifications(b"").is_empty());
+        assert!(modifications(b"OK").is_empty());
+        assert!(modifications(b"[1]").is_empty());
+    }
+}
