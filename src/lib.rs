@@ -7,6 +7,7 @@ pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod permissions;
+pub mod scheduler;
 pub mod server;
 pub mod sid;
 pub mod store;

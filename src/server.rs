@@ -88,6 +88,7 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
     store::accounts::ensure(&store, opts.account_sid.clone(), opts.auth_token.clone()).await?;
     let credentials = Credentials::new(store::accounts::load_credentials(&store).await?);
     crate::webhooks::delivery::spawn(store.clone());
+    crate::scheduler::spawn(store.clone());
     Ok(AppState {
         store,
         credentials: Arc::new(credentials),

@@ -151,7 +151,6 @@ pub async fn advance_clock(
         .clock
         .advance(chrono::Duration::seconds(secs))
         .map_err(|e| ApiError::invalid("Advance", e))?;
-    // Whatever fell due (retries, timers) is looked at now, not at the next tick.
-    app.store.webhooks_queued.notify_one();
+    app.store.wake.clock_moved();
     Ok(clock_body(&app))
 }

@@ -160,6 +160,14 @@ fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/confab/Accounts/{account}/Keys",
             post(confab::create_api_key),
         ),
+        (
+            "/confab/Webhooks/Deliveries",
+            get(confab::list_webhook_deliveries),
+        ),
+        (
+            "/confab/Clock",
+            get(confab::fetch_clock).post(confab::advance_clock),
+        ),
     ]
 }
 

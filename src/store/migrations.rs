@@ -7,6 +7,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0001_spine.sql"),
     include_str!("schema/0002_webhook_outbox.sql"),
     include_str!("schema/0003_webhook_deliveries.sql"),
+    include_str!("schema/0004_lifecycle.sql"),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

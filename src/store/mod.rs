@@ -21,6 +21,7 @@ pub mod configuration;
 pub mod conversation_webhooks;
 pub mod conversations;
 pub mod credentials;
+pub mod lifecycle;
 pub mod messages;
 mod migrations;
 pub mod outbox;
@@ -81,8 +82,25 @@ pub struct Store {
     writer: mpsc::UnboundedSender<Job>,
     readers: Option<Arc<ReaderPool>>,
     pub clock: Clock,
-    /// Notified after every commit that queued webhook deliveries.
-    pub webhooks_queued: Arc<Notify>,
+    /// Wakes the background workers when there is work for them.
+    pub wake: Arc<Wakeups>,
+}
+
+/// How the store and the test clock wake the background workers without polling.
+#[derive(Default)]
+pub struct Wakeups {
+    /// A commit queued webhook deliveries, or the clock moved (retries may be due).
+    pub webhooks: Notify,
+    /// The clock moved, or a timer or receipt transition may have become due sooner.
+    pub scheduler: Notify,
+}
+
+impl Wakeups {
+    /// The clock moved: whatever fell due is looked at now, not at the next tick.
+    pub fn clock_moved(&self) {
+        self.webhooks.notify_one();
+        self.scheduler.notify_one();
+    }
 }
 
 struct ReaderPool {
@@ -100,11 +118,11 @@ impl Store {
         configure_writer(&conn)?;
         migrations::run(&mut conn)?;
         let (writer, jobs) = mpsc::unbounded_channel();
-        let webhooks_queued = Arc::new(Notify::new());
+        let wake = Arc::new(Wakeups::default());
         let thread = Writer {
             conn,
             clock: clock.clone(),
-            webhooks_queued: webhooks_queued.clone(),
+            wake: wake.clone(),
         };
         std::thread::Builder::new()
             .name("confab-writer".into())
@@ -121,7 +139,7 @@ impl Store {
             writer,
             readers,
             clock,
-            webhooks_queued,
+            wake,
         })
     }
 
@@ -206,7 +224,7 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
 struct Writer {
     conn: Connection,
     clock: Clock,
-    webhooks_queued: Arc<Notify>,
+    wake: Arc<Wakeups>,
 }
 
 impl Writer {
@@ -264,7 +282,7 @@ impl Writer {
         }
         let committed = tx.commit().map_err(ApiError::from);
         if committed.is_ok() && queued_webhooks {
-            self.webhooks_queued.notify_one();
+            self.wake.webhooks.notify_one();
         }
         for reply in replies {
             reply(committed.clone());

@@ -97,7 +97,7 @@ async fn run(store: Store) {
                 in_flight.remove(&pending);
                 finish(&store, pending, attempt).await;
             }
-            _ = store.webhooks_queued.notified() => {}
+            _ = store.wake.webhooks.notified() => {}
             _ = tokio::time::sleep(sleep) => {}
         }
     }

@@ -12,6 +12,7 @@ mod conversation_webhooks;
 mod conversation_with_participants;
 mod conversations;
 mod credentials;
+mod lifecycle;
 mod messages;
 mod participant_conversations;
 mod participants;
