@@ -1,0 +1,578 @@
+#!/usr/bin/env python3
+"""confab's benchmark driver. Run it through bench/run.sh, which builds the binaries first.
+
+It starts confab (release build, a real SQLite file on disk, default durability) and the
+baseline server (examples/bench_baseline.rs) side by side, seeds data through confab's HTTP API
+with the load generator (examples/loadgen.rs), then measures every scenario at each connection
+count, repeated, alternating confab and its baseline, and reports medians and ratios.
+
+Everything is configured by environment variables (see README "Benchmark" and
+docs/benchmark.md); `--smoke` uses tiny sizes and short runs and only checks that every request
+answers 2xx. Exits non-zero if any request of any run (or of the seeding) was not 2xx.
+"""
+
+import base64
+import datetime
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE = "--smoke" in sys.argv[1:]
+
+
+def env(name, default):
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+PROFILE = env("BENCH_PROFILE", "debug" if SMOKE else "release")
+BIN = os.path.join(ROOT, "target", PROFILE)
+CONFAB = os.path.join(BIN, "confab")
+BASELINE = os.path.join(BIN, "examples", "bench_baseline")
+LOADGEN = os.path.join(BIN, "examples", "loadgen")
+
+DURATION = float(env("BENCH_DURATION", "0.5" if SMOKE else "5"))
+WARMUP = float(env("BENCH_WARMUP", "0.1" if SMOKE else "1"))
+REPEAT = int(env("BENCH_REPEAT", "1" if SMOKE else "3"))
+CONNS = [int(c) for c in env("BENCH_CONNS", "1 16" if SMOKE else "1 16 64").split()]
+MESSAGES = int(env("BENCH_MESSAGES", "2000" if SMOKE else "1000000"))
+CONVERSATIONS = int(env("BENCH_CONVERSATIONS", "200" if SMOKE else "10000"))
+SEED_CONNS = int(env("BENCH_SEED_CONNS", "64"))
+LOADGEN_THREADS = int(env("BENCH_LOADGEN_THREADS", "1"))
+PORT = int(env("BENCH_PORT", "18787"))
+BASE_PORT = int(env("BENCH_BASELINE_PORT", "18788"))
+KEEP = env("BENCH_KEEP", "0") == "1"
+OUT_DIR = env("BENCH_OUT", os.path.join(ROOT, "target", "bench"))
+IDENTITY = "bench-user"
+
+OPERATOR = ("AC0123456789abcdef0123456789abcdef", "confab_dev_auth_token")
+
+# name -> (phase, kind, method, path, body, sids, baseline route)
+# The path may use {big} (the big conversation), {sid} (spread over the seeded conversations),
+# {deep} (a page token deep into the big conversation) and {i} (the request number).
+SCENARIOS = {
+    "pc_list@10k": ("small", "read", "GET",
+                    f"/v1/ParticipantConversations?Identity={IDENTITY}", None, None, "parse"),
+    "conv_create@10k": ("small", "write", "POST", "/v1/Conversations",
+                        "FriendlyName=bench+{i}", None, "insert"),
+    "conv_fetch": ("big", "read", "GET", "/v1/Conversations/{sid}", None, "convs", "parse"),
+    "msg_list_first": ("big", "read", "GET", "/v1/Conversations/{big}/Messages?PageSize=50",
+                       None, None, "parse"),
+    "msg_list_deep": ("big", "read", "GET", "{deep}", None, None, "parse"),
+    "pc_list@1M": ("big", "read", "GET",
+                   f"/v1/ParticipantConversations?Identity={IDENTITY}", None, None, "parse"),
+    "conv_create@1M": ("big", "write", "POST", "/v1/Conversations",
+                       "FriendlyName=bench+{i}", None, "insert"),
+    "msg_post_one": ("big", "write", "POST", "/v1/Conversations/{big}/Messages",
+                     "Author=bench&Body=hello+world+{i}", None, "insert"),
+    "msg_post_spread": ("big", "write", "POST", "/v1/Conversations/{sid}/Messages",
+                        "Author=bench&Body=hello+world+{i}", "convs", "insert"),
+}
+DESCRIPTIONS = {
+    "pc_list@10k": "GET /v1/ParticipantConversations?Identity= (identity in N convs), store before the messages",
+    "conv_create@10k": "POST /v1/Conversations, store before the messages",
+    "conv_fetch": "GET /v1/Conversations/{sid}, spread over the seeded conversations",
+    "msg_list_first": "GET .../Messages?PageSize=50, first page of the big conversation",
+    "msg_list_deep": "the same list page by PageToken, halfway into the big conversation",
+    "pc_list@1M": "GET /v1/ParticipantConversations?Identity=, store with the big conversation",
+    "conv_create@1M": "POST /v1/Conversations, store with the big conversation",
+    "msg_post_one": "POST .../Messages (form, Basic auth) into the big conversation",
+    "msg_post_spread": "POST .../Messages spread over the seeded conversations",
+}
+SELECTED = env("BENCH_SCENARIOS", " ".join(SCENARIOS)).replace(",", " ").split()
+for name in SELECTED:
+    if name not in SCENARIOS:
+        sys.exit(f"unknown scenario {name!r}; known: {' '.join(SCENARIOS)}")
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def auth_header(creds):
+    return "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
+
+
+def request(port, method, path, creds, form=None, timeout=30):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Authorization": auth_header(creds)}
+    body = None
+    if form is not None:
+        body = urllib.parse.urlencode(form)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    conn.request(method, path, body=body, headers=headers)
+    res = conn.getresponse()
+    data = res.read()
+    conn.close()
+    if not 200 <= res.status < 300:
+        raise RuntimeError(f"{method} {path}: {res.status} {data[:300]!r}")
+    return json.loads(data) if data else None
+
+
+def rss_kib(pid):
+    """VmRSS and VmHWM (peak) of a process, in KiB."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split(":")
+                out[key] = int(value.split()[0])
+    return out["VmRSS"], out["VmHWM"]
+
+
+class Server:
+    def __init__(self, argv, log_path, probe):
+        self.argv = argv
+        self.log_path = log_path
+        self.probe = probe  # answers once the server answers a real request
+        self.proc = None
+
+    def start(self):
+        """Starts the process; answers the milliseconds from spawn to the first answered request."""
+        logf = open(self.log_path, "ab")
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(self.argv, stdout=logf, stderr=subprocess.STDOUT)
+        logf.close()
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.argv[0]} exited with {self.proc.returncode}; "
+                                   f"see {self.log_path}")
+            try:
+                self.probe()
+                return (time.perf_counter() - started) * 1000
+            except (OSError, RuntimeError):
+                if time.perf_counter() - started > 60:
+                    raise
+            time.sleep(0.001)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def loadgen(port, creds, method, path, body=None, sids=None, conns=1, duration=None,
+            count=None, save_to=None):
+    argv = [LOADGEN, "--addr", f"127.0.0.1:{port}", "--conns", str(conns),
+            "--threads", str(LOADGEN_THREADS), "--auth", f"{creds[0]}:{creds[1]}",
+            "--method", method, "--path", path]
+    if body is not None:
+        argv += ["--body", body]
+    if sids is not None:
+        argv += ["--sids", sids]
+    if count is not None:
+        argv += ["--count", str(count)]
+    else:
+        argv += ["--duration", str(duration), "--warmup", str(WARMUP)]
+    if save_to is not None:
+        argv += ["--save-to", save_to]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+class Bench:
+    def __init__(self):
+        os.makedirs(os.path.join(ROOT, "target"), exist_ok=True)
+        self.dir = env("BENCH_DIR", "") or tempfile.mkdtemp(prefix="confab-bench-",
+                                                            dir=os.path.join(ROOT, "target"))
+        os.makedirs(self.dir, exist_ok=True)
+        self.db = os.path.join(self.dir, "confab.db")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.db + suffix):
+                os.remove(self.db + suffix)
+        self.confab = Server([CONFAB, "--db", self.db, "--listen", f"127.0.0.1:{PORT}"],
+                             os.path.join(self.dir, "confab.log"),
+                             lambda: request(PORT, "GET", "/v1/Conversations?PageSize=1",
+                                             OPERATOR, timeout=5))
+        self.baseline = None
+        self.errors = []  # (what, first errors)
+        self.facts = {}
+        self.results = {}  # scenario -> conns -> {"confab": [runs], "baseline": [runs]}
+        self.context = {}
+
+    # ---- seeding -------------------------------------------------------------------------
+    def seed(self, what, method, path, body, count, sids=None, save_to=None):
+        started = time.perf_counter()
+        r = loadgen(PORT, self.creds, method, path, body, sids=sids, conns=SEED_CONNS,
+                    count=count, save_to=save_to)
+        seconds = time.perf_counter() - started
+        self.check(f"seeding {what}", r)
+        log(f"  seeded {count} {what} in {seconds:.1f} s ({count / seconds:.0f}/s,"
+            f" p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms)")
+        return seconds
+
+    def check(self, what, r):
+        if r["errors"]:
+            self.errors.append((what, r["errors"], r["first_errors"]))
+            log(f"  ERRORS in {what}: {r['errors']}: {r['first_errors']}")
+
+    def checkpoint(self):
+        """Moves the WAL into the database file (the server keeps running) and answers the
+        store's bytes on disk."""
+        conn = sqlite3.connect(self.db, timeout=30)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        return self.store_bytes()
+
+    def store_bytes(self):
+        return sum(os.path.getsize(self.db + s) for s in ("", "-wal", "-shm")
+                   if os.path.exists(self.db + s))
+
+    def count_rows(self, table):
+        conn = sqlite3.connect(self.db, timeout=30)
+        (n,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        conn.close()
+        return n
+
+    # ---- measuring -----------------------------------------------------------------------
+    def expand(self, path):
+        return (path.replace("{big}", self.context.get("big", ""))
+                .replace("{deep}", self.context.get("deep", "")))
+
+    def measure(self, name):
+        phase, kind, method, path, body, sids, route = SCENARIOS[name]
+        path = self.expand(path)
+        sids_file = self.context.get(sids) if sids else None
+        log(f"== {name}: {method} {path}")
+        per = self.results.setdefault(name, {})
+        for conns in CONNS:
+            runs = per.setdefault(conns, {"confab": [], "baseline": []})
+            for rep in range(REPEAT):
+                order = ["baseline", "confab"] if rep % 2 == 0 else ["confab", "baseline"]
+                for who in order:
+                    port, p = (BASE_PORT, f"/{route}{path}") if who == "baseline" else (PORT, path)
+                    r = loadgen(port, self.creds, method, p, body, sids=sids_file, conns=conns,
+                                duration=DURATION)
+                    self.check(f"{name} {who} c={conns}", r)
+                    runs[who].append(r)
+                    if who == "confab":
+                        self.facts["rss_peak_kib"] = rss_kib(self.confab.proc.pid)[1]
+            c, b = runs["confab"], runs["baseline"]
+            log(f"  c={conns:<3} confab {med(c, 'rps'):9.0f} rps p50 {med(c, 'p50_ms'):7.3f} "
+                f"p99 {med(c, 'p99_ms'):7.3f} | baseline {med(b, 'rps'):9.0f} rps "
+                f"p50 {med(b, 'p50_ms'):7.3f} p99 {med(b, 'p99_ms'):7.3f} "
+                f"| x{med(c, 'rps') / max(med(b, 'rps'), 1e-9):.2f}")
+
+    # ---- the run -------------------------------------------------------------------------
+    def run(self):
+        selected = [s for s in SCENARIOS if s in SELECTED]
+        need_convs = any(SCENARIOS[s][5] == "convs" or s.startswith("pc_list") for s in selected)
+        need_participants = any(s.startswith("pc_list") for s in selected)
+        need_big = any(SCENARIOS[s][0] == "big" for s in selected)
+        need_messages = any(s.startswith("msg_list") for s in selected)
+        self.facts.update(started=datetime.datetime.now().isoformat(timespec="seconds"),
+                          smoke=SMOKE, profile=PROFILE, duration_s=DURATION, warmup_s=WARMUP,
+                          repeat=REPEAT, conns=CONNS, conversations=CONVERSATIONS,
+                          messages=MESSAGES, seed_conns=SEED_CONNS, dir=self.dir,
+                          host=platform.node(), cpus=os.cpu_count(), kernel=platform.release(),
+                          commit=git("rev-parse", "--short", "HEAD"),
+                          scenarios=selected)
+        log(f"bench dir: {self.dir}")
+
+        base_db = os.path.join(self.dir, "baseline.db")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(base_db + suffix):
+                os.remove(base_db + suffix)
+
+        # confab, on an empty store: start-up time and memory at rest.
+        self.facts["startup_empty_ms"] = self.confab.start()
+        time.sleep(0.5)
+        self.facts["rss_rest_empty_kib"] = rss_kib(self.confab.proc.pid)[0]
+        account = request(PORT, "POST", "/confab/Accounts", OPERATOR, {"FriendlyName": "bench"})
+        self.creds = (account["account_sid"], account["auth_token"])
+
+        self.baseline = Server([BASELINE, "--listen", f"127.0.0.1:{BASE_PORT}", "--db", base_db,
+                                "--account-sid", self.creds[0], "--auth-token", self.creds[1]],
+                               os.path.join(self.dir, "baseline.log"),
+                               lambda: request(BASE_PORT, "GET", "/parse/healthz", self.creds,
+                                               timeout=5))
+        self.baseline.start()
+
+        log("== seeding")
+        if need_big:
+            big = request(PORT, "POST", "/v1/Conversations", self.creds,
+                          {"FriendlyName": "big", "UniqueName": "bench-big"})
+            self.context["big"] = big["sid"]
+        if need_convs:
+            convs = os.path.join(self.dir, "convs.txt")
+            self.seed("conversations", "POST", "/v1/Conversations", "FriendlyName=c{i}",
+                      CONVERSATIONS, save_to=convs)
+            self.context["convs"] = convs
+        if need_participants:
+            self.seed(f"participants ({IDENTITY})", "POST",
+                      "/v1/Conversations/{sid}/Participants", f"Identity={IDENTITY}",
+                      CONVERSATIONS, sids=self.context["convs"])
+            page = request(PORT, "GET", f"/v1/ParticipantConversations?Identity={IDENTITY}",
+                           self.creds)
+            log(f"  ParticipantConversations page: {len(page['conversations'])} rows")
+
+        for name in selected:
+            if SCENARIOS[name][0] == "small":
+                self.measure(name)
+        if not need_big:
+            return self.finish()
+
+        self.facts["store_bytes_before_messages"] = self.checkpoint()
+        if need_messages:
+            seconds = self.seed("messages into one conversation", "POST",
+                                f"/v1/Conversations/{self.context['big']}/Messages",
+                                "Author=seed&Body=message+number+{i}", MESSAGES)
+            self.facts["seed_messages_s"] = seconds
+            self.facts["seed_messages_per_s"] = MESSAGES / seconds
+            self.facts["store_bytes_after_messages"] = self.checkpoint()
+            self.facts["store_bytes_per_message"] = (
+                self.facts["store_bytes_after_messages"]
+                - self.facts["store_bytes_before_messages"]) / MESSAGES
+            self.facts["message_rows_seeded"] = self.count_rows("messages")
+            self.find_deep_page()
+        time.sleep(0.5)
+        self.facts["rss_rest_seeded_kib"] = rss_kib(self.confab.proc.pid)[0]
+
+        for name in selected:
+            if SCENARIOS[name][0] == "big":
+                self.measure(name)
+
+        self.facts["rss_peak_kib"] = rss_kib(self.confab.proc.pid)[1]
+        time.sleep(1)
+        self.facts["rss_rest_after_load_kib"] = rss_kib(self.confab.proc.pid)[0]
+        self.confab.stop()
+        self.facts["store_bytes_final"] = self.checkpoint()
+        self.facts["message_rows_final"] = self.count_rows("messages")
+        self.facts["conversation_rows_final"] = self.count_rows("conversations")
+        # Start-up on the full store.
+        self.facts["startup_full_ms"] = self.confab.start()
+        time.sleep(0.5)
+        self.facts["rss_rest_restarted_kib"] = rss_kib(self.confab.proc.pid)[0]
+        return self.finish()
+
+    def find_deep_page(self):
+        """The first page's next_page_url names the list's key; the deep page is the same URL
+        with the key moved halfway into the conversation. It is checked to be a full page."""
+        big = self.context["big"]
+        first = request(PORT, "GET", f"/v1/Conversations/{big}/Messages?PageSize=50", self.creds)
+        nxt = first["meta"]["next_page_url"]
+        parsed = urllib.parse.urlsplit(nxt)
+        query = urllib.parse.parse_qsl(parsed.query)
+        token = dict(query)["PageToken"]
+        parts = token[2:].split("_")
+        parts[-1] = str(int(parts[-1]) + MESSAGES // 2)
+        deep_token = token[:2] + "_".join(parts)
+        query = [(k, deep_token if k == "PageToken" else (str(MESSAGES // 100) if k == "Page" else v))
+                 for k, v in query]
+        deep = f"{parsed.path}?{urllib.parse.urlencode(query)}"
+        page = request(PORT, "GET", deep, self.creds)
+        rows = page["messages"]
+        if len(rows) != 50:
+            raise RuntimeError(f"the deep page {deep} has {len(rows)} rows, not 50")
+        first_index = rows[0].get("index")
+        log(f"  deep page: {deep} (first index {first_index})")
+        self.context["deep"] = deep
+        self.facts["deep_page"] = deep
+        self.facts["deep_page_first_index"] = first_index
+
+    def stop(self):
+        for s in (self.confab, self.baseline):
+            if s:
+                s.stop()
+
+    # ---- report --------------------------------------------------------------------------
+    def finish(self):
+        self.stop()
+        report = render(self.facts, self.results, self.errors)
+        print(report)
+        os.makedirs(OUT_DIR, exist_ok=True)
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        kind = "smoke" if SMOKE else "full"
+        md = os.path.join(OUT_DIR, f"results-{kind}-{stamp}.md")
+        with open(md, "w") as f:
+            f.write(report)
+        with open(os.path.join(OUT_DIR, f"results-{kind}-{stamp}.json"), "w") as f:
+            json.dump({"facts": self.facts, "results": {
+                k: {str(c): v for c, v in per.items()} for k, per in self.results.items()},
+                "errors": self.errors}, f, indent=1)
+        log(f"results: {md}")
+        return 1 if self.errors else 0
+
+
+def med(runs, key):
+    return statistics.median(r[key] for r in runs) if runs else float("nan")
+
+
+def git(*args):
+    try:
+        return subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def mib(kib):
+    return f"{kib / 1024:.1f} MiB" if kib is not None else "n/a"
+
+
+def render(facts, results, errors):
+    lines = []
+    add = lines.append
+    add(f"## Results {facts['started']} ({'smoke' if facts['smoke'] else 'full'} run)")
+    add("")
+    add(f"Commit `{facts['commit']}`, {facts['cpus']} CPUs, Linux {facts['kernel']}, "
+        f"{facts['profile']} build. Each figure is the median of {facts['repeat']} runs of "
+        f"{facts['duration_s']} s (after {facts['warmup_s']} s of warm-up); confab and its "
+        f"baseline alternate run by run. Seeded: {facts['conversations']} conversations, "
+        f"{facts['messages']} messages in one conversation.")
+    add("")
+    add("| scenario | conns | confab req/s | baseline req/s | ratio | confab p50 ms | "
+        "baseline p50 ms | confab p99 ms | baseline p99 ms | errors |")
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, per in results.items():
+        route = SCENARIOS[name][6]
+        for conns, runs in per.items():
+            c, b = runs["confab"], runs["baseline"]
+            errs = sum(r["errors"] for r in c) + sum(r["errors"] for r in b)
+            add(f"| {name} | {conns} | {med(c, 'rps'):.0f} | {med(b, 'rps'):.0f} ({route}) | "
+                f"{med(c, 'rps') / max(med(b, 'rps'), 1e-9):.2f}x | {med(c, 'p50_ms'):.3f} | "
+                f"{med(b, 'p50_ms'):.3f} | {med(c, 'p99_ms'):.3f} | {med(b, 'p99_ms'):.3f} | {errs} |")
+    add("")
+    add("| scenario | what |")
+    add("|---|---|")
+    for name in results:
+        add(f"| {name} | {DESCRIPTIONS[name]} |")
+    add("")
+    add("| fact | value |")
+    add("|---|---|")
+    rows = [
+        ("start-up to first answered request, empty store", facts.get("startup_empty_ms"), "ms"),
+        ("start-up to first answered request, full store", facts.get("startup_full_ms"), "ms"),
+        ("RSS at rest, empty store", facts.get("rss_rest_empty_kib"), "kib"),
+        ("RSS at rest, after seeding", facts.get("rss_rest_seeded_kib"), "kib"),
+        ("RSS peak (VmHWM) over the whole run", facts.get("rss_peak_kib"), "kib"),
+        ("RSS at rest, after the load", facts.get("rss_rest_after_load_kib"), "kib"),
+        ("RSS at rest, restarted on the full store", facts.get("rss_rest_restarted_kib"), "kib"),
+        ("seeding messages (one conversation, "
+         f"{facts['seed_conns']} connections)", facts.get("seed_messages_per_s"), "per_s"),
+        ("store bytes per message (file growth over the seeding / messages)",
+         facts.get("store_bytes_per_message"), "bytes"),
+        ("store size at the end (after checkpoint)", facts.get("store_bytes_final"), "size"),
+        ("rows at the end: messages / conversations",
+         (facts.get("message_rows_final"), facts.get("conversation_rows_final")), "pair"),
+        ("deep page", facts.get("deep_page"), "text"),
+    ]
+    for label, value, unit in rows:
+        if value is None or value == (None, None):
+            continue
+        text = {
+            "ms": lambda v: f"{v:.0f} ms",
+            "kib": mib,
+            "per_s": lambda v: f"{v:.0f} messages/s ({facts.get('seed_messages_s', 0):.0f} s)",
+            "bytes": lambda v: f"{v:.0f} B",
+            "size": lambda v: f"{v / 2**20:.0f} MiB",
+            "pair": lambda v: f"{v[0]} / {v[1]}",
+            "text": lambda v: f"`{v}`",
+        }[unit](value)
+        add(f"| {label} | {text} |")
+    add("")
+    add("Targets:")
+    add("")
+    for line in targets(facts, results):
+        add(f"- {line}")
+    add("")
+    if errors:
+        add("ERRORS (non-2xx answers; the run failed):")
+        for what, n, first in errors:
+            add(f"- {what}: {n}: {first}")
+    else:
+        add("Errors: none (every request of every run and of the seeding answered 2xx).")
+    add("")
+    return "\n".join(lines)
+
+
+def targets(facts, results):
+    def ratio(name, conns):
+        runs = results.get(name, {}).get(conns)
+        if not runs:
+            return None
+        return med(runs["confab"], "rps") / max(med(runs["baseline"], "rps"), 1e-9)
+
+    def verdict(ok):
+        return "MET" if ok else "NOT MET"
+
+    out = []
+    for name in ("msg_post_one", "msg_post_spread"):
+        for conns in (16, 64):
+            r = ratio(name, conns)
+            if r is not None:
+                out.append(f"{name} at {conns} conns >= 1.0x single-insert baseline: "
+                           f"{r:.2f}x, {verdict(r >= 1.0)}")
+    for name in ("conv_fetch",):
+        for conns in CONNS:
+            r = ratio(name, conns)
+            if r is not None:
+                out.append(f"{name} at {conns} conns >= 0.7x parse-only baseline: {r:.2f}x, "
+                           f"{verdict(r >= 0.7)}")
+    for name, per in results.items():
+        if 64 in per:
+            p99 = med(per[64]["confab"], "p99_ms")
+            out.append(f"{name} p99 at 64 conns < 10 ms: {p99:.2f} ms, {verdict(p99 < 10)}")
+    if "msg_list_first" in results and "msg_list_deep" in results:
+        for conns in CONNS:
+            f, d = results["msg_list_first"].get(conns), results["msg_list_deep"].get(conns)
+            if f and d:
+                cost = med(f["confab"], "rps") / max(med(d["confab"], "rps"), 1e-9)
+                p50 = med(d["confab"], "p50_ms") / max(med(f["confab"], "p50_ms"), 1e-9)
+                out.append(f"deep page at {conns} conns costs <= 1.5x the first page: "
+                           f"{cost:.2f}x by throughput, {p50:.2f}x by p50, "
+                           f"{verdict(cost <= 1.5 and p50 <= 1.5)}")
+    for small, big in (("conv_create@10k", "conv_create@1M"), ("pc_list@10k", "pc_list@1M")):
+        if small in results and big in results:
+            for conns in CONNS:
+                s, b = results[small].get(conns), results[big].get(conns)
+                if s and b:
+                    # Ratios to the baseline of the same moment cancel the machine's drift.
+                    rs = med(s["confab"], "rps") / max(med(s["baseline"], "rps"), 1e-9)
+                    rb = med(b["confab"], "rps") / max(med(b["baseline"], "rps"), 1e-9)
+                    out.append(f"{small.split('@')[0]} flat as the store grows, at {conns} conns: "
+                               f"{med(s['confab'], 'rps'):.0f} -> {med(b['confab'], 'rps'):.0f} req/s "
+                               f"({rs:.2f}x -> {rb:.2f}x of baseline; {rb / rs:.2f} of the small "
+                               f"store's ratio), {verdict(rb / rs >= 0.8)}")
+    peak = facts.get("rss_peak_kib")
+    if peak:
+        out.append(f"RSS peak < 100 MB: {peak * 1024 / 1e6:.1f} MB, {verdict(peak * 1024 < 100e6)}")
+    return out
+
+
+def main():
+    for path in (CONFAB, BASELINE, LOADGEN):
+        if not os.path.exists(path):
+            sys.exit(f"missing {path}: run bench/run.sh, which builds it")
+    bench = Bench()
+    try:
+        status = bench.run()
+    except BaseException:
+        bench.stop()
+        log(f"bench dir kept for inspection: {bench.dir}")
+        raise
+    if KEEP or status:
+        log(f"bench dir kept: {bench.dir}")
+    else:
+        shutil.rmtree(bench.dir, ignore_errors=True)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+//! The benchmark's baselines (`bench/run.sh` starts it beside confab): the least a server can do
+//! for confab's requests, on the same machine, at the same moment, so that confab's figures can
+//! be given as ratios that shared, noisy machines do not move.
+//!
+//! - `POST /insert/...`: checks Basic auth, parses the form body, and inserts one row into a
+//!   SQLite table in its own transaction (WAL, `synchronous=NORMAL`), then answers 201 with a
+//!   small JSON object.
+//! - `GET|POST /parse/...`: checks Basic auth, parses the query string (and the form body, if
+//!   any), and answers 200 with a small JSON object. No store.
+//!
+//! The rest of the path is free, so the load generator sends the very paths it sends confab,
+//! prefixed.
+//!
+//! ```sh
+//! cargo run --release --example bench_baseline -- --listen 127.0.0.1:8788 --db /tmp/base.db \
+//!   --account-sid AC... --auth-token ...
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use base64::Engine;
+use clap::Parser;
+use rusqlite::Connection;
+use serde_json::json;
+
+#[derive(Parser, Debug)]
+struct Opts {
+    #[arg(long, default_value = "127.0.0.1:8788")]
+    listen: SocketAddr,
+    /// The SQLite file of the single-insert route.
+    #[arg(long)]
+    db: String,
+    #[arg(long, default_value = "AC0123456789abcdef0123456789abcdef")]
+    account_sid: String,
+    #[arg(long, default_value = "confab_dev_auth_token")]
+    auth_token: String,
+}
+
+#[derive(Clone)]
+struct Baseline {
+    user: Arc<str>,
+    secret: Arc<str>,
+    db: Arc<Mutex<Connection>>,
+}
+
+impl Baseline {
+    /// The same check confab makes: decode `Basic <base64(user:secret)>`, compare in constant
+    /// time.
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let Some(encoded) = value.strip_prefix("Basic ") else {
+            return false;
+        };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+            return false;
+        };
+        let Ok(decoded) = String::from_utf8(decoded) else {
+            return false;
+        };
+        let Some((user, pass)) = decoded.split_once(':') else {
+            return false;
+        };
+        user == &*self.user && constant_time_eq(pass.as_bytes(), self.secret.as_bytes())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"code": 20003, "status": 401})),
+    )
+        .into_response()
+}
+
+fn bad_request(e: impl std::fmt::Display) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"code": 20001, "message": e.to_string(), "status": 400})),
+    )
+        .into_response()
+}
+
+type Pairs = Vec<(String, String)>;
+
+/// Checks auth, parses the form, inserts one row in its own transaction.
+async fn insert(State(app): State<Baseline>, headers: HeaderMap, body: Bytes) -> Response {
+    if !app.authorized(&headers) {
+        return unauthorized();
+    }
+    let form: Pairs = match serde_html_form::from_bytes(&body) {
+        Ok(f) => f,
+        Err(e) => return bad_request(e),
+    };
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let (author, text) = (field("Author"), field("Body"));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let inserted: rusqlite::Result<i64> = {
+        let mut conn = app.db.lock().expect("baseline db poisoned");
+        (|| {
+            let tx = conn.transaction()?;
+            tx.prepare_cached(
+                "INSERT INTO messages (author, body, attributes, date_created) VALUES (?1, ?2, '{}', ?3)",
+            )?
+            .execute(rusqlite::params![author, text, now])?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            rusqlite::Result::Ok(id)
+        })()
+    };
+    match inserted {
+        Ok(id) => (
+            StatusCode::CREATED,
+            axum::Json(json!({"id": id, "author": author, "body": text, "date_created": now})),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"message": e.to_string(), "status": 500})),
+        )
+            .into_response(),
+    }
+}
+
+/// Checks auth, parses the query and the form body, answers.
+async fn parse(
+    State(app): State<Baseline>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    if !app.authorized(&headers) {
+        return unauthorized();
+    }
+    let query: Pairs = match serde_html_form::from_str(query.as_deref().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => return bad_request(e),
+    };
+    let form: Pairs = match serde_html_form::from_bytes(&body) {
+        Ok(f) => f,
+        Err(e) => return bad_request(e),
+    };
+    axum::Json(json!({"query": query.len(), "form": form.len()})).into_response()
+}
+
+fn open(path: &str) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS messages (
+            id           INTEGER PRIMARY KEY,
+            author       TEXT,
+            body         TEXT,
+            attributes   TEXT NOT NULL,
+            date_created INTEGER NOT NULL
+        )",
+    )?;
+    Ok(conn)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let opts = Opts::parse();
+    let state = Baseline {
+        user: opts.account_sid.into(),
+        secret: opts.auth_token.into(),
+        db: Arc::new(Mutex::new(open(&opts.db)?)),
+    };
+    let app = Router::new()
+        .route("/insert/{*rest}", post(insert))
+        .route("/parse/{*rest}", any(parse))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(opts.listen).await?;
+    println!(
+        "bench_baseline listening on http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app).await?;
+    Ok(())
+}

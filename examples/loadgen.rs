@@ -1,0 +1,315 @@
+//! The benchmark's load generator (`bench/run.sh` drives it): `--conns` keep-alive HTTP/1.1
+//! connections, each sending one request at a time, for a fixed time (after a warm-up that is
+//! not counted) or for a fixed number of requests (seeding). Every request's latency is kept, so
+//! the percentiles are exact. Any answer that is not 2xx, and any broken connection, is an
+//! error.
+//!
+//! Templates: in `--path` and `--body`, `{i}` is the request's number (0, 1, 2, ... across all
+//! connections) and `{sid}` is line `i mod n` of the `--sids` file, so consecutive requests
+//! spread evenly over the listed resources.
+//!
+//! Prints one JSON object: `requests`, `errors`, `seconds`, `rps`, `p50_ms`, `p90_ms`,
+//! `p99_ms`, `p999_ms`, `max_ms`, `statuses` and `first_errors`.
+//!
+//! ```sh
+//! cargo run --release --example loadgen -- --addr 127.0.0.1:8787 --conns 16 --duration 5 \
+//!   --auth AC...:token --method POST --path '/v1/Conversations/{sid}/Messages' \
+//!   --sids sids.txt --body 'Author=bench&Body=hello+{i}'
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Keep-alive HTTP/1.1 load generator with exact latency percentiles")]
+struct Opts {
+    /// Server address (host:port).
+    #[arg(long)]
+    addr: SocketAddr,
+    /// Concurrent keep-alive connections, one request in flight on each.
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    /// Seconds to measure (ignored with --count).
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Seconds of load before measuring starts (not counted in the figures).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Send exactly this many requests, then stop (seeding); no warm-up.
+    #[arg(long)]
+    count: Option<u64>,
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// Path and query; `{i}` and `{sid}` are replaced per request.
+    #[arg(long)]
+    path: String,
+    /// Form body (already URL-encoded); `{i}` and `{sid}` are replaced per request.
+    #[arg(long)]
+    body: Option<String>,
+    /// Basic auth as `user:password`.
+    #[arg(long)]
+    auth: Option<String>,
+    /// A file with one value per line for `{sid}`.
+    #[arg(long)]
+    sids: Option<String>,
+    /// With --save-to: the top-level JSON field of each 2xx answer to keep (e.g. `sid`).
+    #[arg(long, default_value = "sid")]
+    save_field: String,
+    /// Write the --save-field of every 2xx answer to this file, one per line, in request order.
+    #[arg(long)]
+    save_to: Option<String>,
+    /// Runtime worker threads of the load generator itself.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+/// What one connection measured.
+#[derive(Default)]
+struct Tally {
+    latencies_ns: Vec<u64>,
+    errors: u64,
+    statuses: BTreeMap<u16, u64>,
+    first_errors: Vec<String>,
+    saved: Vec<(u64, String)>,
+}
+
+impl Tally {
+    fn error(&mut self, what: String) {
+        self.errors += 1;
+        if self.first_errors.len() < 3 {
+            self.first_errors.push(what);
+        }
+    }
+}
+
+struct Shared {
+    opts: Opts,
+    sids: Vec<String>,
+    auth: Option<String>,
+    next: AtomicU64,
+    stop: AtomicBool,
+    /// Answers that complete in [measure_from, measure_until) are counted.
+    measure_from: Instant,
+    measure_until: Instant,
+}
+
+fn expand(template: &str, i: u64, sids: &[String]) -> String {
+    let mut out = template.replace("{i}", &i.to_string());
+    if out.contains("{sid}") && !sids.is_empty() {
+        out = out.replace("{sid}", &sids[(i % sids.len() as u64) as usize]);
+    }
+    out
+}
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+async fn worker(shared: Arc<Shared>) -> Tally {
+    let mut tally = Tally::default();
+    let opts = &shared.opts;
+    let host = opts.addr.to_string();
+    let mut sender: Option<SendRequest<Full<Bytes>>> = None;
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let i = shared.next.fetch_add(1, Ordering::Relaxed);
+        if let Some(count) = opts.count {
+            if i >= count {
+                break;
+            }
+        } else if Instant::now() >= shared.measure_until {
+            break;
+        }
+        let s = match sender.as_mut() {
+            Some(s) => s,
+            None => match connect(opts.addr).await {
+                Ok(s) => sender.insert(s),
+                Err(e) => {
+                    tally.error(format!("connect: {e}"));
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let mut req = Request::builder()
+            .method(opts.method.as_str())
+            .uri(expand(&opts.path, i, &shared.sids))
+            .header("host", &host);
+        if let Some(auth) = &shared.auth {
+            req = req.header("authorization", auth);
+        }
+        let body = match &opts.body {
+            Some(b) => {
+                req = req.header("content-type", "application/x-www-form-urlencoded");
+                Bytes::from(expand(b, i, &shared.sids))
+            }
+            None => Bytes::new(),
+        };
+        let req = req.body(Full::new(body)).expect("a valid request");
+        let started = Instant::now();
+        let answer = async {
+            s.ready().await?;
+            let res = s.send_request(req).await?;
+            let status = res.status().as_u16();
+            let body = res.into_body().collect().await?.to_bytes();
+            anyhow::Ok((status, body))
+        }
+        .await;
+        let done = Instant::now();
+        match answer {
+            Ok((status, body)) => {
+                *tally.statuses.entry(status).or_default() += 1;
+                if !(200..300).contains(&status) {
+                    let text = String::from_utf8_lossy(&body);
+                    tally.error(format!(
+                        "{status}: {}",
+                        text.chars().take(300).collect::<String>()
+                    ));
+                } else if opts.save_to.is_some() {
+                    match serde_json::from_slice::<Value>(&body)
+                        .ok()
+                        .and_then(|v| v.get(&opts.save_field)?.as_str().map(str::to_owned))
+                    {
+                        Some(v) => tally.saved.push((i, v)),
+                        None => tally.error(format!("no {} in the answer", opts.save_field)),
+                    }
+                }
+                let counted = opts.count.is_some()
+                    || (started >= shared.measure_from && done < shared.measure_until);
+                if counted {
+                    tally
+                        .latencies_ns
+                        .push(done.duration_since(started).as_nanos() as u64);
+                }
+            }
+            Err(e) => {
+                tally.error(format!("request: {e}"));
+                sender = None;
+            }
+        }
+    }
+    tally
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1e6
+}
+
+fn main() -> anyhow::Result<()> {
+    let opts = Opts::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.threads.max(1))
+        .enable_all()
+        .build()?
+        .block_on(run(opts))
+}
+
+async fn run(opts: Opts) -> anyhow::Result<()> {
+    let sids = match &opts.sids {
+        Some(path) => std::fs::read_to_string(path)?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    };
+    if (opts.path.contains("{sid}") || opts.body.as_deref().unwrap_or("").contains("{sid}"))
+        && sids.is_empty()
+    {
+        anyhow::bail!("the templates use {{sid}} but --sids gave no values");
+    }
+    let auth = opts.auth.as_ref().map(|a| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(a)
+        )
+    });
+    let start = Instant::now();
+    let (measure_from, measure_until) = match opts.count {
+        Some(_) => (start, start + Duration::from_secs(365 * 24 * 3600)),
+        None => {
+            let from = start + Duration::from_secs_f64(opts.warmup);
+            (from, from + Duration::from_secs_f64(opts.duration))
+        }
+    };
+    let shared = Arc::new(Shared {
+        opts: opts.clone(),
+        sids,
+        auth,
+        next: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        measure_from,
+        measure_until,
+    });
+    let workers: Vec<_> = (0..opts.conns.max(1))
+        .map(|_| tokio::spawn(worker(shared.clone())))
+        .collect();
+    let mut all = Tally::default();
+    for w in workers {
+        let t = w.await?;
+        all.latencies_ns.extend(t.latencies_ns);
+        all.errors += t.errors;
+        for (k, v) in t.statuses {
+            *all.statuses.entry(k).or_default() += v;
+        }
+        for e in t.first_errors {
+            if all.first_errors.len() < 3 {
+                all.first_errors.push(e);
+            }
+        }
+        all.saved.extend(t.saved);
+    }
+    let seconds = match opts.count {
+        Some(_) => start.elapsed().as_secs_f64(),
+        None => opts.duration,
+    };
+    if let Some(path) = &opts.save_to {
+        all.saved.sort_by_key(|(i, _)| *i);
+        let lines: Vec<&str> = all.saved.iter().map(|(_, v)| v.as_str()).collect();
+        std::fs::write(path, lines.join("\n") + "\n")?;
+    }
+    let mut lat = all.latencies_ns;
+    lat.sort_unstable();
+    let requests = lat.len() as u64;
+    let report = json!({
+        "requests": requests,
+        "errors": all.errors,
+        "seconds": seconds,
+        "rps": requests as f64 / seconds,
+        "p50_ms": percentile(&lat, 50.0),
+        "p90_ms": percentile(&lat, 90.0),
+        "p99_ms": percentile(&lat, 99.0),
+        "p999_ms": percentile(&lat, 99.9),
+        "max_ms": lat.last().map_or(0.0, |&n| n as f64 / 1e6),
+        "statuses": all.statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "first_errors": all.first_errors,
+    });
+    println!("{report}");
+    Ok(())
+}
