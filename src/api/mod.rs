@@ -13,6 +13,7 @@ pub mod conversations;
 pub mod credentials;
 pub mod messages;
 pub mod notifications;
+pub mod outbound;
 pub mod participant_conversations;
 pub mod participants;
 pub mod receipts;

@@ -129,3 +129,18 @@ async fn the_clock_moves_only_forward_and_only_in_test_mode() {
         .await
         .assert_error(400, 20001);
 }
+
+#[tokio::test]
+async fn the_clock_is_refused_outside_test_mode() {
+    let server = TestServer::start_with(":memory:", false);
+    server
+        .operator()
+        .post("/confab/Clock", &[("Advance", "PT1M")])
+        .await
+        .assert_error(403, 20403);
+    server
+        .operator()
+        .get("/confab/Clock")
+        .await
+        .assert_status(200);
+}
