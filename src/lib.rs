@@ -10,4 +10,5 @@ pub mod permissions;
 pub mod server;
 pub mod sid;
 pub mod store;
+pub mod webhook_events;
 pub mod wire;
