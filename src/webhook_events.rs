@@ -49,8 +49,7 @@ pub enum Accepted {
 /// Whether `name` is an event of the accepted kind (names are case-sensitive, as Twilio spells
 /// them).
 pub fn is_accepted(name: &str, accepted: Accepted) -> bool {
-    POST_EVENTS.contains(&name)
-        || (accepted == Accepted::PreAndPost && PRE_EVENTS.contains(&name))
+    POST_EVENTS.contains(&name) || (accepted == Accepted::PreAndPost && PRE_EVENTS.contains(&name))
 }
 
 /// The first name in `filters` that is not an accepted event, if any: the caller answers it

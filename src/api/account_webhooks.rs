@@ -106,8 +106,13 @@ impl WebhookConfigParams {
     pub fn check(&self, with_target: bool) -> ApiResult<WebhookConfigChange> {
         let target = if with_target {
             // No Conversations code names a bad routing target: the generic 20001.
-            params::one_of("Target", self.target.as_deref(), &["webhook", "flex"], 20001)?
-                .map(str::to_string)
+            params::one_of(
+                "Target",
+                self.target.as_deref(),
+                &["webhook", "flex"],
+                20001,
+            )?
+            .map(str::to_string)
         } else {
             None
         };

@@ -200,9 +200,7 @@ impl WebhookParams {
                 "Invalid conversation webhook flow SID: Configuration.FlowSid is required for a studio target",
             ));
         }
-        let method = c
-            .method
-            .or_else(|| calls_url.then(|| "post".to_string()));
+        let method = c.method.or_else(|| calls_url.then(|| "post".to_string()));
         Ok(NewWebhook {
             target,
             url: c.url,
@@ -240,7 +238,8 @@ pub struct WebhookPath {
     webhook: String,
 }
 
-/// CreateConversationScopedWebhook: POST /v1/Conversations/{ConversationSid}/Webhooks
+/// CreateConversationScopedWebhook (CreateServiceConversationScopedWebhook under
+/// `/v1/Services/{ChatServiceSid}`): POST /v1/Conversations/{ConversationSid}/Webhooks
 pub async fn create(
     scope: Scope,
     State(app): State<AppState>,
@@ -248,11 +247,13 @@ pub async fn create(
     TwilioForm(form): TwilioForm<WebhookParams>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let new = form.for_create()?;
-    let row = conversation_webhooks::create(&app.store, scope.tenant(), p.conversation, new).await?;
+    let row =
+        conversation_webhooks::create(&app.store, scope.tenant(), p.conversation, new).await?;
     Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))))
 }
 
-/// ListConversationScopedWebhook: GET /v1/Conversations/{ConversationSid}/Webhooks
+/// ListConversationScopedWebhook (ListServiceConversationScopedWebhook under
+/// `/v1/Services/{ChatServiceSid}`): GET /v1/Conversations/{ConversationSid}/Webhooks
 pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
@@ -260,17 +261,18 @@ pub async fn list(
     TwilioQuery(q): TwilioQuery<PageParams>,
 ) -> ApiResult<Json<Value>> {
     let req = q.validate(LIMITS_5)?;
-    let list_url = scope
-        .urls
-        .scoped(&format!("Conversations/{}/Webhooks", encode(&p.conversation)));
-    let rows =
-        conversation_webhooks::list(&app.store, scope.tenant(), p.conversation, req.clone())
-            .await?;
+    let list_url = scope.urls.scoped(&format!(
+        "Conversations/{}/Webhooks",
+        encode(&p.conversation)
+    ));
+    let rows = conversation_webhooks::list(&app.store, scope.tenant(), p.conversation, req.clone())
+        .await?;
     let page = rows.map(|r| render(&r, &scope.urls));
     Ok(Json(paging::render("webhooks", page, &req, &list_url, &[])))
 }
 
-/// FetchConversationScopedWebhook: GET /v1/Conversations/{ConversationSid}/Webhooks/{Sid}
+/// FetchConversationScopedWebhook (FetchServiceConversationScopedWebhook under
+/// `/v1/Services/{ChatServiceSid}`): GET /v1/Conversations/{ConversationSid}/Webhooks/{Sid}
 pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
@@ -281,7 +283,8 @@ pub async fn fetch(
     Ok(Json(render(&row, &scope.urls)))
 }
 
-/// UpdateConversationScopedWebhook: POST /v1/Conversations/{ConversationSid}/Webhooks/{Sid}
+/// UpdateConversationScopedWebhook (UpdateServiceConversationScopedWebhook under
+/// `/v1/Services/{ChatServiceSid}`): POST /v1/Conversations/{ConversationSid}/Webhooks/{Sid}
 pub async fn update(
     scope: Scope,
     State(app): State<AppState>,
@@ -300,7 +303,8 @@ pub async fn update(
     Ok(Json(render(&row, &scope.urls)))
 }
 
-/// DeleteConversationScopedWebhook: DELETE /v1/Conversations/{ConversationSid}/Webhooks/{Sid}
+/// DeleteConversationScopedWebhook (DeleteServiceConversationScopedWebhook under
+/// `/v1/Services/{ChatServiceSid}`): DELETE /v1/Conversations/{ConversationSid}/Webhooks/{Sid}
 pub async fn delete(
     scope: Scope,
     State(app): State<AppState>,

@@ -137,8 +137,7 @@ pub async fn update(
     TwilioForm(p): TwilioForm<NotificationParams>,
 ) -> ApiResult<Json<Value>> {
     let (service_sid, settings) =
-        service_configuration::update_notifications(&app.store, scope.tenant(), p.check()?)
-            .await?;
+        service_configuration::update_notifications(&app.store, scope.tenant(), p.check()?).await?;
     Ok(Json(render(
         &settings,
         scope.account_sid(),

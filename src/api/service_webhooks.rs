@@ -46,8 +46,7 @@ pub async fn update(
     TwilioForm(p): TwilioForm<WebhookConfigParams>,
 ) -> ApiResult<Json<Value>> {
     let (service_sid, config) =
-        service_configuration::update_webhooks(&app.store, scope.tenant(), p.check(false)?)
-            .await?;
+        service_configuration::update_webhooks(&app.store, scope.tenant(), p.check(false)?).await?;
     Ok(Json(render(
         &config,
         scope.account_sid(),

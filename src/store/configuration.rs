@@ -67,10 +67,7 @@ fn check_own_service(ctx: &WriteCtx, account_sid: &str, service_sid: &str) -> Ap
         |_| Ok(()),
     )?;
     found.ok_or_else(|| {
-        ApiError::bad_request(
-            50050,
-            format!("Service Instance not found: {service_sid}"),
-        )
+        ApiError::bad_request(50050, format!("Service Instance not found: {service_sid}"))
     })
 }
 

@@ -36,7 +36,8 @@ pub struct WebhookRow {
     pub date_updated: i64,
 }
 
-const SELECT: &str = "SELECT w.id, w.sid, s.account_sid, s.sid, c.sid, w.target, w.url, w.method, w.filters,
+const SELECT: &str =
+    "SELECT w.id, w.sid, s.account_sid, s.sid, c.sid, w.target, w.url, w.method, w.filters,
     w.triggers, w.flow_sid, w.replay_after, w.date_created, w.date_updated
     FROM conversation_webhooks w
     JOIN conversations c ON c.id = w.conversation_id

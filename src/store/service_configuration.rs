@@ -45,7 +45,10 @@ impl RoleType {
     }
 }
 
-fn read_configuration(conn: &Connection, service: &ServiceKey) -> ApiResult<ServiceConfigurationRow> {
+fn read_configuration(
+    conn: &Connection,
+    service: &ServiceKey,
+) -> ApiResult<ServiceConfigurationRow> {
     let row = optional(
         conn,
         "SELECT default_conversation_creator_role_sid, default_conversation_role_sid,
@@ -378,7 +381,10 @@ pub async fn fetch_webhooks(store: &Store, tenant: Tenant) -> ApiResult<(String,
     store
         .read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
-            Ok((service.sid.clone(), read_service_webhooks(conn, service.id)?))
+            Ok((
+                service.sid.clone(),
+                read_service_webhooks(conn, service.id)?,
+            ))
         })
         .await
 }

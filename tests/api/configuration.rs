@@ -102,7 +102,9 @@ async fn default_chat_service_sid_retargets_the_shorthand_urls() {
     let new_sid = body["sid"].as_str().unwrap().to_string();
 
     // /v1 now names the second service: it lists and finds only what lives there.
-    let listed = client.collect_pages("/v1/Conversations", "conversations").await;
+    let listed = client
+        .collect_pages("/v1/Conversations", "conversations")
+        .await;
     let sids: Vec<&str> = listed.iter().map(|c| c["sid"].as_str().unwrap()).collect();
     assert_eq!(sids, [new_sid.as_str()]);
     client
@@ -173,7 +175,10 @@ async fn default_timers_apply_to_new_conversations_without_their_own() {
     client
         .post(
             "/v1/Configuration",
-            &[("DefaultInactiveTimer", "PT0S"), ("DefaultClosedTimer", "PT0S")],
+            &[
+                ("DefaultInactiveTimer", "PT0S"),
+                ("DefaultClosedTimer", "PT0S"),
+            ],
         )
         .await
         .assert_status(200);
@@ -325,7 +330,11 @@ async fn account_webhooks_start_null_and_round_trip() {
     let partial = client
         .post(
             "/v1/Configuration/Webhooks",
-            &[("Target", "flex"), ("PreWebhookUrl", ""), ("Method", "POST")],
+            &[
+                ("Target", "flex"),
+                ("PreWebhookUrl", ""),
+                ("Method", "POST"),
+            ],
         )
         .await;
     let body = partial.assert_status(200);
@@ -384,7 +393,12 @@ async fn account_webhook_errors_answer_twilio_codes_and_change_nothing() {
             50054,
             "URL not http(s)",
         ),
-        (&[("Target", "studio")], 400, 20001, "target not webhook/flex"),
+        (
+            &[("Target", "studio")],
+            400,
+            20001,
+            "target not webhook/flex",
+        ),
     ];
     for (form, status, code, why) in cases {
         let res = client.post("/v1/Configuration/Webhooks", form).await;

@@ -277,17 +277,42 @@ async fn create_errors_answer_twilio_codes_and_create_nothing() {
     let cases: &[ErrorCase] = &[
         (&[url, filter], 400, 50368, "no target"),
         (&[("Target", ""), url, filter], 400, 50368, "empty target"),
-        (&[("Target", "bot"), url, filter], 400, 50364, "unknown target"),
-        (&[("Target", "Webhook"), url, filter], 400, 50364, "targets are lower case"),
-        (&[("Target", "webhook"), filter], 400, 50369, "webhook without URL"),
+        (
+            &[("Target", "bot"), url, filter],
+            400,
+            50364,
+            "unknown target",
+        ),
+        (
+            &[("Target", "Webhook"), url, filter],
+            400,
+            50364,
+            "targets are lower case",
+        ),
+        (
+            &[("Target", "webhook"), filter],
+            400,
+            50369,
+            "webhook without URL",
+        ),
         (
             &[("Target", "trigger"), ("Configuration.Triggers", "help")],
             400,
             50369,
             "trigger without URL",
         ),
-        (&[("Target", "webhook"), url], 400, 50370, "webhook without filters"),
-        (&[("Target", "trigger"), url], 400, 50371, "trigger without keywords"),
+        (
+            &[("Target", "webhook"), url],
+            400,
+            50370,
+            "webhook without filters",
+        ),
+        (
+            &[("Target", "trigger"), url],
+            400,
+            50371,
+            "trigger without keywords",
+        ),
         (&[("Target", "studio")], 400, 50367, "studio without a flow"),
         (
             &[("Target", "studio"), ("Configuration.FlowSid", "FWnope")],
@@ -448,7 +473,12 @@ async fn update_errors_answer_twilio_codes_and_change_nothing() {
     let sid = created.body["sid"].as_str().unwrap().to_string();
     let long_url = format!("https://example.com/{}", "x".repeat(493));
     let cases: &[ErrorCase] = &[
-        (&[("Target", "studio")], 400, 50364, "the target cannot change"),
+        (
+            &[("Target", "studio")],
+            400,
+            50364,
+            "the target cannot change",
+        ),
         (&[("Target", "robot")], 400, 50364, "unknown target"),
         (
             &[("Configuration.Filters", "onConversationAdd")],
@@ -469,7 +499,10 @@ async fn update_errors_answer_twilio_codes_and_change_nothing() {
             "method not GET or POST",
         ),
         (
-            &[("Configuration.FlowSid", "CH0123456789abcdef0123456789abcdef")],
+            &[(
+                "Configuration.FlowSid",
+                "CH0123456789abcdef0123456789abcdef",
+            )],
             400,
             50367,
             "flow SID of the wrong kind",
@@ -507,7 +540,10 @@ async fn webhooks_are_found_only_through_their_own_conversation() {
     let prefixes = client.prefixes().await;
     let conv = conversation(&client, "/v1").await;
     client
-        .post(&format!("/v1/Conversations/{conv}"), &[("UniqueName", "named")])
+        .post(
+            &format!("/v1/Conversations/{conv}"),
+            &[("UniqueName", "named")],
+        )
         .await
         .assert_status(200);
     let created = client
@@ -527,7 +563,10 @@ async fn webhooks_are_found_only_through_their_own_conversation() {
     let sibling = conversation(&client, "/v1").await;
     let other = account().await;
     let not_found = [
-        (&client, format!("/v1/Conversations/{sibling}/Webhooks/{sid}")),
+        (
+            &client,
+            format!("/v1/Conversations/{sibling}/Webhooks/{sid}"),
+        ),
         (
             &client,
             format!("{}/Conversations/{conv}/Webhooks/{sid}", prefixes[1]),

@@ -195,7 +195,11 @@ async fn unknown_or_foreign_services_are_404_on_every_configuration_path() {
         "nope".to_string(),
         foreign,
     ] {
-        for path in ["Configuration", "Configuration/Notifications", "Configuration/Webhooks"] {
+        for path in [
+            "Configuration",
+            "Configuration/Notifications",
+            "Configuration/Webhooks",
+        ] {
             let path = format!("/v1/Services/{service}/{path}");
             client.get(&path).await.assert_error(404, 20404);
             client.post(&path, &[]).await.assert_error(404, 20404);
@@ -205,7 +209,9 @@ async fn unknown_or_foreign_services_are_404_on_every_configuration_path() {
 
 async fn notifications(client: &Client, service: &str) -> Value {
     let res = client
-        .get(&format!("/v1/Services/{service}/Configuration/Notifications"))
+        .get(&format!(
+            "/v1/Services/{service}/Configuration/Notifications"
+        ))
         .await;
     assert_shape("FetchServiceNotification", 200, res.assert_status(200));
     res.body
@@ -303,7 +309,12 @@ async fn notification_errors_change_nothing() {
     let path = format!("/v1/Services/{service}/Configuration/Notifications");
     let cases: &[ErrorCase] = &[
         (&[("LogEnabled", "yes")], 400, 20001, "LogEnabled"),
-        (&[("NewMessage.Enabled", "1")], 400, 20001, "NewMessage.Enabled"),
+        (
+            &[("NewMessage.Enabled", "1")],
+            400,
+            20001,
+            "NewMessage.Enabled",
+        ),
         (
             &[("NewMessage.BadgeCountEnabled", "on")],
             400,
@@ -429,7 +440,12 @@ async fn service_webhook_errors_change_nothing() {
     let service = client.default_service().await;
     let path = format!("/v1/Services/{service}/Configuration/Webhooks");
     let cases: &[ErrorCase] = &[
-        (&[("Method", "DELETE")], 400, 50055, "method not GET or POST"),
+        (
+            &[("Method", "DELETE")],
+            400,
+            50055,
+            "method not GET or POST",
+        ),
         (
             &[("Filters", "onChannelUpdated")],
             400,
