@@ -93,6 +93,31 @@ async fn an_update_restarts_the_timers() {
 }
 
 #[tokio::test]
+async fn account_default_timers_apply_to_new_conversations() {
+    let server = TestServer::start(":memory:");
+    let client = server.new_account().await;
+    client
+        .post(
+            "/v1/Configuration",
+            &[
+                ("DefaultInactiveTimer", "PT5M"),
+                ("DefaultClosedTimer", "PT30M"),
+            ],
+        )
+        .await
+        .assert_status(200);
+    let conv = client.post("/v1/Conversations", &[]).await;
+    let timers = &conv.assert_status(201)["timers"];
+    assert!(
+        timers["date_inactive"].is_string() && timers["date_closed"].is_string(),
+        "{timers}"
+    );
+    let sid = conv.body["sid"].as_str().unwrap();
+    advance(&server, "PT31M").await;
+    wait_for_state(&client, sid, "closed").await;
+}
+
+#[tokio::test]
 async fn timers_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("confab.db");
