@@ -15,6 +15,7 @@ pub mod messages;
 pub mod notifications;
 pub mod participant_conversations;
 pub mod participants;
+pub mod push_registrations;
 pub mod receipts;
 pub mod roles;
 pub mod routes;

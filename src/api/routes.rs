@@ -160,6 +160,10 @@ fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/confab/Accounts/{account}/Keys",
             post(confab::create_api_key),
         ),
+        (
+            "/confab/Services/{service}/Bindings",
+            post(push_registrations::register),
+        ),
     ]
 }
 
