@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod outbound;
 pub mod participant_conversations;
 pub mod participants;
+pub mod push_registrations;
 pub mod receipts;
 pub mod roles;
 pub mod routes;

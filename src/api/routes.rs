@@ -170,6 +170,10 @@ fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ),
         ("/confab/Outbound", get(outbound::list)),
         ("/confab/Receipts/{receipt}", post(outbound::set_status)),
+        (
+            "/confab/Services/{service}/Bindings",
+            post(push_registrations::register),
+        ),
     ]
 }
 
