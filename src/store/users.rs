@@ -240,7 +240,8 @@ pub async fn create(
             )?;
             let user = resolve(ctx.tx, &tenant, service.id, &sid)?;
             outbox::enqueue(ctx, &tenant, site(&service), "onUserAdded", event_params(&user))?;
-            Ok((user.clone(), reachability(ctx.tx, &user)?))
+            let reach = reachability(ctx.tx, &user)?;
+            Ok((user, reach))
         })
         .await
 }
