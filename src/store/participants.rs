@@ -916,6 +916,96 @@ mod tests {
         );
     }
 
+    fn tenant_of(account_sid: &str, webhooks: bool) -> Tenant {
+        Tenant {
+            account_sid: account_sid.to_string(),
+            service: ServiceRef::Default,
+            path: "/v1/test".into(),
+            webhooks,
+        }
+    }
+
+    /// Rules the HTTP tests cannot reach yet (roles and configuration are other resources):
+    /// a service-level role is no participant role, and a conversation without a Messaging
+    /// Service takes no SMS participant.
+    #[tokio::test]
+    async fn service_roles_and_missing_messaging_services_are_refused() {
+        let store = Store::open(&Location::Memory, Clock::default()).unwrap();
+        let account = accounts::create(&store, "rules".into()).await.unwrap();
+        let tenant = tenant_of(&account.account_sid, false);
+        let service_role: String = store
+            .read({
+                let account_sid = account.account_sid.clone();
+                move |conn| {
+                    Ok(conn.query_row(
+                        "SELECT r.sid FROM roles r JOIN services s ON s.id = r.service_id
+                         WHERE s.account_sid = ?1 AND r.type = 'service' LIMIT 1",
+                        [account_sid],
+                        |r| r.get(0),
+                    )?)
+                }
+            })
+            .await
+            .unwrap();
+        let conversation =
+            conversations::create(&store, tenant.clone(), NewConversation::default())
+                .await
+                .unwrap();
+        let refused = create(
+            &store,
+            tenant.clone(),
+            conversation.sid.clone(),
+            NewParticipant {
+                identity: Some("alice".into()),
+                role_sid: Some(service_role),
+                ..NewParticipant::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.code, 50109);
+
+        let account_sid = account.account_sid.clone();
+        store
+            .write(move |ctx| {
+                ctx.tx.execute(
+                    "UPDATE account_configurations SET default_messaging_service_sid = NULL WHERE account_sid = ?1",
+                    [account_sid],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let bare = conversations::create(&store, tenant.clone(), NewConversation::default())
+            .await
+            .unwrap();
+        assert_eq!(bare.messaging_service_sid, None);
+        let texter = NewParticipant {
+            binding: Some(Binding {
+                kind: "sms".into(),
+                address: Some("+15550001".into()),
+                proxy_address: Some("+15559999".into()),
+                ..Binding::default()
+            }),
+            ..NewParticipant::default()
+        };
+        let refused = create(&store, tenant.clone(), bare.sid.clone(), texter)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, 50373);
+        create(
+            &store,
+            tenant,
+            bare.sid,
+            NewParticipant {
+                identity: Some("alice".into()),
+                ..NewParticipant::default()
+            },
+        )
+        .await
+        .expect("a chat participant needs no Messaging Service");
+    }
+
     /// Post-action events land in the outbox with their documented parameters when the request
     /// asked for webhooks, and not otherwise.
     #[tokio::test]
@@ -935,12 +1025,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let tenant = |webhooks| Tenant {
-            account_sid: account.account_sid.clone(),
-            service: ServiceRef::Default,
-            path: "/v1/test".into(),
-            webhooks,
-        };
+        let tenant = |webhooks| tenant_of(&account.account_sid, webhooks);
         let alice = NewParticipant {
             identity: Some("alice".into()),
             ..NewParticipant::default()
@@ -1044,8 +1129,8 @@ mod tests {
         assert_eq!(get(3, "LastReadMessageIndex").as_deref(), Some("4"));
         assert!(get(4, "DateRemoved").is_some());
         assert!(get(4, "ParticipantSid").is_some_and(|s| s.starts_with("MB")));
-        for i in 0..5 {
-            assert_eq!(get(i, "EventType").as_deref(), Some(events[i]));
+        for (i, event) in events.iter().enumerate() {
+            assert_eq!(get(i, "EventType").as_deref(), Some(*event));
             assert_eq!(get(i, "Source").as_deref(), Some("API"));
         }
     }
