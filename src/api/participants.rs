@@ -21,7 +21,7 @@ use crate::wire::form::keep_empty;
 use crate::wire::paging::{self, LIMITS_100, PageParams};
 use crate::wire::params;
 use crate::wire::time::{format_date, parse_date};
-use crate::wire::urls::{Urls, encode};
+use crate::wire::urls::Urls;
 use crate::wire::{TwilioForm, TwilioQuery};
 
 /// Participant attributes may be up to 4 KB (BEHAVIOR.md 6).
@@ -403,12 +403,12 @@ pub async fn list(
     TwilioQuery(q): TwilioQuery<PageParams>,
 ) -> ApiResult<Json<Value>> {
     let req = q.validate(LIMITS_100)?;
-    let list_url = scope.urls.scoped(&format!(
-        "Conversations/{}/Participants",
-        encode(&p.conversation)
-    ));
-    let rows = participants::list(&app.store, scope.tenant(), p.conversation, req.clone()).await?;
+    let (conversation_sid, rows) =
+        participants::list(&app.store, scope.tenant(), p.conversation, req.clone()).await?;
     let page = rows.map(|r| render(&r, &scope.urls));
+    let list_url = scope
+        .urls
+        .scoped(&format!("Conversations/{conversation_sid}/Participants"));
     Ok(Json(paging::render(
         "participants",
         page,

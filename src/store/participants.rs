@@ -494,13 +494,14 @@ pub async fn create(
         .await
 }
 
-/// ListConversationParticipant, in the order they joined.
+/// ListConversationParticipant, in the order they joined. Returns the conversation's SID too
+/// (the path may have named it by unique name), for the list's URLs.
 pub async fn list(
     store: &Store,
     tenant: Tenant,
     conversation: String,
     req: PageRequest,
-) -> ApiResult<Page<ParticipantRow>> {
+) -> ApiResult<(String, Page<ParticipantRow>)> {
     store
         .read(move |conn| {
             let conversation = conversations::resolve_in_tenant(conn, &tenant, &conversation)?;
@@ -509,7 +510,8 @@ pub async fn list(
                 keys: &["p.id"],
                 descending: false,
             };
-            keyset.page(conn, &[&conversation.id], &req, map_row, |r| vec![r.id])
+            let page = keyset.page(conn, &[&conversation.id], &req, map_row, |r| vec![r.id])?;
+            Ok((conversation.sid, page))
         })
         .await
 }
@@ -634,6 +636,46 @@ pub fn identity_not_acceptable() -> ApiError {
     )
 }
 
+/// The binding after an update's proxy and projected address changes; a new proxy must make a
+/// pair no other open conversation holds.
+fn updated_binding(
+    conn: &Connection,
+    tenant: &Tenant,
+    current: &ParticipantRow,
+    change: &ParticipantUpdate,
+) -> ApiResult<Option<Binding>> {
+    let mut binding = current.binding.clone();
+    if let Some(proxy) = change.proxy_address.clone() {
+        let adds = matches!(proxy, AddressChange::Set(_));
+        change_proxy(&mut binding, proxy)?;
+        if let (true, Some(b)) = (adds, &binding) {
+            check_binding_free(conn, tenant, current.conversation_id, b, Some(current.id))?;
+        }
+    }
+    if let Some(projected) = change.projected_address.clone() {
+        change_projected(&mut binding, projected)?;
+    }
+    Ok(binding)
+}
+
+/// The identity and User after an update: a participant without identity that takes one gets
+/// its User, as at creation.
+fn updated_identity(
+    ctx: &WriteCtx,
+    conversation: &ConversationRow,
+    current: &ParticipantRow,
+    identity: Option<&str>,
+) -> ApiResult<(Option<String>, Option<String>)> {
+    match identity {
+        Some(identity) if change_identity(current, identity)? => {
+            check_identity_free(ctx.tx, conversation, identity)?;
+            let user = users::find_or_create_for_identity(ctx, conversation.service_id, identity)?;
+            Ok((Some(identity.to_string()), Some(user)))
+        }
+        _ => Ok((current.identity.clone(), current.user_sid.clone())),
+    }
+}
+
 /// UpdateConversationParticipant. A read-horizon change is reported with
 /// `onParticipantUpdated`, like every other change.
 pub async fn update(
@@ -651,26 +693,9 @@ pub async fn update(
                 Some(role) => participant_role(ctx.tx, conversation.service_id, Some(role))?,
                 None => current.role_sid.clone(),
             };
-            let mut binding = current.binding.clone();
-            if let Some(proxy) = change.proxy_address {
-                let adds = matches!(proxy, AddressChange::Set(_));
-                change_proxy(&mut binding, proxy)?;
-                if let (true, Some(b)) = (adds, &binding) {
-                    check_binding_free(ctx.tx, &tenant, conversation.id, b, Some(current.id))?;
-                }
-            }
-            if let Some(projected) = change.projected_address {
-                change_projected(&mut binding, projected)?;
-            }
-            let (identity, user_sid) = match change.identity.as_deref() {
-                Some(identity) if change_identity(&current, identity)? => {
-                    check_identity_free(ctx.tx, &conversation, identity)?;
-                    let user = users::find_or_create_for_identity(ctx, conversation.service_id, identity)?;
-                    (Some(identity.to_string()), Some(user))
-                }
-                _ => (current.identity.clone(), current.user_sid.clone()),
-            };
-            let binding = binding.unwrap_or_default();
+            let binding = updated_binding(ctx.tx, &tenant, &current, &change)?.unwrap_or_default();
+            let (identity, user_sid) =
+                updated_identity(ctx, &conversation, &current, change.identity.as_deref())?;
             ctx.tx.execute(
                 "UPDATE participants SET identity = ?1, user_sid = ?2, attributes = ?3, role_sid = ?4,
                      binding_type = ?5, binding_address = ?6, binding_proxy_address = ?7,
@@ -1004,6 +1029,56 @@ mod tests {
         )
         .await
         .expect("a chat participant needs no Messaging Service");
+    }
+
+    /// A removed participant's past messages stay, still naming it (BEHAVIOR.md 10.3).
+    #[tokio::test]
+    async fn removing_a_participant_keeps_its_messages() {
+        let store = Store::open(&Location::Memory, Clock::default()).unwrap();
+        let account = accounts::create(&store, "messages".into()).await.unwrap();
+        let tenant = tenant_of(&account.account_sid, false);
+        let conversation =
+            conversations::create(&store, tenant.clone(), NewConversation::default())
+                .await
+                .unwrap();
+        let alice = create(
+            &store,
+            tenant.clone(),
+            conversation.sid.clone(),
+            NewParticipant {
+                identity: Some("alice".into()),
+                ..NewParticipant::default()
+            },
+        )
+        .await
+        .unwrap();
+        let (conversation_id, participant_sid) = (conversation.id, alice.sid.clone());
+        store
+            .write(move |ctx| {
+                ctx.tx.execute(
+                    "INSERT INTO messages (sid, conversation_id, idx, author, body, attributes, participant_sid,
+                         date_created, date_updated)
+                     VALUES ('IM00000000000000000000000000000001', ?1, 0, 'alice', 'hi', '{}', ?2, 0, 0)",
+                    params![conversation_id, participant_sid],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        delete(&store, tenant, conversation.sid, "alice".into())
+            .await
+            .unwrap();
+        let kept: (String, String) = store
+            .read(|conn| {
+                Ok(conn.query_row(
+                    "SELECT author, participant_sid FROM messages WHERE sid = 'IM00000000000000000000000000000001'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept, ("alice".to_string(), alice.sid));
     }
 
     /// Post-action events land in the outbox with their documented parameters when the request

@@ -188,6 +188,14 @@ async fn every_kind_of_participant_under_both_prefixes() {
             "in the order they joined"
         );
         assert_eq!(list.body["meta"]["key"], "participants");
+        assert_eq!(
+            list.body["meta"]["url"],
+            format!(
+                "{}{prefix}/Conversations/{conv}/Participants?PageSize=50&Page=0",
+                client.base
+            ),
+            "the list's URLs name the conversation by SID"
+        );
     }
 }
 
