@@ -159,7 +159,7 @@ CREATE TABLE participants (
     binding_name             TEXT,
     binding_level            TEXT,
     last_read_message_index  INTEGER,
-    last_read_timestamp      TEXT,
+    last_read_timestamp      TEXT,      -- as on the wire: ISO-8601 UTC, whole seconds (wire::time::format_date)
     notification_level       TEXT NOT NULL DEFAULT 'default',
     date_created             INTEGER NOT NULL,
     date_updated             INTEGER NOT NULL,
@@ -168,6 +168,7 @@ CREATE TABLE participants (
 CREATE INDEX participants_by_conversation ON participants(conversation_id, id);
 CREATE INDEX participants_by_identity ON participants(service_id, identity, conversation_id);
 CREATE INDEX participants_by_address ON participants(service_id, binding_address, conversation_id);
+-- The routing invariant (one non-closed conversation per address/proxy pair, 50416).
 CREATE INDEX participants_by_proxy ON participants(binding_address, binding_proxy_address);
 
 CREATE TABLE receipts (
