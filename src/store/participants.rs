@@ -434,7 +434,9 @@ pub fn insert(
     let user_sid = new
         .identity
         .as_deref()
-        .map(|identity| users::find_or_create_for_identity(ctx, conversation.service_id, identity))
+        .map(|identity| {
+            users::find_or_create_for_identity(ctx, tenant, conversation.service_id, identity)
+        })
         .transpose()?;
     let date_created = new.date_created.unwrap_or(ctx.now);
     let date_updated = new.date_updated.unwrap_or(date_created);
@@ -662,6 +664,7 @@ fn updated_binding(
 /// its User, as at creation.
 fn updated_identity(
     ctx: &WriteCtx,
+    tenant: &Tenant,
     conversation: &ConversationRow,
     current: &ParticipantRow,
     identity: Option<&str>,
@@ -669,7 +672,8 @@ fn updated_identity(
     match identity {
         Some(identity) if change_identity(current, identity)? => {
             check_identity_free(ctx.tx, conversation, identity)?;
-            let user = users::find_or_create_for_identity(ctx, conversation.service_id, identity)?;
+            let user =
+                users::find_or_create_for_identity(ctx, tenant, conversation.service_id, identity)?;
             Ok((Some(identity.to_string()), Some(user)))
         }
         _ => Ok((current.identity.clone(), current.user_sid.clone())),
@@ -695,7 +699,7 @@ pub async fn update(
             };
             let binding = updated_binding(ctx.tx, &tenant, &current, &change)?.unwrap_or_default();
             let (identity, user_sid) =
-                updated_identity(ctx, &conversation, &current, change.identity.as_deref())?;
+                updated_identity(ctx, &tenant, &conversation, &current, change.identity.as_deref())?;
             ctx.tx.execute(
                 "UPDATE participants SET identity = ?1, user_sid = ?2, attributes = ?3, role_sid = ?4,
                      binding_type = ?5, binding_address = ?6, binding_proxy_address = ?7,
@@ -811,25 +815,10 @@ pub async fn list_conversations(
         .await
 }
 
-/// The parameters of `onConversationAdded` (BEHAVIOR.md 17.4).
-fn conversation_added_params(c: &ConversationRow) -> Params {
-    vec![
-        ("ConversationSid", Some(c.sid.clone())),
-        ("DateCreated", Some(format_date(c.date_created))),
-        ("DateUpdated", Some(format_date(c.date_updated))),
-        ("FriendlyName", c.friendly_name.clone()),
-        ("UniqueName", c.unique_name.clone()),
-        ("Attributes", Some(c.attributes.clone())),
-        ("ChatServiceSid", Some(c.service_sid.clone())),
-        ("MessagingServiceSid", c.messaging_service_sid.clone()),
-        ("State", Some(c.state.clone())),
-    ]
-}
-
 /// CreateConversationWithParticipants: the conversation and every participant in one write
 /// job, so that any refused participant (a taken binding, a duplicate identity, an unknown
-/// role...) rolls the whole job back and creates nothing. Events: `onConversationAdded`, then
-/// `onParticipantAdded` per participant.
+/// role...) rolls the whole job back and creates nothing. Events: `onConversationAdded` (queued
+/// by `conversations::insert`), then `onParticipantAdded` per participant.
 pub async fn create_conversation_with(
     store: &Store,
     tenant: Tenant,
@@ -839,18 +828,6 @@ pub async fn create_conversation_with(
     store
         .write(move |ctx| {
             let conversation = conversations::insert(ctx, &tenant, conversation)?;
-            let site = Site {
-                service_id: conversation.service_id,
-                service_sid: &conversation.service_sid,
-                conversation: Some((conversation.id, &conversation.sid)),
-            };
-            outbox::enqueue(
-                ctx,
-                &tenant,
-                site,
-                "onConversationAdded",
-                conversation_added_params(&conversation),
-            )?;
             for participant in participants {
                 insert(ctx, &tenant, &conversation, participant)?;
             }

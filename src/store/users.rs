@@ -15,9 +15,10 @@ use crate::wire::time::format_date;
 
 /// The user with this identity in the service, created with the service's default role
 /// (`default_chat_service_role_sid`) if there is none: a chat participant always has a User
-/// (BEHAVIOR.md 10.1). Returns the user's SID.
+/// (BEHAVIOR.md 10.1). A created user is reported with `onUserAdded`. Returns the user's SID.
 pub fn find_or_create_for_identity(
     ctx: &WriteCtx,
+    tenant: &Tenant,
     service_id: i64,
     identity: &str,
 ) -> ApiResult<String> {
@@ -36,6 +37,18 @@ pub fn find_or_create_for_identity(
         "INSERT INTO users (sid, service_id, identity, attributes, role_sid, date_created, date_updated)
          VALUES (?1, ?2, ?3, '{}', ?4, ?5, ?5)",
         params![sid, service_id, identity, role_sid, ctx.now],
+    )?;
+    let user = resolve(ctx.tx, tenant, service_id, &sid)?;
+    let service = ServiceKey {
+        id: service_id,
+        sid: user.service_sid.clone(),
+    };
+    outbox::enqueue(
+        ctx,
+        tenant,
+        site(&service),
+        "onUserAdded",
+        event_params(&user),
     )?;
     Ok(sid)
 }
@@ -635,7 +648,7 @@ mod tests {
         fx.store
             .write(move |ctx| {
                 let conv = conversations::insert(ctx, &tenant, Default::default())?;
-                let user_sid = find_or_create_for_identity(ctx, conv.service_id, identity)?;
+                let user_sid = find_or_create_for_identity(ctx, &tenant, conv.service_id, identity)?;
                 ctx.tx.execute(
                     "INSERT INTO participants (sid, conversation_id, service_id, identity, user_sid, attributes,
                          date_created, date_updated) VALUES (?1, ?2, ?3, ?4, ?5, '{}', ?6, ?6)",

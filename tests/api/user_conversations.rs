@@ -166,7 +166,6 @@ fn update_error_cases() -> &'static [ErrorCase<'static>] {
 }
 
 #[tokio::test]
-#[ignore = "needs CreateParticipant (participants branch): run after the merge"]
 async fn list_fetch_update_delete_under_both_prefixes() {
     let client = account().await;
     for prefix in client.prefixes().await {
@@ -359,7 +358,6 @@ async fn unread_count_is_null_until_the_horizon_is_set_then_counts_later_message
 }
 
 #[tokio::test]
-#[ignore = "needs CreateParticipant, FetchParticipant and UpdateParticipant (participants branch): run after the merge"]
 async fn the_read_horizon_is_the_participants_own() {
     let client = account().await;
     for prefix in client.prefixes().await {
@@ -391,7 +389,6 @@ async fn the_read_horizon_is_the_participants_own() {
 }
 
 #[tokio::test]
-#[ignore = "needs CreateParticipant (participants branch): run after the merge"]
 async fn failed_updates_change_nothing() {
     let client = account().await;
     let conv = new_conversation(&client, "/v1", &[]).await;
@@ -430,7 +427,6 @@ async fn failed_updates_change_nothing() {
 }
 
 #[tokio::test]
-#[ignore = "needs CreateParticipant (participants branch): run after the merge"]
 async fn lists_page_by_token_in_conversation_order() {
     let client = account().await;
     for prefix in client.prefixes().await {

@@ -408,7 +408,6 @@ async fn the_webhook_header_is_accepted_on_every_write() {
 /// Deleting a user takes its participants out of every conversation of the service, and only
 /// that service.
 #[tokio::test]
-#[ignore = "needs CreateParticipant (participants branch): run after the merge"]
 async fn deleting_a_user_removes_its_participants() {
     let client = account().await;
     let prefixes = client.prefixes().await;
