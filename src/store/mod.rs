@@ -21,6 +21,7 @@ pub mod configuration;
 pub mod conversation_webhooks;
 pub mod conversations;
 pub mod credentials;
+pub mod media;
 pub mod messages;
 mod migrations;
 pub mod outbox;
