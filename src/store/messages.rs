@@ -2,6 +2,8 @@
 //! statements, no read-back), list by index in either order, fetch, update, delete; the
 //! `delivery` summary from the receipts table; and what a new message does to its conversation.
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, Row, params};
 
 use super::conversations::{ConversationRow, resolve_in_tenant};
@@ -58,13 +60,18 @@ const DELIVERY: &str = "(SELECT CASE WHEN count(*) = 0 THEN NULL ELSE json_array
         count(*) FILTER (WHERE r.status = 'undelivered')) END
     FROM receipts r WHERE r.message_id = m.id)";
 
-fn select() -> String {
+/// Every message column and its delivery counts; built once.
+static SELECT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT m.id, m.sid, m.idx, m.author, m.body, m.media, m.attributes, m.participant_sid,
             m.content_sid, m.date_created, m.date_updated, {DELIVERY}
          FROM messages m"
     )
-}
+});
+static SELECT_BY_SID: LazyLock<String> =
+    LazyLock::new(|| format!("{} WHERE m.conversation_id = ?1 AND m.sid = ?2", *SELECT));
+static SELECT_IN_CONVERSATION: LazyLock<String> =
+    LazyLock::new(|| format!("{} WHERE m.conversation_id = ?1", *SELECT));
 
 fn parse_delivery(counts: Option<String>) -> rusqlite::Result<Option<Delivery>> {
     let Some(counts) = counts else {
@@ -118,13 +125,8 @@ pub fn resolve(
     if !is_sid(Prefix::Message, sid) {
         return Err(tenant.not_found());
     }
-    optional(
-        conn,
-        &format!("{} WHERE m.conversation_id = ?1 AND m.sid = ?2", select()),
-        &[&conv.id, &sid],
-        reader(conv),
-    )?
-    .ok_or_else(|| tenant.not_found())
+    optional(conn, &SELECT_BY_SID, &[&conv.id, &sid], reader(conv))?
+        .ok_or_else(|| tenant.not_found())
 }
 
 /// The internal id of a message of the conversation, or 404 (for the receipts under it).
@@ -156,13 +158,20 @@ const ACTIVITY: &str = "state = CASE state WHEN 'inactive' THEN 'active' ELSE st
     date_closed = CASE WHEN timer_closed > 0 THEN ?2 + timer_closed END,
     date_updated = ?2";
 
+static TOUCH: LazyLock<String> =
+    LazyLock::new(|| format!("UPDATE conversations SET {ACTIVITY} WHERE id = ?1"));
+static TOUCH_AND_ALLOCATE_INDEX: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE conversations SET next_message_index = next_message_index + 1, {ACTIVITY}
+         WHERE id = ?1 RETURNING next_message_index - 1"
+    )
+});
+
 /// Records activity on an open conversation (see [`ACTIVITY`]), inside the caller's write job.
 /// Belongs with the conversations store; kept here until it moves there.
 pub fn touch_activity(ctx: &WriteCtx, conversation_id: i64) -> ApiResult<()> {
     ctx.tx
-        .prepare_cached(&format!(
-            "UPDATE conversations SET {ACTIVITY} WHERE id = ?1"
-        ))?
+        .prepare_cached(&TOUCH)?
         .execute(params![conversation_id, ctx.now])?;
     Ok(())
 }
@@ -173,10 +182,7 @@ pub fn touch_activity(ctx: &WriteCtx, conversation_id: i64) -> ApiResult<()> {
 fn allocate_index(ctx: &WriteCtx, conversation_id: i64) -> ApiResult<i64> {
     let index = ctx
         .tx
-        .prepare_cached(&format!(
-            "UPDATE conversations SET next_message_index = next_message_index + 1, {ACTIVITY}
-             WHERE id = ?1 RETURNING next_message_index - 1"
-        ))?
+        .prepare_cached(&TOUCH_AND_ALLOCATE_INDEX)?
         .query_row(params![conversation_id, ctx.now], |r| r.get(0))?;
     Ok(index)
 }
@@ -376,9 +382,8 @@ pub async fn list(
     store
         .read(move |conn| {
             let conv = resolve_in_tenant(conn, &tenant, &conversation)?;
-            let select = format!("{} WHERE m.conversation_id = ?1", select());
             let keyset = Keyset {
-                select: &select,
+                select: &SELECT_IN_CONVERSATION,
                 keys: &["m.idx"],
                 descending,
             };
@@ -478,4 +483,96 @@ pub async fn delete(
             Ok(())
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::store::conversations::{self, NewConversation};
+    use crate::store::services::ServiceRef;
+    use crate::store::{Location, accounts};
+
+    async fn conversation(new: NewConversation) -> (Store, Tenant, ConversationRow) {
+        let store = Store::open(&Location::Memory, Clock::default()).unwrap();
+        let account = accounts::create(&store, "activity".into()).await.unwrap();
+        let tenant = Tenant {
+            account_sid: account.account_sid,
+            service: ServiceRef::Default,
+            path: "/test".into(),
+            webhooks: false,
+        };
+        let conv = conversations::create(&store, tenant.clone(), new)
+            .await
+            .unwrap();
+        (store, tenant, conv)
+    }
+
+    fn with_timers(state: &str) -> NewConversation {
+        NewConversation {
+            state: Some(state.into()),
+            timer_inactive: Some(60),
+            timer_closed: Some(600),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn activity_wakes_an_inactive_conversation_and_restarts_its_timers() {
+        let (store, tenant, conv) = conversation(with_timers("inactive")).await;
+        assert_eq!(
+            conv.date_inactive, None,
+            "no inactive timer runs while inactive"
+        );
+        store.clock.advance(chrono::Duration::seconds(100)).unwrap();
+        let now = store.clock.now_secs();
+        let id = conv.id;
+        store
+            .write(move |ctx| touch_activity(ctx, id))
+            .await
+            .unwrap();
+        let after = conversations::fetch(&store, tenant, conv.sid)
+            .await
+            .unwrap();
+        assert_eq!(after.state, "active");
+        assert_eq!(after.date_inactive, Some(now + 60));
+        assert_eq!(after.date_closed, Some(now + 600));
+        assert_eq!(after.date_updated, now);
+        assert_eq!(after.next_message_index, 0, "touching takes no index");
+    }
+
+    #[tokio::test]
+    async fn activity_without_timers_schedules_nothing() {
+        let (store, tenant, conv) = conversation(NewConversation::default()).await;
+        store.clock.advance(chrono::Duration::seconds(5)).unwrap();
+        let id = conv.id;
+        store
+            .write(move |ctx| touch_activity(ctx, id))
+            .await
+            .unwrap();
+        let after = conversations::fetch(&store, tenant, conv.sid)
+            .await
+            .unwrap();
+        assert_eq!((after.date_inactive, after.date_closed), (None, None));
+        assert_eq!(after.state, "active");
+        assert_eq!(after.date_updated, conv.date_created + 5);
+    }
+
+    #[tokio::test]
+    async fn indexes_count_up_from_zero_with_the_activity() {
+        let (store, tenant, conv) = conversation(with_timers("active")).await;
+        store.clock.advance(chrono::Duration::seconds(30)).unwrap();
+        let now = store.clock.now_secs();
+        let id = conv.id;
+        let taken = store
+            .write(move |ctx| Ok((allocate_index(ctx, id)?, allocate_index(ctx, id)?)))
+            .await
+            .unwrap();
+        assert_eq!(taken, (0, 1));
+        let after = conversations::fetch(&store, tenant, conv.sid)
+            .await
+            .unwrap();
+        assert_eq!(after.next_message_index, 2);
+        assert_eq!(after.date_inactive, Some(now + 60));
+    }
 }
