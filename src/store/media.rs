@@ -139,8 +139,19 @@ pub async fn create(store: &Store, tenant: Tenant, new: NewMedia) -> ApiResult<M
         .await
 }
 
-/// The media of the tenant's service, or 404.
-fn resolve(conn: &rusqlite::Connection, tenant: &Tenant, sid: &str) -> ApiResult<MediaRow> {
+/// Whether unclaimed media has outlived its wait for a message: it is then as gone as if the
+/// collector had already run.
+fn expired(media: &MediaRow, now: i64) -> bool {
+    media.message_sid.is_none() && media.date_created < now - UNATTACHED_LIFETIME_SECS
+}
+
+/// The live media of the tenant's service, or 404.
+fn resolve(
+    conn: &rusqlite::Connection,
+    tenant: &Tenant,
+    sid: &str,
+    now: i64,
+) -> ApiResult<MediaRow> {
     let service = services::resolve(conn, tenant)?;
     optional(
         conn,
@@ -148,19 +159,24 @@ fn resolve(conn: &rusqlite::Connection, tenant: &Tenant, sid: &str) -> ApiResult
         &[&service.id, &sid],
         map_row,
     )?
+    .filter(|media| !expired(media, now))
     .ok_or_else(|| tenant.not_found())
 }
 
 /// Fetches the media's metadata.
 pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> ApiResult<MediaRow> {
-    store.read(move |conn| resolve(conn, &tenant, &sid)).await
+    let now = store.clock.now_secs();
+    store
+        .read(move |conn| resolve(conn, &tenant, &sid, now))
+        .await
 }
 
 /// The media's metadata and its bytes.
 pub async fn content(store: &Store, tenant: Tenant, sid: String) -> ApiResult<(MediaRow, Vec<u8>)> {
+    let now = store.clock.now_secs();
     store
         .read(move |conn| {
-            let row = resolve(conn, &tenant, &sid)?;
+            let row = resolve(conn, &tenant, &sid, now)?;
             let bytes = conn
                 .prepare_cached("SELECT content FROM media WHERE id = ?1")?
                 .query_row(params![row.id], |r| r.get(0))?;
@@ -187,7 +203,7 @@ pub fn claim(ctx: &WriteCtx, service_id: i64, sid: &str) -> ApiResult<MediaRow> 
             format!("Media {sid} was already sent with another message"),
         ));
     }
-    if media.date_created < ctx.now - UNATTACHED_LIFETIME_SECS {
+    if expired(&media, ctx.now) {
         return Err(not_found());
     }
     Ok(media)
@@ -199,4 +215,78 @@ pub fn attach(ctx: &WriteCtx, media_id: i64, message_id: i64) -> ApiResult<()> {
         .prepare_cached("UPDATE media SET message_id = ?1, date_updated = ?2 WHERE id = ?3")?
         .execute(params![message_id, ctx.now, media_id])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::store::services::ServiceRef;
+    use crate::store::{Location, accounts};
+
+    #[tokio::test]
+    async fn unclaimed_media_expires_after_five_minutes() {
+        let store = Store::open(&Location::Memory, Clock::default()).unwrap();
+        let account = accounts::create(&store, "media".into()).await.unwrap();
+        let tenant = Tenant {
+            account_sid: account.account_sid,
+            service: ServiceRef::Default,
+            path: "/test".into(),
+            webhooks: false,
+        };
+        let upload = |name: &str| NewMedia {
+            content_type: "text/plain".into(),
+            filename: Some(name.into()),
+            content: b"bytes".to_vec(),
+        };
+        let old = create(&store, tenant.clone(), upload("old")).await.unwrap();
+        store
+            .clock
+            .advance(chrono::Duration::seconds(UNATTACHED_LIFETIME_SECS))
+            .unwrap();
+        // Exactly at the limit it is still there.
+        fetch(&store, tenant.clone(), old.sid.clone())
+            .await
+            .unwrap();
+        store.clock.advance(chrono::Duration::seconds(1)).unwrap();
+        let gone = fetch(&store, tenant.clone(), old.sid.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(gone.code, 20404);
+        let service_id = old_service_id(&store, &old.sid).await;
+        let sid = old.sid.clone();
+        let claimed = store
+            .write(move |ctx| claim(ctx, service_id, &sid))
+            .await
+            .unwrap_err();
+        assert_eq!(claimed.code, 50507);
+        // The next upload collects it.
+        create(&store, tenant.clone(), upload("new")).await.unwrap();
+        let sid = old.sid.clone();
+        let rows: i64 = store
+            .read(move |conn| {
+                Ok(
+                    conn.query_row("SELECT count(*) FROM media WHERE sid = ?1", [sid], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, 0);
+    }
+
+    async fn old_service_id(store: &Store, sid: &str) -> i64 {
+        let sid = sid.to_string();
+        store
+            .read(move |conn| {
+                Ok(
+                    conn.query_row("SELECT service_id FROM media WHERE sid = ?1", [sid], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
+            .await
+            .unwrap()
+    }
 }

@@ -260,4 +260,5 @@ CREATE TABLE media (
     content       BLOB NOT NULL   -- last, so that reading the metadata skips the bytes
 );
 CREATE INDEX media_by_message ON media(message_id);
+CREATE INDEX media_by_service ON media(service_id);
 CREATE INDEX media_unattached ON media(date_created) WHERE message_id IS NULL;
