@@ -202,11 +202,14 @@ fn participant_for(
     )
 }
 
-fn closed(conv: &ConversationRow) -> ApiResult<()> {
+/// A closed conversation is archived and read-only (BEHAVIOR.md 8.2): no message is added or
+/// edited there any more (50377, "can't be used for chatting anymore"). Deleting stays possible,
+/// as deleting the conversation itself does: data retention must not depend on its state.
+fn refuse_if_closed(conv: &ConversationRow) -> ApiResult<()> {
     if conv.state == "closed" {
         return Err(ApiError::bad_request(
             50377,
-            "Can't add a message: the conversation is in its final closed state",
+            "The conversation is in its final closed state: its messages can't change",
         ));
     }
     Ok(())
@@ -246,60 +249,35 @@ fn insert(
     new: NewMessage,
 ) -> ApiResult<MessageRow> {
     let conv = resolve_in_tenant(ctx.tx, tenant, conversation)?;
-    closed(&conv)?;
+    refuse_if_closed(&conv)?;
     let media = match &new.media_sid {
         Some(sid) => Some(media::claim(ctx, conv.service_id, sid)?),
         None => None,
     };
-    let media_json = media.as_ref().map(|m| m.message_media_json());
     let participant_sid = participant_for(ctx.tx, conv.id, &new.author)?;
     let index = allocate_index(ctx, conv.id)?;
-    let sid = new_sid(Prefix::Message);
     let date_created = new.date_created.unwrap_or(ctx.now);
-    let date_updated = new.date_updated.unwrap_or(date_created);
-    let attributes = new.attributes.unwrap_or_else(|| "{}".into());
-    ctx.tx
-        .prepare_cached(
-            "INSERT INTO messages (sid, conversation_id, idx, author, body, media, attributes,
-                 participant_sid, content_sid, content_variables, subject, date_created, date_updated)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?
-        .execute(params![
-            sid,
-            conv.id,
-            index,
-            new.author,
-            new.body,
-            media_json,
-            attributes,
-            participant_sid,
-            new.content_sid,
-            new.content_variables,
-            new.subject,
-            date_created,
-            date_updated,
-        ])?;
-    let id = ctx.tx.last_insert_rowid();
-    if let Some(media) = &media {
-        media::attach(ctx, media.id, id)?;
-    }
-    let row = MessageRow {
-        id,
-        sid,
+    let mut row = MessageRow {
+        id: 0,
+        sid: new_sid(Prefix::Message),
         account_sid: conv.account_sid.clone(),
         service_sid: conv.service_sid.clone(),
         conversation_sid: conv.sid.clone(),
         index,
         author: new.author,
         body: new.body,
-        media: media_json,
-        attributes,
+        media: media.as_ref().map(|m| m.message_media_json()),
+        attributes: new.attributes.unwrap_or_else(|| "{}".into()),
         participant_sid,
         content_sid: new.content_sid,
         date_created,
-        date_updated,
+        date_updated: new.date_updated.unwrap_or(date_created),
         delivery: None,
     };
+    row.id = insert_row(ctx, conv.id, &row, new.content_variables, new.subject)?;
+    if let Some(media) = &media {
+        media::attach(ctx, media.id, row.id)?;
+    }
     if tenant.webhooks {
         if conv.state == "inactive" {
             reactivated_event(ctx, tenant, &conv)?;
@@ -309,6 +287,38 @@ fn insert(
         outbox::enqueue(ctx, tenant, site(&conv), "onMessageAdded", params)?;
     }
     Ok(row)
+}
+
+/// Writes a new message; returns its internal id.
+fn insert_row(
+    ctx: &WriteCtx,
+    conversation_id: i64,
+    row: &MessageRow,
+    content_variables: Option<String>,
+    subject: Option<String>,
+) -> ApiResult<i64> {
+    ctx.tx
+        .prepare_cached(
+            "INSERT INTO messages (sid, conversation_id, idx, author, body, media, attributes,
+                 participant_sid, content_sid, content_variables, subject, date_created, date_updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![
+            row.sid,
+            conversation_id,
+            row.index,
+            row.author,
+            row.body,
+            row.media,
+            row.attributes,
+            row.participant_sid,
+            row.content_sid,
+            content_variables,
+            subject,
+            row.date_created,
+            row.date_updated,
+        ])?;
+    Ok(ctx.tx.last_insert_rowid())
 }
 
 fn site(conv: &ConversationRow) -> Site<'_> {
@@ -403,8 +413,8 @@ pub struct MessageUpdate {
     pub date_updated: Option<i64>,
 }
 
-/// UpdateConversationMessage. The body of a media message is fixed (50509); a new author is
-/// matched to a participant again.
+/// UpdateConversationMessage. The body of a media message is fixed (50509), and so is every
+/// message of a closed conversation (50377); a new author is matched to a participant again.
 pub async fn update(
     store: &Store,
     tenant: Tenant,
@@ -416,6 +426,7 @@ pub async fn update(
         .write(move |ctx| {
             let conv = resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
             let mut row = resolve(ctx.tx, &tenant, &conv, &message)?;
+            refuse_if_closed(&conv)?;
             if change.body.is_some() && row.media.is_some() {
                 return Err(ApiError::bad_request(
                     50509,

@@ -706,7 +706,7 @@ async fn lists_by_index_in_both_orders_and_pages_both_ways() {
 }
 
 #[tokio::test]
-async fn a_closed_conversation_refuses_new_messages() {
+async fn a_closed_conversation_refuses_new_and_edited_messages() {
     let client = account().await;
     for prefix in client.prefixes().await {
         let conv = new_conversation(&client, &prefix, &[]).await;
@@ -725,10 +725,25 @@ async fn a_closed_conversation_refuses_new_messages() {
             )
             .await
             .assert_error(400, 50377);
+        let kept_sid = sid(&kept);
+        client
+            .post(
+                &format!("{prefix}/Conversations/{conv}/Messages/{kept_sid}"),
+                &[("Body", "rewritten")],
+            )
+            .await
+            .assert_error(400, 50377);
         let listed = client
             .get(&format!("{prefix}/Conversations/{conv}/Messages"))
             .await;
         assert_eq!(listed.body["messages"], serde_json::json!([kept]));
+        // Deleting stays possible.
+        client
+            .delete(&format!(
+                "{prefix}/Conversations/{conv}/Messages/{kept_sid}"
+            ))
+            .await
+            .assert_status(204);
     }
 }
 
