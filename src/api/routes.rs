@@ -113,6 +113,9 @@ fn service_only() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/Configuration/Webhooks",
             get(service_webhooks::fetch).post(service_webhooks::update),
         ),
+        ("/Media", post(media::create)),
+        ("/Media/{media}", get(media::fetch)),
+        ("/Media/{media}/Content", get(media::content)),
     ]
 }
 

@@ -1,10 +1,6 @@
 //! User Conversations under both prefixes: the conversations a user's identity takes part in,
 //! addressed by user SID or identity and conversation SID or unique name; the notification
 //! level and read horizon (shared with the participant), unread counts, leaving, and errors.
-//!
-//! Participants are added through CreateParticipant and messages through
-//! CreateConversationMessage, which other branches build: the tests that need them are marked
-//! `#[ignore]` until the merge.
 
 use serde_json::Value;
 
@@ -316,7 +312,6 @@ async fn list_fetch_update_delete_under_both_prefixes() {
 }
 
 #[tokio::test]
-#[ignore = "needs CreateParticipant (participants branch) and CreateConversationMessage (messages branch): run after the merge"]
 async fn unread_count_is_null_until_the_horizon_is_set_then_counts_later_messages() {
     let client = account().await;
     for prefix in client.prefixes().await {

@@ -133,6 +133,7 @@ CREATE TABLE messages (
     author          TEXT,
     body            TEXT,
     media           TEXT,      -- JSON array of {sid, size, content_type, filename}, NULL when none
+                               -- (the wire shape, written once: media is immutable)
     attributes      TEXT NOT NULL,
     participant_sid TEXT,
     content_sid     TEXT,
@@ -140,7 +141,7 @@ CREATE TABLE messages (
     subject         TEXT,
     date_created    INTEGER NOT NULL,
     date_updated    INTEGER NOT NULL,
-    UNIQUE (conversation_id, idx)
+    UNIQUE (conversation_id, idx)   -- also the keyset of the message list, in both orders
 );
 
 CREATE TABLE participants (
@@ -258,3 +259,21 @@ CREATE TABLE address_configurations (
 );
 CREATE INDEX address_configurations_by_account ON address_configurations(account_sid, id);
 CREATE INDEX address_configurations_by_type ON address_configurations(account_sid, type, id);
+
+-- Media Content Service uploads (ME...): the bytes and what they are, until their message is
+-- deleted. `message_id` is NULL until a message attaches the media; one message per media.
+CREATE TABLE media (
+    id            INTEGER PRIMARY KEY,
+    sid           TEXT NOT NULL UNIQUE,
+    service_id    INTEGER NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+    message_id    INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+    content_type  TEXT NOT NULL,
+    filename      TEXT,
+    size          INTEGER NOT NULL,
+    date_created  INTEGER NOT NULL,
+    date_updated  INTEGER NOT NULL,
+    content       BLOB NOT NULL   -- last, so that reading the metadata skips the bytes
+);
+CREATE INDEX media_by_message ON media(message_id);
+CREATE INDEX media_by_service ON media(service_id);
+CREATE INDEX media_unattached ON media(date_created) WHERE message_id IS NULL;
