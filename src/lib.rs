@@ -11,5 +11,6 @@ pub mod scheduler;
 pub mod server;
 pub mod sid;
 pub mod store;
+pub mod webhook_events;
 pub mod webhooks;
 pub mod wire;

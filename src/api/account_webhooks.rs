@@ -1,19 +1,143 @@
-//! STUB: not implemented yet; replace this whole file.
+//! The account's (global) webhook configuration: `/v1/Configuration/Webhooks`. It applies to
+//! the services that have no webhook configuration of their own (BEHAVIOR.md 17.1). Also the
+//! parameters shared with the service level (`api::service_webhooks`).
 
-use crate::error::ApiError;
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
 
-pub async fn fetch(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+use super::scope::Scope;
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::store::configuration::{self, WebhookConfig, WebhookConfigChange};
+use crate::webhook_events::{self, Accepted};
+use crate::wire::TwilioForm;
+use crate::wire::form::keep_empty;
+use crate::wire::params;
+use crate::wire::urls::Urls;
+
+/// 50054 "Invalid webhook format": the code of a malformed webhook setting at the account and
+/// service levels (a URL that is not absolute http(s), a filter that names no event). 50365,
+/// "Invalid conversation webhook filter", belongs to conversation-scoped webhooks.
+const INVALID_WEBHOOK: u32 = 50054;
+
+pub fn render(config: &WebhookConfig, account_sid: &str, urls: &Urls) -> Value {
+    json!({
+        "account_sid": account_sid,
+        "method": config.method,
+        "filters": config.filters,
+        "pre_webhook_url": config.pre_webhook_url,
+        "post_webhook_url": config.post_webhook_url,
+        "target": config.target,
+        "url": urls.v1("Configuration/Webhooks"),
+    })
 }
 
-pub async fn update(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+/// The parameters of UpdateConfigurationWebhook and UpdateServiceWebhookConfiguration.
+#[derive(Debug, Default, Deserialize)]
+pub struct WebhookConfigParams {
+    #[serde(rename = "Method")]
+    pub method: Option<String>,
+    #[serde(rename = "Filters", default)]
+    pub filters: Vec<String>,
+    #[serde(rename = "PreWebhookUrl", default, deserialize_with = "keep_empty")]
+    pub pre_webhook_url: Option<String>,
+    #[serde(rename = "PostWebhookUrl", default, deserialize_with = "keep_empty")]
+    pub post_webhook_url: Option<String>,
+    #[serde(rename = "Target")]
+    pub target: Option<String>,
+}
+
+/// `GET` or `POST`, in any case, as upper case (how the account and service levels echo it;
+/// conversation-scoped webhooks echo it lower case). Anything else is 50055 "Invalid webhook
+/// method".
+pub fn http_method(value: Option<&str>) -> ApiResult<Option<&'static str>> {
+    let Some(value) = value else { return Ok(None) };
+    match value.to_ascii_uppercase().as_str() {
+        "GET" => Ok(Some("GET")),
+        "POST" => Ok(Some("POST")),
+        _ => Err(ApiError::bad_request(
+            50055,
+            format!("Invalid webhook method '{value}': expected GET or POST"),
+        )),
+    }
+}
+
+/// A webhook URL: absolute, http or https. Sent empty, it clears the setting (`Some(None)`).
+fn webhook_url(name: &str, value: Option<&str>) -> ApiResult<Option<Option<String>>> {
+    match value {
+        None => Ok(None),
+        Some("") => Ok(Some(None)),
+        Some(url) if is_absolute_http_url(url) => Ok(Some(Some(url.to_string()))),
+        Some(url) => Err(ApiError::bad_request(
+            INVALID_WEBHOOK,
+            format!("Invalid webhook format: {name} '{url}' is not an absolute http(s) URL"),
+        )),
+    }
+}
+
+pub fn is_absolute_http_url(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}
+
+/// `Filters`: event names (all 23, BEHAVIOR.md 17.2). Not sent keeps the list; sent once empty
+/// (`Filters=`) clears it.
+fn filters(values: &[String]) -> ApiResult<Option<Option<Vec<String>>>> {
+    match values {
+        [] => Ok(None),
+        [only] if only.is_empty() => Ok(Some(None)),
+        names => {
+            if let Some(bad) = webhook_events::first_unknown(names, Accepted::PreAndPost) {
+                return Err(ApiError::bad_request(
+                    INVALID_WEBHOOK,
+                    format!("Invalid webhook format: '{bad}' is not a webhook event"),
+                ));
+            }
+            Ok(Some(Some(webhook_events::dedup(names.to_vec()))))
+        }
+    }
+}
+
+impl WebhookConfigParams {
+    /// Validates a change; `Target` is read at the account level only (the service level has
+    /// no such parameter, so there it is ignored like any unknown one).
+    pub fn check(&self, with_target: bool) -> ApiResult<WebhookConfigChange> {
+        let target = if with_target {
+            // No Conversations code names a bad routing target: the generic 20001.
+            params::one_of(
+                "Target",
+                self.target.as_deref(),
+                &["webhook", "flex"],
+                20001,
+            )?
+            .map(str::to_string)
+        } else {
+            None
+        };
+        Ok(WebhookConfigChange {
+            method: http_method(self.method.as_deref())?.map(str::to_string),
+            filters: filters(&self.filters)?,
+            pre_webhook_url: webhook_url("PreWebhookUrl", self.pre_webhook_url.as_deref())?,
+            post_webhook_url: webhook_url("PostWebhookUrl", self.post_webhook_url.as_deref())?,
+            target,
+        })
+    }
+}
+
+/// FetchConfigurationWebhook: GET /v1/Configuration/Webhooks
+pub async fn fetch(scope: Scope, State(app): State<AppState>) -> ApiResult<Json<Value>> {
+    let config = configuration::fetch_webhooks(&app.store, scope.tenant()).await?;
+    Ok(Json(render(&config, scope.account_sid(), &scope.urls)))
+}
+
+/// UpdateConfigurationWebhook: POST /v1/Configuration/Webhooks
+pub async fn update(
+    scope: Scope,
+    State(app): State<AppState>,
+    TwilioForm(p): TwilioForm<WebhookConfigParams>,
+) -> ApiResult<Json<Value>> {
+    let config = configuration::update_webhooks(&app.store, scope.tenant(), p.check(true)?).await?;
+    Ok(Json(render(&config, scope.account_sid(), &scope.urls)))
 }

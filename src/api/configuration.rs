@@ -1,19 +1,127 @@
-//! STUB: not implemented yet; replace this whole file.
+//! The account's Configuration: `/v1/Configuration` (account level only). Its
+//! `default_chat_service_sid` is the service every `/v1/...` shorthand URL acts on.
 
-use crate::error::ApiError;
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
 
-pub async fn fetch(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+use super::scope::Scope;
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::sid::Prefix;
+use crate::store::configuration::{self, ConfigurationChange, ConfigurationRow};
+use crate::wire::TwilioForm;
+use crate::wire::params;
+use crate::wire::urls::Urls;
+
+pub fn render(row: &ConfigurationRow, urls: &Urls) -> Value {
+    let service_link = row
+        .default_chat_service_sid
+        .as_ref()
+        .map(|sid| urls.v1(&format!("Services/{sid}/Configuration")));
+    json!({
+        "account_sid": row.account_sid,
+        "default_chat_service_sid": row.default_chat_service_sid,
+        "default_messaging_service_sid": row.default_messaging_service_sid,
+        "default_inactive_timer": row.default_inactive_timer,
+        "default_closed_timer": row.default_closed_timer,
+        "url": urls.v1("Configuration"),
+        "links": {
+            "service": service_link,
+            "webhooks": urls.v1("Configuration/Webhooks"),
+        },
+    })
 }
 
-pub async fn update(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+/// The parameters of UpdateConfiguration.
+#[derive(Debug, Default, Deserialize)]
+pub struct ConfigurationParams {
+    #[serde(rename = "DefaultChatServiceSid")]
+    pub default_chat_service_sid: Option<String>,
+    #[serde(rename = "DefaultMessagingServiceSid")]
+    pub default_messaging_service_sid: Option<String>,
+    #[serde(rename = "DefaultInactiveTimer")]
+    pub default_inactive_timer: Option<String>,
+    #[serde(rename = "DefaultClosedTimer")]
+    pub default_closed_timer: Option<String>,
+}
+
+/// One timer of a conversation: an ISO-8601 duration of days or smaller units, at least
+/// `min_secs` unless it is zero (`PT0S` disables). The account defaults follow the rules and
+/// codes of a conversation's own `Timers.*` (BEHAVIOR.md 8.2): they become those timers.
+struct TimerRule {
+    name: &'static str,
+    format_code: u32,
+    min_secs: i64,
+    min_code: u32,
+    min_message: &'static str,
+}
+
+const INACTIVE_TIMER: TimerRule = TimerRule {
+    name: "DefaultInactiveTimer",
+    format_code: 50379,
+    min_secs: 60,
+    min_code: 50375,
+    min_message: "TimeToInactive should be greater or equal to 1 minute",
+};
+
+const CLOSED_TIMER: TimerRule = TimerRule {
+    name: "DefaultClosedTimer",
+    format_code: 50380,
+    min_secs: 600,
+    min_code: 50376,
+    min_message: "TimeToClosed should be greater or equal to 10 minutes",
+};
+
+impl TimerRule {
+    /// The duration as the client wrote it (it is echoed back verbatim), once checked.
+    fn check(&self, value: Option<&str>) -> ApiResult<Option<String>> {
+        let secs = params::duration(self.name, value, self.format_code)?;
+        if secs.is_some_and(|s| s > 0 && s < self.min_secs) {
+            return Err(ApiError::bad_request(self.min_code, self.min_message));
+        }
+        Ok(value.map(str::to_string))
+    }
+}
+
+impl ConfigurationParams {
+    fn check(&self) -> ApiResult<ConfigurationChange> {
+        Ok(ConfigurationChange {
+            // A malformed SID names no service either: the same 400/50050 as an unknown one
+            // (see store::configuration::check_own_service).
+            default_chat_service_sid: params::sid(
+                "DefaultChatServiceSid",
+                self.default_chat_service_sid.as_deref(),
+                Prefix::Service,
+                50050,
+            )?,
+            // confab has no Messaging Services to look up: any well-formed MG SID is taken, as
+            // a conversation's own MessagingServiceSid is (50341 when malformed).
+            default_messaging_service_sid: params::sid(
+                "DefaultMessagingServiceSid",
+                self.default_messaging_service_sid.as_deref(),
+                Prefix::MessagingService,
+                50341,
+            )?,
+            default_inactive_timer: INACTIVE_TIMER.check(self.default_inactive_timer.as_deref())?,
+            default_closed_timer: CLOSED_TIMER.check(self.default_closed_timer.as_deref())?,
+        })
+    }
+}
+
+/// FetchConfiguration: GET /v1/Configuration
+pub async fn fetch(scope: Scope, State(app): State<AppState>) -> ApiResult<Json<Value>> {
+    let row = configuration::fetch(&app.store, scope.tenant()).await?;
+    Ok(Json(render(&row, &scope.urls)))
+}
+
+/// UpdateConfiguration: POST /v1/Configuration
+pub async fn update(
+    scope: Scope,
+    State(app): State<AppState>,
+    TwilioForm(p): TwilioForm<ConfigurationParams>,
+) -> ApiResult<Json<Value>> {
+    let row = configuration::update(&app.store, scope.tenant(), p.check()?).await?;
+    Ok(Json(render(&row, &scope.urls)))
 }

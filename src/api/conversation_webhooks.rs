@@ -1,43 +1,315 @@
-//! STUB: not implemented yet; replace this whole file.
+//! Conversation-scoped webhooks: `/Conversations/{ConversationSid}/Webhooks` and
+//! `/Conversations/{ConversationSid}/Webhooks/{Sid}`, under both prefixes (BEHAVIOR.md 17.7).
 
-use crate::error::ApiError;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
-pub async fn list(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+use super::account_webhooks::http_method;
+use super::scope::Scope;
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::sid::Prefix;
+use crate::store::conversation_webhooks::{self, NewWebhook, WebhookRow, WebhookUpdate};
+use crate::webhook_events::{self, Accepted};
+use crate::wire::paging::{self, LIMITS_5, PageParams};
+use crate::wire::params;
+use crate::wire::time::format_date;
+use crate::wire::urls::{Urls, encode};
+use crate::wire::{TwilioForm, TwilioQuery};
+
+pub const TARGETS: &[&str] = &["webhook", "trigger", "studio"];
+/// `Configuration.Url` is at most 512 characters (50372).
+const MAX_URL: usize = 512;
+/// At most 5 trigger keywords (50362), each non-empty and at most 248 characters (50366).
+const MAX_TRIGGERS: usize = 5;
+const MAX_TRIGGER: usize = 248;
+
+/// `configuration`: the settings this webhook has, and only those. The spec's examples show
+/// `{url, method, filters}` for a webhook and `{flow_sid}` for a studio target, without null
+/// keys for the rest; `triggers` and `replay_after` appear when set, under their parameter
+/// names.
+fn render_configuration(row: &WebhookRow) -> Value {
+    let mut config = Map::new();
+    let mut put = |key: &str, value: Value| {
+        if !value.is_null() {
+            config.insert(key.to_string(), value);
+        }
+    };
+    put("url", json!(row.url));
+    put("method", json!(row.method));
+    put("filters", json!(row.filters));
+    put("triggers", json!(row.triggers));
+    put("flow_sid", json!(row.flow_sid));
+    put("replay_after", json!(row.replay_after));
+    Value::Object(config)
 }
 
-pub async fn create(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+pub fn render(row: &WebhookRow, urls: &Urls) -> Value {
+    let mut body = json!({
+        "account_sid": row.account_sid,
+        "conversation_sid": row.conversation_sid,
+        "sid": row.sid,
+        "target": row.target,
+        "configuration": render_configuration(row),
+        "date_created": format_date(row.date_created),
+        "date_updated": format_date(row.date_updated),
+        "url": urls.scoped(&format!("Conversations/{}/Webhooks/{}", row.conversation_sid, row.sid)),
+    });
+    // The default-service family has no chat_service_sid; the /v1/Services/{sid} family has it.
+    if urls.is_service_scoped() {
+        body["chat_service_sid"] = json!(row.service_sid);
+    }
+    body
 }
 
-pub async fn fetch(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+/// The parameters of CreateConversationScopedWebhook and UpdateConversationScopedWebhook.
+#[derive(Debug, Default, Deserialize)]
+pub struct WebhookParams {
+    #[serde(rename = "Target")]
+    target: Option<String>,
+    #[serde(rename = "Configuration.Url")]
+    url: Option<String>,
+    #[serde(rename = "Configuration.Method")]
+    method: Option<String>,
+    #[serde(rename = "Configuration.Filters", default)]
+    filters: Vec<String>,
+    #[serde(rename = "Configuration.Triggers", default)]
+    triggers: Vec<String>,
+    #[serde(rename = "Configuration.FlowSid")]
+    flow_sid: Option<String>,
+    #[serde(rename = "Configuration.ReplayAfter")]
+    replay_after: Option<String>,
 }
 
-pub async fn update(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+/// The settings of either operation, each checked on its own.
+struct Checked {
+    target: Option<String>,
+    url: Option<String>,
+    method: Option<String>,
+    filters: Option<Vec<String>>,
+    triggers: Option<Vec<String>>,
+    flow_sid: Option<String>,
 }
 
-pub async fn delete(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
+fn check_url(url: Option<&str>) -> ApiResult<Option<String>> {
+    params::text("Configuration.Url", url, MAX_URL, 50372)
+}
+
+/// Post-event names only (see `webhook_events::Accepted::PostOnly`); 50365 otherwise.
+fn check_filters(filters: &[String]) -> ApiResult<Option<Vec<String>>> {
+    if filters.is_empty() {
+        return Ok(None);
+    }
+    if let Some(bad) = webhook_events::first_unknown(filters, Accepted::PostOnly) {
+        return Err(ApiError::bad_request(
+            50365,
+            format!("Invalid conversation webhook filter: '{bad}' is not a post-event"),
+        ));
+    }
+    Ok(Some(webhook_events::dedup(filters.to_vec())))
+}
+
+fn check_triggers(triggers: &[String]) -> ApiResult<Option<Vec<String>>> {
+    if triggers.is_empty() {
+        return Ok(None);
+    }
+    if triggers.len() > MAX_TRIGGERS {
+        return Err(ApiError::bad_request(
+            50362,
+            format!("Too many conversation webhook triggers: at most {MAX_TRIGGERS}"),
+        ));
+    }
+    if let Some(bad) = triggers
+        .iter()
+        .find(|t| t.is_empty() || t.chars().count() > MAX_TRIGGER)
+    {
+        return Err(ApiError::bad_request(
+            50366,
+            format!(
+                "Invalid conversation webhook trigger '{bad}': a trigger is 1 to {MAX_TRIGGER} characters"
+            ),
+        ));
+    }
+    Ok(Some(triggers.to_vec()))
+}
+
+impl WebhookParams {
+    fn check(&self) -> ApiResult<Checked> {
+        Ok(Checked {
+            target: params::one_of("Target", self.target.as_deref(), TARGETS, 50364)?
+                .map(str::to_string),
+            url: check_url(self.url.as_deref())?,
+            // Echoed lower case, as the spec's enum (`get`/`post`) and examples have it.
+            method: http_method(self.method.as_deref())?.map(str::to_ascii_lowercase),
+            filters: check_filters(&self.filters)?,
+            triggers: check_triggers(&self.triggers)?,
+            flow_sid: params::sid(
+                "Configuration.FlowSid",
+                self.flow_sid.as_deref(),
+                Prefix::Flow,
+                50367,
+            )?,
+        })
+    }
+
+    /// A create: `Target` is required (50368), and each target needs its own settings: a URL
+    /// for `webhook` and `trigger` (50369), filters for `webhook` (50370), keywords for
+    /// `trigger` (50371), a Flow SID for `studio` (50367). The method defaults to `post`
+    /// (BEHAVIOR.md 17.1) where there is a URL to call.
+    fn for_create(&self) -> ApiResult<NewWebhook> {
+        let c = self.check()?;
+        let target = c.target.ok_or_else(|| {
+            ApiError::bad_request(50368, "Conversation webhook type not provided: Target")
+        })?;
+        let replay_after = params::integer(
+            "Configuration.ReplayAfter",
+            self.replay_after.as_deref(),
+            20001,
+        )?;
+        if replay_after.is_some_and(|i| i < 0) {
+            return Err(ApiError::invalid(
+                "Configuration.ReplayAfter",
+                "must be a message index (0 or more)",
+            ));
+        }
+        let calls_url = target != "studio";
+        if calls_url && c.url.is_none() {
+            return Err(ApiError::bad_request(
+                50369,
+                "Conversation webhook URL not provided: Configuration.Url",
+            ));
+        }
+        if target == "webhook" && c.filters.is_none() {
+            return Err(ApiError::bad_request(
+                50370,
+                "Conversation webhook filter not provided: Configuration.Filters",
+            ));
+        }
+        if target == "trigger" && c.triggers.is_none() {
+            return Err(ApiError::bad_request(
+                50371,
+                "Conversation webhook trigger not provided: Configuration.Triggers",
+            ));
+        }
+        if target == "studio" && c.flow_sid.is_none() {
+            return Err(ApiError::bad_request(
+                50367,
+                "Invalid conversation webhook flow SID: Configuration.FlowSid is required for a studio target",
+            ));
+        }
+        let method = c.method.or_else(|| calls_url.then(|| "post".to_string()));
+        Ok(NewWebhook {
+            target,
+            url: c.url,
+            method,
+            filters: c.filters,
+            triggers: c.triggers,
+            flow_sid: c.flow_sid,
+            replay_after,
+        })
+    }
+
+    /// An update: each setting sent is checked; `Target` may only repeat the current one (the
+    /// store checks it) and `Configuration.ReplayAfter` is create-only (ignored here).
+    fn for_update(&self) -> ApiResult<WebhookUpdate> {
+        let c = self.check()?;
+        Ok(WebhookUpdate {
+            target: c.target,
+            url: c.url,
+            method: c.method,
+            filters: c.filters,
+            triggers: c.triggers,
+            flow_sid: c.flow_sid,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct WebhooksPath {
+    conversation: String,
+}
+
+#[derive(Deserialize)]
+pub struct WebhookPath {
+    conversation: String,
+    webhook: String,
+}
+
+/// CreateConversationScopedWebhook (CreateServiceConversationScopedWebhook under
+/// `/v1/Services/{ChatServiceSid}`): POST /v1/Conversations/{ConversationSid}/Webhooks
+pub async fn create(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<WebhooksPath>,
+    TwilioForm(form): TwilioForm<WebhookParams>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let new = form.for_create()?;
+    let row =
+        conversation_webhooks::create(&app.store, scope.tenant(), p.conversation, new).await?;
+    Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))))
+}
+
+/// ListConversationScopedWebhook (ListServiceConversationScopedWebhook under
+/// `/v1/Services/{ChatServiceSid}`): GET /v1/Conversations/{ConversationSid}/Webhooks
+pub async fn list(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<WebhooksPath>,
+    TwilioQuery(q): TwilioQuery<PageParams>,
+) -> ApiResult<Json<Value>> {
+    let req = q.validate(LIMITS_5)?;
+    let list_url = scope.urls.scoped(&format!(
+        "Conversations/{}/Webhooks",
+        encode(&p.conversation)
+    ));
+    let rows = conversation_webhooks::list(&app.store, scope.tenant(), p.conversation, req.clone())
+        .await?;
+    let page = rows.map(|r| render(&r, &scope.urls));
+    Ok(Json(paging::render("webhooks", page, &req, &list_url, &[])))
+}
+
+/// FetchConversationScopedWebhook (FetchServiceConversationScopedWebhook under
+/// `/v1/Services/{ChatServiceSid}`): GET /v1/Conversations/{ConversationSid}/Webhooks/{Sid}
+pub async fn fetch(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<WebhookPath>,
+) -> ApiResult<Json<Value>> {
+    let row =
+        conversation_webhooks::fetch(&app.store, scope.tenant(), p.conversation, p.webhook).await?;
+    Ok(Json(render(&row, &scope.urls)))
+}
+
+/// UpdateConversationScopedWebhook (UpdateServiceConversationScopedWebhook under
+/// `/v1/Services/{ChatServiceSid}`): POST /v1/Conversations/{ConversationSid}/Webhooks/{Sid}
+pub async fn update(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<WebhookPath>,
+    TwilioForm(form): TwilioForm<WebhookParams>,
+) -> ApiResult<Json<Value>> {
+    let change = form.for_update()?;
+    let row = conversation_webhooks::update(
+        &app.store,
+        scope.tenant(),
+        p.conversation,
+        p.webhook,
+        change,
     )
+    .await?;
+    Ok(Json(render(&row, &scope.urls)))
+}
+
+/// DeleteConversationScopedWebhook (DeleteServiceConversationScopedWebhook under
+/// `/v1/Services/{ChatServiceSid}`): DELETE /v1/Conversations/{ConversationSid}/Webhooks/{Sid}
+pub async fn delete(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<WebhookPath>,
+) -> ApiResult<StatusCode> {
+    conversation_webhooks::delete(&app.store, scope.tenant(), p.conversation, p.webhook).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -113,6 +113,9 @@ fn service_only() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/Configuration/Webhooks",
             get(service_webhooks::fetch).post(service_webhooks::update),
         ),
+        ("/Media", post(media::create)),
+        ("/Media/{media}", get(media::fetch)),
+        ("/Media/{media}/Content", get(media::content)),
     ]
 }
 
@@ -167,6 +170,12 @@ fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
         (
             "/confab/Clock",
             get(confab::fetch_clock).post(confab::advance_clock),
+        ),
+        ("/confab/Outbound", get(outbound::list)),
+        ("/confab/Receipts/{receipt}", post(outbound::set_status)),
+        (
+            "/confab/Services/{service}/Bindings",
+            post(push_registrations::register),
         ),
     ]
 }

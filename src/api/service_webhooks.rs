@@ -1,19 +1,56 @@
-//! STUB: not implemented yet; replace this whole file.
+//! A service's webhook configuration: `/v1/Services/{ChatServiceSid}/Configuration/Webhooks`.
+//! Once it has a URL, the service's events go there instead of to the account's configuration
+//! (BEHAVIOR.md 17.1). All fields are null on a new service (the spec's `fetchEmpty`).
 
-use crate::error::ApiError;
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
 
-pub async fn fetch(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+use super::account_webhooks::WebhookConfigParams;
+use super::scope::Scope;
+use crate::app::AppState;
+use crate::error::ApiResult;
+use crate::store::configuration::WebhookConfig;
+use crate::store::service_configuration;
+use crate::wire::TwilioForm;
+use crate::wire::urls::Urls;
+
+pub fn render(config: &WebhookConfig, account_sid: &str, service_sid: &str, urls: &Urls) -> Value {
+    json!({
+        "account_sid": account_sid,
+        "chat_service_sid": service_sid,
+        "pre_webhook_url": config.pre_webhook_url,
+        "post_webhook_url": config.post_webhook_url,
+        "filters": config.filters,
+        "method": config.method,
+        "url": urls.scoped("Configuration/Webhooks"),
+    })
 }
 
-pub async fn update(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+/// FetchServiceWebhookConfiguration: GET /v1/Services/{ChatServiceSid}/Configuration/Webhooks
+pub async fn fetch(scope: Scope, State(app): State<AppState>) -> ApiResult<Json<Value>> {
+    let (service_sid, config) =
+        service_configuration::fetch_webhooks(&app.store, scope.tenant()).await?;
+    Ok(Json(render(
+        &config,
+        scope.account_sid(),
+        &service_sid,
+        &scope.urls,
+    )))
+}
+
+/// UpdateServiceWebhookConfiguration: POST /v1/Services/{ChatServiceSid}/Configuration/Webhooks
+pub async fn update(
+    scope: Scope,
+    State(app): State<AppState>,
+    TwilioForm(p): TwilioForm<WebhookConfigParams>,
+) -> ApiResult<Json<Value>> {
+    let (service_sid, config) =
+        service_configuration::update_webhooks(&app.store, scope.tenant(), p.check(false)?).await?;
+    Ok(Json(render(
+        &config,
+        scope.account_sid(),
+        &service_sid,
+        &scope.urls,
+    )))
 }

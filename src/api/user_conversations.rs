@@ -1,35 +1,191 @@
-//! STUB: not implemented yet; replace this whole file.
+//! User Conversations: `/Users/{UserSid}/Conversations[/{ConversationSid}]`, under both
+//! prefixes. `{UserSid}` is the user's SID or identity, `{ConversationSid}` the conversation's
+//! SID or unique name.
 
-use crate::error::ApiError;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
 
-pub async fn list(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+use super::conversations::render_timers;
+use super::scope::Scope;
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::store::users::{self, UserConversationRow, UserConversationUpdate};
+use crate::wire::TwilioForm;
+use crate::wire::TwilioQuery;
+use crate::wire::form::keep_empty;
+use crate::wire::paging::{self, LIMITS_50, PageParams};
+use crate::wire::params;
+use crate::wire::time::{format_date, parse_date};
+use crate::wire::urls::Urls;
+
+const NOTIFICATION_LEVELS: &[&str] = &["default", "muted"];
+
+/// A User Conversation: the conversation's own fields, the user's participant and read state.
+/// `chat_service_sid` is there under both prefixes (the spec's two schemas are the same).
+pub fn render(row: &UserConversationRow, urls: &Urls) -> Value {
+    let c = &row.conversation;
+    let conversation_url = urls.scoped(&format!("Conversations/{}", c.sid));
+    json!({
+        "account_sid": c.account_sid,
+        "chat_service_sid": c.service_sid,
+        "conversation_sid": c.sid,
+        "unread_messages_count": row.unread_messages_count,
+        "last_read_message_index": row.last_read_message_index,
+        "participant_sid": row.participant_sid,
+        "user_sid": row.user_sid,
+        "friendly_name": c.friendly_name,
+        "conversation_state": c.state,
+        "timers": render_timers(c.date_inactive, c.date_closed),
+        "attributes": c.attributes,
+        "date_created": format_date(c.date_created),
+        "date_updated": format_date(c.date_updated),
+        "created_by": c.created_by,
+        "notification_level": row.notification_level,
+        "unique_name": c.unique_name,
+        "url": urls.scoped(&format!("Users/{}/Conversations/{}", row.user_sid, c.sid)),
+        "links": {
+            "participant": format!("{conversation_url}/Participants/{}", row.participant_sid),
+            "conversation": conversation_url,
+        },
+    })
 }
 
-pub async fn fetch(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+/// The parameters of UpdateUserConversation. The read horizon may be cleared by sending a
+/// parameter empty (or as the literal `null`, the spelling Twilio uses to remove values).
+#[derive(Debug, Default, Deserialize)]
+pub struct UserConversationParams {
+    #[serde(rename = "NotificationLevel", default, deserialize_with = "keep_empty")]
+    notification_level: Option<String>,
+    #[serde(
+        rename = "LastReadMessageIndex",
+        default,
+        deserialize_with = "keep_empty"
+    )]
+    last_read_message_index: Option<String>,
+    #[serde(rename = "LastReadTimestamp", default, deserialize_with = "keep_empty")]
+    last_read_timestamp: Option<String>,
 }
 
-pub async fn update(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+fn clears(value: &str) -> bool {
+    value.is_empty() || value == "null"
 }
 
-pub async fn delete(_scope: super::scope::Scope) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        20501,
-        "Not implemented yet",
-    )
+impl UserConversationParams {
+    fn check(&self) -> ApiResult<UserConversationUpdate> {
+        let notification_level = params::one_of(
+            "NotificationLevel",
+            self.notification_level.as_deref(),
+            NOTIFICATION_LEVELS,
+            50210,
+        )?
+        .map(str::to_string);
+        // 50421 "Invalid last read message index format"; an index is never negative.
+        let last_read_message_index = match self.last_read_message_index.as_deref() {
+            None => None,
+            Some(v) if clears(v) => Some(None),
+            Some(v) => match v.parse::<i64>() {
+                Ok(index) if index >= 0 => Some(Some(index)),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        50421,
+                        format!("Invalid LastReadMessageIndex: {v}"),
+                    ));
+                }
+            },
+        };
+        // 50405 "Invalid last consumption timestamp format": Chat's name for the same
+        // timestamp (Conversations has no code of its own for it; BEHAVIOR.md 21).
+        let last_read_timestamp = match self.last_read_timestamp.as_deref() {
+            None => None,
+            Some(v) if clears(v) => Some(None),
+            Some(v) => match parse_date(v) {
+                Some(secs) => Some(Some(format_date(secs))),
+                None => {
+                    return Err(ApiError::bad_request(
+                        50405,
+                        format!("Invalid LastReadTimestamp: {v}"),
+                    ));
+                }
+            },
+        };
+        Ok(UserConversationUpdate {
+            notification_level,
+            last_read_message_index,
+            last_read_timestamp,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UserPath {
+    user: String,
+}
+
+#[derive(Deserialize)]
+pub struct UserConversationPath {
+    user: String,
+    conversation: String,
+}
+
+/// ListUserConversation: GET /v1/Users/{UserSid}/Conversations (and
+/// ListServiceUserConversation)
+pub async fn list(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<UserPath>,
+    TwilioQuery(page): TwilioQuery<PageParams>,
+) -> ApiResult<Json<Value>> {
+    let req = page.validate(LIMITS_50)?;
+    let (user, rows) =
+        users::list_conversations(&app.store, scope.tenant(), p.user, req.clone()).await?;
+    let page = rows.map(|r| render(&r, &scope.urls));
+    Ok(Json(paging::render(
+        "conversations",
+        page,
+        &req,
+        &scope
+            .urls
+            .scoped(&format!("Users/{}/Conversations", user.sid)),
+        &[],
+    )))
+}
+
+/// FetchUserConversation: GET /v1/Users/{UserSid}/Conversations/{ConversationSid} (and
+/// FetchServiceUserConversation)
+pub async fn fetch(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<UserConversationPath>,
+) -> ApiResult<Json<Value>> {
+    let row = users::fetch_conversation(&app.store, scope.tenant(), p.user, p.conversation).await?;
+    Ok(Json(render(&row, &scope.urls)))
+}
+
+/// UpdateUserConversation: POST /v1/Users/{UserSid}/Conversations/{ConversationSid} (and
+/// UpdateServiceUserConversation)
+pub async fn update(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<UserConversationPath>,
+    TwilioForm(form): TwilioForm<UserConversationParams>,
+) -> ApiResult<Json<Value>> {
+    let change = form.check()?;
+    let row =
+        users::update_conversation(&app.store, scope.tenant(), p.user, p.conversation, change)
+            .await?;
+    Ok(Json(render(&row, &scope.urls)))
+}
+
+/// DeleteUserConversation: DELETE /v1/Users/{UserSid}/Conversations/{ConversationSid} (and
+/// DeleteServiceUserConversation): the user leaves the conversation.
+pub async fn delete(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<UserConversationPath>,
+) -> ApiResult<StatusCode> {
+    users::delete_conversation(&app.store, scope.tenant(), p.user, p.conversation).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

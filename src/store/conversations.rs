@@ -272,7 +272,15 @@ pub fn insert(ctx: &WriteCtx, tenant: &Tenant, new: NewConversation) -> ApiResul
         )),
         other => other.map_err(ApiError::from),
     }?;
-    resolve(ctx.tx, tenant, service.id, &sid)
+    let row = resolve(ctx.tx, tenant, service.id, &sid)?;
+    outbox::enqueue(
+        ctx,
+        tenant,
+        row.site(),
+        "onConversationAdded",
+        row.event_params(),
+    )?;
+    Ok(row)
 }
 
 /// CreateConversation.
@@ -416,6 +424,16 @@ pub async fn delete(store: &Store, tenant: Tenant, sid_or_name: String) -> ApiRe
     store
         .write(move |ctx| {
             let current = resolve_in_tenant(ctx.tx, &tenant, &sid_or_name)?;
+            // Queued before the delete, while the conversation's scoped webhooks still exist.
+            let mut removed = current.event_params();
+            removed.push(("DateRemoved", Some(crate::wire::time::format_date(ctx.now))));
+            outbox::enqueue(
+                ctx,
+                &tenant,
+                current.site(),
+                "onConversationRemoved",
+                removed,
+            )?;
             ctx.tx.execute(
                 "DELETE FROM conversations WHERE id = ?1",
                 params![current.id],

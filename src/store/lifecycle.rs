@@ -256,3 +256,114 @@ mod tests {
         assert_eq!(next_status(Some("failed")), None);
     }
 }
+
+/// One message that would have gone out by SMS/WhatsApp, with its receipt.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outbound {
+    #[serde(skip)]
+    pub id: i64,
+    pub receipt_sid: String,
+    pub message_sid: String,
+    pub conversation_sid: String,
+    pub participant_sid: Option<String>,
+    pub channel_message_sid: Option<String>,
+    pub channel: Option<String>,
+    pub to: Option<String>,
+    pub from: Option<String>,
+    pub body: Option<String>,
+    /// The message's media, as the message shows it (a JSON array), when it has any.
+    pub media: Option<serde_json::Value>,
+    pub status: Option<String>,
+    pub error_code: Option<i64>,
+    #[serde(serialize_with = "as_date")]
+    pub date_created: i64,
+}
+
+fn as_date<S: serde::Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_date(*secs))
+}
+
+const OUTBOUND_SELECT: &str = "SELECT r.id, r.sid, m.sid, c.sid, r.participant_sid, r.channel_message_sid, r.channel,
+    r.to_address, r.from_address, r.body, r.media, r.status, r.error_code, r.date_created
+    FROM receipts r JOIN messages m ON m.id = r.message_id JOIN conversations c ON c.id = m.conversation_id
+    JOIN services s ON s.id = c.service_id";
+
+fn map_outbound(r: &rusqlite::Row) -> rusqlite::Result<Outbound> {
+    let media: Option<String> = r.get(10)?;
+    Ok(Outbound {
+        id: r.get(0)?,
+        receipt_sid: r.get(1)?,
+        message_sid: r.get(2)?,
+        conversation_sid: r.get(3)?,
+        participant_sid: r.get(4)?,
+        channel_message_sid: r.get(5)?,
+        channel: r.get(6)?,
+        to: r.get(7)?,
+        from: r.get(8)?,
+        body: r.get(9)?,
+        media: media.and_then(|m| serde_json::from_str(&m).ok()),
+        status: r.get(11)?,
+        error_code: r.get(12)?,
+        date_created: r.get(13)?,
+    })
+}
+
+/// What the account's messages would have sent by SMS/WhatsApp, newest first, optionally for
+/// one conversation (by SID).
+pub async fn list_outbound(
+    store: &Store,
+    account_sid: String,
+    conversation_sid: Option<String>,
+    req: crate::wire::paging::PageRequest,
+) -> ApiResult<crate::wire::paging::Page<Outbound>> {
+    store
+        .read(move |conn| {
+            let (select, params): (String, Vec<&dyn rusqlite::ToSql>) = match &conversation_sid {
+                Some(sid) => (
+                    format!("{OUTBOUND_SELECT} WHERE s.account_sid = ?1 AND c.sid = ?2"),
+                    vec![&account_sid, sid],
+                ),
+                None => (
+                    format!("{OUTBOUND_SELECT} WHERE s.account_sid = ?1"),
+                    vec![&account_sid],
+                ),
+            };
+            let keyset = super::sql::Keyset {
+                select: &select,
+                keys: &["r.id"],
+                descending: true,
+            };
+            keyset.page(conn, &params, &req, map_outbound, |o| vec![o.id])
+        })
+        .await
+}
+
+/// Sets a receipt's status by hand (a test asking for `failed` or `undelivered`, or `read` on
+/// WhatsApp): it stops moving on its own, and `onDeliveryUpdated` fires.
+pub async fn force_receipt_status(
+    store: &Store,
+    account_sid: String,
+    receipt_sid: String,
+    status: String,
+    error_code: Option<i64>,
+) -> ApiResult<Outbound> {
+    store
+        .write(move |ctx| {
+            let found = optional(
+                ctx.tx,
+                &format!("{OUTBOUND_SELECT} WHERE s.account_sid = ?1 AND r.sid = ?2"),
+                &[&account_sid, &receipt_sid],
+                map_outbound,
+            )?;
+            let found = found.ok_or_else(|| {
+                crate::error::ApiError::not_found(&format!("/confab/Receipts/{receipt_sid}"))
+            })?;
+            set_receipt_status(ctx, found.id, &status, error_code, None)?;
+            Ok(Outbound {
+                status: Some(status),
+                error_code,
+                ..found
+            })
+        })
+        .await
+}

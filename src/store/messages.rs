@@ -1,1 +1,573 @@
-//! (to be written)
+//! Conversation Messages (IM...): create (the hottest path of the server: one write job, cached
+//! statements, no read-back), list by index in either order, fetch, update, delete; the
+//! `delivery` summary from the receipts table; and what a new message does to its conversation.
+
+use std::sync::LazyLock;
+
+use rusqlite::{Connection, Row, params};
+
+use super::conversations::{self, ConversationRow, resolve_in_tenant};
+use super::outbox::{self, Params};
+use super::services::Tenant;
+use super::sql::{Keyset, optional};
+use super::{Store, WriteCtx};
+use super::{lifecycle, media};
+use crate::error::{ApiError, ApiResult};
+use crate::sid::{Prefix, is_sid, new_sid};
+use crate::wire::paging::{Page, PageRequest};
+use crate::wire::time::format_date;
+
+/// How many of a message's non-chat recipients reached each delivery status (BEHAVIOR.md 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    pub total: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub failed: i64,
+    pub undelivered: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageRow {
+    pub id: i64,
+    pub sid: String,
+    pub account_sid: String,
+    pub service_sid: String,
+    pub conversation_sid: String,
+    pub index: i64,
+    pub author: String,
+    pub body: Option<String>,
+    /// The wire `media` array as JSON text, when the message has media.
+    pub media: Option<String>,
+    pub attributes: String,
+    pub participant_sid: Option<String>,
+    pub content_sid: Option<String>,
+    pub date_created: i64,
+    pub date_updated: i64,
+    /// `None` when the message has no receipts.
+    pub delivery: Option<Delivery>,
+}
+
+/// The delivery counts, one indexed probe of `receipts` per message. Only the latest status of a
+/// receipt is stored, and the statuses are cumulative: a read message was delivered, a delivered
+/// one was sent. The spec's example (`total 2, sent all, delivered some, read some`) reads so.
+const DELIVERY: &str = "(SELECT CASE WHEN count(*) = 0 THEN NULL ELSE json_array(count(*),
+        count(*) FILTER (WHERE r.status IN ('sent', 'delivered', 'read')),
+        count(*) FILTER (WHERE r.status IN ('delivered', 'read')),
+        count(*) FILTER (WHERE r.status = 'read'),
+        count(*) FILTER (WHERE r.status = 'failed'),
+        count(*) FILTER (WHERE r.status = 'undelivered')) END
+    FROM receipts r WHERE r.message_id = m.id)";
+
+/// Every message column and its delivery counts; built once.
+static SELECT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT m.id, m.sid, m.idx, m.author, m.body, m.media, m.attributes, m.participant_sid,
+            m.content_sid, m.date_created, m.date_updated, {DELIVERY}
+         FROM messages m"
+    )
+});
+static SELECT_BY_SID: LazyLock<String> =
+    LazyLock::new(|| format!("{} WHERE m.conversation_id = ?1 AND m.sid = ?2", *SELECT));
+static SELECT_IN_CONVERSATION: LazyLock<String> =
+    LazyLock::new(|| format!("{} WHERE m.conversation_id = ?1", *SELECT));
+
+fn parse_delivery(counts: Option<String>) -> rusqlite::Result<Option<Delivery>> {
+    let Some(counts) = counts else {
+        return Ok(None);
+    };
+    let [total, sent, delivered, read, failed, undelivered] =
+        serde_json::from_str::<[i64; 6]>(&counts).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, e.into())
+        })?;
+    Ok(Some(Delivery {
+        total,
+        sent,
+        delivered,
+        read,
+        failed,
+        undelivered,
+    }))
+}
+
+/// Reads rows of [`select`]; the conversation supplies the SIDs the message row does not hold.
+fn reader(conv: &ConversationRow) -> impl Fn(&Row) -> rusqlite::Result<MessageRow> + '_ {
+    move |row| {
+        Ok(MessageRow {
+            id: row.get(0)?,
+            sid: row.get(1)?,
+            account_sid: conv.account_sid.clone(),
+            service_sid: conv.service_sid.clone(),
+            conversation_sid: conv.sid.clone(),
+            index: row.get(2)?,
+            author: row.get(3)?,
+            body: row.get(4)?,
+            media: row.get(5)?,
+            attributes: row.get(6)?,
+            participant_sid: row.get(7)?,
+            content_sid: row.get(8)?,
+            date_created: row.get(9)?,
+            date_updated: row.get(10)?,
+            delivery: parse_delivery(row.get(11)?)?,
+        })
+    }
+}
+
+/// Finds a message of the conversation by its IM SID, or answers 404 for the request path (the
+/// spec's `{Sid}` is an IM SID only; an index is not an alternative).
+pub fn resolve(
+    conn: &Connection,
+    tenant: &Tenant,
+    conv: &ConversationRow,
+    sid: &str,
+) -> ApiResult<MessageRow> {
+    if !is_sid(Prefix::Message, sid) {
+        return Err(tenant.not_found());
+    }
+    optional(conn, &SELECT_BY_SID, &[&conv.id, &sid], reader(conv))?
+        .ok_or_else(|| tenant.not_found())
+}
+
+/// The internal id of a message of the conversation, or 404 (for the receipts under it).
+pub fn resolve_id(
+    conn: &Connection,
+    tenant: &Tenant,
+    conv: &ConversationRow,
+    sid: &str,
+) -> ApiResult<i64> {
+    if !is_sid(Prefix::Message, sid) {
+        return Err(tenant.not_found());
+    }
+    optional(
+        conn,
+        "SELECT id FROM messages WHERE conversation_id = ?1 AND sid = ?2",
+        &[&conv.id, &sid],
+        |r| r.get(0),
+    )?
+    .ok_or_else(|| tenant.not_found())
+}
+
+/// What activity does to a conversation (BEHAVIOR.md 8.2): an inactive conversation becomes
+/// active, the inactive timer counts again from now (it runs only while active), the closed
+/// timer counts again from now, and `date_updated` moves. `?1` is the conversation's id, `?2`
+/// now. In SQLite a SET expression reads the row as it was before the UPDATE.
+const ACTIVITY: &str = "state = CASE state WHEN 'inactive' THEN 'active' ELSE state END,
+    date_inactive = CASE WHEN state IN ('active', 'inactive') AND timer_inactive > 0
+        THEN ?2 + timer_inactive END,
+    date_closed = CASE WHEN timer_closed > 0 THEN ?2 + timer_closed END,
+    date_updated = ?2";
+
+static TOUCH_AND_ALLOCATE_INDEX: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE conversations SET next_message_index = next_message_index + 1, {ACTIVITY}
+         WHERE id = ?1 RETURNING next_message_index - 1"
+    )
+});
+
+/// Takes the conversation's next message index and records the activity, in one statement.
+/// Indexes start at 0 and are never reused: the counter lives on the conversation, not in
+/// `MAX(idx)`, so deleting the last message frees nothing.
+fn allocate_index(ctx: &WriteCtx, conversation_id: i64) -> ApiResult<i64> {
+    let index = ctx
+        .tx
+        .prepare_cached(&TOUCH_AND_ALLOCATE_INDEX)?
+        .query_row(params![conversation_id, ctx.now], |r| r.get(0))?;
+    Ok(index)
+}
+
+/// The participant of the conversation whose identity is the author, if any (BEHAVIOR.md 14.1:
+/// `participant_sid` is null for system messages and authors that match no participant).
+fn participant_for(
+    conn: &Connection,
+    conversation_id: i64,
+    author: &str,
+) -> ApiResult<Option<String>> {
+    optional(
+        conn,
+        "SELECT sid FROM participants WHERE conversation_id = ?1 AND identity = ?2",
+        &[&conversation_id, &author],
+        |r| r.get(0),
+    )
+}
+
+/// A closed conversation is archived and read-only (BEHAVIOR.md 8.2): no message is added or
+/// edited there any more (50377, "can't be used for chatting anymore"). Deleting stays possible,
+/// as deleting the conversation itself does: data retention must not depend on its state.
+fn refuse_if_closed(conv: &ConversationRow) -> ApiResult<()> {
+    if conv.state == "closed" {
+        return Err(ApiError::bad_request(
+            50377,
+            "The conversation is in its final closed state: its messages can't change",
+        ));
+    }
+    Ok(())
+}
+
+/// A validated CreateConversationMessage.
+#[derive(Debug, Clone, Default)]
+pub struct NewMessage {
+    pub author: String,
+    pub body: Option<String>,
+    pub attributes: Option<String>,
+    pub media_sid: Option<String>,
+    pub content_sid: Option<String>,
+    pub content_variables: Option<String>,
+    pub subject: Option<String>,
+    pub date_created: Option<i64>,
+    pub date_updated: Option<i64>,
+}
+
+/// CreateConversationMessage: one write job that resolves the conversation, claims the media,
+/// takes the index, records the activity, inserts the message and queues its events.
+pub async fn create(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    new: NewMessage,
+) -> ApiResult<MessageRow> {
+    store
+        .write(move |ctx| insert(ctx, &tenant, &conversation, new))
+        .await
+}
+
+fn insert(
+    ctx: &WriteCtx,
+    tenant: &Tenant,
+    conversation: &str,
+    new: NewMessage,
+) -> ApiResult<MessageRow> {
+    let conv = resolve_in_tenant(ctx.tx, tenant, conversation)?;
+    refuse_if_closed(&conv)?;
+    let media = match &new.media_sid {
+        Some(sid) => Some(media::claim(ctx, conv.service_id, sid)?),
+        None => None,
+    };
+    let participant_sid = participant_for(ctx.tx, conv.id, &new.author)?;
+    let index = allocate_index(ctx, conv.id)?;
+    let date_created = new.date_created.unwrap_or(ctx.now);
+    let mut row = MessageRow {
+        id: 0,
+        sid: new_sid(Prefix::Message),
+        account_sid: conv.account_sid.clone(),
+        service_sid: conv.service_sid.clone(),
+        conversation_sid: conv.sid.clone(),
+        index,
+        author: new.author,
+        body: new.body,
+        media: media.as_ref().map(|m| m.message_media_json()),
+        attributes: new.attributes.unwrap_or_else(|| "{}".into()),
+        participant_sid,
+        content_sid: new.content_sid,
+        date_created,
+        date_updated: new.date_updated.unwrap_or(date_created),
+        delivery: None,
+    };
+    row.id = insert_row(ctx, conv.id, &row, new.content_variables, new.subject)?;
+    if let Some(media) = &media {
+        media::attach(ctx, media.id, row.id)?;
+    }
+    let recipients = lifecycle::record_outbound(
+        ctx,
+        &conv,
+        row.id,
+        &row.author,
+        row.body.as_deref(),
+        row.media.as_deref(),
+    )?;
+    if recipients > 0 {
+        row.delivery = Some(Delivery {
+            total: recipients as i64,
+            sent: 0,
+            delivered: 0,
+            read: 0,
+            failed: 0,
+            undelivered: 0,
+        });
+    }
+    if tenant.webhooks {
+        if conv.state == "inactive" {
+            // A message wakes an inactive conversation (BEHAVIOR.md 8.2): Reason=EVENT.
+            let woken = ConversationRow {
+                state: "active".into(),
+                ..conv.clone()
+            };
+            conversations::state_updated(ctx, tenant, &woken, &conv.state, "EVENT")?;
+        }
+        let mut params = event_params(&row);
+        params.push(("MessagingServiceSid", conv.messaging_service_sid.clone()));
+        outbox::enqueue(ctx, tenant, conv.site(), "onMessageAdded", params)?;
+    }
+    Ok(row)
+}
+
+/// Writes a new message; returns its internal id.
+fn insert_row(
+    ctx: &WriteCtx,
+    conversation_id: i64,
+    row: &MessageRow,
+    content_variables: Option<String>,
+    subject: Option<String>,
+) -> ApiResult<i64> {
+    ctx.tx
+        .prepare_cached(
+            "INSERT INTO messages (sid, conversation_id, idx, author, body, media, attributes,
+                 participant_sid, content_sid, content_variables, subject, date_created, date_updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![
+            row.sid,
+            conversation_id,
+            row.index,
+            row.author,
+            row.body,
+            row.media,
+            row.attributes,
+            row.participant_sid,
+            row.content_sid,
+            content_variables,
+            subject,
+            row.date_created,
+            row.date_updated,
+        ])?;
+    Ok(ctx.tx.last_insert_rowid())
+}
+
+/// The form parameters the message events share (BEHAVIOR.md 17.4). `Media` goes as a JSON
+/// array string with PascalCase keys, as Twilio's webhooks send it.
+fn event_params(row: &MessageRow) -> Params {
+    vec![
+        ("ConversationSid", Some(row.conversation_sid.clone())),
+        ("MessageSid", Some(row.sid.clone())),
+        ("Index", Some(row.index.to_string())),
+        ("DateCreated", Some(format_date(row.date_created))),
+        ("Body", row.body.clone()),
+        ("Author", Some(row.author.clone())),
+        ("ParticipantSid", row.participant_sid.clone()),
+        ("Attributes", Some(row.attributes.clone())),
+        ("Media", row.media.as_deref().map(media::webhook_media)),
+    ]
+}
+
+/// FetchConversationMessage.
+pub async fn fetch(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    message: String,
+) -> ApiResult<MessageRow> {
+    store
+        .read(move |conn| {
+            let conv = resolve_in_tenant(conn, &tenant, &conversation)?;
+            resolve(conn, &tenant, &conv, &message)
+        })
+        .await
+}
+
+/// ListConversationMessage: by index, ascending unless `descending`; the page token is the
+/// index, so a page deep in a long conversation costs what the first one costs.
+pub async fn list(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    descending: bool,
+    req: PageRequest,
+) -> ApiResult<Page<MessageRow>> {
+    store
+        .read(move |conn| {
+            let conv = resolve_in_tenant(conn, &tenant, &conversation)?;
+            let keyset = Keyset {
+                select: &SELECT_IN_CONVERSATION,
+                keys: &["m.idx"],
+                descending,
+            };
+            keyset.page(conn, &[&conv.id], &req, reader(&conv), |m| vec![m.index])
+        })
+        .await
+}
+
+/// A validated UpdateConversationMessage: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct MessageUpdate {
+    pub author: Option<String>,
+    pub body: Option<String>,
+    pub attributes: Option<String>,
+    pub subject: Option<String>,
+    pub date_created: Option<i64>,
+    pub date_updated: Option<i64>,
+}
+
+/// UpdateConversationMessage. The body of a media message is fixed (50509), and so is every
+/// message of a closed conversation (50377); a new author is matched to a participant again.
+pub async fn update(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    message: String,
+    change: MessageUpdate,
+) -> ApiResult<MessageRow> {
+    store
+        .write(move |ctx| {
+            let conv = resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
+            let mut row = resolve(ctx.tx, &tenant, &conv, &message)?;
+            refuse_if_closed(&conv)?;
+            if change.body.is_some() && row.media.is_some() {
+                return Err(ApiError::bad_request(
+                    50509,
+                    "Media message body cannot be updated",
+                ));
+            }
+            if let Some(author) = change.author {
+                row.participant_sid = participant_for(ctx.tx, conv.id, &author)?;
+                row.author = author;
+            }
+            if let Some(body) = change.body {
+                row.body = Some(body);
+            }
+            if let Some(attributes) = change.attributes {
+                row.attributes = attributes;
+            }
+            row.date_created = change.date_created.unwrap_or(row.date_created);
+            row.date_updated = change.date_updated.unwrap_or(ctx.now);
+            ctx.tx
+                .prepare_cached(
+                    "UPDATE messages SET author = ?1, body = ?2, attributes = ?3, participant_sid = ?4,
+                         subject = COALESCE(?5, subject), date_created = ?6, date_updated = ?7
+                     WHERE id = ?8",
+                )?
+                .execute(params![
+                    row.author,
+                    row.body,
+                    row.attributes,
+                    row.participant_sid,
+                    change.subject,
+                    row.date_created,
+                    row.date_updated,
+                    row.id,
+                ])?;
+            if tenant.webhooks {
+                let mut params = event_params(&row);
+                params.push(("DateUpdated", Some(format_date(row.date_updated))));
+                outbox::enqueue(ctx, &tenant, conv.site(), "onMessageUpdated", params)?;
+            }
+            Ok(row)
+        })
+        .await
+}
+
+/// DeleteConversationMessage: its media and receipts go with it; no other index changes.
+pub async fn delete(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    message: String,
+) -> ApiResult<()> {
+    store
+        .write(move |ctx| {
+            let conv = resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
+            let row = resolve(ctx.tx, &tenant, &conv, &message)?;
+            ctx.tx
+                .prepare_cached("DELETE FROM messages WHERE id = ?1")?
+                .execute(params![row.id])?;
+            if tenant.webhooks {
+                let mut params = event_params(&row);
+                params.push(("DateUpdated", Some(format_date(row.date_updated))));
+                params.push(("DateRemoved", Some(format_date(ctx.now))));
+                outbox::enqueue(ctx, &tenant, conv.site(), "onMessageRemoved", params)?;
+            }
+            Ok(())
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::store::conversations::{self, NewConversation};
+    use crate::store::services::ServiceRef;
+    use crate::store::{Location, accounts};
+
+    async fn conversation(new: NewConversation) -> (Store, Tenant, ConversationRow) {
+        let store = Store::open(&Location::Memory, Clock::default()).unwrap();
+        let account = accounts::create(&store, "activity".into()).await.unwrap();
+        let tenant = Tenant {
+            account_sid: account.account_sid,
+            service: ServiceRef::Default,
+            path: "/test".into(),
+            webhooks: false,
+        };
+        let conv = conversations::create(&store, tenant.clone(), new)
+            .await
+            .unwrap();
+        (store, tenant, conv)
+    }
+
+    fn with_timers(state: &str) -> NewConversation {
+        NewConversation {
+            state: Some(state.into()),
+            timer_inactive: Some(60),
+            timer_closed: Some(600),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn activity_wakes_an_inactive_conversation_and_restarts_its_timers() {
+        let (store, tenant, conv) = conversation(with_timers("inactive")).await;
+        assert_eq!(
+            conv.date_inactive, None,
+            "no inactive timer runs while inactive"
+        );
+        store.clock.advance(chrono::Duration::seconds(100)).unwrap();
+        let now = store.clock.now_secs();
+        let id = conv.id;
+        store
+            .write(move |ctx| allocate_index(ctx, id))
+            .await
+            .unwrap();
+        let after = conversations::fetch(&store, tenant, conv.sid)
+            .await
+            .unwrap();
+        assert_eq!(after.state, "active");
+        assert_eq!(after.date_inactive, Some(now + 60));
+        assert_eq!(after.date_closed, Some(now + 600));
+        assert_eq!(after.date_updated, now);
+        assert_eq!(after.next_message_index, 1, "the message took index 0");
+    }
+
+    #[tokio::test]
+    async fn activity_without_timers_schedules_nothing() {
+        let (store, tenant, conv) = conversation(NewConversation::default()).await;
+        store.clock.advance(chrono::Duration::seconds(5)).unwrap();
+        let id = conv.id;
+        store
+            .write(move |ctx| allocate_index(ctx, id))
+            .await
+            .unwrap();
+        let after = conversations::fetch(&store, tenant, conv.sid)
+            .await
+            .unwrap();
+        assert_eq!((after.date_inactive, after.date_closed), (None, None));
+        assert_eq!(after.state, "active");
+        assert_eq!(after.date_updated, conv.date_created + 5);
+    }
+
+    #[tokio::test]
+    async fn indexes_count_up_from_zero_with_the_activity() {
+        let (store, tenant, conv) = conversation(with_timers("active")).await;
+        store.clock.advance(chrono::Duration::seconds(30)).unwrap();
+        let now = store.clock.now_secs();
+        let id = conv.id;
+        let taken = store
+            .write(move |ctx| Ok((allocate_index(ctx, id)?, allocate_index(ctx, id)?)))
+            .await
+            .unwrap();
+        assert_eq!(taken, (0, 1));
+        let after = conversations::fetch(&store, tenant, conv.sid)
+            .await
+            .unwrap();
+        assert_eq!(after.next_message_index, 2);
+        assert_eq!(after.date_inactive, Some(now + 60));
+    }
+}

@@ -22,6 +22,7 @@ pub mod conversation_webhooks;
 pub mod conversations;
 pub mod credentials;
 pub mod lifecycle;
+pub mod media;
 pub mod messages;
 mod migrations;
 pub mod outbox;

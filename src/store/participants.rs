@@ -1,1 +1,1189 @@
-//! (to be written)
+//! Participants (MB...): who takes part in a conversation, as a chat identity or through a
+//! messaging binding; the rules that span rows (one identity per conversation, one non-closed
+//! conversation per address/proxy pair, the size limits); the lookups behind
+//! ParticipantConversations; and ConversationWithParticipants, a conversation and its
+//! participants written as one job.
+
+use rusqlite::{Connection, Row, params};
+
+use super::conversations::{self, ConversationRow, NewConversation};
+use super::outbox::{self, Params, Site};
+use super::services::Tenant;
+use super::sql::{Keyset, is_unique_violation, optional};
+use super::{Store, WriteCtx, users};
+use crate::error::{ApiError, ApiResult};
+use crate::sid::{Prefix, is_sid, new_sid};
+use crate::wire::paging::{Page, PageRequest};
+use crate::wire::time::format_date;
+
+/// Participants per conversation, chat and non-chat together (BEHAVIOR.md 6, 10.2).
+pub const MAX_PARTICIPANTS: i64 = 1000;
+/// Non-chat (SMS, WhatsApp, ...) participants per conversation.
+pub const MAX_NON_CHAT_PARTICIPANTS: i64 = 50;
+/// Non-closed conversations one identity may take part in (BEHAVIOR.md 6: closed ones do not
+/// count).
+pub const MAX_CONVERSATIONS_PER_IDENTITY: i64 = 1000;
+
+/// The channel prefixes an address may carry (`whatsapp:+1...`); an address without one is SMS,
+/// or email when it looks like one (BEHAVIOR.md 10.1).
+const CHANNEL_PREFIXES: &[&str] = &["whatsapp", "messenger", "gbm", "rcs", "apple", "email"];
+
+/// The channel of an address, which is the binding's `type`: its prefix, else `email` for
+/// `user@host`, else `sms`.
+pub fn channel_of(address: &str) -> &'static str {
+    if let Some((prefix, _)) = address.split_once(':')
+        && let Some(channel) = CHANNEL_PREFIXES
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(prefix))
+    {
+        return channel;
+    }
+    if address.contains('@') {
+        "email"
+    } else {
+        "sms"
+    }
+}
+
+/// The address without its channel prefix (`whatsapp:+1555` → `+1555`).
+pub fn without_channel(address: &str) -> &str {
+    match address.split_once(':') {
+        Some((prefix, rest))
+            if CHANNEL_PREFIXES
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(prefix)) =>
+        {
+            rest
+        }
+        _ => address,
+    }
+}
+
+/// How a participant exchanges messages outside the chat SDK: a device address and the Twilio
+/// number it talks to, or, for a chat participant in a group MMS, only the projected address
+/// that stands for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Binding {
+    /// `sms`, `whatsapp`, ... (the address's channel).
+    pub kind: String,
+    pub address: Option<String>,
+    pub proxy_address: Option<String>,
+    pub projected_address: Option<String>,
+    /// Email bindings only.
+    pub name: Option<String>,
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ParticipantRow {
+    pub id: i64,
+    pub sid: String,
+    pub account_sid: String,
+    pub service_id: i64,
+    pub service_sid: String,
+    pub conversation_id: i64,
+    pub conversation_sid: String,
+    pub identity: Option<String>,
+    pub user_sid: Option<String>,
+    pub attributes: String,
+    pub role_sid: Option<String>,
+    pub binding: Option<Binding>,
+    pub last_read_message_index: Option<i64>,
+    /// ISO-8601, as written by `wire::time::format_date`.
+    pub last_read_timestamp: Option<String>,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+impl ParticipantRow {
+    /// A non-chat participant: one reached at a device address (SMS, WhatsApp, ...).
+    pub fn is_non_chat(&self) -> bool {
+        self.binding.as_ref().is_some_and(|b| b.address.is_some())
+    }
+}
+
+const SELECT: &str = "SELECT p.id, p.sid, s.account_sid, p.service_id, s.sid, p.conversation_id, c.sid,
+    p.identity, p.user_sid, p.attributes, p.role_sid, p.binding_type, p.binding_address,
+    p.binding_proxy_address, p.binding_projected_address, p.binding_name, p.binding_level,
+    p.last_read_message_index, p.last_read_timestamp, p.date_created, p.date_updated
+    FROM participants p JOIN conversations c ON c.id = p.conversation_id JOIN services s ON s.id = p.service_id";
+
+fn map_row(row: &Row) -> rusqlite::Result<ParticipantRow> {
+    let binding = match row.get::<_, Option<String>>(11)? {
+        Some(kind) => Some(Binding {
+            kind,
+            address: row.get(12)?,
+            proxy_address: row.get(13)?,
+            projected_address: row.get(14)?,
+            name: row.get(15)?,
+            level: row.get(16)?,
+        }),
+        None => None,
+    };
+    Ok(ParticipantRow {
+        id: row.get(0)?,
+        sid: row.get(1)?,
+        account_sid: row.get(2)?,
+        service_id: row.get(3)?,
+        service_sid: row.get(4)?,
+        conversation_id: row.get(5)?,
+        conversation_sid: row.get(6)?,
+        identity: row.get(7)?,
+        user_sid: row.get(8)?,
+        attributes: row.get(9)?,
+        role_sid: row.get(10)?,
+        binding,
+        last_read_message_index: row.get(17)?,
+        last_read_timestamp: row.get(18)?,
+        date_created: row.get(19)?,
+        date_updated: row.get(20)?,
+    })
+}
+
+/// Finds a participant of the conversation by MB SID or, failing the SID pattern, by identity
+/// (BEHAVIOR.md 3), or answers 404 for the request path.
+pub fn resolve(
+    conn: &Connection,
+    tenant: &Tenant,
+    conversation_id: i64,
+    sid_or_identity: &str,
+) -> ApiResult<ParticipantRow> {
+    let column = if is_sid(Prefix::Participant, sid_or_identity) {
+        "p.sid"
+    } else {
+        "p.identity"
+    };
+    optional(
+        conn,
+        &format!("{SELECT} WHERE p.conversation_id = ?1 AND {column} = ?2"),
+        &[&conversation_id, &sid_or_identity],
+        map_row,
+    )?
+    .ok_or_else(|| tenant.not_found())
+}
+
+fn by_id(conn: &Connection, id: i64) -> ApiResult<ParticipantRow> {
+    optional(conn, &format!("{SELECT} WHERE p.id = ?1"), &[&id], map_row)?
+        .ok_or_else(|| ApiError::internal(format!("participant {id} vanished")))
+}
+
+/// A validated CreateConversationParticipant (or one `Participant` of
+/// ConversationWithParticipants).
+#[derive(Debug, Clone, Default)]
+pub struct NewParticipant {
+    pub identity: Option<String>,
+    pub binding: Option<Binding>,
+    pub attributes: Option<String>,
+    pub role_sid: Option<String>,
+    pub date_created: Option<i64>,
+    pub date_updated: Option<i64>,
+}
+
+/// A change to a binding's proxy or projected address: the literal `null` removes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressChange {
+    Set(String),
+    Remove,
+}
+
+/// A validated UpdateConversationParticipant: `None` leaves a field as it is; for the read
+/// horizon, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ParticipantUpdate {
+    pub attributes: Option<String>,
+    pub role_sid: Option<String>,
+    pub proxy_address: Option<AddressChange>,
+    pub projected_address: Option<AddressChange>,
+    pub identity: Option<String>,
+    pub last_read_message_index: Option<Option<i64>>,
+    pub last_read_timestamp: Option<Option<String>>,
+    pub date_created: Option<i64>,
+    pub date_updated: Option<i64>,
+}
+
+/// The role a participant gets: the one asked for, which must be a conversation role of the
+/// service, or the service's `default_conversation_role_sid`.
+///
+/// An unknown RoleSid, or a service-level role, answers 400 / 50109 "Conversation role not
+/// found": BEHAVIOR.md 5 and 21 recommend 400 with the specific code for unknown SIDs in body
+/// parameters, and 50109 is the dictionary's code for a missing conversation-level role (a
+/// service role is not one).
+fn participant_role(
+    conn: &Connection,
+    service_id: i64,
+    requested: Option<&str>,
+) -> ApiResult<Option<String>> {
+    match requested {
+        Some(role_sid) => optional(
+            conn,
+            "SELECT sid FROM roles WHERE service_id = ?1 AND sid = ?2 AND type = 'conversation'",
+            &[&service_id, &role_sid],
+            |r| r.get::<_, String>(0),
+        )?
+        .map(Some)
+        .ok_or_else(|| role_not_found(role_sid)),
+        None => Ok(optional(
+            conn,
+            "SELECT default_conversation_role_sid FROM service_configurations WHERE service_id = ?1",
+            &[&service_id],
+            |r| r.get::<_, Option<String>>(0),
+        )?
+        .flatten()),
+    }
+}
+
+pub fn role_not_found(role_sid: &str) -> ApiError {
+    ApiError::bad_request(50109, format!("Conversation role not found: {role_sid}"))
+}
+
+/// The participant limits (BEHAVIOR.md 10.2). Twilio's docs give no status for them; confab
+/// answers 400, as for every other refused participant parameter.
+fn check_capacity(conn: &Connection, conversation_id: i64, non_chat: bool) -> ApiResult<()> {
+    let (total, non_chat_count): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COUNT(binding_address) FROM participants WHERE conversation_id = ?1",
+        )?
+        .query_row([conversation_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if total >= MAX_PARTICIPANTS {
+        return Err(ApiError::bad_request(
+            50417,
+            format!(
+                "Participants limit exceeded: a conversation has at most {MAX_PARTICIPANTS} participants"
+            ),
+        ));
+    }
+    if non_chat && non_chat_count >= MAX_NON_CHAT_PARTICIPANTS {
+        return Err(ApiError::bad_request(
+            50418,
+            format!(
+                "Non-Chat participants limit exceeded: a conversation has at most {MAX_NON_CHAT_PARTICIPANTS} non-chat participants"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// One identity appears once per conversation (50433), and in at most
+/// [`MAX_CONVERSATIONS_PER_IDENTITY`] non-closed conversations of the service (50214).
+fn check_identity_free(
+    conn: &Connection,
+    conversation: &ConversationRow,
+    identity: &str,
+) -> ApiResult<()> {
+    let taken = optional(
+        conn,
+        "SELECT 1 FROM participants WHERE conversation_id = ?1 AND identity = ?2",
+        &[&conversation.id, &identity],
+        |_| Ok(()),
+    )?
+    .is_some();
+    if taken {
+        return Err(identity_taken(identity));
+    }
+    let open: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM participants p JOIN conversations c ON c.id = p.conversation_id
+             WHERE p.service_id = ?1 AND p.identity = ?2 AND c.state != 'closed' LIMIT ?3)",
+        )?
+        .query_row(
+            params![conversation.service_id, identity, MAX_CONVERSATIONS_PER_IDENTITY],
+            |r| r.get(0),
+        )?;
+    if open >= MAX_CONVERSATIONS_PER_IDENTITY {
+        return Err(ApiError::bad_request(
+            50214,
+            format!(
+                "User conversation limit exceeded: {identity} is already in {MAX_CONVERSATIONS_PER_IDENTITY} conversations that are not closed"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn identity_taken(identity: &str) -> ApiError {
+    ApiError::conflict(
+        50433,
+        format!(
+            "Participant already exists: {identity} is already a participant of this conversation"
+        ),
+    )
+}
+
+/// The routing invariant (BEHAVIOR.md 10.2): an (address, proxy address) pair belongs to at most
+/// one non-closed conversation of the account, this one included (50416, naming the holder). A
+/// group MMS member (an address without proxy) is unique within its conversation (50437).
+/// `except` is the participant being updated.
+fn check_binding_free(
+    conn: &Connection,
+    tenant: &Tenant,
+    conversation_id: i64,
+    binding: &Binding,
+    except: Option<i64>,
+) -> ApiResult<()> {
+    let Some(address) = &binding.address else {
+        return Ok(());
+    };
+    let except = except.unwrap_or(0);
+    match &binding.proxy_address {
+        Some(proxy) => {
+            let holder: Option<String> = optional(
+                conn,
+                "SELECT c.sid FROM participants p JOIN conversations c ON c.id = p.conversation_id
+                 JOIN services s ON s.id = c.service_id
+                 WHERE p.binding_address = ?1 AND p.binding_proxy_address = ?2 AND c.state != 'closed'
+                   AND s.account_sid = ?3 AND p.id != ?4 LIMIT 1",
+                &[address, proxy, &tenant.account_sid, &except],
+                |r| r.get(0),
+            )?;
+            match holder {
+                Some(sid) => Err(ApiError::conflict(
+                    50416,
+                    format!(
+                        "A binding for this participant and proxy address already exists in Conversation {sid}"
+                    ),
+                )),
+                None => Ok(()),
+            }
+        }
+        None => {
+            let duplicate = optional(
+                conn,
+                "SELECT 1 FROM participants WHERE conversation_id = ?1 AND binding_address = ?2
+                   AND binding_proxy_address IS NULL AND id != ?3",
+                &[&conversation_id, address, &except],
+                |_| Ok(()),
+            )?
+            .is_some();
+            if duplicate {
+                Err(ApiError::conflict(
+                    50437,
+                    format!("Group Participant already exists: {address}"),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Where a participant event happened, for the outbox.
+fn site(row: &ParticipantRow) -> Site<'_> {
+    Site {
+        service_id: row.service_id,
+        service_sid: &row.service_sid,
+        conversation: Some((row.conversation_id, &row.conversation_sid)),
+    }
+}
+
+/// The parameters every participant event carries (BEHAVIOR.md 17.4). `MessagingBinding.Type`
+/// is upper case (`SMS`, `WHATSAPP`), and `CHAT` for a participant without a binding.
+fn event_params(row: &ParticipantRow) -> Params {
+    let binding = row.binding.as_ref();
+    let field = |f: fn(&Binding) -> &Option<String>| binding.and_then(|b| f(b).clone());
+    vec![
+        ("ConversationSid", Some(row.conversation_sid.clone())),
+        ("ParticipantSid", Some(row.sid.clone())),
+        ("DateCreated", Some(format_date(row.date_created))),
+        ("DateUpdated", Some(format_date(row.date_updated))),
+        ("Identity", row.identity.clone()),
+        ("RoleSid", row.role_sid.clone()),
+        ("Attributes", Some(row.attributes.clone())),
+        ("MessagingBinding.ProxyAddress", field(|b| &b.proxy_address)),
+        ("MessagingBinding.Address", field(|b| &b.address)),
+        (
+            "MessagingBinding.ProjectedAddress",
+            field(|b| &b.projected_address),
+        ),
+        (
+            "MessagingBinding.Type",
+            Some(binding.map_or("CHAT".to_string(), |b| b.kind.to_uppercase())),
+        ),
+    ]
+}
+
+/// Adds a participant to a conversation inside the caller's transaction (also used by
+/// ConversationWithParticipants): every cross-row rule, the chat participant's User, the row,
+/// and the `onParticipantAdded` event.
+pub fn insert(
+    ctx: &WriteCtx,
+    tenant: &Tenant,
+    conversation: &ConversationRow,
+    new: NewParticipant,
+) -> ApiResult<ParticipantRow> {
+    if conversation.state == "closed" {
+        return Err(ApiError::bad_request(
+            50377,
+            "Can't update conversation as it's in final closed state: a closed conversation takes no participants",
+        ));
+    }
+    let non_chat = new.binding.as_ref().is_some_and(|b| b.address.is_some());
+    if non_chat && conversation.messaging_service_sid.is_none() {
+        return Err(ApiError::bad_request(
+            50373,
+            "No Messaging Service assigned to Conversation: it cannot take non-chat participants",
+        ));
+    }
+    let role_sid = participant_role(ctx.tx, conversation.service_id, new.role_sid.as_deref())?;
+    check_capacity(ctx.tx, conversation.id, non_chat)?;
+    if let Some(identity) = &new.identity {
+        check_identity_free(ctx.tx, conversation, identity)?;
+    }
+    if let Some(binding) = &new.binding {
+        check_binding_free(ctx.tx, tenant, conversation.id, binding, None)?;
+    }
+    let user_sid = new
+        .identity
+        .as_deref()
+        .map(|identity| {
+            users::find_or_create_for_identity(ctx, tenant, conversation.service_id, identity)
+        })
+        .transpose()?;
+    let date_created = new.date_created.unwrap_or(ctx.now);
+    let date_updated = new.date_updated.unwrap_or(date_created);
+    let binding = new.binding.unwrap_or_default();
+    let inserted = ctx.tx.execute(
+        "INSERT INTO participants (sid, conversation_id, service_id, identity, user_sid, attributes, role_sid,
+             binding_type, binding_address, binding_proxy_address, binding_projected_address, binding_name,
+             binding_level, date_created, date_updated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        params![
+            new_sid(Prefix::Participant),
+            conversation.id,
+            conversation.service_id,
+            new.identity,
+            user_sid,
+            new.attributes.unwrap_or_else(|| "{}".into()),
+            role_sid,
+            (!binding.kind.is_empty()).then_some(&binding.kind),
+            binding.address,
+            binding.proxy_address,
+            binding.projected_address,
+            binding.name,
+            binding.level,
+            date_created,
+            date_updated,
+        ],
+    );
+    match inserted {
+        Err(e) if is_unique_violation(&e) => {
+            Err(identity_taken(new.identity.as_deref().unwrap_or_default()))
+        }
+        other => other.map_err(ApiError::from),
+    }?;
+    let row = by_id(ctx.tx, ctx.tx.last_insert_rowid())?;
+    outbox::enqueue(
+        ctx,
+        tenant,
+        site(&row),
+        "onParticipantAdded",
+        event_params(&row),
+    )?;
+    Ok(row)
+}
+
+/// CreateConversationParticipant.
+pub async fn create(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    new: NewParticipant,
+) -> ApiResult<ParticipantRow> {
+    store
+        .write(move |ctx| {
+            let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
+            insert(ctx, &tenant, &conversation, new)
+        })
+        .await
+}
+
+/// ListConversationParticipant, in the order they joined. Returns the conversation's SID too
+/// (the path may have named it by unique name), for the list's URLs.
+pub async fn list(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    req: PageRequest,
+) -> ApiResult<(String, Page<ParticipantRow>)> {
+    store
+        .read(move |conn| {
+            let conversation = conversations::resolve_in_tenant(conn, &tenant, &conversation)?;
+            let keyset = Keyset {
+                select: &format!("{SELECT} WHERE p.conversation_id = ?1"),
+                keys: &["p.id"],
+                descending: false,
+            };
+            let page = keyset.page(conn, &[&conversation.id], &req, map_row, |r| vec![r.id])?;
+            Ok((conversation.sid, page))
+        })
+        .await
+}
+
+/// FetchConversationParticipant: by MB SID or identity.
+pub async fn fetch(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    participant: String,
+) -> ApiResult<ParticipantRow> {
+    store
+        .read(move |conn| {
+            let conversation = conversations::resolve_in_tenant(conn, &tenant, &conversation)?;
+            resolve(conn, &tenant, conversation.id, &participant)
+        })
+        .await
+}
+
+/// Applies a proxy address change to a binding (BEHAVIOR.md 10.3): removing one the
+/// participant lacks is 50440; adding one to a participant without an address is 50441; the
+/// proxy must differ from the address (50409) and be on its channel (50414).
+fn change_proxy(binding: &mut Option<Binding>, change: AddressChange) -> ApiResult<()> {
+    match change {
+        AddressChange::Remove => match binding.as_mut() {
+            Some(b) if b.proxy_address.is_some() => {
+                b.proxy_address = None;
+                Ok(())
+            }
+            _ => Err(ApiError::bad_request(
+                50440,
+                "Failed to remove the proxy address of a participant: it has none",
+            )),
+        },
+        AddressChange::Set(proxy) => {
+            let Some(b) = binding.as_mut().filter(|b| b.address.is_some()) else {
+                return Err(ApiError::bad_request(
+                    50441,
+                    "Failed to add a proxy address to a participant: it has no messaging binding address",
+                ));
+            };
+            let address = b.address.as_deref().unwrap_or_default();
+            if proxy == address {
+                return Err(address_equals_proxy());
+            }
+            if channel_of(&proxy) != channel_of(address) {
+                return Err(channel_mismatch());
+            }
+            b.proxy_address = Some(proxy);
+            Ok(())
+        }
+    }
+}
+
+pub fn address_equals_proxy() -> ApiError {
+    ApiError::bad_request(50409, "Participant address equals proxy address")
+}
+
+pub fn channel_mismatch() -> ApiError {
+    ApiError::bad_request(
+        50414,
+        "Participant address type does not match proxy address type",
+    )
+}
+
+/// Applies a projected address change (BEHAVIOR.md 10.2, 10.3): only a participant without a
+/// device address may have one (50443); removing one it lacks is 50442.
+fn change_projected(binding: &mut Option<Binding>, change: AddressChange) -> ApiResult<()> {
+    match change {
+        AddressChange::Remove => match binding.as_mut() {
+            Some(b) if b.projected_address.is_some() => {
+                b.projected_address = None;
+                if b.address.is_none() {
+                    *binding = None;
+                }
+                Ok(())
+            }
+            _ => Err(ApiError::bad_request(
+                50442,
+                "Failed to remove the projected address of a participant: it has none",
+            )),
+        },
+        AddressChange::Set(projected) => {
+            if binding.as_ref().is_some_and(|b| b.address.is_some()) {
+                return Err(projected_on_bound_participant());
+            }
+            let b = binding.get_or_insert_with(|| Binding {
+                kind: "sms".into(),
+                ..Binding::default()
+            });
+            b.projected_address = Some(projected);
+            Ok(())
+        }
+    }
+}
+
+pub fn projected_on_bound_participant() -> ApiError {
+    ApiError::bad_request(
+        50443,
+        "Failed to add a projected address to a participant: only a participant without a messaging binding address may have one",
+    )
+}
+
+/// Applies an identity change: a participant keeps the identity it has (50444 for another),
+/// and one reached at a device address takes none (50211).
+fn change_identity(current: &ParticipantRow, identity: &str) -> ApiResult<bool> {
+    match &current.identity {
+        Some(same) if same == identity => Ok(false),
+        Some(_) => Err(ApiError::bad_request(
+            50444,
+            "Failed to add an identity to a participant: it already has one",
+        )),
+        None if current.is_non_chat() => Err(identity_not_acceptable()),
+        None => Ok(true),
+    }
+}
+
+pub fn identity_not_acceptable() -> ApiError {
+    ApiError::bad_request(
+        50211,
+        "Identity parameter not acceptable for this Participant: a participant with a messaging binding address has no identity",
+    )
+}
+
+/// The binding after an update's proxy and projected address changes; a new proxy must make a
+/// pair no other open conversation holds.
+fn updated_binding(
+    conn: &Connection,
+    tenant: &Tenant,
+    current: &ParticipantRow,
+    change: &ParticipantUpdate,
+) -> ApiResult<Option<Binding>> {
+    let mut binding = current.binding.clone();
+    if let Some(proxy) = change.proxy_address.clone() {
+        let adds = matches!(proxy, AddressChange::Set(_));
+        change_proxy(&mut binding, proxy)?;
+        if let (true, Some(b)) = (adds, &binding) {
+            check_binding_free(conn, tenant, current.conversation_id, b, Some(current.id))?;
+        }
+    }
+    if let Some(projected) = change.projected_address.clone() {
+        change_projected(&mut binding, projected)?;
+    }
+    Ok(binding)
+}
+
+/// The identity and User after an update: a participant without identity that takes one gets
+/// its User, as at creation.
+fn updated_identity(
+    ctx: &WriteCtx,
+    tenant: &Tenant,
+    conversation: &ConversationRow,
+    current: &ParticipantRow,
+    identity: Option<&str>,
+) -> ApiResult<(Option<String>, Option<String>)> {
+    match identity {
+        Some(identity) if change_identity(current, identity)? => {
+            check_identity_free(ctx.tx, conversation, identity)?;
+            let user =
+                users::find_or_create_for_identity(ctx, tenant, conversation.service_id, identity)?;
+            Ok((Some(identity.to_string()), Some(user)))
+        }
+        _ => Ok((current.identity.clone(), current.user_sid.clone())),
+    }
+}
+
+/// UpdateConversationParticipant. A read-horizon change is reported with
+/// `onParticipantUpdated`, like every other change.
+pub async fn update(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    participant: String,
+    change: ParticipantUpdate,
+) -> ApiResult<ParticipantRow> {
+    store
+        .write(move |ctx| {
+            let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
+            let current = resolve(ctx.tx, &tenant, conversation.id, &participant)?;
+            let role_sid = match change.role_sid.as_deref() {
+                Some(role) => participant_role(ctx.tx, conversation.service_id, Some(role))?,
+                None => current.role_sid.clone(),
+            };
+            let binding = updated_binding(ctx.tx, &tenant, &current, &change)?.unwrap_or_default();
+            let (identity, user_sid) =
+                updated_identity(ctx, &tenant, &conversation, &current, change.identity.as_deref())?;
+            ctx.tx.execute(
+                "UPDATE participants SET identity = ?1, user_sid = ?2, attributes = ?3, role_sid = ?4,
+                     binding_type = ?5, binding_address = ?6, binding_proxy_address = ?7,
+                     binding_projected_address = ?8, last_read_message_index = ?9, last_read_timestamp = ?10,
+                     date_created = ?11, date_updated = ?12
+                 WHERE id = ?13",
+                params![
+                    identity,
+                    user_sid,
+                    change.attributes.unwrap_or(current.attributes),
+                    role_sid,
+                    (!binding.kind.is_empty()).then_some(&binding.kind),
+                    binding.address,
+                    binding.proxy_address,
+                    binding.projected_address,
+                    change.last_read_message_index.unwrap_or(current.last_read_message_index),
+                    change.last_read_timestamp.unwrap_or(current.last_read_timestamp),
+                    change.date_created.unwrap_or(current.date_created),
+                    change.date_updated.unwrap_or(ctx.now),
+                    current.id,
+                ],
+            )?;
+            let row = by_id(ctx.tx, current.id)?;
+            let mut params = event_params(&row);
+            params.push((
+                "LastReadMessageIndex",
+                row.last_read_message_index.map(|i| i.to_string()),
+            ));
+            outbox::enqueue(ctx, &tenant, site(&row), "onParticipantUpdated", params)?;
+            Ok(row)
+        })
+        .await
+}
+
+/// DeleteConversationParticipant: by MB SID or identity. Its past messages keep their
+/// `participant_sid` and `author` (BEHAVIOR.md 10.3); its binding pair is free again.
+pub async fn delete(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    participant: String,
+) -> ApiResult<()> {
+    store
+        .write(move |ctx| {
+            let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
+            let current = resolve(ctx.tx, &tenant, conversation.id, &participant)?;
+            ctx.tx.execute(
+                "DELETE FROM participants WHERE id = ?1",
+                params![current.id],
+            )?;
+            let mut params = event_params(&current);
+            params.push(("DateRemoved", Some(format_date(ctx.now))));
+            outbox::enqueue(ctx, &tenant, site(&current), "onParticipantRemoved", params)?;
+            Ok(())
+        })
+        .await
+}
+
+/// Who ListParticipantConversation looks for: a chat identity or a device address.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Identity(String),
+    Address(String),
+}
+
+/// ListParticipantConversation: every conversation of the service, in any state, with a
+/// participant of this identity or address, each with that participant.
+///
+/// Twilio documents the list as sorted by conversation SID (BEHAVIOR.md 13). confab's SIDs are
+/// random, so that order would need a scan; confab walks the `participants_by_identity` /
+/// `participants_by_address` indexes instead, in conversation creation order (then participant
+/// order), so that a page costs the same however many conversations the identity is in.
+pub async fn list_conversations(
+    store: &Store,
+    tenant: Tenant,
+    lookup: Lookup,
+    req: PageRequest,
+) -> ApiResult<Page<(ParticipantRow, ConversationRow)>> {
+    store
+        .read(move |conn| {
+            let service = super::services::resolve(conn, &tenant)?;
+            let (column, value) = match &lookup {
+                Lookup::Identity(identity) => ("p.identity", identity),
+                Lookup::Address(address) => ("p.binding_address", address),
+            };
+            let keyset = Keyset {
+                select: &format!("{SELECT} WHERE p.service_id = ?1 AND {column} = ?2"),
+                keys: &["p.conversation_id", "p.id"],
+                descending: false,
+            };
+            let page = keyset.page(conn, &[&service.id, value], &req, map_row, |r| {
+                vec![r.conversation_id, r.id]
+            })?;
+            let mut rows = Vec::with_capacity(page.rows.len());
+            for participant in &page.rows {
+                let conversation = optional(
+                    conn,
+                    &format!("{} WHERE c.id = ?1", conversations::SELECT),
+                    &[&participant.conversation_id],
+                    conversations::map_row,
+                )?
+                .ok_or_else(|| ApiError::internal("a participant without its conversation"))?;
+                rows.push(conversation);
+            }
+            let mut conversations = rows.into_iter();
+            Ok(page.map(|p| {
+                let c = conversations
+                    .next()
+                    .expect("one conversation per participant");
+                (p, c)
+            }))
+        })
+        .await
+}
+
+/// CreateConversationWithParticipants: the conversation and every participant in one write
+/// job, so that any refused participant (a taken binding, a duplicate identity, an unknown
+/// role...) rolls the whole job back and creates nothing. Events: `onConversationAdded` (queued
+/// by `conversations::insert`), then `onParticipantAdded` per participant.
+pub async fn create_conversation_with(
+    store: &Store,
+    tenant: Tenant,
+    conversation: NewConversation,
+    participants: Vec<NewParticipant>,
+) -> ApiResult<ConversationRow> {
+    store
+        .write(move |ctx| {
+            let conversation = conversations::insert(ctx, &tenant, conversation)?;
+            for participant in participants {
+                insert(ctx, &tenant, &conversation, participant)?;
+            }
+            Ok(conversation)
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::store::services::ServiceRef;
+    use crate::store::{Location, accounts};
+
+    #[test]
+    fn channels_come_from_the_address_prefix() {
+        for (address, channel) in [
+            ("+15558675310", "sms"),
+            ("whatsapp:+15558675310", "whatsapp"),
+            ("WhatsApp:+15558675310", "whatsapp"),
+            ("rcs:+15558675310", "rcs"),
+            ("messenger:1234", "messenger"),
+            ("gbm:agent", "gbm"),
+            ("apple:urn:biz:1", "apple"),
+            ("email:joe@example.com", "email"),
+            ("joe@example.com", "email"),
+            ("fax:+1555", "sms"),
+        ] {
+            assert_eq!(channel_of(address), channel, "{address}");
+        }
+        assert_eq!(without_channel("whatsapp:+1555"), "+1555");
+        assert_eq!(without_channel("+1555"), "+1555");
+        assert_eq!(without_channel("fax:+1555"), "fax:+1555");
+    }
+
+    #[test]
+    fn proxy_and_projected_changes_follow_the_binding_rules() {
+        let sms = || {
+            Some(Binding {
+                kind: "sms".into(),
+                address: Some("+15550001".into()),
+                proxy_address: Some("+15559999".into()),
+                ..Binding::default()
+            })
+        };
+        let mut b = sms();
+        change_proxy(&mut b, AddressChange::Remove).unwrap();
+        assert_eq!(b.as_ref().unwrap().proxy_address, None);
+        let code = |r: ApiResult<()>| r.unwrap_err().code;
+        assert_eq!(code(change_proxy(&mut b, AddressChange::Remove)), 50440);
+        assert_eq!(
+            code(change_proxy(&mut None, AddressChange::Set("+1555".into()))),
+            50441
+        );
+        assert_eq!(
+            code(change_proxy(
+                &mut sms(),
+                AddressChange::Set("+15550001".into())
+            )),
+            50409
+        );
+        assert_eq!(
+            code(change_proxy(
+                &mut sms(),
+                AddressChange::Set("whatsapp:+1555".into())
+            )),
+            50414
+        );
+        assert_eq!(
+            code(change_projected(
+                &mut sms(),
+                AddressChange::Set("+1555".into())
+            )),
+            50443
+        );
+        assert_eq!(
+            code(change_projected(&mut None, AddressChange::Remove)),
+            50442
+        );
+        let mut chat = None;
+        change_projected(&mut chat, AddressChange::Set("+15557777".into())).unwrap();
+        assert_eq!(chat.as_ref().unwrap().kind, "sms");
+        change_projected(&mut chat, AddressChange::Remove).unwrap();
+        assert_eq!(
+            chat, None,
+            "a chat participant without projected address has no binding"
+        );
+    }
+
+    fn tenant_of(account_sid: &str, webhooks: bool) -> Tenant {
+        Tenant {
+            account_sid: account_sid.to_string(),
+            service: ServiceRef::Default,
+            path: "/v1/test".into(),
+            webhooks,
+        }
+    }
+
+    /// Rules the HTTP tests cannot reach yet (roles and configuration are other resources):
+    /// a service-level role is no participant role, and a conversation without a Messaging
+    /// Service takes no SMS participant.
+    #[tokio::test]
+    async fn service_roles_and_missing_messaging_services_are_refused() {
+        let store = Store::open(&Location::Memory, Clock::default()).unwrap();
+        let account = accounts::create(&store, "rules".into()).await.unwrap();
+        let tenant = tenant_of(&account.account_sid, false);
+        let service_role: String = store
+            .read({
+                let account_sid = account.account_sid.clone();
+                move |conn| {
+                    Ok(conn.query_row(
+                        "SELECT r.sid FROM roles r JOIN services s ON s.id = r.service_id
+                         WHERE s.account_sid = ?1 AND r.type = 'service' LIMIT 1",
+                        [account_sid],
+                        |r| r.get(0),
+                    )?)
+                }
+            })
+            .await
+            .unwrap();
+        let conversation =
+            conversations::create(&store, tenant.clone(), NewConversation::default())
+                .await
+                .unwrap();
+        let refused = create(
+            &store,
+            tenant.clone(),
+            conversation.sid.clone(),
+            NewParticipant {
+                identity: Some("alice".into()),
+                role_sid: Some(service_role),
+                ..NewParticipant::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.code, 50109);
+
+        let account_sid = account.account_sid.clone();
+        store
+            .write(move |ctx| {
+                ctx.tx.execute(
+                    "UPDATE account_configurations SET default_messaging_service_sid = NULL WHERE account_sid = ?1",
+                    [account_sid],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let bare = conversations::create(&store, tenant.clone(), NewConversation::default())
+            .await
+            .unwrap();
+        assert_eq!(bare.messaging_service_sid, None);
+        let texter = NewParticipant {
+            binding: Some(Binding {
+                kind: "sms".into(),
+                address: Some("+15550001".into()),
+                proxy_address: Some("+15559999".into()),
+                ..Binding::default()
+            }),
+            ..NewParticipant::default()
+        };
+        let refused = create(&store, tenant.clone(), bare.sid.clone(), texter)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, 50373);
+        create(
+            &store,
+            tenant,
+            bare.sid,
+            NewParticipant {
+                identity: Some("alice".into()),
+                ..NewParticipant::default()
+            },
+        )
+        .await
+        .expect("a chat participant needs no Messaging Service");
+    }
+
+    /// A removed participant's past messages stay, still naming it (BEHAVIOR.md 10.3).
+    #[tokio::test]
+    async fn removing_a_participant_keeps_its_messages() {
+        let store = Store::open(&Location::Memory, Clock::default()).unwrap();
+        let account = accounts::create(&store, "messages".into()).await.unwrap();
+        let tenant = tenant_of(&account.account_sid, false);
+        let conversation =
+            conversations::create(&store, tenant.clone(), NewConversation::default())
+                .await
+                .unwrap();
+        let alice = create(
+            &store,
+            tenant.clone(),
+            conversation.sid.clone(),
+            NewParticipant {
+                identity: Some("alice".into()),
+                ..NewParticipant::default()
+            },
+        )
+        .await
+        .unwrap();
+        let (conversation_id, participant_sid) = (conversation.id, alice.sid.clone());
+        store
+            .write(move |ctx| {
+                ctx.tx.execute(
+                    "INSERT INTO messages (sid, conversation_id, idx, author, body, attributes, participant_sid,
+                         date_created, date_updated)
+                     VALUES ('IM00000000000000000000000000000001', ?1, 0, 'alice', 'hi', '{}', ?2, 0, 0)",
+                    params![conversation_id, participant_sid],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        delete(&store, tenant, conversation.sid, "alice".into())
+            .await
+            .unwrap();
+        let kept: (String, String) = store
+            .read(|conn| {
+                Ok(conn.query_row(
+                    "SELECT author, participant_sid FROM messages WHERE sid = 'IM00000000000000000000000000000001'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept, ("alice".to_string(), alice.sid));
+    }
+
+    /// Post-action events land in the outbox with their documented parameters when the request
+    /// asked for webhooks, and not otherwise.
+    #[tokio::test]
+    async fn participant_changes_queue_their_events() {
+        let store = Store::open(&Location::Memory, Clock::default()).unwrap();
+        let account = accounts::create(&store, "events".into()).await.unwrap();
+        let account_sid = account.account_sid.clone();
+        store
+            .write(move |ctx| {
+                ctx.tx.execute(
+                    "UPDATE service_webhooks SET post_webhook_url = 'https://hooks.example/post', method = 'POST',
+                         filters = '[\"onParticipantAdded\",\"onParticipantUpdated\",\"onParticipantRemoved\",\"onConversationAdded\"]'
+                     WHERE service_id = (SELECT s.id FROM services s WHERE s.account_sid = ?1)",
+                    params![account_sid],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let tenant = |webhooks| tenant_of(&account.account_sid, webhooks);
+        let alice = NewParticipant {
+            identity: Some("alice".into()),
+            ..NewParticipant::default()
+        };
+        let sms = NewParticipant {
+            binding: Some(Binding {
+                kind: "sms".into(),
+                address: Some("+15550001".into()),
+                proxy_address: Some("+15559999".into()),
+                ..Binding::default()
+            }),
+            ..NewParticipant::default()
+        };
+        let conversation = create_conversation_with(
+            &store,
+            tenant(true),
+            NewConversation::default(),
+            vec![alice, sms],
+        )
+        .await
+        .unwrap();
+        update(
+            &store,
+            tenant(true),
+            conversation.sid.clone(),
+            "alice".into(),
+            ParticipantUpdate {
+                last_read_message_index: Some(Some(4)),
+                ..ParticipantUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        delete(
+            &store,
+            tenant(true),
+            conversation.sid.clone(),
+            "alice".into(),
+        )
+        .await
+        .unwrap();
+        // Without the header nothing is queued.
+        create(
+            &store,
+            tenant(false),
+            conversation.sid.clone(),
+            NewParticipant {
+                identity: Some("bob".into()),
+                ..NewParticipant::default()
+            },
+        )
+        .await
+        .unwrap();
+
+        let queued: Vec<(String, String)> = store
+            .read(|conn| {
+                let mut stmt =
+                    conn.prepare("SELECT event_type, params FROM webhook_outbox ORDER BY id")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+            .unwrap();
+        let events: Vec<&str> = queued.iter().map(|(e, _)| e.as_str()).collect();
+        assert_eq!(
+            events,
+            [
+                "onConversationAdded",
+                "onParticipantAdded",
+                "onParticipantAdded",
+                "onParticipantUpdated",
+                "onParticipantRemoved"
+            ]
+        );
+        let params =
+            |i: usize| -> Vec<(String, String)> { serde_json::from_str(&queued[i].1).unwrap() };
+        let get = |i: usize, key: &str| {
+            params(i)
+                .into_iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v)
+        };
+        assert_eq!(
+            get(0, "ConversationSid").as_deref(),
+            Some(conversation.sid.as_str())
+        );
+        assert_eq!(get(0, "State").as_deref(), Some("active"));
+        assert_eq!(get(1, "Identity").as_deref(), Some("alice"));
+        assert_eq!(get(1, "MessagingBinding.Type").as_deref(), Some("CHAT"));
+        assert!(get(1, "RoleSid").is_some_and(|r| r.starts_with("RL")));
+        assert_eq!(get(2, "MessagingBinding.Type").as_deref(), Some("SMS"));
+        assert_eq!(
+            get(2, "MessagingBinding.Address").as_deref(),
+            Some("+15550001")
+        );
+        assert_eq!(
+            get(2, "MessagingBinding.ProxyAddress").as_deref(),
+            Some("+15559999")
+        );
+        assert_eq!(get(2, "Identity"), None, "null parameters are left out");
+        assert_eq!(get(3, "LastReadMessageIndex").as_deref(), Some("4"));
+        assert!(get(4, "DateRemoved").is_some());
+        assert!(get(4, "ParticipantSid").is_some_and(|s| s.starts_with("MB")));
+        for (i, event) in events.iter().enumerate() {
+            assert_eq!(get(i, "EventType").as_deref(), Some(*event));
+            assert_eq!(get(i, "Source").as_deref(), Some("API"));
+        }
+    }
+}

@@ -19,13 +19,18 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on `db` (a file path or `:memory:`), in test mode, on 127.0.0.1:0.
     pub fn start(db: &str) -> TestServer {
+        Self::start_with(db, true)
+    }
+
+    /// Starts a server, in test mode or not.
+    pub fn start_with(db: &str, test_mode: bool) -> TestServer {
         let opts = ServeOpts {
             listen: "127.0.0.1:0".parse().unwrap(),
             db: db.to_string(),
             account_sid: DEV_ACCOUNT_SID.into(),
             auth_token: DEV_AUTH_TOKEN.into(),
             public_url: None,
-            test_mode: true,
+            test_mode,
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();

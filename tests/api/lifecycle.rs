@@ -93,6 +93,31 @@ async fn an_update_restarts_the_timers() {
 }
 
 #[tokio::test]
+async fn account_default_timers_apply_to_new_conversations() {
+    let server = TestServer::start(":memory:");
+    let client = server.new_account().await;
+    client
+        .post(
+            "/v1/Configuration",
+            &[
+                ("DefaultInactiveTimer", "PT5M"),
+                ("DefaultClosedTimer", "PT30M"),
+            ],
+        )
+        .await
+        .assert_status(200);
+    let conv = client.post("/v1/Conversations", &[]).await;
+    let timers = &conv.assert_status(201)["timers"];
+    assert!(
+        timers["date_inactive"].is_string() && timers["date_closed"].is_string(),
+        "{timers}"
+    );
+    let sid = conv.body["sid"].as_str().unwrap();
+    advance(&server, "PT31M").await;
+    wait_for_state(&client, sid, "closed").await;
+}
+
+#[tokio::test]
 async fn timers_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("confab.db");
@@ -128,4 +153,310 @@ async fn the_clock_moves_only_forward_and_only_in_test_mode() {
         .post("/confab/Clock", &[])
         .await
         .assert_error(400, 20001);
+}
+
+#[tokio::test]
+async fn the_clock_is_refused_outside_test_mode() {
+    let server = TestServer::start_with(":memory:", false);
+    server
+        .operator()
+        .post("/confab/Clock", &[("Advance", "PT1M")])
+        .await
+        .assert_error(403, 20403);
+    server
+        .operator()
+        .get("/confab/Clock")
+        .await
+        .assert_status(200);
+}
+
+/// A conversation with a chat participant (alice) and an SMS participant.
+async fn mixed_conversation(client: &Client) -> (String, String) {
+    let conv = client
+        .post("/v1/Conversations", &[("FriendlyName", "mixed")])
+        .await;
+    let sid = conv.assert_status(201)["sid"].as_str().unwrap().to_string();
+    let participants = format!("/v1/Conversations/{sid}/Participants");
+    client
+        .post(&participants, &[("Identity", "alice")])
+        .await
+        .assert_status(201);
+    let sms = client
+        .post(
+            &participants,
+            &[
+                ("MessagingBinding.Address", "+15551230000"),
+                ("MessagingBinding.ProxyAddress", "+15559870000"),
+            ],
+        )
+        .await;
+    let sms_sid = sms.assert_status(201)["sid"].as_str().unwrap().to_string();
+    (sid, sms_sid)
+}
+
+async fn wait_for_receipt_status(
+    client: &Client,
+    receipts: &str,
+    status: &str,
+) -> serde_json::Value {
+    for _ in 0..300 {
+        let list = client.get(receipts).await;
+        let first = &list.body["delivery_receipts"][0];
+        if first["status"] == status {
+            return first.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no receipt reached {status}");
+}
+
+#[tokio::test]
+async fn a_message_to_an_sms_participant_is_recorded_and_its_receipt_moves_on_the_clock() {
+    let server = TestServer::start(":memory:");
+    let client = server.new_account().await;
+    let (conv, sms) = mixed_conversation(&client).await;
+    let message = client
+        .post(
+            &format!("/v1/Conversations/{conv}/Messages"),
+            &[("Author", "alice"), ("Body", "hello sms")],
+        )
+        .await;
+    let body = message.assert_status(201);
+    let expected = serde_json::json!({"total": 1, "sent": "none", "delivered": "none", "read": "none", "failed": "none", "undelivered": "none"});
+    assert_eq!(
+        body["delivery"], expected,
+        "chat participants get no receipt; the SMS one does"
+    );
+    let message_sid = body["sid"].as_str().unwrap();
+    let receipts = format!("/v1/Conversations/{conv}/Messages/{message_sid}/Receipts");
+
+    let listed = client.get(&receipts).await;
+    let receipt = &listed.assert_status(200)["delivery_receipts"][0];
+    assert_eq!(
+        (
+            receipt["participant_sid"].as_str(),
+            receipt["status"].as_str()
+        ),
+        (Some(sms.as_str()), None)
+    );
+    assert!(
+        receipt["channel_message_sid"]
+            .as_str()
+            .unwrap()
+            .starts_with("SM")
+    );
+
+    let outbound = client
+        .get(&format!("/confab/Outbound?ConversationSid={conv}"))
+        .await;
+    let sent = &outbound.assert_status(200)["messages"][0];
+    assert_eq!(
+        (
+            sent["to"].as_str(),
+            sent["from"].as_str(),
+            sent["body"].as_str()
+        ),
+        (
+            Some("+15551230000"),
+            Some("+15559870000"),
+            Some("hello sms")
+        )
+    );
+
+    advance(&server, "PT1S").await;
+    wait_for_receipt_status(&client, &receipts, "sent").await;
+    advance(&server, "PT1S").await;
+    let delivered = wait_for_receipt_status(&client, &receipts, "delivered").await;
+    assert!(delivered["date_updated"].is_string());
+    let fetched = client
+        .get(&format!("/v1/Conversations/{conv}/Messages/{message_sid}"))
+        .await;
+    assert_eq!(fetched.body["delivery"]["delivered"], "all");
+    assert_eq!(fetched.body["delivery"]["sent"], "all");
+}
+
+#[tokio::test]
+async fn a_test_can_fail_a_receipt_with_a_twilio_error_code() {
+    let server = TestServer::start(":memory:");
+    let client = server.new_account().await;
+    let (conv, _) = mixed_conversation(&client).await;
+    let message = client
+        .post(
+            &format!("/v1/Conversations/{conv}/Messages"),
+            &[("Body", "to fail")],
+        )
+        .await;
+    let message_sid = message.body["sid"].as_str().unwrap().to_string();
+    let receipts = format!("/v1/Conversations/{conv}/Messages/{message_sid}/Receipts");
+    let receipt_sid = client.get(&receipts).await.body["delivery_receipts"][0]["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let failed = client
+        .post(
+            &format!("/confab/Receipts/{receipt_sid}"),
+            &[("Status", "undelivered"), ("ErrorCode", "30003")],
+        )
+        .await;
+    assert_eq!(failed.assert_status(200)["status"], "undelivered");
+    let fetched = client.get(&format!("{receipts}/{receipt_sid}")).await;
+    assert_eq!(
+        (
+            fetched.body["status"].as_str(),
+            fetched.body["error_code"].as_i64()
+        ),
+        (Some("undelivered"), Some(30003))
+    );
+    // A status set by hand is final: the clock no longer moves it.
+    advance(&server, "PT10S").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        client.get(&format!("{receipts}/{receipt_sid}")).await.body["status"],
+        "undelivered"
+    );
+    let summary = client
+        .get(&format!("/v1/Conversations/{conv}/Messages/{message_sid}"))
+        .await;
+    assert_eq!(summary.body["delivery"]["undelivered"], "all");
+
+    client
+        .post(
+            &format!("/confab/Receipts/{receipt_sid}"),
+            &[("Status", "lost")],
+        )
+        .await
+        .assert_error(400, 20001);
+    let other = server.new_account().await;
+    other
+        .post(
+            &format!("/confab/Receipts/{receipt_sid}"),
+            &[("Status", "failed")],
+        )
+        .await
+        .assert_error(404, 20404);
+}
+
+#[tokio::test]
+async fn chat_only_conversations_record_nothing_outbound() {
+    let server = TestServer::start(":memory:");
+    let client = server.new_account().await;
+    let conv = client.post("/v1/Conversations", &[]).await.body["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    client
+        .post(
+            &format!("/v1/Conversations/{conv}/Participants"),
+            &[("Identity", "bob")],
+        )
+        .await
+        .assert_status(201);
+    let message = client
+        .post(
+            &format!("/v1/Conversations/{conv}/Messages"),
+            &[("Author", "bob"), ("Body", "chat only")],
+        )
+        .await;
+    assert!(message.assert_status(201)["delivery"].is_null());
+    let outbound = client.get("/confab/Outbound").await;
+    assert_eq!(outbound.body["messages"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn a_message_wakes_an_inactive_conversation() {
+    let server = TestServer::start(":memory:");
+    let client = server.new_account().await;
+    let sid = timed_conversation(&client).await;
+    advance(&server, "PT61S").await;
+    wait_for_state(&client, &sid, "inactive").await;
+    client
+        .post(
+            &format!("/v1/Conversations/{sid}/Messages"),
+            &[("Body", "wake up")],
+        )
+        .await
+        .assert_status(201);
+    let conv = client.get(&format!("/v1/Conversations/{sid}")).await;
+    assert_eq!(conv.body["state"], "active");
+    assert!(
+        conv.body["timers"]["date_inactive"].is_string(),
+        "the inactive timer runs again"
+    );
+}
+
+#[tokio::test]
+async fn the_read_horizon_and_unread_count_follow_adds_deletes_and_both_resources() {
+    let client = crate::common::account().await;
+    let conv = client.post("/v1/Conversations", &[]).await.body["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    client
+        .post(
+            &format!("/v1/Conversations/{conv}/Participants"),
+            &[("Identity", "reader")],
+        )
+        .await
+        .assert_status(201);
+    let messages = format!("/v1/Conversations/{conv}/Messages");
+    let mut sids = Vec::new();
+    for i in 0..5 {
+        let m = client.post(&messages, &[("Body", &format!("m{i}"))]).await;
+        sids.push(m.body["sid"].as_str().unwrap().to_string());
+    }
+    let user_conv = format!("/v1/Users/reader/Conversations/{conv}");
+    let unread = |body: &serde_json::Value| {
+        (
+            body["last_read_message_index"].as_i64(),
+            body["unread_messages_count"].as_i64(),
+        )
+    };
+    assert_eq!(
+        unread(client.get(&user_conv).await.assert_status(200)),
+        (None, None),
+        "null before any read"
+    );
+
+    let participant = format!("/v1/Conversations/{conv}/Participants/reader");
+    client
+        .post(&participant, &[("LastReadMessageIndex", "1")])
+        .await
+        .assert_status(200);
+    assert_eq!(
+        unread(&client.get(&user_conv).await.body),
+        (Some(1), Some(3))
+    );
+
+    client
+        .post(&messages, &[("Body", "m5")])
+        .await
+        .assert_status(201);
+    assert_eq!(
+        unread(&client.get(&user_conv).await.body),
+        (Some(1), Some(4))
+    );
+    client
+        .delete(&format!("{messages}/{}", sids[4]))
+        .await
+        .assert_status(204);
+    assert_eq!(
+        unread(&client.get(&user_conv).await.body),
+        (Some(1), Some(3)),
+        "a deleted message is no longer unread"
+    );
+
+    client
+        .post(&user_conv, &[("LastReadMessageIndex", "5")])
+        .await
+        .assert_status(200);
+    assert_eq!(
+        client.get(&participant).await.body["last_read_message_index"],
+        5,
+        "one horizon, two resources"
+    );
+    assert_eq!(
+        unread(&client.get(&user_conv).await.body),
+        (Some(5), Some(0))
+    );
 }

@@ -2,7 +2,7 @@
 //! error paths. One binary (one shared server), a module per resource, a fresh account per test.
 
 mod common;
-// mod receiver; (with the webhook tests)
+mod receiver;
 mod spec;
 
 mod addresses;
@@ -23,5 +23,5 @@ mod service_configuration;
 mod services;
 mod user_conversations;
 mod users;
-// mod webhooks; (enabled once the webhook configuration endpoints land)
+mod webhooks;
 mod wire;

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::common::shared;
+use crate::common::{account, shared};
 
 pub fn spec() -> &'static Value {
     static SPEC: OnceLock<Value> = OnceLock::new();
@@ -235,4 +235,27 @@ async fn every_spec_operation_is_routed_and_authenticated() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+/// No operation is a stub: with credentials none answers 501 or 405.
+#[tokio::test]
+async fn no_spec_operation_is_a_stub() {
+    let client = account().await;
+    let mut failures = Vec::new();
+    for (method, template, op) in operations() {
+        let path = fill(&template);
+        let res = match method.as_str() {
+            "GET" => client.get(&path).await,
+            "POST" => client.post(&path, &[]).await,
+            _ => client.delete(&path).await,
+        };
+        if res.status == 501 || res.status == 405 || res.status >= 500 {
+            failures.push(format!("{op} {method} {path}: {} {}", res.status, res.body));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} stubs:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -133,6 +133,7 @@ CREATE TABLE messages (
     author          TEXT,
     body            TEXT,
     media           TEXT,      -- JSON array of {sid, size, content_type, filename}, NULL when none
+                               -- (the wire shape, written once: media is immutable)
     attributes      TEXT NOT NULL,
     participant_sid TEXT,
     content_sid     TEXT,
@@ -140,7 +141,7 @@ CREATE TABLE messages (
     subject         TEXT,
     date_created    INTEGER NOT NULL,
     date_updated    INTEGER NOT NULL,
-    UNIQUE (conversation_id, idx)
+    UNIQUE (conversation_id, idx)   -- also the keyset of the message list, in both orders
 );
 
 CREATE TABLE participants (
@@ -159,7 +160,7 @@ CREATE TABLE participants (
     binding_name             TEXT,
     binding_level            TEXT,
     last_read_message_index  INTEGER,
-    last_read_timestamp      TEXT,
+    last_read_timestamp      TEXT,      -- as on the wire: ISO-8601 UTC, whole seconds (wire::time::format_date)
     notification_level       TEXT NOT NULL DEFAULT 'default',
     date_created             INTEGER NOT NULL,
     date_updated             INTEGER NOT NULL,
@@ -168,6 +169,7 @@ CREATE TABLE participants (
 CREATE INDEX participants_by_conversation ON participants(conversation_id, id);
 CREATE INDEX participants_by_identity ON participants(service_id, identity, conversation_id);
 CREATE INDEX participants_by_address ON participants(service_id, binding_address, conversation_id);
+-- The routing invariant (one non-closed conversation per address/proxy pair, 50416).
 CREATE INDEX participants_by_proxy ON participants(binding_address, binding_proxy_address);
 
 CREATE TABLE receipts (
@@ -205,7 +207,7 @@ CREATE TABLE credentials (
     account_sid   TEXT NOT NULL REFERENCES accounts(sid) ON DELETE CASCADE,
     friendly_name TEXT,
     type          TEXT NOT NULL,     -- 'apn' | 'gcm' | 'fcm'
-    sandbox       INTEGER,
+    sandbox       INTEGER NOT NULL DEFAULT 0,
     certificate   TEXT,              -- secrets: stored, never returned
     private_key   TEXT,
     api_key       TEXT,
@@ -215,31 +217,63 @@ CREATE TABLE credentials (
 );
 CREATE INDEX credentials_by_account ON credentials(account_sid, id);
 
+-- Push bindings. `credential_sid` is a plain SID, not a foreign key: deleting a credential leaves
+-- its bindings as they are (store/credentials.rs says why).
 CREATE TABLE bindings (
     id             INTEGER PRIMARY KEY,
     sid            TEXT NOT NULL UNIQUE,
     service_id     INTEGER NOT NULL REFERENCES services(id) ON DELETE CASCADE,
-    credential_sid TEXT,
+    credential_sid TEXT,              -- NULL for 'twilsock'
     endpoint       TEXT NOT NULL,
+    address        TEXT,              -- the device's push token, when registered with one
     identity       TEXT NOT NULL,
     binding_type   TEXT NOT NULL,    -- 'apn' | 'gcm' | 'fcm' | 'twilsock'
     message_types  TEXT NOT NULL,    -- JSON array
     date_created   INTEGER NOT NULL,
-    date_updated   INTEGER NOT NULL
+    date_updated   INTEGER NOT NULL,
+    -- One binding per service, identity, device and channel (a new registration replaces it).
+    UNIQUE (service_id, identity, endpoint, binding_type)
 );
 CREATE INDEX bindings_by_service ON bindings(service_id, id);
 
 CREATE TABLE address_configurations (
-    id              INTEGER PRIMARY KEY,
-    sid             TEXT NOT NULL UNIQUE,
-    account_sid     TEXT NOT NULL REFERENCES accounts(sid) ON DELETE CASCADE,
-    type            TEXT NOT NULL,
-    address         TEXT NOT NULL,
-    friendly_name   TEXT,
-    auto_creation   TEXT NOT NULL,   -- JSON object, the wire shape
-    address_country TEXT,
-    date_created    INTEGER NOT NULL,
-    date_updated    INTEGER NOT NULL,
+    id                       INTEGER PRIMARY KEY,
+    sid                      TEXT NOT NULL UNIQUE,
+    account_sid              TEXT NOT NULL REFERENCES accounts(sid) ON DELETE CASCADE,
+    type                     TEXT NOT NULL,   -- 'sms' | 'whatsapp' | ... (lower case)
+    address                  TEXT NOT NULL,
+    friendly_name            TEXT,
+    address_country          TEXT,
+    -- AutoCreation.*: what an inbound message to this address creates.
+    auto_enabled             INTEGER NOT NULL,
+    auto_type                TEXT NOT NULL,   -- 'webhook' | 'studio' | 'default'
+    auto_service_sid         TEXT NOT NULL,   -- IS...: where autocreated conversations go
+    auto_webhook_url         TEXT,
+    auto_webhook_method      TEXT,            -- 'GET' | 'POST'
+    auto_webhook_filters     TEXT,            -- JSON array of event names
+    auto_studio_flow_sid     TEXT,
+    auto_studio_retry_count  INTEGER,
+    date_created             INTEGER NOT NULL,
+    date_updated             INTEGER NOT NULL,
     UNIQUE (account_sid, address)
 );
 CREATE INDEX address_configurations_by_account ON address_configurations(account_sid, id);
+CREATE INDEX address_configurations_by_type ON address_configurations(account_sid, type, id);
+
+-- Media Content Service uploads (ME...): the bytes and what they are, until their message is
+-- deleted. `message_id` is NULL until a message attaches the media; one message per media.
+CREATE TABLE media (
+    id            INTEGER PRIMARY KEY,
+    sid           TEXT NOT NULL UNIQUE,
+    service_id    INTEGER NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+    message_id    INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+    content_type  TEXT NOT NULL,
+    filename      TEXT,
+    size          INTEGER NOT NULL,
+    date_created  INTEGER NOT NULL,
+    date_updated  INTEGER NOT NULL,
+    content       BLOB NOT NULL   -- last, so that reading the metadata skips the bytes
+);
+CREATE INDEX media_by_message ON media(message_id);
+CREATE INDEX media_by_service ON media(service_id);
+CREATE INDEX media_unattached ON media(date_created) WHERE message_id IS NULL;

@@ -1,0 +1,231 @@
+//! Media, as Twilio's Media Content Service (MCS, `https://mcs.us1.twilio.com/v1`) serves it,
+//! so that `MediaSid` names real media (BEHAVIOR.md 14.2): `POST /v1/Services/{IS}/Media` with
+//! the raw file as the body and its `Content-Type`, `GET .../Media/{ME}` for its metadata and
+//! `GET .../Media/{ME}/Content` for its bytes. Basic auth as everywhere.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::scope::Scope;
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::store::media::{self, MediaRow, NewMedia};
+use crate::wire::time::format_date;
+use crate::wire::urls::Urls;
+
+/// The largest upload: 5 MB, the media limit of an MMS (Twilio documents no MCS limit of its
+/// own for REST uploads). Larger is refused with 50512.
+pub const MAX_MEDIA_BYTES: usize = 5 * 1024 * 1024;
+
+pub fn render(row: &MediaRow, urls: &Urls) -> Value {
+    let url = urls.scoped(&format!("Media/{}", row.sid));
+    json!({
+        "sid": row.sid,
+        "account_sid": row.account_sid,
+        "service_sid": row.service_sid,
+        "date_created": format_date(row.date_created),
+        "date_updated": format_date(row.date_updated),
+        "channel_sid": row.channel_sid,
+        "message_sid": row.message_sid,
+        "size": row.size,
+        "content_type": row.content_type,
+        "filename": row.filename,
+        "author": row.author,
+        "links": {"content": format!("{url}/Content")},
+        "url": url,
+    })
+}
+
+/// The upload's `Content-Type`, which must be a `type/subtype` media type (50511 otherwise).
+fn content_type(headers: &HeaderMap) -> ApiResult<String> {
+    let invalid = || ApiError::bad_request(50511, "Invalid message media content type");
+    let value = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .ok_or_else(invalid)?;
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let well_formed = essence.split_once('/').is_some_and(|(kind, subtype)| {
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+        };
+        token(kind) && token(subtype)
+    });
+    if !well_formed {
+        return Err(invalid());
+    }
+    Ok(value.to_string())
+}
+
+/// The file name from a `Content-Disposition: attachment; filename="car.jpg"` header, if sent
+/// (`filename*=UTF-8''...` preferred over `filename=`, as RFC 6266 says).
+fn filename(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CONTENT_DISPOSITION)?.to_str().ok()?;
+    let mut plain = None;
+    for part in value.split(';').map(str::trim) {
+        let Some((name, v)) = part.split_once('=') else {
+            continue;
+        };
+        match name.trim().to_ascii_lowercase().as_str() {
+            "filename*" => {
+                let encoded = v.trim().split_once("''").map_or(v.trim(), |(_, rest)| rest);
+                if let Ok(decoded) = percent_encoding::percent_decode_str(encoded).decode_utf8() {
+                    return Some(decoded.into_owned()).filter(|f| !f.is_empty());
+                }
+            }
+            "filename" => plain = Some(v.trim().trim_matches('"').to_string()),
+            _ => {}
+        }
+    }
+    plain.filter(|f| !f.is_empty())
+}
+
+/// The upload's bytes, up to [`MAX_MEDIA_BYTES`].
+async fn read_body(body: Body) -> ApiResult<Vec<u8>> {
+    let bytes = axum::body::to_bytes(body, MAX_MEDIA_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::bad_request(
+                50512,
+                format!("Message media size is too large: the limit is {MAX_MEDIA_BYTES} bytes"),
+            )
+        })?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(20001, "The media file is empty"));
+    }
+    Ok(bytes.to_vec())
+}
+
+#[derive(Deserialize)]
+pub struct MediaPath {
+    media: String,
+}
+
+/// Media upload (MCS): POST /v1/Services/{ChatServiceSid}/Media
+pub async fn create(
+    scope: Scope,
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let new = NewMedia {
+        content_type: content_type(&headers)?,
+        filename: filename(&headers),
+        content: read_body(body).await?,
+    };
+    let row = media::create(&app.store, scope.tenant(), new).await?;
+    Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))))
+}
+
+/// Media metadata (MCS): GET /v1/Services/{ChatServiceSid}/Media/{Sid}
+pub async fn fetch(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<MediaPath>,
+) -> ApiResult<Json<Value>> {
+    let row = media::fetch(&app.store, scope.tenant(), p.media).await?;
+    Ok(Json(render(&row, &scope.urls)))
+}
+
+/// Media content (MCS): GET /v1/Services/{ChatServiceSid}/Media/{Sid}/Content, the bytes as
+/// uploaded, with their content type and file name.
+pub async fn content(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<MediaPath>,
+) -> ApiResult<Response> {
+    let (row, bytes) = media::content(&app.store, scope.tenant(), p.media).await?;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&row.content_type) {
+        headers.insert(CONTENT_TYPE, value);
+    }
+    if let Some(value) = row.filename.as_deref().and_then(disposition) {
+        headers.insert(CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// `inline; filename="car.jpg"`, or the RFC 5987 form for names that plain quoting cannot carry.
+fn disposition(name: &str) -> Option<HeaderValue> {
+    let plain = name
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\');
+    let value = if plain {
+        format!("inline; filename=\"{name}\"")
+    } else {
+        format!(
+            "inline; filename*=UTF-8''{}",
+            crate::wire::urls::encode(name)
+        )
+    };
+    HeaderValue::from_str(&value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn content_type_must_be_a_media_type() {
+        for good in [
+            "image/jpeg",
+            "text/plain; charset=utf-8",
+            "application/vnd.ms-excel",
+        ] {
+            assert_eq!(
+                content_type(&headers(&[("content-type", good)])).unwrap(),
+                good
+            );
+        }
+        for bad in ["", "image", "/jpeg", "image/", "ima ge/jpeg"] {
+            let err = content_type(&headers(&[("content-type", bad)])).unwrap_err();
+            assert_eq!(err.code, 50511, "{bad}");
+        }
+        assert_eq!(content_type(&HeaderMap::new()).unwrap_err().code, 50511);
+    }
+
+    #[test]
+    fn filename_comes_from_content_disposition() {
+        let name = |v: &str| filename(&headers(&[("content-disposition", v)]));
+        assert_eq!(
+            name("attachment; filename=\"car.jpg\""),
+            Some("car.jpg".into())
+        );
+        assert_eq!(name("inline; filename=car.jpg"), Some("car.jpg".into()));
+        assert_eq!(
+            name("attachment; filename=\"x.jpg\"; filename*=UTF-8''caf%C3%A9.jpg"),
+            Some("café.jpg".into())
+        );
+        assert_eq!(name("attachment"), None);
+        assert_eq!(filename(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn content_disposition_carries_any_filename() {
+        assert_eq!(
+            disposition("car.jpg").unwrap(),
+            "inline; filename=\"car.jpg\""
+        );
+        assert_eq!(
+            disposition("café \"1\".jpg").unwrap(),
+            "inline; filename*=UTF-8''caf%C3%A9%20%221%22%2Ejpg"
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! What would have gone out by SMS or WhatsApp: confab sends nothing to carriers, so each
+//! message to a non-chat participant is recorded with its delivery receipt, and can be read
+//! here (`GET /confab/Outbound`) and pushed to a final status by a test
+//! (`POST /confab/Receipts/{DY...}` with `Status=failed&ErrorCode=30003`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::store::lifecycle;
+use crate::wire::paging::{self, LIMITS_100, PageParams};
+use crate::wire::params::{integer, one_of};
+use crate::wire::urls::Urls;
+use crate::wire::{TwilioForm, TwilioQuery};
+
+#[derive(Deserialize)]
+pub struct OutboundFilter {
+    #[serde(rename = "ConversationSid")]
+    conversation_sid: Option<String>,
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+/// GET /confab/Outbound[?ConversationSid=CH...]: the account's outbound SMS/WhatsApp
+/// messages (to, from, body, media, status), newest first.
+pub async fn list(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    TwilioQuery(q): TwilioQuery<OutboundFilter>,
+) -> ApiResult<Json<Value>> {
+    let account = app.authenticate(&headers).await?;
+    let req = q.page.validate(LIMITS_100)?;
+    let rows =
+        lifecycle::list_outbound(&app.store, account, q.conversation_sid.clone(), req.clone())
+            .await?;
+    let page = rows.map(|o| serde_json::to_value(o).unwrap_or_default());
+    let base = Urls::from_request(app.public_url.as_deref(), &headers, String::new()).base;
+    let filters: Vec<(&str, String)> = q
+        .conversation_sid
+        .into_iter()
+        .map(|c| ("ConversationSid", c))
+        .collect();
+    Ok(Json(paging::render(
+        "messages",
+        page,
+        &req,
+        &format!("{base}/confab/Outbound"),
+        &filters,
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct ReceiptStatus {
+    #[serde(rename = "Status")]
+    status: Option<String>,
+    #[serde(rename = "ErrorCode")]
+    error_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ReceiptPath {
+    receipt: String,
+}
+
+/// POST /confab/Receipts/{Sid}: sets a receipt's status (sent, delivered, read, failed,
+/// undelivered; failures with Twilio's messaging ErrorCode, e.g. 30003).
+pub async fn set_status(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(p): Path<ReceiptPath>,
+    TwilioForm(form): TwilioForm<ReceiptStatus>,
+) -> ApiResult<Json<Value>> {
+    let account = app.authenticate(&headers).await?;
+    let statuses = ["sent", "delivered", "read", "failed", "undelivered"];
+    let status = one_of("Status", form.status.as_deref(), &statuses, 20001)?
+        .ok_or_else(|| ApiError::missing("Status"))?;
+    let error_code = integer("ErrorCode", form.error_code.as_deref(), 20001)?;
+    let updated = lifecycle::force_receipt_status(
+        &app.store,
+        account,
+        p.receipt,
+        status.to_string(),
+        error_code,
+    )
+    .await?;
+    Ok(Json(
+        serde_json::to_value(updated).map_err(ApiError::internal)?,
+    ))
+}
