@@ -62,17 +62,17 @@ OPERATOR = ("AC0123456789abcdef0123456789abcdef", "confab_dev_auth_token")
 # The path may use {big} (the big conversation), {sid} (spread over the seeded conversations),
 # {deep} (a page token deep into the big conversation) and {i} (the request number).
 SCENARIOS = {
-    "pc_list@10k": ("small", "read", "GET",
+    "pc_list@small": ("small", "read", "GET",
                     f"/v1/ParticipantConversations?Identity={IDENTITY}", None, None, "parse"),
-    "conv_create@10k": ("small", "write", "POST", "/v1/Conversations",
+    "conv_create@small": ("small", "write", "POST", "/v1/Conversations",
                         "FriendlyName=bench+{i}", None, "insert"),
     "conv_fetch": ("big", "read", "GET", "/v1/Conversations/{sid}", None, "convs", "parse"),
     "msg_list_first": ("big", "read", "GET", "/v1/Conversations/{big}/Messages?PageSize=50",
                        None, None, "parse"),
     "msg_list_deep": ("big", "read", "GET", "{deep}", None, None, "parse"),
-    "pc_list@1M": ("big", "read", "GET",
+    "pc_list@big": ("big", "read", "GET",
                    f"/v1/ParticipantConversations?Identity={IDENTITY}", None, None, "parse"),
-    "conv_create@1M": ("big", "write", "POST", "/v1/Conversations",
+    "conv_create@big": ("big", "write", "POST", "/v1/Conversations",
                        "FriendlyName=bench+{i}", None, "insert"),
     "msg_post_one": ("big", "write", "POST", "/v1/Conversations/{big}/Messages",
                      "Author=bench&Body=hello+world+{i}", None, "insert"),
@@ -80,16 +80,33 @@ SCENARIOS = {
                         "Author=bench&Body=hello+world+{i}", "convs", "insert"),
 }
 DESCRIPTIONS = {
-    "pc_list@10k": "GET /v1/ParticipantConversations?Identity= (identity in N convs), store before the messages",
-    "conv_create@10k": "POST /v1/Conversations, store before the messages",
+    "pc_list@small": "GET /v1/ParticipantConversations?Identity= (first page; the identity is in "
+                     "every seeded conversation), store before the big conversation is seeded",
+    "conv_create@small": "POST /v1/Conversations, store before the big conversation is seeded",
     "conv_fetch": "GET /v1/Conversations/{sid}, spread over the seeded conversations",
     "msg_list_first": "GET .../Messages?PageSize=50, first page of the big conversation",
     "msg_list_deep": "the same list page by PageToken, halfway into the big conversation",
-    "pc_list@1M": "GET /v1/ParticipantConversations?Identity=, store with the big conversation",
-    "conv_create@1M": "POST /v1/Conversations, store with the big conversation",
+    "pc_list@big": "GET /v1/ParticipantConversations?Identity=, store with the big conversation",
+    "conv_create@big": "POST /v1/Conversations, store with the big conversation (and the "
+                       "conversations the earlier runs created)",
     "msg_post_one": "POST .../Messages (form, Basic auth) into the big conversation",
     "msg_post_spread": "POST .../Messages spread over the seeded conversations",
 }
+
+
+def human(n):
+    for unit, size in (("M", 1_000_000), ("k", 1000)):
+        if n >= size and n % (size // 10) == 0:
+            return f"{n / size:g}{unit}"
+    return str(n)
+
+
+def label(name):
+    """Scenario names as printed: the store sizes instead of small/big."""
+    return (name.replace("@small", f"@{human(CONVERSATIONS)}")
+            .replace("@big", f"@{human(MESSAGES)}"))
+
+
 SELECTED = env("BENCH_SCENARIOS", " ".join(SCENARIOS)).replace(",", " ").split()
 for name in SELECTED:
     if name not in SCENARIOS:
@@ -213,6 +230,7 @@ class Bench:
                     count=count, save_to=save_to)
         seconds = time.perf_counter() - started
         self.check(f"seeding {what}", r)
+        self.facts.setdefault("seeded", []).append(f"{count} {what} ({count / seconds:.0f}/s)")
         log(f"  seeded {count} {what} in {seconds:.1f} s ({count / seconds:.0f}/s,"
             f" p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms)")
         return seconds
@@ -249,7 +267,7 @@ class Bench:
         phase, kind, method, path, body, sids, route = SCENARIOS[name]
         path = self.expand(path)
         sids_file = self.context.get(sids) if sids else None
-        log(f"== {name}: {method} {path}")
+        log(f"== {label(name)}: {method} {path}")
         per = self.results.setdefault(name, {})
         for conns in CONNS:
             runs = per.setdefault(conns, {"confab": [], "baseline": []})
@@ -434,8 +452,8 @@ def render(facts, results, errors):
     add(f"Commit `{facts['commit']}`, {facts['cpus']} CPUs, Linux {facts['kernel']}, "
         f"{facts['profile']} build. Each figure is the median of {facts['repeat']} runs of "
         f"{facts['duration_s']} s (after {facts['warmup_s']} s of warm-up); confab and its "
-        f"baseline alternate run by run. Seeded: {facts['conversations']} conversations, "
-        f"{facts['messages']} messages in one conversation.")
+        f"baseline alternate run by run. Seeded through the API with {facts['seed_conns']} "
+        f"connections: {', '.join(facts.get('seeded', [])) or 'nothing'}.")
     add("")
     add("| scenario | conns | confab req/s | baseline req/s | ratio | confab p50 ms | "
         "baseline p50 ms | confab p99 ms | baseline p99 ms | errors |")
@@ -445,14 +463,14 @@ def render(facts, results, errors):
         for conns, runs in per.items():
             c, b = runs["confab"], runs["baseline"]
             errs = sum(r["errors"] for r in c) + sum(r["errors"] for r in b)
-            add(f"| {name} | {conns} | {med(c, 'rps'):.0f} | {med(b, 'rps'):.0f} ({route}) | "
+            add(f"| {label(name)} | {conns} | {med(c, 'rps'):.0f} | {med(b, 'rps'):.0f} ({route}) | "
                 f"{med(c, 'rps') / max(med(b, 'rps'), 1e-9):.2f}x | {med(c, 'p50_ms'):.3f} | "
                 f"{med(b, 'p50_ms'):.3f} | {med(c, 'p99_ms'):.3f} | {med(b, 'p99_ms'):.3f} | {errs} |")
     add("")
     add("| scenario | what |")
     add("|---|---|")
     for name in results:
-        add(f"| {name} | {DESCRIPTIONS[name]} |")
+        add(f"| {label(name)} | {DESCRIPTIONS[name]} |")
     add("")
     add("| fact | value |")
     add("|---|---|")
@@ -473,7 +491,7 @@ def render(facts, results, errors):
          (facts.get("message_rows_final"), facts.get("conversation_rows_final")), "pair"),
         ("deep page", facts.get("deep_page"), "text"),
     ]
-    for label, value, unit in rows:
+    for what, value, unit in rows:
         if value is None or value == (None, None):
             continue
         text = {
@@ -485,7 +503,7 @@ def render(facts, results, errors):
             "pair": lambda v: f"{v[0]} / {v[1]}",
             "text": lambda v: f"`{v}`",
         }[unit](value)
-        add(f"| {label} | {text} |")
+        add(f"| {what} | {text} |")
     add("")
     add("Targets:")
     add("")
@@ -528,7 +546,7 @@ def targets(facts, results):
     for name, per in results.items():
         if 64 in per:
             p99 = med(per[64]["confab"], "p99_ms")
-            out.append(f"{name} p99 at 64 conns < 10 ms: {p99:.2f} ms, {verdict(p99 < 10)}")
+            out.append(f"{label(name)} p99 at 64 conns < 10 ms: {p99:.2f} ms, {verdict(p99 < 10)}")
     if "msg_list_first" in results and "msg_list_deep" in results:
         for conns in CONNS:
             f, d = results["msg_list_first"].get(conns), results["msg_list_deep"].get(conns)
@@ -538,7 +556,7 @@ def targets(facts, results):
                 out.append(f"deep page at {conns} conns costs <= 1.5x the first page: "
                            f"{cost:.2f}x by throughput, {p50:.2f}x by p50, "
                            f"{verdict(cost <= 1.5 and p50 <= 1.5)}")
-    for small, big in (("conv_create@10k", "conv_create@1M"), ("pc_list@10k", "pc_list@1M")):
+    for small, big in (("conv_create@small", "conv_create@big"), ("pc_list@small", "pc_list@big")):
         if small in results and big in results:
             for conns in CONNS:
                 s, b = results[small].get(conns), results[big].get(conns)
@@ -546,7 +564,8 @@ def targets(facts, results):
                     # Ratios to the baseline of the same moment cancel the machine's drift.
                     rs = med(s["confab"], "rps") / max(med(s["baseline"], "rps"), 1e-9)
                     rb = med(b["confab"], "rps") / max(med(b["baseline"], "rps"), 1e-9)
-                    out.append(f"{small.split('@')[0]} flat as the store grows, at {conns} conns: "
+                    out.append(f"{small.split('@')[0]} flat as the store grows ({label(small)} -> "
+                               f"{label(big)}), at {conns} conns: "
                                f"{med(s['confab'], 'rps'):.0f} -> {med(b['confab'], 'rps'):.0f} req/s "
                                f"({rs:.2f}x -> {rb:.2f}x of baseline; {rb / rs:.2f} of the small "
                                f"store's ratio), {verdict(rb / rs >= 0.8)}")
