@@ -48,6 +48,8 @@ REPEAT = int(env("BENCH_REPEAT", "1" if SMOKE else "3"))
 CONNS = [int(c) for c in env("BENCH_CONNS", "1 16" if SMOKE else "1 16 64").split()]
 MESSAGES = int(env("BENCH_MESSAGES", "2000" if SMOKE else "1000000"))
 CONVERSATIONS = int(env("BENCH_CONVERSATIONS", "200" if SMOKE else "10000"))
+SPREAD = int(env("BENCH_SPREAD", "50" if SMOKE else "1000"))
+PARTICIPANT_BATCH = 500
 SEED_CONNS = int(env("BENCH_SEED_CONNS", "64"))
 LOADGEN_THREADS = int(env("BENCH_LOADGEN_THREADS", "1"))
 PORT = int(env("BENCH_PORT", "18787"))
@@ -77,20 +79,20 @@ SCENARIOS = {
     "msg_post_one": ("big", "write", "POST", "/v1/Conversations/{big}/Messages",
                      "Author=bench&Body=hello+world+{i}", None, "insert"),
     "msg_post_spread": ("big", "write", "POST", "/v1/Conversations/{sid}/Messages",
-                        "Author=bench&Body=hello+world+{i}", "convs", "insert"),
+                        "Author=bench&Body=hello+world+{i}", "spread", "insert"),
 }
 DESCRIPTIONS = {
     "pc_list@small": "GET /v1/ParticipantConversations?Identity= (first page; the identity is in "
                      "every seeded conversation), store before the big conversation is seeded",
     "conv_create@small": "POST /v1/Conversations, store before the big conversation is seeded",
-    "conv_fetch": "GET /v1/Conversations/{sid}, spread over the seeded conversations",
+    "conv_fetch": "GET /v1/Conversations/{sid}, round-robin over the identity's conversations",
     "msg_list_first": "GET .../Messages?PageSize=50, first page of the big conversation",
     "msg_list_deep": "the same list page by PageToken, halfway into the big conversation",
     "pc_list@big": "GET /v1/ParticipantConversations?Identity=, store with the big conversation",
     "conv_create@big": "POST /v1/Conversations, store with the big conversation (and the "
                        "conversations the earlier runs created)",
     "msg_post_one": "POST .../Messages (form, Basic auth) into the big conversation",
-    "msg_post_spread": "POST .../Messages spread over the seeded conversations",
+    "msg_post_spread": "POST .../Messages spread round-robin over the open conversations",
 }
 
 
@@ -240,6 +242,35 @@ class Bench:
             self.errors.append((what, r["errors"], r["first_errors"]))
             log(f"  ERRORS in {what}: {r['errors']}: {r['first_errors']}")
 
+    def seed_participants(self):
+        """One participant of the same identity in every seeded conversation. A user may be in
+        at most 1000 conversations that are not closed (Twilio's error 50214), so they are
+        seeded in batches, and each batch of conversations is closed before the next."""
+        with open(self.context["convs"]) as f:
+            convs = f.read().split()
+        started = time.perf_counter()
+        for at in range(0, len(convs), PARTICIPANT_BATCH):
+            chunk = os.path.join(self.dir, "chunk.txt")
+            with open(chunk, "w") as f:
+                f.write("\n".join(convs[at:at + PARTICIPANT_BATCH]) + "\n")
+            n = len(convs[at:at + PARTICIPANT_BATCH])
+            for what, path, body in (
+                ("participants", "/v1/Conversations/{sid}/Participants", f"Identity={IDENTITY}"),
+                ("conversation closings", "/v1/Conversations/{sid}", "State=closed"),
+            ):
+                r = loadgen(PORT, self.creds, "POST", path, body, sids=chunk, conns=SEED_CONNS,
+                            count=n)
+                self.check(f"seeding {what}", r)
+        seconds = time.perf_counter() - started
+        self.facts.setdefault("seeded", []).append(
+            f"{len(convs)} participants of identity {IDENTITY}, their conversations closed "
+            f"({len(convs) / seconds:.0f}/s)")
+        log(f"  seeded {len(convs)} participants ({IDENTITY}) and closed their conversations "
+            f"in {seconds:.1f} s")
+        page = request(PORT, "GET", f"/v1/ParticipantConversations?Identity={IDENTITY}",
+                       self.creds)
+        log(f"  ParticipantConversations first page: {len(page['conversations'])} rows")
+
     def checkpoint(self):
         """Moves the WAL into the database file (the server keeps running) and answers the
         store's bytes on disk."""
@@ -291,13 +322,14 @@ class Bench:
     def run(self):
         selected = [s for s in SCENARIOS if s in SELECTED]
         need_convs = any(SCENARIOS[s][5] == "convs" or s.startswith("pc_list") for s in selected)
+        need_spread = any(SCENARIOS[s][5] == "spread" for s in selected)
         need_participants = any(s.startswith("pc_list") for s in selected)
         need_big = any(SCENARIOS[s][0] == "big" for s in selected)
         need_messages = any(s.startswith("msg_list") for s in selected)
         self.facts.update(started=datetime.datetime.now().isoformat(timespec="seconds"),
                           smoke=SMOKE, profile=PROFILE, duration_s=DURATION, warmup_s=WARMUP,
                           repeat=REPEAT, conns=CONNS, conversations=CONVERSATIONS,
-                          messages=MESSAGES, seed_conns=SEED_CONNS, dir=self.dir,
+                          messages=MESSAGES, spread=SPREAD, seed_conns=SEED_CONNS, dir=self.dir,
                           host=platform.node(), cpus=os.cpu_count(), kernel=platform.release(),
                           commit=git("rev-parse", "--short", "HEAD"),
                           scenarios=selected)
@@ -333,12 +365,12 @@ class Bench:
                       CONVERSATIONS, save_to=convs)
             self.context["convs"] = convs
         if need_participants:
-            self.seed(f"participants ({IDENTITY})", "POST",
-                      "/v1/Conversations/{sid}/Participants", f"Identity={IDENTITY}",
-                      CONVERSATIONS, sids=self.context["convs"])
-            page = request(PORT, "GET", f"/v1/ParticipantConversations?Identity={IDENTITY}",
-                           self.creds)
-            log(f"  ParticipantConversations page: {len(page['conversations'])} rows")
+            self.seed_participants()
+        if need_spread:
+            spread = os.path.join(self.dir, "spread.txt")
+            self.seed("open conversations to spread messages over", "POST", "/v1/Conversations",
+                      "FriendlyName=s{i}", SPREAD, save_to=spread)
+            self.context["spread"] = spread
 
         for name in selected:
             if SCENARIOS[name][0] == "small":
@@ -576,6 +608,8 @@ def targets(facts, results):
 
 
 def main():
+    # A background run cannot be interrupted with ^C: SIGTERM stops the servers too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for path in (CONFAB, BASELINE, LOADGEN):
         if not os.path.exists(path):
             sys.exit(f"missing {path}: run bench/run.sh, which builds it")
