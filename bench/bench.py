@@ -38,7 +38,7 @@ def env(name, default):
 
 PROFILE = env("BENCH_PROFILE", "debug" if SMOKE else "release")
 BIN = os.path.join(ROOT, "target", PROFILE)
-CONFAB = os.path.join(BIN, "confab")
+CONFAB = env("BENCH_CONFAB", os.path.join(BIN, "confab"))  # another build, to compare
 BASELINE = os.path.join(BIN, "examples", "bench_baseline")
 LOADGEN = os.path.join(BIN, "examples", "loadgen")
 
