@@ -17,7 +17,7 @@ use crate::store::outbox::Params;
 use crate::webhooks::pre_action::{self, Modifications, modified_text};
 use crate::wire::form::keep_empty;
 use crate::wire::paging::{self, LIMITS_100, PageParams};
-use crate::wire::params;
+use crate::wire::params::{self, CLOSED_TIMER, INACTIVE_TIMER};
 use crate::wire::time::{format_date, format_opt_date};
 use crate::wire::urls::Urls;
 use crate::wire::{TwilioForm, TwilioQuery};
@@ -124,20 +124,8 @@ impl ConversationParams {
             return Err(ApiError::bad_request(50374, "'State' field can't be empty"));
         }
         let timer_inactive =
-            params::duration("Timers.Inactive", self.timers_inactive.as_deref(), 50379)?;
-        if timer_inactive.is_some_and(|s| s > 0 && s < 60) {
-            return Err(ApiError::bad_request(
-                50375,
-                "TimeToInactive should be greater or equal to 1 minute",
-            ));
-        }
-        let timer_closed = params::duration("Timers.Closed", self.timers_closed.as_deref(), 50380)?;
-        if timer_closed.is_some_and(|s| s > 0 && s < 600) {
-            return Err(ApiError::bad_request(
-                50376,
-                "TimeToClosed should be greater or equal to 10 minutes",
-            ));
-        }
+            INACTIVE_TIMER.check("Timers.Inactive", self.timers_inactive.as_deref())?;
+        let timer_closed = CLOSED_TIMER.check("Timers.Closed", self.timers_closed.as_deref())?;
         let bindings = (self.email_address.is_some() || self.email_name.is_some()).then(|| {
             json!({"email": {"address": self.email_address, "name": self.email_name}}).to_string()
         });
