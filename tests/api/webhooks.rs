@@ -3,29 +3,10 @@
 
 use confab::webhooks::signature::sign;
 
-use crate::common::{Client, TestServer, account};
+use crate::common::{TestServer, account, service_webhooks};
 use crate::receiver::{Received, Receiver};
 
 const ENABLED: (&str, &str) = ("X-Twilio-Webhook-Enabled", "true");
-
-/// Points the default service's webhooks at the receiver, for these events.
-async fn service_webhooks(client: &Client, receiver: &Receiver, filters: &[&str]) {
-    let service = client.default_service().await;
-    let mut form = vec![
-        ("PreWebhookUrl", receiver.url("/pre")),
-        ("PostWebhookUrl", receiver.url("/post")),
-        ("Method", "POST".to_string()),
-    ];
-    form.extend(filters.iter().map(|f| ("Filters", f.to_string())));
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    client
-        .post(
-            &format!("/v1/Services/{service}/Configuration/Webhooks"),
-            &form,
-        )
-        .await
-        .assert_status(200);
-}
 
 /// The signature a Twilio validator expects for this request, computed independently of how
 /// confab built it (the SDK conformance suite checks it again with the official validator).
@@ -243,15 +224,11 @@ async fn a_failing_target_is_retried_with_a_rising_retry_count() {
         .assert_status(201);
     receiver.wait_for_event(1, "onConversationAdded").await;
     // Backoff follows the server's clock: move it instead of waiting.
-    let operator = server.operator();
     for _ in 0..20 {
         if receiver.received().len() >= 3 {
             break;
         }
-        operator
-            .post("/confab/Clock", &[("Advance", "PT1M")])
-            .await
-            .assert_status(200);
+        server.advance("PT1M").await;
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let attempts = receiver.wait_for_event(3, "onConversationAdded").await;
@@ -301,7 +278,6 @@ async fn undelivered_events_survive_a_restart() {
 
     receiver.up();
     let server = TestServer::start(db.to_str().unwrap());
-    let operator = server.operator();
     for _ in 0..20 {
         if receiver
             .received()
@@ -310,10 +286,7 @@ async fn undelivered_events_survive_a_restart() {
         {
             break;
         }
-        operator
-            .post("/confab/Clock", &[("Advance", "PT1M")])
-            .await
-            .assert_status(200);
+        server.advance("PT1M").await;
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let delivered = receiver
