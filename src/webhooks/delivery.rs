@@ -1,9 +1,10 @@
 //! The delivery worker: sends queued post-action webhooks from the outbox.
 //!
-//! It keeps at most [`MAX_IN_FLIGHT`] requests going, one per conversation at a time (so a
-//! conversation's events arrive in order), wakes when a commit queued something or a retry
-//! falls due, and records each attempt: delivered rows leave the outbox, failed ones are
-//! retried with exponential backoff (`RetryCount` rises) until [`MAX_ATTEMPTS`].
+//! It keeps at most [`MAX_IN_FLIGHT`] requests going, one per queue at a time (a queue is one
+//! conversation's, or one user's, events to one target URL, so they arrive in order), wakes
+//! when a commit queued something or a retry falls due, and records each attempt: delivered
+//! rows leave the outbox, failed ones are retried with exponential backoff (`RetryCount`
+//! rises) until [`MAX_ATTEMPTS`].
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -33,30 +34,34 @@ pub fn spawn(store: Store) {
     tokio::spawn(run(store));
 }
 
+/// What is being sent: delivery ids, and the queues (ordering key and URL) that have one in
+/// flight, which admit no second one until it is recorded.
+#[derive(Default)]
 struct InFlight {
     ids: HashSet<i64>,
-    conversations: HashSet<String>,
+    queues: HashSet<(String, String)>,
+}
+
+fn queue_of(p: &Pending) -> Option<(String, String)> {
+    p.ordering_key.clone().map(|key| (key, p.url.clone()))
 }
 
 impl InFlight {
     fn admits(&self, p: &Pending) -> bool {
-        !self.ids.contains(&p.id)
-            && p.conversation_sid
-                .as_ref()
-                .is_none_or(|c| !self.conversations.contains(c))
+        !self.ids.contains(&p.id) && queue_of(p).is_none_or(|q| !self.queues.contains(&q))
     }
 
     fn add(&mut self, p: &Pending) {
         self.ids.insert(p.id);
-        if let Some(c) = &p.conversation_sid {
-            self.conversations.insert(c.clone());
+        if let Some(q) = queue_of(p) {
+            self.queues.insert(q);
         }
     }
 
     fn remove(&mut self, p: &Pending) {
         self.ids.remove(&p.id);
-        if let Some(c) = &p.conversation_sid {
-            self.conversations.remove(c);
+        if let Some(q) = queue_of(p) {
+            self.queues.remove(&q);
         }
     }
 }
@@ -64,10 +69,7 @@ impl InFlight {
 async fn run(store: Store) {
     let http = http_client();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Pending, Attempt)>();
-    let mut in_flight = InFlight {
-        ids: HashSet::new(),
-        conversations: HashSet::new(),
-    };
+    let mut in_flight = InFlight::default();
     loop {
         let now = store.clock.now_secs();
         let free = MAX_IN_FLIGHT - in_flight.ids.len();
