@@ -207,11 +207,17 @@ impl ConversationParams {
     }
 
     /// The parameters of `onConversationAdd` / `onConversationUpdate`: the conversation as it
-    /// would be after this request.
+    /// would be after this request (a new one has `{}` attributes and is `active` unless the
+    /// request says otherwise).
     fn pre_action_params(&self, current: Option<&ConversationRow>) -> Params {
         let mut params = current
             .map(ConversationRow::event_params)
-            .unwrap_or_default();
+            .unwrap_or_else(|| {
+                vec![
+                    ("Attributes", Some("{}".to_string())),
+                    ("State", Some("active".to_string())),
+                ]
+            });
         let mut set = |key: &'static str, value: &Option<String>| {
             if value.is_some() {
                 params.retain(|(k, _)| *k != key);

@@ -483,6 +483,18 @@ pub async fn add_event_params(
         .await
 }
 
+/// The parameters of `onParticipantUpdated`, and of `onParticipantRemoved` before its
+/// `DateRemoved`: BEHAVIOR.md 17.4 lists each as "the above plus ...", the row above, as its
+/// user events chain `onUserAdded` → `onUserUpdate` → `onUserUpdated`.
+fn updated_event_params(row: &ParticipantRow) -> Params {
+    let mut params = event_params(row);
+    params.push((
+        "LastReadMessageIndex",
+        row.last_read_message_index.map(|i| i.to_string()),
+    ));
+    params
+}
+
 /// Adds a participant to a conversation inside the caller's transaction (also used by
 /// ConversationWithParticipants): every cross-row rule, the chat participant's User, the row,
 /// and the `onParticipantAdded` event.
@@ -841,11 +853,7 @@ pub async fn update(
                 ],
             )?;
             let row = by_id(ctx.tx, current.id)?;
-            let mut params = event_params(&row);
-            params.push((
-                "LastReadMessageIndex",
-                row.last_read_message_index.map(|i| i.to_string()),
-            ));
+            let params = updated_event_params(&row);
             outbox::enqueue(ctx, &tenant, site(&row), "onParticipantUpdated", params)?;
             Ok(row)
         })
@@ -868,7 +876,7 @@ pub async fn delete(
                 "DELETE FROM participants WHERE id = ?1",
                 params![current.id],
             )?;
-            let mut params = event_params(&current);
+            let mut params = updated_event_params(&current);
             params.push(("DateRemoved", Some(format_date(ctx.now))));
             outbox::enqueue(ctx, &tenant, site(&current), "onParticipantRemoved", params)?;
             Ok(())
