@@ -315,15 +315,19 @@ pub async fn due(store: &Store, now: i64, limit: usize) -> ApiResult<Vec<Pending
         .await
 }
 
-/// When the earliest queued delivery falls due, if any is queued.
+/// When the earliest head of a queue falls due, if any delivery is queued. Deliveries waiting
+/// behind their queue's head are not counted: they cannot go before it, however overdue.
 pub async fn next_due(store: &Store) -> ApiResult<Option<i64>> {
     store
         .read(|conn| {
-            Ok(
-                conn.query_row("SELECT min(next_attempt_at) FROM webhook_outbox", [], |r| {
-                    r.get(0)
-                })?,
-            )
+            Ok(conn.query_row(
+                "SELECT min(o.next_attempt_at) FROM webhook_outbox o
+                 WHERE o.ordering_key IS NULL OR o.id =
+                       (SELECT min(h.id) FROM webhook_outbox h
+                        WHERE h.ordering_key = o.ordering_key AND h.url = o.url)",
+                [],
+                |r| r.get(0),
+            )?)
         })
         .await
 }
