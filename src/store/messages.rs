@@ -235,7 +235,7 @@ fn insert(
     ctx: &WriteCtx,
     tenant: &Tenant,
     conversation: &str,
-    new: NewMessage,
+    mut new: NewMessage,
 ) -> ApiResult<MessageRow> {
     let conv = resolve_in_tenant(ctx.tx, tenant, conversation)?;
     refuse_if_closed(&conv)?;
@@ -244,10 +244,11 @@ fn insert(
         None => None,
     };
     let participant_sid = participant_for(ctx.tx, conv.id, &new.author)?;
-    let mut row = new_row(&conv, &new, media.as_ref(), participant_sid, ctx.now);
+    let (content_variables, subject) = (new.content_variables.take(), new.subject.take());
+    let mut row = new_row(&conv, new, media.as_ref(), participant_sid, ctx.now);
     row.sid = new_sid(Prefix::Message);
     row.index = allocate_index(ctx, conv.id)?;
-    row.id = insert_row(ctx, conv.id, &row, new.content_variables, new.subject)?;
+    row.id = insert_row(ctx, conv.id, &row, content_variables, subject)?;
     if let Some(media) = &media {
         media::attach(ctx, media.id, row.id)?;
     }
@@ -288,7 +289,7 @@ fn insert(
 /// The row a new message will be, before it has an id, a SID and an index.
 fn new_row(
     conv: &ConversationRow,
-    new: &NewMessage,
+    new: NewMessage,
     media: Option<&media::MediaRow>,
     participant_sid: Option<String>,
     now: i64,
@@ -301,12 +302,12 @@ fn new_row(
         service_sid: conv.service_sid.clone(),
         conversation_sid: conv.sid.clone(),
         index: 0,
-        author: new.author.clone(),
-        body: new.body.clone(),
+        author: new.author,
+        body: new.body,
         media: media.map(|m| m.message_media_json()),
-        attributes: new.attributes.clone().unwrap_or_else(|| "{}".into()),
+        attributes: new.attributes.unwrap_or_else(|| "{}".into()),
         participant_sid,
-        content_sid: new.content_sid.clone(),
+        content_sid: new.content_sid,
         date_created,
         date_updated: new.date_updated.unwrap_or(date_created),
         delivery: None,
@@ -340,7 +341,7 @@ pub async fn add_event_params(
                 None => None,
             };
             let participant_sid = participant_for(conn, conv.id, &new.author)?;
-            let row = new_row(&conv, &new, media.as_ref(), participant_sid, now);
+            let row = new_row(&conv, new, media.as_ref(), participant_sid, now);
             let mut params = event_params(&row);
             params.retain(|(name, _)| ON_MESSAGE_ADD.contains(name));
             Ok(params)
