@@ -19,6 +19,8 @@ pub struct Received {
     pub signature: String,
     pub idempotency_token: String,
     pub params: Vec<(String, String)>,
+    /// The status the receiver answered.
+    pub answered: u16,
 }
 
 impl Received {
@@ -144,16 +146,17 @@ async fn record(
         params = serde_html_form::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
     }
     let mut inner = inner.lock().unwrap();
+    let (status, body) = match inner.down {
+        Some(status) => (status, String::new()),
+        None => inner.answers.pop_front().unwrap_or((200, String::new())),
+    };
     inner.received.push(Received {
         method: method.to_string(),
         url: format!("http://{host}{uri}"),
         signature: header("x-twilio-signature"),
         idempotency_token: header("i-twilio-idempotency-token"),
         params,
+        answered: status,
     });
-    let (status, body) = match inner.down {
-        Some(status) => (status, String::new()),
-        None => inner.answers.pop_front().unwrap_or((200, String::new())),
-    };
     (StatusCode::from_u16(status).unwrap(), body)
 }
