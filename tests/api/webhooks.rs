@@ -10,7 +10,7 @@ use confab::webhook_events::{POST_EVENTS, PRE_EVENTS};
 use confab::webhooks::signature::sign;
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, account, service_webhooks};
+use crate::common::{Client, TestServer, account, service_webhooks};
 use crate::receiver::{Received, Receiver};
 
 const ENABLED: (&str, &str) = ("X-Twilio-Webhook-Enabled", "true");
