@@ -24,14 +24,18 @@ impl TestServer {
 
     /// Starts a server, in test mode or not.
     pub fn start_with(db: &str, test_mode: bool) -> TestServer {
-        let opts = ServeOpts {
+        Self::start_opts(ServeOpts {
             listen: "127.0.0.1:0".parse().unwrap(),
             db: db.to_string(),
             account_sid: DEV_ACCOUNT_SID.into(),
             auth_token: DEV_AUTH_TOKEN.into(),
             public_url: None,
             test_mode,
-        };
+        })
+    }
+
+    /// Starts a server with these options (its `listen` should be 127.0.0.1:0).
+    pub fn start_opts(opts: ServeOpts) -> TestServer {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

@@ -43,6 +43,8 @@ struct Inner {
     answers: VecDeque<(u16, String)>,
     /// While set, every request is answered with this status (a target that is down).
     down: Option<u16>,
+    /// How long to wait before answering (a slow target).
+    delay: Duration,
 }
 
 #[derive(Clone)]
@@ -117,6 +119,11 @@ impl Receiver {
     }
 
     /// Waits for `n` deliveries of `event`.
+    /// Every answer from now on comes after `delay`.
+    pub fn slow(&self, delay: Duration) {
+        self.inner.lock().unwrap().delay = delay;
+    }
+
     pub async fn wait_for_event(&self, n: usize, event: &str) -> Vec<Received> {
         self.wait_for(n, |r| r.event() == event).await
     }
@@ -145,6 +152,8 @@ async fn record(
     if method == Method::GET {
         params = serde_html_form::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
     }
+    let delay = inner.lock().unwrap().delay;
+    tokio::time::sleep(delay).await;
     let mut inner = inner.lock().unwrap();
     let (status, body) = match inner.down {
         Some(status) => (status, String::new()),
