@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::sid::Prefix;
 use crate::store::configuration::{self, ConfigurationChange, ConfigurationRow};
 use crate::wire::TwilioForm;
-use crate::wire::params;
+use crate::wire::params::{self, CLOSED_TIMER, INACTIVE_TIMER};
 use crate::wire::urls::Urls;
 
 pub fn render(row: &ConfigurationRow, urls: &Urls) -> Value {
@@ -47,46 +47,15 @@ pub struct ConfigurationParams {
     pub default_closed_timer: Option<String>,
 }
 
-/// One timer of a conversation: an ISO-8601 duration of days or smaller units, at least
-/// `min_secs` unless it is zero (`PT0S` disables). The account defaults follow the rules and
-/// codes of a conversation's own `Timers.*` (BEHAVIOR.md 8.2): they become those timers.
-struct TimerRule {
-    name: &'static str,
-    format_code: u32,
-    min_secs: i64,
-    min_code: u32,
-    min_message: &'static str,
-}
-
-const INACTIVE_TIMER: TimerRule = TimerRule {
-    name: "DefaultInactiveTimer",
-    format_code: 50379,
-    min_secs: 60,
-    min_code: 50375,
-    min_message: "TimeToInactive should be greater or equal to 1 minute",
-};
-
-const CLOSED_TIMER: TimerRule = TimerRule {
-    name: "DefaultClosedTimer",
-    format_code: 50380,
-    min_secs: 600,
-    min_code: 50376,
-    min_message: "TimeToClosed should be greater or equal to 10 minutes",
-};
-
-impl TimerRule {
-    /// The duration as the client wrote it (it is echoed back verbatim), once checked.
-    fn check(&self, value: Option<&str>) -> ApiResult<Option<String>> {
-        let secs = params::duration(self.name, value, self.format_code)?;
-        if secs.is_some_and(|s| s > 0 && s < self.min_secs) {
-            return Err(ApiError::bad_request(self.min_code, self.min_message));
-        }
-        Ok(value.map(str::to_string))
-    }
-}
-
 impl ConfigurationParams {
     fn check(&self) -> ApiResult<ConfigurationChange> {
+        // The account defaults become new conversations' own timers: the same rules and codes.
+        // They are stored and echoed back as the client wrote them.
+        INACTIVE_TIMER.check(
+            "DefaultInactiveTimer",
+            self.default_inactive_timer.as_deref(),
+        )?;
+        CLOSED_TIMER.check("DefaultClosedTimer", self.default_closed_timer.as_deref())?;
         Ok(ConfigurationChange {
             // A malformed SID names no service either: the same 400/50050 as an unknown one
             // (see store::configuration::check_own_service).
@@ -104,8 +73,8 @@ impl ConfigurationParams {
                 Prefix::MessagingService,
                 50341,
             )?,
-            default_inactive_timer: INACTIVE_TIMER.check(self.default_inactive_timer.as_deref())?,
-            default_closed_timer: CLOSED_TIMER.check(self.default_closed_timer.as_deref())?,
+            default_inactive_timer: self.default_inactive_timer.clone(),
+            default_closed_timer: self.default_closed_timer.clone(),
         })
     }
 }

@@ -129,9 +129,18 @@ pub async fn create(
     State(app): State<AppState>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let conversation = read_form::<ConversationParams>(&body)?.for_create()?;
+    let mut params = read_form::<ConversationParams>(&body)?;
+    params.for_create()?;
     let list: ParticipantList = read_form(&body)?;
     let new_participants = check_participants(&list.participants)?;
+    // The conversation's `onConversationAdd` may veto the whole request or rename the
+    // conversation. There is no per-participant `onParticipantAdd` here: the participants
+    // join a conversation that does not exist yet (no ConversationSid to send), and Twilio
+    // documents none for this operation.
+    if scope.tenant.webhooks {
+        params.pre_add(&app, &scope.tenant).await?;
+    }
+    let conversation = params.for_create()?;
     let row = participants::create_conversation_with(
         &app.store,
         scope.tenant(),

@@ -14,10 +14,11 @@ use crate::store::conversations::{
     self, ConversationFilter, ConversationRow, ConversationUpdate, NewConversation,
 };
 use crate::store::outbox::Params;
-use crate::webhooks::pre_action::{self, Modifications, modified_text};
+use crate::store::services::Tenant;
+use crate::webhooks::pre_action::{self, Modifications, modified_json, modified_text};
 use crate::wire::form::keep_empty;
 use crate::wire::paging::{self, LIMITS_100, PageParams};
-use crate::wire::params;
+use crate::wire::params::{self, CLOSED_TIMER, INACTIVE_TIMER};
 use crate::wire::time::{format_date, format_opt_date};
 use crate::wire::urls::Urls;
 use crate::wire::{TwilioForm, TwilioQuery};
@@ -124,20 +125,8 @@ impl ConversationParams {
             return Err(ApiError::bad_request(50374, "'State' field can't be empty"));
         }
         let timer_inactive =
-            params::duration("Timers.Inactive", self.timers_inactive.as_deref(), 50379)?;
-        if timer_inactive.is_some_and(|s| s > 0 && s < 60) {
-            return Err(ApiError::bad_request(
-                50375,
-                "TimeToInactive should be greater or equal to 1 minute",
-            ));
-        }
-        let timer_closed = params::duration("Timers.Closed", self.timers_closed.as_deref(), 50380)?;
-        if timer_closed.is_some_and(|s| s > 0 && s < 600) {
-            return Err(ApiError::bad_request(
-                50376,
-                "TimeToClosed should be greater or equal to 10 minutes",
-            ));
-        }
+            INACTIVE_TIMER.check("Timers.Inactive", self.timers_inactive.as_deref())?;
+        let timer_closed = CLOSED_TIMER.check("Timers.Closed", self.timers_closed.as_deref())?;
         let bindings = (self.email_address.is_some() || self.email_name.is_some()).then(|| {
             json!({"email": {"address": self.email_address, "name": self.email_name}}).to_string()
         });
@@ -206,11 +195,17 @@ impl ConversationParams {
     }
 
     /// The parameters of `onConversationAdd` / `onConversationUpdate`: the conversation as it
-    /// would be after this request.
+    /// would be after this request (a new one has `{}` attributes and is `active` unless the
+    /// request says otherwise).
     fn pre_action_params(&self, current: Option<&ConversationRow>) -> Params {
         let mut params = current
             .map(ConversationRow::event_params)
-            .unwrap_or_default();
+            .unwrap_or_else(|| {
+                vec![
+                    ("Attributes", Some("{}".to_string())),
+                    ("State", Some("active".to_string())),
+                ]
+            });
         let mut set = |key: &'static str, value: &Option<String>| {
             if value.is_some() {
                 params.retain(|(k, _)| *k != key);
@@ -231,12 +226,31 @@ impl ConversationParams {
         for (key, field) in [
             ("friendly_name", &mut self.friendly_name),
             ("unique_name", &mut self.unique_name),
-            ("attributes", &mut self.attributes),
         ] {
             if let Some(value) = modified_text(changes, key) {
                 *field = Some(value);
             }
         }
+        if let Some(value) = modified_json(changes, "attributes") {
+            self.attributes = Some(value);
+        }
+    }
+
+    /// Runs `onConversationAdd` for a create (and for ConversationWithParticipants): bad input
+    /// fails before any webhook goes out; the target may veto (50056) or rename, and what it
+    /// changed is validated again by the caller's `for_create`.
+    pub async fn pre_add(&mut self, app: &AppState, tenant: &Tenant) -> ApiResult<()> {
+        self.for_create()?;
+        let params = self.pre_action_params(None);
+        let changes = pre_action::run(
+            app,
+            tenant,
+            "onConversationAdd",
+            std::future::ready(Ok(params)),
+        )
+        .await?;
+        self.apply(&changes);
+        Ok(())
     }
 
     fn for_update(&self) -> ApiResult<ConversationUpdate> {
@@ -288,10 +302,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut p = p;
     if scope.tenant.webhooks {
-        p.for_create()?; // bad input fails before any webhook goes out
-        let params = p.pre_action_params(None);
-        let changes = pre_action::run(&app, &scope.tenant, "onConversationAdd", params).await?;
-        p.apply(&changes);
+        p.pre_add(&app, &scope.tenant).await?;
     }
     let row = conversations::create(&app.store, scope.tenant(), p.for_create()?).await?;
     Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))))
@@ -350,9 +361,8 @@ pub async fn update(
     let mut form = form;
     if scope.tenant.webhooks {
         form.for_update()?; // bad input fails before any webhook goes out
-        let current =
-            conversations::fetch(&app.store, scope.tenant(), p.conversation.clone()).await?;
-        let params = form.pre_action_params(Some(&current));
+        let current = conversations::fetch(&app.store, scope.tenant(), p.conversation.clone());
+        let params = async { Ok(form.pre_action_params(Some(&current.await?))) };
         let changes = pre_action::run(&app, &scope.tenant, "onConversationUpdate", params).await?;
         form.apply(&changes);
     }
@@ -373,9 +383,8 @@ pub async fn delete(
     Path(p): Path<ConversationPath>,
 ) -> ApiResult<StatusCode> {
     if scope.tenant.webhooks {
-        let current =
-            conversations::fetch(&app.store, scope.tenant(), p.conversation.clone()).await?;
-        let params = current.event_params();
+        let current = conversations::fetch(&app.store, scope.tenant(), p.conversation.clone());
+        let params = async { Ok(current.await?.event_params()) };
         pre_action::run(&app, &scope.tenant, "onConversationRemove", params).await?;
     }
     conversations::delete(&app.store, scope.tenant(), p.conversation).await?;

@@ -12,6 +12,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::sid::Prefix;
 use crate::store::messages::{self, Delivery, MessageRow, MessageUpdate, NewMessage};
+use crate::webhooks::pre_action::{self, Modifications, modified_json, modified_text};
 use crate::wire::paging::{self, LIMITS_100, PageParams};
 use crate::wire::params;
 use crate::wire::time::format_date;
@@ -228,6 +229,21 @@ impl MessageParams {
         })
     }
 
+    /// Applies what an `onMessageAdd` / `onMessageUpdate` target answered: it may change the
+    /// body, the author and the attributes (BEHAVIOR.md 17.2); the result is validated again
+    /// like the request itself.
+    fn apply(&mut self, changes: &Modifications) {
+        if let Some(body) = modified_text(changes, "body") {
+            self.body = Some(body);
+        }
+        if let Some(author) = modified_text(changes, "author") {
+            self.author = Some(author);
+        }
+        if let Some(attributes) = modified_json(changes, "attributes") {
+            self.attributes = Some(attributes);
+        }
+    }
+
     fn for_update(&self) -> ApiResult<MessageUpdate> {
         Ok(MessageUpdate {
             author: self.author()?,
@@ -265,8 +281,15 @@ pub async fn create(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<ConversationPath>,
-    TwilioForm(form): TwilioForm<MessageParams>,
+    TwilioForm(mut form): TwilioForm<MessageParams>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    if scope.tenant.webhooks {
+        let new = form.for_create()?; // bad input fails before any webhook goes out
+        let params =
+            messages::add_event_params(&app.store, scope.tenant(), p.conversation.clone(), new);
+        let changes = pre_action::run(&app, &scope.tenant, "onMessageAdd", params).await?;
+        form.apply(&changes);
+    }
     let new = form.for_create()?;
     let row = messages::create(&app.store, scope.tenant(), p.conversation, new).await?;
     Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))))
@@ -321,8 +344,20 @@ pub async fn update(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<MessagePath>,
-    TwilioForm(form): TwilioForm<MessageParams>,
+    TwilioForm(mut form): TwilioForm<MessageParams>,
 ) -> ApiResult<Json<Value>> {
+    if scope.tenant.webhooks {
+        let change = form.for_update()?; // bad input fails before any webhook goes out
+        let params = messages::update_event_params(
+            &app.store,
+            scope.tenant(),
+            p.conversation.clone(),
+            p.message.clone(),
+            change,
+        );
+        let changes = pre_action::run(&app, &scope.tenant, "onMessageUpdate", params).await?;
+        form.apply(&changes);
+    }
     let change = form.for_update()?;
     let row = messages::update(
         &app.store,
@@ -342,6 +377,15 @@ pub async fn delete(
     State(app): State<AppState>,
     Path(p): Path<MessagePath>,
 ) -> ApiResult<StatusCode> {
+    if scope.tenant.webhooks {
+        let params = messages::remove_event_params(
+            &app.store,
+            scope.tenant(),
+            p.conversation.clone(),
+            p.message.clone(),
+        );
+        pre_action::run(&app, &scope.tenant, "onMessageRemove", params).await?;
+    }
     messages::delete(&app.store, scope.tenant(), p.conversation, p.message).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,6 +17,7 @@ use crate::store::participants::{
     address_equals_proxy, channel_mismatch, channel_of, identity_not_acceptable,
     projected_on_bound_participant, role_not_found, without_channel,
 };
+use crate::webhooks::pre_action;
 use crate::wire::form::keep_empty;
 use crate::wire::paging::{self, LIMITS_100, PageParams};
 use crate::wire::params;
@@ -391,6 +392,16 @@ pub async fn create(
     TwilioForm(form): TwilioForm<CreateParams>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let new = form.check()?;
+    // A participant event's target may veto, not modify (BEHAVIOR.md 17.2).
+    if scope.tenant.webhooks {
+        let params = participants::add_event_params(
+            &app.store,
+            scope.tenant(),
+            p.conversation.clone(),
+            new.clone(),
+        );
+        pre_action::run(&app, &scope.tenant, "onParticipantAdd", params).await?;
+    }
     let row = participants::create(&app.store, scope.tenant(), p.conversation, new).await?;
     Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))))
 }
@@ -437,6 +448,16 @@ pub async fn update(
     TwilioForm(form): TwilioForm<UpdateParams>,
 ) -> ApiResult<Json<Value>> {
     let change = form.check()?;
+    if scope.tenant.webhooks {
+        let params = participants::update_event_params(
+            &app.store,
+            scope.tenant(),
+            p.conversation.clone(),
+            p.participant.clone(),
+            change.clone(),
+        );
+        pre_action::run(&app, &scope.tenant, "onParticipantUpdate", params).await?;
+    }
     let row = participants::update(
         &app.store,
         scope.tenant(),
@@ -454,6 +475,15 @@ pub async fn delete(
     State(app): State<AppState>,
     Path(p): Path<ParticipantPath>,
 ) -> ApiResult<StatusCode> {
+    if scope.tenant.webhooks {
+        let params = participants::remove_event_params(
+            &app.store,
+            scope.tenant(),
+            p.conversation.clone(),
+            p.participant.clone(),
+        );
+        pre_action::run(&app, &scope.tenant, "onParticipantRemove", params).await?;
+    }
     participants::delete(&app.store, scope.tenant(), p.conversation, p.participant).await?;
     Ok(StatusCode::NO_CONTENT)
 }

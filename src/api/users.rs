@@ -11,6 +11,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::sid::{Prefix, is_sid};
 use crate::store::users::{self, NewUser, Reachability, UserRow, UserUpdate};
+use crate::webhooks::pre_action;
 use crate::wire::paging::{self, LIMITS_50, PageParams};
 use crate::wire::params;
 use crate::wire::time::format_date;
@@ -157,6 +158,12 @@ pub async fn update(
     TwilioForm(form): TwilioForm<UserParams>,
 ) -> ApiResult<Json<Value>> {
     let change = form.checked_common()?;
+    // A user event's target may veto, not modify (BEHAVIOR.md 17.2).
+    if scope.tenant.webhooks {
+        let params =
+            users::update_event_params(&app.store, scope.tenant(), p.user.clone(), change.clone());
+        pre_action::run(&app, &scope.tenant, "onUserUpdate", params).await?;
+    }
     let (row, reach) = users::update(&app.store, scope.tenant(), p.user, change).await?;
     Ok(Json(render(&row, Some(reach), &scope.urls)))
 }

@@ -201,7 +201,8 @@ pub fn record_outbound(
 ) -> ApiResult<usize> {
     let mut stmt = ctx.tx.prepare_cached(
         "SELECT sid, binding_type, binding_address, binding_proxy_address, binding_projected_address FROM participants
-         WHERE conversation_id = ?1 AND binding_address IS NOT NULL AND binding_address <> ?2",
+         WHERE conversation_id = ?1 AND binding_address IS NOT NULL AND binding_address <> ?2
+         ORDER BY id",
     )?;
     let recipients = stmt
         .query_map(params![conversation.id, author], |r| {

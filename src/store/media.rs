@@ -189,8 +189,19 @@ pub async fn content(store: &Store, tenant: Tenant, sid: String) -> ApiResult<(M
 /// media is 50507, media another message holds is 50508. Twilio's statuses for both are
 /// uncertain (BEHAVIOR.md 21); as validation failures of a body parameter they answer 400.
 pub fn claim(ctx: &WriteCtx, service_id: i64, sid: &str) -> ApiResult<MediaRow> {
+    claimable(ctx.tx, service_id, sid, ctx.now)
+}
+
+/// The media a new message could take now, or why not (the checks of [`claim`]), without
+/// taking it: what a pre-action webhook describes before the message is written.
+pub fn claimable(
+    conn: &rusqlite::Connection,
+    service_id: i64,
+    sid: &str,
+    now: i64,
+) -> ApiResult<MediaRow> {
     let found = optional(
-        ctx.tx,
+        conn,
         &format!("{SELECT} WHERE md.service_id = ?1 AND md.sid = ?2"),
         &[&service_id, &sid],
         map_row,
@@ -203,7 +214,7 @@ pub fn claim(ctx: &WriteCtx, service_id: i64, sid: &str) -> ApiResult<MediaRow> 
             format!("Media {sid} was already sent with another message"),
         ));
     }
-    if expired(&media, ctx.now) {
+    if expired(&media, now) {
         return Err(not_found());
     }
     Ok(media)

@@ -235,7 +235,7 @@ fn insert(
     ctx: &WriteCtx,
     tenant: &Tenant,
     conversation: &str,
-    new: NewMessage,
+    mut new: NewMessage,
 ) -> ApiResult<MessageRow> {
     let conv = resolve_in_tenant(ctx.tx, tenant, conversation)?;
     refuse_if_closed(&conv)?;
@@ -244,26 +244,11 @@ fn insert(
         None => None,
     };
     let participant_sid = participant_for(ctx.tx, conv.id, &new.author)?;
-    let index = allocate_index(ctx, conv.id)?;
-    let date_created = new.date_created.unwrap_or(ctx.now);
-    let mut row = MessageRow {
-        id: 0,
-        sid: new_sid(Prefix::Message),
-        account_sid: conv.account_sid.clone(),
-        service_sid: conv.service_sid.clone(),
-        conversation_sid: conv.sid.clone(),
-        index,
-        author: new.author,
-        body: new.body,
-        media: media.as_ref().map(|m| m.message_media_json()),
-        attributes: new.attributes.unwrap_or_else(|| "{}".into()),
-        participant_sid,
-        content_sid: new.content_sid,
-        date_created,
-        date_updated: new.date_updated.unwrap_or(date_created),
-        delivery: None,
-    };
-    row.id = insert_row(ctx, conv.id, &row, new.content_variables, new.subject)?;
+    let (content_variables, subject) = (new.content_variables.take(), new.subject.take());
+    let mut row = new_row(&conv, new, media.as_ref(), participant_sid, ctx.now);
+    row.sid = new_sid(Prefix::Message);
+    row.index = allocate_index(ctx, conv.id)?;
+    row.id = insert_row(ctx, conv.id, &row, content_variables, subject)?;
     if let Some(media) = &media {
         media::attach(ctx, media.id, row.id)?;
     }
@@ -299,6 +284,69 @@ fn insert(
         outbox::enqueue(ctx, tenant, conv.site(), "onMessageAdded", params)?;
     }
     Ok(row)
+}
+
+/// The row a new message will be, before it has an id, a SID and an index.
+fn new_row(
+    conv: &ConversationRow,
+    new: NewMessage,
+    media: Option<&media::MediaRow>,
+    participant_sid: Option<String>,
+    now: i64,
+) -> MessageRow {
+    let date_created = new.date_created.unwrap_or(now);
+    MessageRow {
+        id: 0,
+        sid: String::new(),
+        account_sid: conv.account_sid.clone(),
+        service_sid: conv.service_sid.clone(),
+        conversation_sid: conv.sid.clone(),
+        index: 0,
+        author: new.author,
+        body: new.body,
+        media: media.map(|m| m.message_media_json()),
+        attributes: new.attributes.unwrap_or_else(|| "{}".into()),
+        participant_sid,
+        content_sid: new.content_sid,
+        date_created,
+        date_updated: new.date_updated.unwrap_or(date_created),
+        delivery: None,
+    }
+}
+
+/// The parameters of `onMessageAdd` (BEHAVIOR.md 17.4): the message `new` would add, before it
+/// has a SID or an index. What the write would refuse (an unknown or closed conversation,
+/// unusable media) is refused here first, so that a request bound to fail sends no webhook.
+pub async fn add_event_params(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    new: NewMessage,
+) -> ApiResult<Params> {
+    const ON_MESSAGE_ADD: &[&str] = &[
+        "ConversationSid",
+        "Body",
+        "Author",
+        "ParticipantSid",
+        "Attributes",
+        "Media",
+    ];
+    let now = store.clock.now_secs();
+    store
+        .read(move |conn| {
+            let conv = resolve_in_tenant(conn, &tenant, &conversation)?;
+            refuse_if_closed(&conv)?;
+            let media = match &new.media_sid {
+                Some(sid) => Some(media::claimable(conn, conv.service_id, sid, now)?),
+                None => None,
+            };
+            let participant_sid = participant_for(conn, conv.id, &new.author)?;
+            let row = new_row(&conv, new, media.as_ref(), participant_sid, now);
+            let mut params = event_params(&row);
+            params.retain(|(name, _)| ON_MESSAGE_ADD.contains(name));
+            Ok(params)
+        })
+        .await
 }
 
 /// Writes a new message; returns its internal id.
@@ -397,8 +445,7 @@ pub struct MessageUpdate {
     pub date_updated: Option<i64>,
 }
 
-/// UpdateConversationMessage. The body of a media message is fixed (50509), and so is every
-/// message of a closed conversation (50377); a new author is matched to a participant again.
+/// UpdateConversationMessage (the rules are [`apply_update`]'s).
 pub async fn update(
     store: &Store,
     tenant: Tenant,
@@ -410,25 +457,7 @@ pub async fn update(
         .write(move |ctx| {
             let conv = resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
             let mut row = resolve(ctx.tx, &tenant, &conv, &message)?;
-            refuse_if_closed(&conv)?;
-            if change.body.is_some() && row.media.is_some() {
-                return Err(ApiError::bad_request(
-                    50509,
-                    "Media message body cannot be updated",
-                ));
-            }
-            if let Some(author) = change.author {
-                row.participant_sid = participant_for(ctx.tx, conv.id, &author)?;
-                row.author = author;
-            }
-            if let Some(body) = change.body {
-                row.body = Some(body);
-            }
-            if let Some(attributes) = change.attributes {
-                row.attributes = attributes;
-            }
-            row.date_created = change.date_created.unwrap_or(row.date_created);
-            row.date_updated = change.date_updated.unwrap_or(ctx.now);
+            apply_update(ctx.tx, &conv, &mut row, &change, ctx.now)?;
             ctx.tx
                 .prepare_cached(
                     "UPDATE messages SET author = ?1, body = ?2, attributes = ?3, participant_sid = ?4,
@@ -446,13 +475,82 @@ pub async fn update(
                     row.id,
                 ])?;
             if tenant.webhooks {
-                let mut params = event_params(&row);
-                params.push(("DateUpdated", Some(format_date(row.date_updated))));
+                let params = updated_event_params(&row);
                 outbox::enqueue(ctx, &tenant, conv.site(), "onMessageUpdated", params)?;
             }
             Ok(row)
         })
         .await
+}
+
+/// What an update does to a message, or why it cannot: the body of a media message is fixed
+/// (50509), and so is every message of a closed conversation (50377); a new author is matched
+/// to a participant again.
+fn apply_update(
+    conn: &Connection,
+    conv: &ConversationRow,
+    row: &mut MessageRow,
+    change: &MessageUpdate,
+    now: i64,
+) -> ApiResult<()> {
+    refuse_if_closed(conv)?;
+    if change.body.is_some() && row.media.is_some() {
+        return Err(ApiError::bad_request(
+            50509,
+            "Media message body cannot be updated",
+        ));
+    }
+    if let Some(author) = &change.author {
+        row.participant_sid = participant_for(conn, conv.id, author)?;
+        row.author = author.clone();
+    }
+    if let Some(body) = &change.body {
+        row.body = Some(body.clone());
+    }
+    if let Some(attributes) = &change.attributes {
+        row.attributes = attributes.clone();
+    }
+    row.date_created = change.date_created.unwrap_or(row.date_created);
+    row.date_updated = change.date_updated.unwrap_or(now);
+    Ok(())
+}
+
+/// The parameters of `onMessageUpdate`, `onMessageUpdated` and `onMessageRemove`.
+fn updated_event_params(row: &MessageRow) -> Params {
+    let mut params = event_params(row);
+    params.push(("DateUpdated", Some(format_date(row.date_updated))));
+    params
+}
+
+/// The parameters of `onMessageUpdate`: the message as the update would leave it (refused
+/// here first when the write would refuse it).
+pub async fn update_event_params(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    message: String,
+    change: MessageUpdate,
+) -> ApiResult<Params> {
+    let now = store.clock.now_secs();
+    store
+        .read(move |conn| {
+            let conv = resolve_in_tenant(conn, &tenant, &conversation)?;
+            let mut row = resolve(conn, &tenant, &conv, &message)?;
+            apply_update(conn, &conv, &mut row, &change, now)?;
+            Ok(updated_event_params(&row))
+        })
+        .await
+}
+
+/// The parameters of `onMessageRemove`: the message as it is.
+pub async fn remove_event_params(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    message: String,
+) -> ApiResult<Params> {
+    let row = fetch(store, tenant, conversation, message).await?;
+    Ok(updated_event_params(&row))
 }
 
 /// DeleteConversationMessage: its media and receipts go with it; no other index changes.
@@ -470,8 +568,7 @@ pub async fn delete(
                 .prepare_cached("DELETE FROM messages WHERE id = ?1")?
                 .execute(params![row.id])?;
             if tenant.webhooks {
-                let mut params = event_params(&row);
-                params.push(("DateUpdated", Some(format_date(row.date_updated))));
+                let mut params = updated_event_params(&row);
                 params.push(("DateRemoved", Some(format_date(ctx.now))));
                 outbox::enqueue(ctx, &tenant, conv.site(), "onMessageRemoved", params)?;
             }

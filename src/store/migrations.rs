@@ -8,6 +8,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0002_webhook_outbox.sql"),
     include_str!("schema/0003_webhook_deliveries.sql"),
     include_str!("schema/0004_lifecycle.sql"),
+    include_str!("schema/0005_webhook_ordering.sql"),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

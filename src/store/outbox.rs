@@ -59,10 +59,17 @@ pub fn enqueue(
         own.into_iter()
             .filter_map(|(k, v)| v.map(|v| (k.to_string(), v))),
     );
-    let body = form
-        .iter()
-        .find(|(k, _)| k == "Body")
-        .map(|(_, v)| v.as_str());
+    let param = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let body = param("Body");
+    // One conversation's events, or one user's, reach each target in order (see `due`).
+    let ordering_key = site
+        .conversation
+        .map(|(_, sid)| sid)
+        .or_else(|| param("UserSid"));
     let mut targets = service_or_account_targets(ctx, tenant, site.service_id, event)?;
     if let Some((conversation_id, _)) = site.conversation {
         targets.extend(scoped_targets(ctx, conversation_id, event, body)?);
@@ -75,12 +82,13 @@ pub fn enqueue(
         }
         let params = serde_json::to_string(&params).map_err(ApiError::internal)?;
         ctx.tx.execute(
-            "INSERT INTO webhook_outbox (account_sid, conversation_sid, event_type, target, url, method, params,
-                 webhook_sid, next_attempt_at, date_created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+            "INSERT INTO webhook_outbox (account_sid, conversation_sid, ordering_key, event_type, target, url,
+                 method, params, webhook_sid, next_attempt_at, date_created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
             params![
                 tenant.account_sid,
                 site.conversation.map(|(_, sid)| sid),
+                ordering_key,
                 event,
                 target.kind,
                 target.url,
@@ -255,6 +263,8 @@ pub struct Pending {
     pub account_sid: String,
     pub auth_token: String,
     pub conversation_sid: Option<String>,
+    /// Deliveries with the same key and URL go out one at a time, oldest first.
+    pub ordering_key: Option<String>,
     pub event_type: String,
     pub target: String,
     pub url: String,
@@ -265,18 +275,21 @@ pub struct Pending {
     pub date_created: i64,
 }
 
-/// Deliveries that are due, oldest first, and only the head of each conversation's queue, so
-/// that one conversation's events go out in order.
+/// Deliveries that are due, oldest first, and only the head of each queue: a conversation's
+/// (or a user's) events go to each target URL in order, the next one only once the previous
+/// one is delivered or given up. Queues are per target, so that a failing target holds up only
+/// its own deliveries (Twilio documents no ordering between targets, BEHAVIOR.md 17.6).
 pub async fn due(store: &Store, now: i64, limit: usize) -> ApiResult<Vec<Pending>> {
     store
         .read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT o.id, o.account_sid, a.auth_token, o.conversation_sid, o.event_type, o.target, o.url,
-                        o.method, o.params, o.webhook_sid, o.attempts, o.date_created
+                        o.method, o.params, o.webhook_sid, o.attempts, o.date_created, o.ordering_key
                  FROM webhook_outbox o JOIN accounts a ON a.sid = o.account_sid
                  WHERE o.next_attempt_at <= ?1
-                   AND (o.conversation_sid IS NULL OR o.id =
-                        (SELECT min(h.id) FROM webhook_outbox h WHERE h.conversation_sid = o.conversation_sid))
+                   AND (o.ordering_key IS NULL OR o.id =
+                        (SELECT min(h.id) FROM webhook_outbox h
+                         WHERE h.ordering_key = o.ordering_key AND h.url = o.url))
                  ORDER BY o.id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![now, limit as i64], |r| {
@@ -294,6 +307,7 @@ pub async fn due(store: &Store, now: i64, limit: usize) -> ApiResult<Vec<Pending
                     webhook_sid: r.get(9)?,
                     attempts: r.get(10)?,
                     date_created: r.get(11)?,
+                    ordering_key: r.get(12)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -301,15 +315,19 @@ pub async fn due(store: &Store, now: i64, limit: usize) -> ApiResult<Vec<Pending
         .await
 }
 
-/// When the earliest queued delivery falls due, if any is queued.
+/// When the earliest head of a queue falls due, if any delivery is queued. Deliveries waiting
+/// behind their queue's head are not counted: they cannot go before it, however overdue.
 pub async fn next_due(store: &Store) -> ApiResult<Option<i64>> {
     store
         .read(|conn| {
-            Ok(
-                conn.query_row("SELECT min(next_attempt_at) FROM webhook_outbox", [], |r| {
-                    r.get(0)
-                })?,
-            )
+            Ok(conn.query_row(
+                "SELECT min(o.next_attempt_at) FROM webhook_outbox o
+                 WHERE o.ordering_key IS NULL OR o.id =
+                       (SELECT min(h.id) FROM webhook_outbox h
+                        WHERE h.ordering_key = o.ordering_key AND h.url = o.url)",
+                [],
+                |r| r.get(0),
+            )?)
         })
         .await
 }
@@ -398,6 +416,9 @@ pub struct Delivery {
     pub conversation_sid: Option<String>,
     pub retry_count: i64,
     pub status: Option<i64>,
+    /// `delivered`, `retrying`, `gave_up` (post-action); `not_delivered` (a Studio target);
+    /// `delivered`, `rejected` (a veto) or `fail_open` (no answer: the action went ahead) for
+    /// pre-action.
     pub outcome: String,
     pub error: Option<String>,
     pub latency_ms: Option<i64>,

@@ -401,15 +401,14 @@ fn event_params(row: &ParticipantRow) -> Params {
     ]
 }
 
-/// Adds a participant to a conversation inside the caller's transaction (also used by
-/// ConversationWithParticipants): every cross-row rule, the chat participant's User, the row,
-/// and the `onParticipantAdded` event.
-pub fn insert(
-    ctx: &WriteCtx,
+/// Every rule a new participant must pass in its conversation (state, messaging service, role,
+/// limits, free identity and binding); returns the role it gets.
+fn check_can_add(
+    conn: &Connection,
     tenant: &Tenant,
     conversation: &ConversationRow,
-    new: NewParticipant,
-) -> ApiResult<ParticipantRow> {
+    new: &NewParticipant,
+) -> ApiResult<Option<String>> {
     if conversation.state == "closed" {
         return Err(ApiError::bad_request(
             50377,
@@ -423,14 +422,89 @@ pub fn insert(
             "No Messaging Service assigned to Conversation: it cannot take non-chat participants",
         ));
     }
-    let role_sid = participant_role(ctx.tx, conversation.service_id, new.role_sid.as_deref())?;
-    check_capacity(ctx.tx, conversation.id, non_chat)?;
+    let role_sid = participant_role(conn, conversation.service_id, new.role_sid.as_deref())?;
+    check_capacity(conn, conversation.id, non_chat)?;
     if let Some(identity) = &new.identity {
-        check_identity_free(ctx.tx, conversation, identity)?;
+        check_identity_free(conn, conversation, identity)?;
     }
     if let Some(binding) = &new.binding {
-        check_binding_free(ctx.tx, tenant, conversation.id, binding, None)?;
+        check_binding_free(conn, tenant, conversation.id, binding, None)?;
     }
+    Ok(role_sid)
+}
+
+/// The parameters of `onParticipantAdd` (BEHAVIOR.md 17.4): the participant `new` would add,
+/// with the role it would get. What the write would refuse is refused here first, so that a
+/// request bound to fail sends no webhook.
+pub async fn add_event_params(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    new: NewParticipant,
+) -> ApiResult<Params> {
+    const ON_PARTICIPANT_ADD: &[&str] = &[
+        "ConversationSid",
+        "Identity",
+        "RoleSid",
+        "Attributes",
+        "MessagingBinding.ProxyAddress",
+        "MessagingBinding.Address",
+        "MessagingBinding.ProjectedAddress",
+        "MessagingBinding.Type",
+    ];
+    let now = store.clock.now_secs();
+    store
+        .read(move |conn| {
+            let conversation = conversations::resolve_in_tenant(conn, &tenant, &conversation)?;
+            let role_sid = check_can_add(conn, &tenant, &conversation, &new)?;
+            let date_created = new.date_created.unwrap_or(now);
+            let draft = ParticipantRow {
+                id: 0,
+                sid: String::new(),
+                account_sid: conversation.account_sid.clone(),
+                service_id: conversation.service_id,
+                service_sid: conversation.service_sid.clone(),
+                conversation_id: conversation.id,
+                conversation_sid: conversation.sid.clone(),
+                identity: new.identity,
+                user_sid: None,
+                attributes: new.attributes.unwrap_or_else(|| "{}".into()),
+                role_sid,
+                binding: new.binding,
+                last_read_message_index: None,
+                last_read_timestamp: None,
+                date_created,
+                date_updated: new.date_updated.unwrap_or(date_created),
+            };
+            let mut params = event_params(&draft);
+            params.retain(|(name, _)| ON_PARTICIPANT_ADD.contains(name));
+            Ok(params)
+        })
+        .await
+}
+
+/// The parameters of `onParticipantUpdated`, and of `onParticipantRemoved` before its
+/// `DateRemoved`: BEHAVIOR.md 17.4 lists each as "the above plus ...", the row above, as its
+/// user events chain `onUserAdded` → `onUserUpdate` → `onUserUpdated`.
+fn updated_event_params(row: &ParticipantRow) -> Params {
+    let mut params = event_params(row);
+    params.push((
+        "LastReadMessageIndex",
+        row.last_read_message_index.map(|i| i.to_string()),
+    ));
+    params
+}
+
+/// Adds a participant to a conversation inside the caller's transaction (also used by
+/// ConversationWithParticipants): every cross-row rule, the chat participant's User, the row,
+/// and the `onParticipantAdded` event.
+pub fn insert(
+    ctx: &WriteCtx,
+    tenant: &Tenant,
+    conversation: &ConversationRow,
+    new: NewParticipant,
+) -> ApiResult<ParticipantRow> {
+    let role_sid = check_can_add(ctx.tx, tenant, conversation, &new)?;
     let user_sid = new
         .identity
         .as_deref()
@@ -660,27 +734,76 @@ fn updated_binding(
     Ok(binding)
 }
 
-/// The identity and User after an update: a participant without identity that takes one gets
-/// its User, as at creation.
-fn updated_identity(
-    ctx: &WriteCtx,
+/// The participant as an update would leave it, or why the update is refused: the role must
+/// be a conversation role of the service, the binding changes must follow the binding rules,
+/// and a new identity must be free. The User of a new identity is not looked up here (the write
+/// creates it if needed): the plan keeps the current `user_sid`.
+fn planned_update(
+    conn: &Connection,
     tenant: &Tenant,
     conversation: &ConversationRow,
     current: &ParticipantRow,
-    identity: Option<&str>,
-) -> ApiResult<(Option<String>, Option<String>)> {
-    match identity {
-        Some(identity) if change_identity(current, identity)? => {
-            check_identity_free(ctx.tx, conversation, identity)?;
-            let user =
-                users::find_or_create_for_identity(ctx, tenant, conversation.service_id, identity)?;
-            Ok((Some(identity.to_string()), Some(user)))
-        }
-        _ => Ok((current.identity.clone(), current.user_sid.clone())),
+    change: &ParticipantUpdate,
+    now: i64,
+) -> ApiResult<ParticipantRow> {
+    let mut planned = current.clone();
+    if let Some(role) = change.role_sid.as_deref() {
+        planned.role_sid = participant_role(conn, conversation.service_id, Some(role))?;
     }
+    planned.binding = updated_binding(conn, tenant, current, change)?;
+    if let Some(identity) = change.identity.as_deref()
+        && change_identity(current, identity)?
+    {
+        check_identity_free(conn, conversation, identity)?;
+        planned.identity = Some(identity.to_string());
+    }
+    if let Some(attributes) = &change.attributes {
+        planned.attributes = attributes.clone();
+    }
+    if let Some(index) = change.last_read_message_index {
+        planned.last_read_message_index = index;
+    }
+    if let Some(timestamp) = &change.last_read_timestamp {
+        planned.last_read_timestamp = timestamp.clone();
+    }
+    planned.date_created = change.date_created.unwrap_or(current.date_created);
+    planned.date_updated = change.date_updated.unwrap_or(now);
+    Ok(planned)
 }
 
-/// UpdateConversationParticipant. A read-horizon change is reported with
+/// The parameters of `onParticipantUpdate` (BEHAVIOR.md 17.4): the participant as the update
+/// would leave it (refused here first when the write would refuse it).
+pub async fn update_event_params(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    participant: String,
+    change: ParticipantUpdate,
+) -> ApiResult<Params> {
+    let now = store.clock.now_secs();
+    store
+        .read(move |conn| {
+            let conversation = conversations::resolve_in_tenant(conn, &tenant, &conversation)?;
+            let current = resolve(conn, &tenant, conversation.id, &participant)?;
+            let planned = planned_update(conn, &tenant, &conversation, &current, &change, now)?;
+            Ok(event_params(&planned))
+        })
+        .await
+}
+
+/// The parameters of `onParticipantRemove`: the participant as it is.
+pub async fn remove_event_params(
+    store: &Store,
+    tenant: Tenant,
+    conversation: String,
+    participant: String,
+) -> ApiResult<Params> {
+    let row = fetch(store, tenant, conversation, participant).await?;
+    Ok(event_params(&row))
+}
+
+/// UpdateConversationParticipant (the rules are [`planned_update`]'s). A participant that takes
+/// an identity gets its User, as at creation. A read-horizon change is reported with
 /// `onParticipantUpdated`, like every other change.
 pub async fn update(
     store: &Store,
@@ -693,13 +816,20 @@ pub async fn update(
         .write(move |ctx| {
             let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
             let current = resolve(ctx.tx, &tenant, conversation.id, &participant)?;
-            let role_sid = match change.role_sid.as_deref() {
-                Some(role) => participant_role(ctx.tx, conversation.service_id, Some(role))?,
-                None => current.role_sid.clone(),
-            };
-            let binding = updated_binding(ctx.tx, &tenant, &current, &change)?.unwrap_or_default();
-            let (identity, user_sid) =
-                updated_identity(ctx, &tenant, &conversation, &current, change.identity.as_deref())?;
+            let mut planned =
+                planned_update(ctx.tx, &tenant, &conversation, &current, &change, ctx.now)?;
+            if let Some(identity) = planned.identity.as_deref()
+                && planned.identity != current.identity
+            {
+                let user = users::find_or_create_for_identity(
+                    ctx,
+                    &tenant,
+                    conversation.service_id,
+                    identity,
+                )?;
+                planned.user_sid = Some(user);
+            }
+            let binding = planned.binding.clone().unwrap_or_default();
             ctx.tx.execute(
                 "UPDATE participants SET identity = ?1, user_sid = ?2, attributes = ?3, role_sid = ?4,
                      binding_type = ?5, binding_address = ?6, binding_proxy_address = ?7,
@@ -707,27 +837,23 @@ pub async fn update(
                      date_created = ?11, date_updated = ?12
                  WHERE id = ?13",
                 params![
-                    identity,
-                    user_sid,
-                    change.attributes.unwrap_or(current.attributes),
-                    role_sid,
+                    planned.identity,
+                    planned.user_sid,
+                    planned.attributes,
+                    planned.role_sid,
                     (!binding.kind.is_empty()).then_some(&binding.kind),
                     binding.address,
                     binding.proxy_address,
                     binding.projected_address,
-                    change.last_read_message_index.unwrap_or(current.last_read_message_index),
-                    change.last_read_timestamp.unwrap_or(current.last_read_timestamp),
-                    change.date_created.unwrap_or(current.date_created),
-                    change.date_updated.unwrap_or(ctx.now),
+                    planned.last_read_message_index,
+                    planned.last_read_timestamp,
+                    planned.date_created,
+                    planned.date_updated,
                     current.id,
                 ],
             )?;
             let row = by_id(ctx.tx, current.id)?;
-            let mut params = event_params(&row);
-            params.push((
-                "LastReadMessageIndex",
-                row.last_read_message_index.map(|i| i.to_string()),
-            ));
+            let params = updated_event_params(&row);
             outbox::enqueue(ctx, &tenant, site(&row), "onParticipantUpdated", params)?;
             Ok(row)
         })
@@ -750,7 +876,7 @@ pub async fn delete(
                 "DELETE FROM participants WHERE id = ?1",
                 params![current.id],
             )?;
-            let mut params = event_params(&current);
+            let mut params = updated_event_params(&current);
             params.push(("DateRemoved", Some(format_date(ctx.now))));
             outbox::enqueue(ctx, &tenant, site(&current), "onParticipantRemoved", params)?;
             Ok(())

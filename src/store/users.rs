@@ -301,30 +301,74 @@ pub async fn update(
         .write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
             let current = resolve(ctx.tx, &tenant, service.id, &sid_or_identity)?;
-            if let Some(role_sid) = &change.role_sid {
-                check_role(ctx.tx, service.id, role_sid)?;
-            }
+            let planned = planned_update(ctx.tx, current, change, ctx.now)?;
             ctx.tx.execute(
                 "UPDATE users SET friendly_name = ?1, attributes = ?2, role_sid = ?3, date_updated = ?4
                  WHERE id = ?5",
                 params![
-                    change.friendly_name.or(current.friendly_name),
-                    change.attributes.unwrap_or(current.attributes),
-                    change.role_sid.or(current.role_sid),
-                    ctx.now,
-                    current.id,
+                    planned.friendly_name,
+                    planned.attributes,
+                    planned.role_sid,
+                    planned.date_updated,
+                    planned.id,
                 ],
             )?;
-            let user = resolve(ctx.tx, &tenant, service.id, &current.sid)?;
+            let user = resolve(ctx.tx, &tenant, service.id, &planned.sid)?;
             let reach = reachability(ctx.tx, &user)?;
-            let mut event = event_params(&user);
+            let mut event = updated_event_params(&user);
             event.extend([
-                ("DateUpdated", Some(format_date(user.date_updated))),
                 ("IsOnline", reach.is_online.map(|b| b.to_string())),
                 ("IsNotifiable", reach.is_notifiable.map(|b| b.to_string())),
             ]);
             outbox::enqueue(ctx, &tenant, site(&service), "onUserUpdated", event)?;
             Ok((user, reach))
+        })
+        .await
+}
+
+/// The user as an update would leave it, or why not: a new role must be a service role of its
+/// service (50100).
+fn planned_update(
+    conn: &Connection,
+    current: UserRow,
+    change: UserUpdate,
+    now: i64,
+) -> ApiResult<UserRow> {
+    if let Some(role_sid) = &change.role_sid {
+        check_role(conn, current.service_id, role_sid)?;
+    }
+    Ok(UserRow {
+        friendly_name: change.friendly_name.or(current.friendly_name),
+        attributes: change.attributes.unwrap_or(current.attributes),
+        role_sid: change.role_sid.or(current.role_sid),
+        date_updated: now,
+        ..current
+    })
+}
+
+/// The parameters of `onUserUpdate` and (with the reachability) `onUserUpdated`.
+fn updated_event_params(user: &UserRow) -> outbox::Params {
+    let mut params = event_params(user);
+    params.push(("DateUpdated", Some(format_date(user.date_updated))));
+    params
+}
+
+/// The parameters of `onUserUpdate` (BEHAVIOR.md 17.4): the user as the update would leave it
+/// (refused here first when the write would refuse it).
+pub async fn update_event_params(
+    store: &Store,
+    tenant: Tenant,
+    sid_or_identity: String,
+    change: UserUpdate,
+) -> ApiResult<outbox::Params> {
+    let now = store.clock.now_secs();
+    store
+        .read(move |conn| {
+            let service = services::resolve(conn, &tenant)?;
+            let current = resolve(conn, &tenant, service.id, &sid_or_identity)?;
+            Ok(updated_event_params(&planned_update(
+                conn, current, change, now,
+            )?))
         })
         .await
 }

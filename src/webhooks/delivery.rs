@@ -1,9 +1,10 @@
 //! The delivery worker: sends queued post-action webhooks from the outbox.
 //!
-//! It keeps at most [`MAX_IN_FLIGHT`] requests going, one per conversation at a time (so a
-//! conversation's events arrive in order), wakes when a commit queued something or a retry
-//! falls due, and records each attempt: delivered rows leave the outbox, failed ones are
-//! retried with exponential backoff (`RetryCount` rises) until [`MAX_ATTEMPTS`].
+//! It keeps at most [`MAX_IN_FLIGHT`] requests going, one per queue at a time (a queue is one
+//! conversation's, or one user's, events to one target URL, so they arrive in order), wakes
+//! when a commit queued something or a retry falls due, and records each attempt: delivered
+//! rows leave the outbox, failed ones are retried with exponential backoff (`RetryCount`
+//! rises) until [`MAX_ATTEMPTS`].
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -33,30 +34,34 @@ pub fn spawn(store: Store) {
     tokio::spawn(run(store));
 }
 
+/// What is being sent: delivery ids, and the queues (ordering key and URL) that have one in
+/// flight, which admit no second one until it is recorded.
+#[derive(Default)]
 struct InFlight {
     ids: HashSet<i64>,
-    conversations: HashSet<String>,
+    queues: HashSet<(String, String)>,
+}
+
+fn queue_of(p: &Pending) -> Option<(String, String)> {
+    p.ordering_key.clone().map(|key| (key, p.url.clone()))
 }
 
 impl InFlight {
     fn admits(&self, p: &Pending) -> bool {
-        !self.ids.contains(&p.id)
-            && p.conversation_sid
-                .as_ref()
-                .is_none_or(|c| !self.conversations.contains(c))
+        !self.ids.contains(&p.id) && queue_of(p).is_none_or(|q| !self.queues.contains(&q))
     }
 
     fn add(&mut self, p: &Pending) {
         self.ids.insert(p.id);
-        if let Some(c) = &p.conversation_sid {
-            self.conversations.insert(c.clone());
+        if let Some(q) = queue_of(p) {
+            self.queues.insert(q);
         }
     }
 
     fn remove(&mut self, p: &Pending) {
         self.ids.remove(&p.id);
-        if let Some(c) = &p.conversation_sid {
-            self.conversations.remove(c);
+        if let Some(q) = queue_of(p) {
+            self.queues.remove(&q);
         }
     }
 }
@@ -64,10 +69,7 @@ impl InFlight {
 async fn run(store: Store) {
     let http = http_client();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Pending, Attempt)>();
-    let mut in_flight = InFlight {
-        ids: HashSet::new(),
-        conversations: HashSet::new(),
-    };
+    let mut in_flight = InFlight::default();
     loop {
         let now = store.clock.now_secs();
         let free = MAX_IN_FLIGHT - in_flight.ids.len();
@@ -103,14 +105,14 @@ async fn run(store: Store) {
     }
 }
 
-/// How long to sleep before the next retry falls due (at most a second, so that a moved
-/// test clock is noticed promptly).
+/// How long to sleep before the next retry falls due (at most a second). A head that is due
+/// already is in flight (every due head was just admitted, up to the limit): its answer, a
+/// commit or a moved clock wakes the worker sooner, so there is no need to poll for it.
 async fn time_to_next_due(store: &Store, now: i64) -> Duration {
     match outbox::next_due(store).await {
         Ok(Some(at)) if at > now => {
             Duration::from_secs((at - now) as u64).min(Duration::from_secs(1))
         }
-        Ok(Some(_)) => Duration::from_millis(50),
         _ => Duration::from_secs(1),
     }
 }

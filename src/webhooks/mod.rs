@@ -3,7 +3,7 @@
 //!
 //! - Post-action events are queued in the store's outbox by the write that caused them
 //!   (`store::outbox::enqueue`) and sent by the [`delivery`] worker after commit: at least once,
-//!   in order per conversation, retried with backoff, surviving restarts.
+//!   in order per conversation (or user) and target, retried with backoff, surviving restarts.
 //! - Pre-action events are sent inline by handlers before they write ([`pre_action`]).
 //! - Every request is signed ([`signature`]) and logged (`GET /confab/Webhooks/Deliveries`).
 

@@ -2,6 +2,11 @@
 //! timeout. The target may veto (any non-2xx answer: nothing is written, the caller gets 50056)
 //! or modify (a 2xx JSON body whose fields replace the action's). A timeout or unreachable
 //! target lets the action proceed unmodified (fail-open), as Twilio documents.
+//!
+//! Handlers call [`run`] only when the request carried `X-Twilio-Webhook-Enabled: true`, after
+//! validating it, and validate again after applying the modifications.
+
+use std::future::Future;
 
 use serde_json::{Map, Value};
 
@@ -15,15 +20,15 @@ use crate::store::services::Tenant;
 /// empty when it changed nothing.
 pub type Modifications = Map<String, Value>;
 
-/// Sends `event` (e.g. `onMessageAdd`) with its own parameters to the pre-action target of the
-/// tenant's service (or of the account, when the service has no webhook configuration), if
-/// that target subscribes to it. REST actions fire webhooks only with
-/// `X-Twilio-Webhook-Enabled: true`.
+/// Sends `event` (e.g. `onMessageAdd`) to the pre-action target of the tenant's service (or of
+/// the account, when the service has no webhook configuration), if that target subscribes to
+/// it. `own` builds the event's own parameters; it is awaited only when there is a target, so
+/// an event nobody listens to costs one read and nothing more.
 pub async fn run(
     app: &AppState,
     tenant: &Tenant,
     event: &'static str,
-    own: Params,
+    own: impl Future<Output = ApiResult<Params>>,
 ) -> ApiResult<Modifications> {
     if !tenant.webhooks {
         return Ok(Modifications::new());
@@ -31,13 +36,17 @@ pub async fn run(
     let Some(target) = outbox::pre_action_target(&app.store, tenant.clone(), event).await? else {
         return Ok(Modifications::new());
     };
+    let own = own.await?;
     let mut params: Vec<(String, String)> = vec![
         ("AccountSid".into(), tenant.account_sid.clone()),
         ("EventType".into(), event.into()),
         ("Source".into(), "API".into()),
-        ("ChatServiceSid".into(), target.service_sid.clone()),
         ("RetryCount".into(), "0".into()),
     ];
+    // The event's own parameters may name the service already (a conversation's do): once.
+    if !own.iter().any(|(k, _)| *k == "ChatServiceSid") {
+        params.push(("ChatServiceSid".into(), target.service_sid.clone()));
+    }
     params.extend(
         own.into_iter()
             .filter_map(|(k, v)| v.map(|v| (k.to_string(), v))),
@@ -50,6 +59,7 @@ pub async fn run(
             .iter()
             .find(|(k, _)| k == "ConversationSid")
             .map(|(_, v)| v.clone()),
+        ordering_key: None,
         event_type: event.into(),
         target: "webhook".into(),
         url: target.url.clone(),
@@ -79,8 +89,12 @@ pub async fn run(
                 format!("Webhook disabled processing of command: {event} target answered {status}"),
             ))
         }
-        // No answer within 5 s, or no connection: the action proceeds (fail-open).
-        None => Ok(Modifications::new()),
+        // No answer within 5 s, or no connection: the action proceeds (fail-open), and the log
+        // says so.
+        None => {
+            attempt.outcome = "fail_open";
+            Ok(Modifications::new())
+        }
     };
     tracing::info!(event, url = %pending.url, status = ?attempt.status, outcome = attempt.outcome, "pre-action webhook");
     outbox::log_pre_action(&app.store, pending, attempt).await?;
@@ -96,9 +110,39 @@ fn modifications(body: &[u8]) -> Modifications {
     }
 }
 
+/// A key without case or underscores: `friendly_name`, `FriendlyName` and `friendlyName` are
+/// one key.
+fn folded(key: &str) -> String {
+    key.chars()
+        .filter(|c| *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The value the target gave for `key`. Twilio documents snake_case keys (`body`,
+/// `friendly_name`); whether other casings count is not documented (BEHAVIOR.md 17.5,
+/// [uncertain]), and accepting them costs nothing, so `FriendlyName` counts too. An exact
+/// match wins over a folded one.
+fn lookup<'a>(m: &'a Modifications, key: &str) -> Option<&'a Value> {
+    m.get(key).or_else(|| {
+        let wanted = folded(key);
+        m.iter().find(|(k, _)| folded(k) == wanted).map(|(_, v)| v)
+    })
+}
+
 /// A string field of the modifications, if the target set one.
 pub fn modified_text(m: &Modifications, key: &str) -> Option<String> {
-    m.get(key).and_then(Value::as_str).map(str::to_string)
+    lookup(m, key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// An attributes field: the JSON text Twilio's resources carry, given either as that text or as
+/// the JSON object itself (`{"attributes": {"vip": true}}`), which a target is likelier to send.
+pub fn modified_json(m: &Modifications, key: &str) -> Option<String> {
+    match lookup(m, key)? {
+        Value::String(text) => Some(text.clone()),
+        value @ (Value::Object(_) | Value::Array(_)) => Some(value.to_string()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -114,5 +158,34 @@ mod tests {
         assert!(modifications(b"").is_empty());
         assert!(modifications(b"OK").is_empty());
         assert!(modifications(b"[1]").is_empty());
+    }
+
+    #[test]
+    fn keys_match_in_any_casing_and_exact_wins() {
+        let m = modifications(br#"{"FriendlyName":"pascal","friendlyName":"camel"}"#);
+        assert_eq!(
+            modified_text(&m, "friendly_name").as_deref(),
+            Some("pascal")
+        );
+        let m = modifications(br#"{"friendly_name":"snake","FriendlyName":"pascal"}"#);
+        assert_eq!(modified_text(&m, "friendly_name").as_deref(), Some("snake"));
+        assert_eq!(modified_text(&m, "body"), None);
+    }
+
+    #[test]
+    fn attributes_come_as_text_or_as_an_object() {
+        let m = modifications(br#"{"attributes":{"vip":true}}"#);
+        assert_eq!(
+            modified_json(&m, "attributes").as_deref(),
+            Some(r#"{"vip":true}"#)
+        );
+        let m = modifications(br#"{"attributes":"{\"a\":1}"}"#);
+        assert_eq!(
+            modified_json(&m, "attributes").as_deref(),
+            Some(r#"{"a":1}"#)
+        );
+        let m = modifications(br#"{"attributes":7,"body":{"x":1}}"#);
+        assert_eq!(modified_json(&m, "attributes"), None);
+        assert_eq!(modified_text(&m, "body"), None, "a body is text");
     }
 }

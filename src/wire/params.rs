@@ -129,3 +129,38 @@ pub fn webhooks_enabled(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
+
+/// One of a conversation's timers (BEHAVIOR.md 8.2): an ISO-8601 duration of days or smaller
+/// units, at least `min_secs` unless it is zero (`PT0S` disables it). The account's default
+/// timers become conversations' own, so they follow the same rules and codes.
+pub struct TimerRule {
+    format_code: u32,
+    min_secs: i64,
+    min_code: u32,
+    min_message: &'static str,
+}
+
+pub const INACTIVE_TIMER: TimerRule = TimerRule {
+    format_code: 50379,
+    min_secs: 60,
+    min_code: 50375,
+    min_message: "TimeToInactive should be greater or equal to 1 minute",
+};
+
+pub const CLOSED_TIMER: TimerRule = TimerRule {
+    format_code: 50380,
+    min_secs: 600,
+    min_code: 50376,
+    min_message: "TimeToClosed should be greater or equal to 10 minutes",
+};
+
+impl TimerRule {
+    /// The timer in seconds, once checked; `name` is the parameter that carried it.
+    pub fn check(&self, name: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
+        let secs = duration(name, value, self.format_code)?;
+        if secs.is_some_and(|s| s > 0 && s < self.min_secs) {
+            return Err(ApiError::bad_request(self.min_code, self.min_message));
+        }
+        Ok(secs)
+    }
+}

@@ -24,14 +24,18 @@ impl TestServer {
 
     /// Starts a server, in test mode or not.
     pub fn start_with(db: &str, test_mode: bool) -> TestServer {
-        let opts = ServeOpts {
+        Self::start_opts(ServeOpts {
             listen: "127.0.0.1:0".parse().unwrap(),
             db: db.to_string(),
             account_sid: DEV_ACCOUNT_SID.into(),
             auth_token: DEV_AUTH_TOKEN.into(),
             public_url: None,
             test_mode,
-        };
+        })
+    }
+
+    /// Starts a server with these options (its `listen` should be 127.0.0.1:0).
+    pub fn start_opts(opts: ServeOpts) -> TestServer {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -333,5 +337,57 @@ impl Client {
             req = req.header(*k, *v);
         }
         self.send(req).await
+    }
+}
+
+/// Points the default service's webhooks (`POST /v1/Services/{IS}/Configuration/Webhooks`) at
+/// the receiver: pre-action to `/pre`, post-action to `/post`, by POST, for these events.
+pub async fn service_webhooks(
+    client: &Client,
+    receiver: &crate::receiver::Receiver,
+    filters: &[&str],
+) {
+    let service = client.default_service().await;
+    let mut form = vec![
+        ("PreWebhookUrl", receiver.url("/pre")),
+        ("PostWebhookUrl", receiver.url("/post")),
+        ("Method", "POST".to_string()),
+    ];
+    form.extend(filters.iter().map(|f| ("Filters", f.to_string())));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    client
+        .post(
+            &format!("/v1/Services/{service}/Configuration/Webhooks"),
+            &form,
+        )
+        .await
+        .assert_status(200);
+}
+
+impl TestServer {
+    /// Moves this server's clock forward (`POST /confab/Clock`, test mode). Only on a server of
+    /// the test's own: the shared server's clock belongs to every test.
+    pub async fn advance(&self, by: &str) {
+        self.operator()
+            .post("/confab/Clock", &[("Advance", by)])
+            .await
+            .assert_status(200);
+    }
+}
+
+impl Client {
+    /// Waits until the server's clock begins a new second. Receipts are queued (status null)
+    /// until the second after the one they were created in, so a receipt created right after this
+    /// stays queued for almost a second: long enough to read it without racing the scheduler.
+    pub async fn start_of_a_second(&self) {
+        let now = |r: Resp| r.body["now"].as_str().unwrap().to_string();
+        let start = now(self.get("/confab/Clock").await);
+        for _ in 0..400 {
+            if now(self.get("/confab/Clock").await) != start {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the server's clock stood still for 2 s");
     }
 }

@@ -5,14 +5,6 @@ use std::time::Duration;
 
 use crate::common::{Client, TestServer};
 
-async fn advance(server: &TestServer, by: &str) {
-    server
-        .operator()
-        .post("/confab/Clock", &[("Advance", by)])
-        .await
-        .assert_status(200);
-}
-
 /// Polls the conversation until it reaches `state` (the scheduler fires within a second).
 async fn wait_for_state(client: &Client, sid: &str, state: &str) -> serde_json::Value {
     for _ in 0..300 {
@@ -47,14 +39,14 @@ async fn timers_move_a_conversation_to_inactive_then_closed() {
     let server = TestServer::start(":memory:");
     let client = server.new_account().await;
     let sid = timed_conversation(&client).await;
-    advance(&server, "PT61S").await;
+    server.advance("PT61S").await;
     let inactive = wait_for_state(&client, &sid, "inactive").await;
     assert!(
         inactive["timers"].get("date_inactive").is_none(),
         "a fired timer drops out: {inactive}"
     );
     assert!(inactive["timers"]["date_closed"].is_string());
-    advance(&server, "PT10M").await;
+    server.advance("PT10M").await;
     let closed = wait_for_state(&client, &sid, "closed").await;
     assert_eq!(closed["timers"], serde_json::json!({}));
     client
@@ -68,7 +60,9 @@ async fn an_update_restarts_the_timers() {
     let server = TestServer::start(":memory:");
     let client = server.new_account().await;
     let sid = timed_conversation(&client).await;
-    advance(&server, "PT50S").await;
+    // The same timers, left alone: it goes inactive when the updated one would have.
+    let untouched = timed_conversation(&client).await;
+    server.advance("PT50S").await;
     let updated = client
         .post(
             &format!("/v1/Conversations/{sid}"),
@@ -83,8 +77,9 @@ async fn an_update_restarts_the_timers() {
     let gap = chrono::DateTime::parse_from_rfc3339(due).unwrap()
         - chrono::DateTime::parse_from_rfc3339(&updated_at).unwrap();
     assert_eq!(gap.num_seconds(), 60);
-    advance(&server, "PT20S").await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    server.advance("PT20S").await;
+    // Once the scheduler has moved the untouched conversation, it has also looked at this one.
+    wait_for_state(&client, &untouched, "inactive").await;
     let conv = client.get(&format!("/v1/Conversations/{sid}")).await;
     assert_eq!(
         conv.body["state"], "active",
@@ -113,7 +108,7 @@ async fn account_default_timers_apply_to_new_conversations() {
         "{timers}"
     );
     let sid = conv.body["sid"].as_str().unwrap();
-    advance(&server, "PT31M").await;
+    server.advance("PT31M").await;
     wait_for_state(&client, sid, "closed").await;
 }
 
@@ -128,7 +123,7 @@ async fn timers_survive_a_restart() {
 
     let server = TestServer::start(db.to_str().unwrap());
     let client = client.on(&server.base);
-    advance(&server, "PT11M").await;
+    server.advance("PT11M").await;
     wait_for_state(&client, &sid, "closed").await;
     server.stop();
 }
@@ -137,7 +132,7 @@ async fn timers_survive_a_restart() {
 async fn the_clock_moves_only_forward_and_only_in_test_mode() {
     let server = TestServer::start(":memory:");
     let before = server.operator().get("/confab/Clock").await;
-    advance(&server, "P1D").await;
+    server.advance("P1D").await;
     let after = server.operator().get("/confab/Clock").await;
     let at = |r: &crate::common::Resp| {
         chrono::DateTime::parse_from_rfc3339(r.body["now"].as_str().unwrap()).unwrap()
@@ -215,6 +210,8 @@ async fn a_message_to_an_sms_participant_is_recorded_and_its_receipt_moves_on_th
     let server = TestServer::start(":memory:");
     let client = server.new_account().await;
     let (conv, sms) = mixed_conversation(&client).await;
+    // The receipt is queued until the next second begins: read it before then.
+    client.start_of_a_second().await;
     let message = client
         .post(
             &format!("/v1/Conversations/{conv}/Messages"),
@@ -263,9 +260,9 @@ async fn a_message_to_an_sms_participant_is_recorded_and_its_receipt_moves_on_th
         )
     );
 
-    advance(&server, "PT1S").await;
+    server.advance("PT1S").await;
     wait_for_receipt_status(&client, &receipts, "sent").await;
-    advance(&server, "PT1S").await;
+    server.advance("PT1S").await;
     let delivered = wait_for_receipt_status(&client, &receipts, "delivered").await;
     assert!(delivered["date_updated"].is_string());
     let fetched = client
@@ -308,9 +305,22 @@ async fn a_test_can_fail_a_receipt_with_a_twilio_error_code() {
         ),
         (Some("undelivered"), Some(30003))
     );
-    // A status set by hand is final: the clock no longer moves it.
-    advance(&server, "PT10S").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A status set by hand is final: the clock no longer moves it. A later message's receipt,
+    // due after it, shows when the scheduler has had its chance.
+    let marker = client
+        .post(
+            &format!("/v1/Conversations/{conv}/Messages"),
+            &[("Body", "marker")],
+        )
+        .await;
+    let marker_sid = marker.assert_status(201)["sid"].as_str().unwrap();
+    server.advance("PT10S").await;
+    wait_for_receipt_status(
+        &client,
+        &format!("/v1/Conversations/{conv}/Messages/{marker_sid}/Receipts"),
+        "sent",
+    )
+    .await;
     assert_eq!(
         client.get(&format!("{receipts}/{receipt_sid}")).await.body["status"],
         "undelivered"
@@ -368,7 +378,7 @@ async fn a_message_wakes_an_inactive_conversation() {
     let server = TestServer::start(":memory:");
     let client = server.new_account().await;
     let sid = timed_conversation(&client).await;
-    advance(&server, "PT61S").await;
+    server.advance("PT61S").await;
     wait_for_state(&client, &sid, "inactive").await;
     client
         .post(

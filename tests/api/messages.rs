@@ -5,7 +5,10 @@
 
 use serde_json::Value;
 
-use crate::common::{Client, ErrorCase, Resp, TestServer, account, assert_date, assert_sid};
+use crate::common::{
+    Client, ErrorCase, Resp, TestServer, account, assert_date, assert_sid, service_webhooks,
+};
+use crate::receiver::{Received, Receiver};
 use crate::spec::assert_shape;
 
 fn op(prefix: &str, plain: &'static str, scoped: &'static str) -> &'static str {
@@ -749,7 +752,9 @@ async fn a_closed_conversation_refuses_new_and_edited_messages() {
 
 #[tokio::test]
 async fn a_message_is_activity_that_wakes_an_inactive_conversation_and_restarts_timers() {
-    let client = account().await;
+    // Its own server: the test moves the clock.
+    let server = TestServer::start(":memory:");
+    let client = server.new_account().await;
     let conv = new_conversation(
         &client,
         "/v1",
@@ -770,8 +775,9 @@ async fn a_message_is_activity_that_wakes_an_inactive_conversation_and_restarts_
     let before = client.get(&format!("/v1/Conversations/{conv}")).await.body;
     assert_eq!(before["state"], "inactive");
     assert!(before["timers"].get("date_inactive").is_none(), "{before}");
-    // Let a second pass, so that the rescheduled times differ from the old ones.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Move the clock (short of the closed timer), so that the rescheduled times differ from the
+    // old ones.
+    server.advance("PT30S").await;
 
     let msg = new_message(&client, "/v1", &conv, &[("Body", "wake up")]).await;
     let after = client.get(&format!("/v1/Conversations/{conv}")).await.body;
@@ -786,7 +792,11 @@ async fn a_message_is_activity_that_wakes_an_inactive_conversation_and_restarts_
         (at(&after["timers"]["date_closed"]) - sent).num_seconds(),
         600
     );
-    assert!(at(&after["timers"]["date_closed"]) > at(&before["timers"]["date_closed"]));
+    assert!(
+        (at(&after["timers"]["date_closed"]) - at(&before["timers"]["date_closed"])).num_seconds()
+            >= 30,
+        "the closed timer restarted from the message: {before} then {after}"
+    );
     assert_eq!(
         after["date_updated"], msg["date_created"],
         "the conversation was touched"
@@ -801,53 +811,26 @@ async fn a_message_is_activity_that_wakes_an_inactive_conversation_and_restarts_
     assert_eq!(touched["state"], "active");
 }
 
-/// A server on a store file that the test can also write to, for rows no public endpoint of
-/// this branch creates (participants, receipts, webhook configuration).
-pub struct SeedableServer {
-    pub server: TestServer,
-    pub db: rusqlite::Connection,
-    _dir: tempfile::TempDir,
-}
-
-impl SeedableServer {
-    pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("confab.db");
-        let server = TestServer::start(path.to_str().unwrap());
-        let db = rusqlite::Connection::open(&path).unwrap();
-        db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-        SeedableServer {
-            server,
-            db,
-            _dir: dir,
-        }
-    }
-
-    /// Adds a chat participant with this identity to the conversation; returns its SID.
-    pub fn add_participant(&self, conversation_sid: &str, identity: &str) -> String {
-        let sid = format!("MB{:032x}", rand::random::<u128>());
-        self.db
-            .execute(
-                "INSERT INTO participants (sid, conversation_id, service_id, identity, attributes,
-                     date_created, date_updated)
-                 SELECT ?1, id, service_id, ?2, '{}', 0, 0 FROM conversations WHERE sid = ?3",
-                rusqlite::params![sid, identity, conversation_sid],
-            )
-            .unwrap();
-        sid
-    }
+/// Adds a chat participant with this identity (`POST .../Participants`); returns its SID.
+async fn new_participant(client: &Client, prefix: &str, conv: &str, identity: &str) -> String {
+    let created = client
+        .post(
+            &format!("{prefix}/Conversations/{conv}/Participants"),
+            &[("Identity", identity)],
+        )
+        .await;
+    sid(created.assert_status(201))
 }
 
 #[tokio::test]
 async fn participant_sid_is_the_participant_whose_identity_is_the_author() {
-    let seeded = SeedableServer::start();
-    let client = seeded.server.new_account().await;
+    let client = account().await;
     for prefix in client.prefixes().await {
         let conv = new_conversation(&client, &prefix, &[]).await;
-        let alice = seeded.add_participant(&conv, "alice");
-        let bob = seeded.add_participant(&conv, "bob");
+        let alice = new_participant(&client, &prefix, &conv, "alice").await;
+        let bob = new_participant(&client, &prefix, &conv, "bob").await;
         let elsewhere = new_conversation(&client, &prefix, &[]).await;
-        seeded.add_participant(&elsewhere, "carol");
+        new_participant(&client, &prefix, &elsewhere, "carol").await;
 
         let by_alice = new_message(
             &client,
@@ -901,48 +884,41 @@ async fn participant_sid_is_the_participant_whose_identity_is_the_author() {
     }
 }
 
-/// The outbox rows of an account, as (event, params as a map).
-fn outbox(
-    db: &rusqlite::Connection,
-    account: &str,
-) -> Vec<(String, serde_json::Map<String, Value>)> {
-    let mut stmt = db
-        .prepare("SELECT event_type, params FROM webhook_outbox WHERE account_sid = ?1 ORDER BY id")
-        .unwrap();
-    stmt.query_map([account], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })
-    .unwrap()
-    .map(|row| {
-        let (event, params) = row.unwrap();
-        let pairs: Vec<(String, String)> = serde_json::from_str(&params).unwrap();
-        (
-            event,
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k, Value::from(v)))
-                .collect(),
-        )
-    })
-    .collect()
+/// The post-action webhooks the receiver got, in the order they were sent.
+fn post_events(receiver: &Receiver) -> Vec<Received> {
+    receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.url.ends_with("/post"))
+        .collect()
+}
+
+/// Waits until the receiver has `n` post-action webhooks, and returns exactly those: events of
+/// one conversation are sent in order, so any event queued before the last awaited one has
+/// arrived by then, and one too many shows up as an extra.
+async fn wait_for_post_events(receiver: &Receiver, n: usize) -> Vec<Received> {
+    receiver.wait_for(n, |r| r.url.ends_with("/post")).await;
+    post_events(receiver)
 }
 
 #[tokio::test]
-async fn message_events_are_queued_only_when_the_request_asks_for_webhooks() {
-    let seeded = SeedableServer::start();
-    let client = seeded.server.new_account().await;
+async fn message_events_are_sent_only_when_the_request_asks_for_webhooks() {
+    let client = account().await;
+    let receiver = Receiver::start();
+    service_webhooks(
+        &client,
+        &receiver,
+        &[
+            "onMessageAdded",
+            "onMessageUpdated",
+            "onMessageRemoved",
+            "onConversationStateUpdated",
+        ],
+    )
+    .await;
     let service = client.default_service().await;
-    seeded
-        .db
-        .execute(
-            "UPDATE service_webhooks SET post_webhook_url = 'http://127.0.0.1:9/hook', method = 'POST',
-                 filters = '[\"onMessageAdded\",\"onMessageUpdated\",\"onMessageRemoved\",\"onConversationStateUpdated\"]'
-             WHERE service_id = (SELECT id FROM services WHERE sid = ?1)",
-            [&service],
-        )
-        .unwrap();
     let conv = new_conversation(&client, "/v1", &[("State", "inactive")]).await;
-    let alice = seeded.add_participant(&conv, "alice");
+    let alice = new_participant(&client, "/v1", &conv, "alice").await;
     let media = upload(
         &client,
         &service,
@@ -953,11 +929,9 @@ async fn message_events_are_queued_only_when_the_request_asks_for_webhooks() {
     .await;
     let media_sid = sid(media.assert_status(201));
 
+    // No header, no events (neither the message's nor the state change it causes): the first
+    // event to arrive below is the hooked message's own.
     new_message(&client, "/v1", &conv, &[("Body", "quiet")]).await;
-    assert!(
-        outbox(&seeded.db, &client.sid).is_empty(),
-        "no header, no events"
-    );
 
     let hooked = [("X-Twilio-Webhook-Enabled", "true")];
     let created = client
@@ -972,14 +946,14 @@ async fn message_events_are_queued_only_when_the_request_asks_for_webhooks() {
         )
         .await;
     let msg = sid(created.assert_status(201));
-    let events = outbox(&seeded.db, &client.sid);
-    let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    let events = wait_for_post_events(&receiver, 1).await;
+    let names: Vec<&str> = events.iter().map(Received::event).collect();
     assert_eq!(
         names,
         ["onMessageAdded"],
-        "the quiet message already woke the conversation"
+        "no event for the quiet message; it already woke the conversation"
     );
-    let added = &events[0].1;
+    let added = &events[0];
     for (key, value) in [
         ("EventType", "onMessageAdded"),
         ("Source", "API"),
@@ -992,23 +966,22 @@ async fn message_events_are_queued_only_when_the_request_asks_for_webhooks() {
         ("ParticipantSid", alice.as_str()),
         ("Attributes", r#"{"a":1}"#),
     ] {
-        assert_eq!(
-            added.get(key),
-            Some(&Value::from(value)),
-            "{key}: {added:?}"
-        );
+        assert_eq!(added.param(key), Some(value), "{key}: {added:#?}");
     }
-    assert_eq!(added["DateCreated"], created.body["date_created"]);
+    assert_eq!(
+        added.param("DateCreated"),
+        created.body["date_created"].as_str()
+    );
     let conversation = client.get(&format!("/v1/Conversations/{conv}")).await.body;
     assert_eq!(
-        added.get("MessagingServiceSid"),
-        conversation["messaging_service_sid"]
-            .as_str()
-            .map(Value::from)
-            .as_ref()
+        added.param("MessagingServiceSid"),
+        conversation["messaging_service_sid"].as_str()
     );
-    assert!(added.get("Body").is_none(), "null parameters are not sent");
-    let media_param: Value = serde_json::from_str(added["Media"].as_str().unwrap()).unwrap();
+    assert!(
+        added.param("Body").is_none(),
+        "null parameters are not sent"
+    );
+    let media_param: Value = serde_json::from_str(added.param("Media").unwrap()).unwrap();
     assert_eq!(
         media_param,
         serde_json::json!([{"Sid": media_sid, "Size": 3, "ContentType": "image/png", "Filename": "dot.png"}])
@@ -1022,26 +995,19 @@ async fn message_events_are_queued_only_when_the_request_asks_for_webhooks() {
         )
         .await
         .assert_status(200);
-    let delete = reqwest::Client::new()
-        .delete(format!(
-            "{}/v1/Conversations/{conv}/Messages/{msg}",
-            client.base
-        ))
-        .basic_auth(&client.sid, Some(&client.token))
-        .header("X-Twilio-Webhook-Enabled", "true")
-        .send()
+    client
+        .delete_with_headers(&format!("/v1/Conversations/{conv}/Messages/{msg}"), &hooked)
         .await
-        .unwrap();
-    assert_eq!(delete.status().as_u16(), 204);
-    let events = outbox(&seeded.db, &client.sid);
-    let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+        .assert_status(204);
+    let events = wait_for_post_events(&receiver, 3).await;
+    let names: Vec<&str> = events.iter().map(Received::event).collect();
     assert_eq!(
         names,
         ["onMessageAdded", "onMessageUpdated", "onMessageRemoved"]
     );
-    assert!(events[1].1.contains_key("DateUpdated"));
-    assert!(events[2].1.contains_key("DateRemoved"));
-    assert_eq!(events[2].1["MessageSid"], msg.as_str());
+    assert!(events[1].param("DateUpdated").is_some());
+    assert!(events[2].param("DateRemoved").is_some());
+    assert_eq!(events[2].param("MessageSid"), Some(msg.as_str()));
 
     // A message into an inactive conversation also reports the state change (Reason=EVENT).
     client
@@ -1059,14 +1025,18 @@ async fn message_events_are_queued_only_when_the_request_asks_for_webhooks() {
         )
         .await
         .assert_status(201);
-    let events = outbox(&seeded.db, &client.sid);
-    let (event, params) = &events[3];
-    assert_eq!(event, "onConversationStateUpdated");
+    let events = wait_for_post_events(&receiver, 5).await;
+    let names: Vec<&str> = events.iter().map(Received::event).collect();
+    assert_eq!(names[3..], ["onConversationStateUpdated", "onMessageAdded"]);
+    let state = &events[3];
     assert_eq!(
-        (&params["StateFrom"], &params["StateTo"], &params["Reason"]),
-        (&"inactive".into(), &"active".into(), &"EVENT".into())
+        (
+            state.param("StateFrom"),
+            state.param("StateTo"),
+            state.param("Reason")
+        ),
+        (Some("inactive"), Some("active"), Some("EVENT"))
     );
-    assert_eq!(events[4].0, "onMessageAdded");
 }
 
 #[tokio::test]

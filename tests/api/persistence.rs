@@ -31,3 +31,85 @@ async fn state_survives_a_restart() {
         .assert_status(200);
     server.stop();
 }
+
+/// The real binary, stopped with SIGTERM while a request is in flight (held up by a slow
+/// pre-action webhook): the request still completes with its 201, the process exits cleanly,
+/// and what it acknowledged is in the store.
+#[tokio::test]
+async fn sigterm_finishes_requests_in_flight() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("confab.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The banner's first line names the address; the rest of stdout is drained, so that the
+    // server never writes into a closed pipe.
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = stdout.lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = first_tx.send(line);
+        }
+        lines.for_each(drop);
+    });
+    let first_line = first_rx.recv().unwrap();
+    let base = first_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+
+    let operator = crate::common::Client::new(
+        &base,
+        confab::server::DEV_ACCOUNT_SID,
+        confab::server::DEV_AUTH_TOKEN,
+    );
+    let receiver = crate::receiver::Receiver::start();
+    receiver.slow(std::time::Duration::from_millis(800));
+    crate::common::service_webhooks(&operator, &receiver, &["onConversationAdd"]).await;
+    let in_flight = tokio::spawn({
+        let operator = operator.clone();
+        async move {
+            operator
+                .post_with_headers(
+                    "/v1/Conversations",
+                    &[("UniqueName", "in-flight")],
+                    &[("X-Twilio-Webhook-Enabled", "true")],
+                )
+                .await
+        }
+    });
+    receiver.wait_for_event(1, "onConversationAdd").await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let answered = in_flight.await.unwrap();
+    answered.assert_status(201);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+
+    let server = TestServer::start(db.to_str().unwrap());
+    server
+        .operator()
+        .get("/v1/Conversations/in-flight")
+        .await
+        .assert_status(200);
+    server.stop();
+}

@@ -1,54 +1,126 @@
 //! Delivery Receipts under both prefixes: list (pages both ways, PageSize capped at 50), fetch,
-//! 404s, and the message's `delivery` summary computed from them. No endpoint of this branch
-//! creates receipts (outbound delivery does), so the tests write them into the store file.
+//! 404s, and the message's `delivery` summary computed from them. Receipts are made as a user
+//! makes them: a message to a conversation with SMS participants gets one per SMS participant,
+//! queued (status null); `POST /confab/Receipts/{DY...}` sets a status by hand.
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::common::{assert_date, assert_sid};
-use crate::messages::{SeedableServer, new_conversation, new_message};
+use crate::common::{Client, TestServer, account, assert_date, assert_sid};
+use crate::messages::{new_conversation, new_message};
 use crate::spec::assert_shape;
 
 fn op(prefix: &str, plain: &'static str, scoped: &'static str) -> &'static str {
     if prefix == "/v1" { plain } else { scoped }
 }
 
-impl SeedableServer {
-    /// Adds a receipt to the message; returns its SID.
-    fn add_receipt(
-        &self,
-        message_sid: &str,
-        status: Option<&str>,
-        error_code: Option<i64>,
-    ) -> String {
-        let sid = format!("DY{:032x}", rand::random::<u128>());
-        let channel_message = format!("SM{:032x}", rand::random::<u128>());
-        let participant = format!("MB{:032x}", rand::random::<u128>());
-        let date_updated = status.map(|_| 1_700_000_100i64);
-        self.db
-            .execute(
-                "INSERT INTO receipts (sid, message_id, participant_sid, channel_message_sid, status,
-                     error_code, date_created, date_updated)
-                 SELECT ?1, id, ?2, ?3, ?4, ?5, 1700000000, ?6 FROM messages WHERE sid = ?7",
-                rusqlite::params![sid, participant, channel_message, status, error_code, date_updated, message_sid],
+fn sid(body: &Value) -> String {
+    body["sid"].as_str().unwrap().to_string()
+}
+
+/// Adds `n` SMS participants to the conversation, each with an address and proxy address of its
+/// own (a pair may be in only one open conversation of an account); returns their SIDs.
+async fn sms_participants(client: &Client, prefix: &str, conv: &str, n: usize) -> Vec<String> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let mut sids = Vec::new();
+    for _ in 0..n {
+        let number = NEXT.fetch_add(1, Ordering::Relaxed);
+        let created = client
+            .post(
+                &format!("{prefix}/Conversations/{conv}/Participants"),
+                &[
+                    ("MessagingBinding.Address", &format!("+1555{number:07}")),
+                    ("MessagingBinding.ProxyAddress", "+15559990000"),
+                ],
             )
-            .unwrap();
-        sid
+            .await;
+        sids.push(sid(created.assert_status(201)));
     }
+    sids
+}
+
+/// The receipts of a message, as listed (first page).
+async fn receipts_of(client: &Client, prefix: &str, conv: &str, msg: &str) -> Vec<Value> {
+    let listed = client
+        .get(&format!(
+            "{prefix}/Conversations/{conv}/Messages/{msg}/Receipts"
+        ))
+        .await;
+    listed.assert_status(200)["delivery_receipts"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Sets a receipt's status by hand (`POST /confab/Receipts/{DY...}`); it then stops moving.
+async fn set_status(client: &Client, receipt: &str, form: &[(&str, &str)]) {
+    client
+        .post(&format!("/confab/Receipts/{receipt}"), form)
+        .await
+        .assert_status(200);
+}
+
+/// The receipt SIDs of a conversation in the order they were created, as `GET /confab/Outbound`
+/// (newest first) shows them.
+async fn created_order(client: &Client, conv: &str) -> Vec<String> {
+    let outbound = client
+        .get(&format!(
+            "/confab/Outbound?ConversationSid={conv}&PageSize=100"
+        ))
+        .await;
+    let mut sids: Vec<String> = outbound.assert_status(200)["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["receipt_sid"].as_str().unwrap().to_string())
+        .collect();
+    assert!(outbound.body["meta"]["next_page_url"].is_null());
+    sids.reverse();
+    sids
+}
+
+fn sids_of(items: &[Value]) -> Vec<String> {
+    items.iter().map(sid).collect()
 }
 
 #[tokio::test]
 async fn receipts_are_listed_and_fetched_under_both_prefixes() {
-    let seeded = SeedableServer::start();
-    let client = seeded.server.new_account().await;
+    let client = account().await;
     for prefix in client.prefixes().await {
         let conv = new_conversation(&client, &prefix, &[("UniqueName", "sms")]).await;
-        let msg = new_message(&client, &prefix, &conv, &[("Body", "hi")]).await;
-        let msg = msg["sid"].as_str().unwrap().to_string();
-        let failed = seeded.add_receipt(&msg, Some("failed"), Some(30003));
-        let queued = seeded.add_receipt(&msg, None, None);
+        let mut participants = sms_participants(&client, &prefix, &conv, 2).await;
+        let list_url = |msg: &str| format!("{prefix}/Conversations/sms/Messages/{msg}/Receipts");
 
-        let list = format!("{prefix}/Conversations/sms/Messages/{msg}/Receipts");
-        let listed = client.get(&list).await;
+        // Queued receipts move on within a second: read them before that second is over.
+        client.start_of_a_second().await;
+        let message = new_message(&client, &prefix, &conv, &[("Body", "hi")]).await;
+        let msg = sid(&message);
+        let listed = client.get(&list_url(&msg)).await;
+        let queued = listed.assert_status(200)["delivery_receipts"][1].clone();
+        let fetched = client
+            .get(&format!("{}/{}", list_url(&msg), sid(&queued)))
+            .await;
+        assert_eq!(fetched.assert_status(200), &queued);
+        assert!(
+            queued["status"].is_null(),
+            "queued inside Twilio: no status yet"
+        );
+        assert!(queued["date_updated"].is_null(), "never updated");
+        assert_eq!(
+            queued["error_code"], 0,
+            "the spec's default when there is none"
+        );
+        assert_eq!(queued["date_created"], message["date_created"]);
+
+        let failed = sid(&listed.body["delivery_receipts"][0]);
+        set_status(
+            &client,
+            &failed,
+            &[("Status", "failed"), ("ErrorCode", "30003")],
+        )
+        .await;
+        let listed = client.get(&list_url(&msg)).await;
         let body = listed.assert_status(200);
         assert_shape(
             op(
@@ -60,15 +132,11 @@ async fn receipts_are_listed_and_fetched_under_both_prefixes() {
             body,
         );
         assert_eq!(body["meta"]["key"], "delivery_receipts");
-        let sids: Vec<&str> = body["delivery_receipts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["sid"].as_str().unwrap())
-            .collect();
-        assert_eq!(sids, [failed.as_str(), queued.as_str()]);
+        let sids = sids_of(body["delivery_receipts"].as_array().unwrap());
+        assert_eq!(sids, [failed.clone(), sid(&queued)]);
+        assert_eq!(sids, created_order(&client, &conv).await, "creation order");
 
-        let fetched = client.get(&format!("{list}/{failed}")).await;
+        let fetched = client.get(&format!("{}/{failed}", list_url(&msg))).await;
         let receipt = fetched.assert_status(200);
         assert_shape(
             op(
@@ -93,6 +161,7 @@ async fn receipts_are_listed_and_fetched_under_both_prefixes() {
         );
         assert_date(&receipt["date_created"]);
         assert_date(&receipt["date_updated"]);
+        assert!(receipt["date_updated"].as_str() >= receipt["date_created"].as_str());
         assert_eq!(
             receipt["url"],
             format!(
@@ -106,47 +175,46 @@ async fn receipts_are_listed_and_fetched_under_both_prefixes() {
                 prefix.trim_start_matches("/v1/Services/")
             );
         }
-
-        let pending = client.get(&format!("{list}/{queued}")).await;
-        let pending = pending.assert_status(200);
-        assert!(
-            pending["status"].is_null(),
-            "queued inside Twilio: no status yet"
-        );
-        assert!(pending["date_updated"].is_null(), "never updated");
-        assert_eq!(
-            pending["error_code"], 0,
-            "the spec's default when there is none"
-        );
+        // One receipt for each SMS participant.
+        let mut recipients: Vec<&str> = body["delivery_receipts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["participant_sid"].as_str().unwrap())
+            .collect();
+        recipients.sort();
+        participants.sort();
+        assert_eq!(recipients, participants);
     }
 }
 
 #[tokio::test]
 async fn receipt_lists_page_both_ways_and_cap_page_size_at_50() {
-    let seeded = SeedableServer::start();
-    let client = seeded.server.new_account().await;
+    let client = account().await;
     let conv = new_conversation(&client, "/v1", &[]).await;
-    let msg = new_message(&client, "/v1", &conv, &[("Body", "to many")]).await;
-    let msg = msg["sid"].as_str().unwrap().to_string();
-    let receipts: Vec<String> = (0..55)
-        .map(|_| seeded.add_receipt(&msg, Some("delivered"), None))
-        .collect();
+    // A conversation has at most 50 non-chat participants (50418), so a message has at most 50
+    // receipts: the cap shows in `page_size`, and the fullest list fits one capped page.
+    sms_participants(&client, "/v1", &conv, 50).await;
+    let msg = sid(&new_message(&client, "/v1", &conv, &[("Body", "to many")]).await);
+    let receipts = created_order(&client, &conv).await;
+    assert_eq!(receipts.len(), 50);
+    // Fixed statuses, so that pages read at different times can be compared whole.
+    for receipt in &receipts {
+        set_status(&client, receipt, &[("Status", "delivered")]).await;
+    }
     let list = format!("/v1/Conversations/{conv}/Messages/{msg}/Receipts");
 
     let clamped = client.get(&format!("{list}?PageSize=100")).await;
     assert_eq!(clamped.body["meta"]["page_size"], 50);
     assert_eq!(
-        clamped.body["delivery_receipts"].as_array().unwrap().len(),
-        50
+        sids_of(clamped.body["delivery_receipts"].as_array().unwrap()),
+        receipts
     );
+    assert!(clamped.body["meta"]["next_page_url"].is_null());
     let all = client
         .collect_pages(&format!("{list}?PageSize=20"), "delivery_receipts")
         .await;
-    let sids: Vec<&str> = all.iter().map(|r| r["sid"].as_str().unwrap()).collect();
-    assert_eq!(
-        sids,
-        receipts.iter().map(String::as_str).collect::<Vec<_>>()
-    );
+    assert_eq!(sids_of(&all), receipts);
 
     let first = client.get(&format!("{list}?PageSize=20")).await;
     let next = first.body["meta"]["next_page_url"].as_str().unwrap();
@@ -165,16 +233,15 @@ async fn receipt_lists_page_both_ways_and_cap_page_size_at_50() {
 
 #[tokio::test]
 async fn receipt_paths_that_name_nothing_are_404() {
-    let seeded = SeedableServer::start();
-    let client = seeded.server.new_account().await;
+    let client = account().await;
     let conv = new_conversation(&client, "/v1", &[]).await;
-    let msg = new_message(&client, "/v1", &conv, &[("Body", "x")]).await;
-    let msg = msg["sid"].as_str().unwrap().to_string();
-    let other = new_message(&client, "/v1", &conv, &[("Body", "y")]).await;
-    let other = other["sid"].as_str().unwrap().to_string();
-    let receipt = seeded.add_receipt(&msg, Some("sent"), None);
+    // Sent before anyone could receive it by SMS: no receipts.
+    let other = sid(&new_message(&client, "/v1", &conv, &[("Body", "y")]).await);
+    sms_participants(&client, "/v1", &conv, 1).await;
+    let msg = sid(&new_message(&client, "/v1", &conv, &[("Body", "x")]).await);
+    let receipt = sid(&receipts_of(&client, "/v1", &conv, &msg).await[0]);
     let other_service = client.new_service("other").await;
-    let stranger = seeded.server.new_account().await;
+    let stranger = account().await;
     let paths = [
         format!("/v1/Conversations/{conv}/Messages/IM00000000000000000000000000000000/Receipts"),
         format!("/v1/Conversations/{conv}/Messages/0/Receipts"),
@@ -217,26 +284,31 @@ async fn receipt_paths_that_name_nothing_are_404() {
 
 #[tokio::test]
 async fn the_delivery_summary_counts_the_receipts() {
-    let seeded = SeedableServer::start();
-    let client = seeded.server.new_account().await;
+    let client = account().await;
     for prefix in client.prefixes().await {
         let conv = new_conversation(&client, &prefix, &[]).await;
-        let sid_of = |v: &Value| v["sid"].as_str().unwrap().to_string();
-        let mixed = sid_of(&new_message(&client, &prefix, &conv, &[("Body", "a")]).await);
-        let all_read = sid_of(&new_message(&client, &prefix, &conv, &[("Body", "b")]).await);
-        let chat_only = sid_of(&new_message(&client, &prefix, &conv, &[("Body", "c")]).await);
-        for status in [
-            Some("read"),
-            Some("delivered"),
-            Some("sent"),
-            Some("failed"),
-            Some("undelivered"),
-            None,
-        ] {
-            seeded.add_receipt(&mixed, status, None);
+        // Sent before anyone could receive it by SMS: no receipts.
+        let chat_only = sid(&new_message(&client, &prefix, &conv, &[("Body", "c")]).await);
+        sms_participants(&client, &prefix, &conv, 6).await;
+        let mixed = new_message(&client, &prefix, &conv, &[("Body", "a")]).await;
+        assert_eq!(
+            mixed["delivery"],
+            json!({"total": 6, "sent": "none", "delivered": "none", "read": "none",
+                   "failed": "none", "undelivered": "none"}),
+            "six receipts, all queued"
+        );
+        let mixed = sid(&mixed);
+        let all_read = sid(&new_message(&client, &prefix, &conv, &[("Body", "b")]).await);
+        // The sixth receipt of `mixed` is left to move on its own (queued, then sent, then
+        // delivered): it counts in the total, and whichever of those it has reached, every
+        // status below stays "some".
+        let statuses = ["read", "delivered", "sent", "failed", "undelivered"];
+        let receipts = receipts_of(&client, &prefix, &conv, &mixed).await;
+        for (receipt, status) in receipts.iter().zip(statuses) {
+            set_status(&client, &sid(receipt), &[("Status", status)]).await;
         }
-        for _ in 0..2 {
-            seeded.add_receipt(&all_read, Some("read"), None);
+        for receipt in receipts_of(&client, &prefix, &conv, &all_read).await {
+            set_status(&client, &sid(&receipt), &[("Status", "read")]).await;
         }
 
         let fetched = client
@@ -261,16 +333,16 @@ async fn the_delivery_summary_counts_the_receipts() {
             .get(&format!("{prefix}/Conversations/{conv}/Messages"))
             .await;
         let messages = listed.body["messages"].as_array().unwrap();
-        assert_eq!(messages[0]["delivery"], fetched.body["delivery"]);
+        assert!(messages[0]["delivery"].is_null(), "no receipts, no summary");
+        assert_eq!(messages[0]["sid"], chat_only.as_str());
+        assert_eq!(messages[1]["delivery"], fetched.body["delivery"]);
         assert_eq!(
-            messages[1]["delivery"],
-            json!({"total": 2, "sent": "all", "delivered": "all", "read": "all",
+            messages[2]["delivery"],
+            json!({"total": 6, "sent": "all", "delivered": "all", "read": "all",
                    "failed": "none", "undelivered": "none"})
         );
-        assert!(messages[2]["delivery"].is_null(), "no receipts, no summary");
-        assert_eq!(messages[2]["sid"], chat_only.as_str());
 
-        // An update answers with the summary too; a delete takes the receipts with it.
+        // An update answers with the summary too.
         let updated = client
             .post(
                 &format!("{prefix}/Conversations/{conv}/Messages/{all_read}"),
@@ -279,22 +351,51 @@ async fn the_delivery_summary_counts_the_receipts() {
             .await;
         assert_eq!(
             updated.assert_status(200)["delivery"],
-            messages[1]["delivery"]
+            messages[2]["delivery"]
         );
-        client
-            .delete(&format!(
-                "{prefix}/Conversations/{conv}/Messages/{all_read}"
-            ))
-            .await
-            .assert_status(204);
-        let orphans: i64 = seeded
-            .db
-            .query_row(
-                "SELECT count(*) FROM receipts WHERE message_id NOT IN (SELECT id FROM messages)",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(orphans, 0, "the receipts went with their message");
     }
+}
+
+/// A deleted message's receipts leave the store with it. No endpoint can show a receipt whose
+/// message is gone (every receipt route and `/confab/Outbound` go through the message), so the
+/// last check reads the store file, after the server has stopped.
+#[tokio::test]
+async fn deleting_a_message_deletes_its_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("confab.db");
+    let server = TestServer::start(db.to_str().unwrap());
+    let client = server.new_account().await;
+    let conv = new_conversation(&client, "/v1", &[]).await;
+    sms_participants(&client, "/v1", &conv, 2).await;
+    let doomed = sid(&new_message(&client, "/v1", &conv, &[("Body", "doomed")]).await);
+    let kept = sid(&new_message(&client, "/v1", &conv, &[("Body", "kept")]).await);
+    assert_eq!(created_order(&client, &conv).await.len(), 4);
+    let kept_receipts = sids_of(&receipts_of(&client, "/v1", &conv, &kept).await);
+
+    client
+        .delete(&format!("/v1/Conversations/{conv}/Messages/{doomed}"))
+        .await
+        .assert_status(204);
+    client
+        .get(&format!(
+            "/v1/Conversations/{conv}/Messages/{doomed}/Receipts"
+        ))
+        .await
+        .assert_error(404, 20404);
+    assert_eq!(created_order(&client, &conv).await, kept_receipts);
+    server.stop();
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT sid FROM receipts ORDER BY id")
+        .unwrap();
+    let stored: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        stored, kept_receipts,
+        "the doomed message's receipts are gone"
+    );
 }

@@ -19,6 +19,8 @@ pub struct Received {
     pub signature: String,
     pub idempotency_token: String,
     pub params: Vec<(String, String)>,
+    /// The status the receiver answered.
+    pub answered: u16,
 }
 
 impl Received {
@@ -41,6 +43,8 @@ struct Inner {
     answers: VecDeque<(u16, String)>,
     /// While set, every request is answered with this status (a target that is down).
     down: Option<u16>,
+    /// How long to wait before answering (a slow target).
+    delay: Duration,
 }
 
 #[derive(Clone)]
@@ -115,6 +119,11 @@ impl Receiver {
     }
 
     /// Waits for `n` deliveries of `event`.
+    /// Every answer from now on comes after `delay`.
+    pub fn slow(&self, delay: Duration) {
+        self.inner.lock().unwrap().delay = delay;
+    }
+
     pub async fn wait_for_event(&self, n: usize, event: &str) -> Vec<Received> {
         self.wait_for(n, |r| r.event() == event).await
     }
@@ -143,17 +152,20 @@ async fn record(
     if method == Method::GET {
         params = serde_html_form::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
     }
+    let delay = inner.lock().unwrap().delay;
+    tokio::time::sleep(delay).await;
     let mut inner = inner.lock().unwrap();
+    let (status, body) = match inner.down {
+        Some(status) => (status, String::new()),
+        None => inner.answers.pop_front().unwrap_or((200, String::new())),
+    };
     inner.received.push(Received {
         method: method.to_string(),
         url: format!("http://{host}{uri}"),
         signature: header("x-twilio-signature"),
         idempotency_token: header("i-twilio-idempotency-token"),
         params,
+        answered: status,
     });
-    let (status, body) = match inner.down {
-        Some(status) => (status, String::new()),
-        None => inner.answers.pop_front().unwrap_or((200, String::new())),
-    };
     (StatusCode::from_u16(status).unwrap(), body)
 }

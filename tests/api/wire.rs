@@ -90,3 +90,41 @@ async fn a_json_body_is_not_read_as_parameters() {
         "Missing required parameter FriendlyName in the post body"
     );
 }
+
+#[tokio::test]
+async fn absolute_urls_use_the_address_the_client_used() {
+    let client = account().await;
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/Conversations", client.base))
+        .basic_auth(&client.sid, Some(&client.token))
+        .header("host", "confab.example:4242")
+        .header("x-forwarded-proto", "https")
+        .form(&[("UniqueName", "via-proxy")])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    let url = body["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("https://confab.example:4242/v1/Conversations/CH"),
+        "{url}"
+    );
+}
+
+#[tokio::test]
+async fn public_url_overrides_how_the_server_names_itself() {
+    let server = crate::common::TestServer::start_opts(confab::server::ServeOpts {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db: ":memory:".into(),
+        account_sid: confab::server::DEV_ACCOUNT_SID.into(),
+        auth_token: confab::server::DEV_AUTH_TOKEN.into(),
+        public_url: Some("https://chat.example.com/".into()),
+        test_mode: false,
+    });
+    let client = server.new_account().await;
+    let page = client.get("/v1/Conversations?PageSize=5").await;
+    assert_eq!(
+        page.body["meta"]["first_page_url"],
+        "https://chat.example.com/v1/Conversations?PageSize=5&Page=0"
+    );
+}

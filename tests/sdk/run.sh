@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The official-SDK conformance suite: starts a real confab (in memory, on a free port), creates a
 # virtualenv with the pinned official `twilio` Python package, and drives confab through the
-# SDK's own create/list/stream/fetch/update/delete calls.
+# SDK's own create/list/stream/fetch/update/delete calls; then the pinned official `twilio` Node
+# package (tests/sdk/node, `npm ci` from its lock file) against the same server.
 #
-#   tests/sdk/run.sh [pytest args...]
+#   tests/sdk/run.sh [pytest args...]     (pytest args skip the Node suite)
 #
 # CONFAB_BIN may name an already built binary; otherwise this builds one.
 set -euo pipefail
@@ -33,9 +34,14 @@ for _ in $(seq 1 100); do
 done
 
 export CONFAB_URL="http://127.0.0.1:$port"
-cd "$here/python"
 status=0
-"$venv/bin/pytest" -q "$@" || status=$?
+(cd "$here/python" && "$venv/bin/pytest" -q "$@") || status=$?
+if [ $# -eq 0 ]; then
+  if [ ! -d "$here/node/node_modules/twilio" ] || [ "$here/node/package-lock.json" -nt "$here/node/node_modules" ]; then
+    (cd "$here/node" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  (cd "$here/node" && node --test) || status=$?
+fi
 if [ $status -ne 0 ]; then
   echo "--- confab log (last 40 lines) ---"
   tail -40 "$log"

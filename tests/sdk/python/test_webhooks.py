@@ -115,3 +115,55 @@ def test_pre_action_veto_and_modification(client, receiver):
     receiver.answers.append((200, json.dumps({"friendly_name": "from the hook"})))
     conv = client.conversations.v1.conversations.create(friendly_name="mine", x_twilio_webhook_enabled="true")
     assert conv.friendly_name == "from the hook"
+
+
+def test_message_and_participant_events_pass_the_official_validator(client, account, receiver):
+    configure(
+        client,
+        receiver,
+        ["onParticipantAdd", "onParticipantAdded", "onMessageAdd", "onMessageAdded"],
+    )
+    conv = client.conversations.v1.conversations.create(friendly_name="validated")
+    participant = client.conversations.v1.conversations(conv.sid).participants.create(
+        identity="alice", attributes=json.dumps({"seat": "1A"}), x_twilio_webhook_enabled="true"
+    )
+    message = client.conversations.v1.conversations(conv.sid).messages.create(
+        author="alice",
+        body="héllo & goodbye = 100%",
+        attributes=json.dumps({"tags": ["a", "b"]}),
+        x_twilio_webhook_enabled="true",
+    )
+    validator = RequestValidator(account["auth_token"])
+    for event, path in [
+        ("onParticipantAdd", "/pre"),
+        ("onParticipantAdded", "/post"),
+        ("onMessageAdd", "/pre"),
+        ("onMessageAdded", "/post"),
+    ]:
+        got = receiver.wait_for(event)[0]
+        assert got["url"] == f"{receiver.base}{path}"
+        assert got["params"]["ConversationSid"] == conv.sid
+        assert validator.validate(got["url"], got["params"], got["signature"]), event
+    added = receiver.wait_for("onParticipantAdded")[0]["params"]
+    assert added["ParticipantSid"] == participant.sid
+    assert json.loads(added["Attributes"]) == {"seat": "1A"}
+    sent = receiver.wait_for("onMessageAdded")[0]["params"]
+    assert (sent["MessageSid"], sent["Body"], sent["ParticipantSid"]) == (
+        message.sid,
+        "héllo & goodbye = 100%",
+        participant.sid,
+    )
+
+
+def test_message_pre_action_veto_and_modification(client, receiver):
+    configure(client, receiver, ["onMessageAdd"])
+    conv = client.conversations.v1.conversations.create()
+    messages = client.conversations.v1.conversations(conv.sid).messages
+    receiver.answers.append((500, ""))
+    with pytest.raises(TwilioRestException) as err:
+        messages.create(body="vetoed", x_twilio_webhook_enabled="true")
+    assert err.value.code == 50056
+    assert messages.list() == []
+    receiver.answers.append((200, json.dumps({"body": "from the hook"})))
+    sent = messages.create(body="mine", x_twilio_webhook_enabled="true")
+    assert sent.body == "from the hook"
