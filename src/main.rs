@@ -10,6 +10,8 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         // Logs on stderr; stdout carries only the banner (and subcommands' JSON).
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )

@@ -107,6 +107,9 @@ impl Wakeups {
 struct ReaderPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// At most `MAX_READERS` reads at once, so that every read finds an open connection
+    /// instead of opening (and parsing the schema for) one more and closing it again.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Store {
@@ -132,6 +135,7 @@ impl Store {
             Location::File(path) => Some(Arc::new(ReaderPool {
                 path: path.clone(),
                 idle: Mutex::new(Vec::new()),
+                permits: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
             })),
             // An in-memory database is private to its connection: reads go through the writer.
             Location::Memory => None,
@@ -176,7 +180,14 @@ impl Store {
         let Some(pool) = self.readers.clone() else {
             return self.write(move |ctx| query(ctx.tx)).await;
         };
+        let permit = pool
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(ApiError::internal)?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = pool.take()?;
             let result = query(&conn);
             pool.give_back(conn);
