@@ -479,16 +479,7 @@ async fn create_errors_answer_twilio_codes_and_change_nothing() {
             "the retry count is not negative",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client.post(LIST, form).await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-        res.assert_error(*status, *code);
-    }
+    client.assert_errors(LIST, cases).await;
     assert_eq!(
         client.get(LIST).await.body["address_configurations"],
         json!([]),
@@ -560,15 +551,7 @@ async fn update_errors_answer_twilio_codes_and_change_nothing() {
             "flow SID pattern",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client.post(&path, form).await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-    }
+    client.assert_errors(&path, cases).await;
     assert_eq!(client.get(&path).await.body, created, "nothing changed");
 }
 

@@ -477,18 +477,9 @@ async fn registration_errors_answer_twilio_codes_and_change_nothing() {
             "message types are the three push events",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client
-            .post(&format!("/confab/Services/{service}/Bindings"), form)
-            .await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-        res.assert_error(*status, *code);
-    }
+    client
+        .assert_errors(&format!("/confab/Services/{service}/Bindings"), cases)
+        .await;
     assert_eq!(
         client
             .get(&format!("/v1/Services/{service}/Bindings"))

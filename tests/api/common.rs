@@ -391,3 +391,20 @@ impl Client {
         panic!("the server's clock stood still for 2 s");
     }
 }
+
+impl Client {
+    /// POSTs each case's form to `path` and asserts its Twilio error (status, code and the
+    /// whole error body); `why` names the case in a failure.
+    pub async fn assert_errors(&self, path: &str, cases: &[ErrorCase<'_>]) {
+        for (form, status, code, why) in cases {
+            let res = self.post(path, form).await;
+            assert_eq!(
+                (res.status, res.body["code"].as_u64()),
+                (*status, Some(*code)),
+                "{why}: {}",
+                res.body
+            );
+            res.assert_error(*status, *code);
+        }
+    }
+}

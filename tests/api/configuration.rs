@@ -257,16 +257,7 @@ async fn configuration_errors_answer_twilio_codes_and_change_nothing() {
             "one bad field fails the whole update",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client.post("/v1/Configuration", form).await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-        res.assert_error(*status, *code);
-    }
+    client.assert_errors("/v1/Configuration", cases).await;
     assert_eq!(configuration(&client).await, before);
     assert_eq!(
         other.get("/v1/Configuration").await.body["default_chat_service_sid"],
@@ -400,16 +391,9 @@ async fn account_webhook_errors_answer_twilio_codes_and_change_nothing() {
             "target not webhook/flex",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client.post("/v1/Configuration/Webhooks", form).await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-        res.assert_error(*status, *code);
-    }
+    client
+        .assert_errors("/v1/Configuration/Webhooks", cases)
+        .await;
     assert_eq!(webhooks(&client).await, before);
     let other = account().await;
     assert!(

@@ -419,16 +419,7 @@ async fn create_errors_answer_twilio_codes_and_create_nothing() {
             "replay point not an index",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client.post(&path, form).await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-        res.assert_error(*status, *code);
-    }
+    client.assert_errors(&path, cases).await;
     // The limits themselves are allowed.
     let max_url = format!("https://example.com/{}", "x".repeat(492));
     let max_trigger = "t".repeat(248);
@@ -517,16 +508,7 @@ async fn update_errors_answer_twilio_codes_and_change_nothing() {
             "one bad field fails the whole update",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client.post(&format!("{path}/{sid}"), form).await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-        res.assert_error(*status, *code);
-    }
+    client.assert_errors(&format!("{path}/{sid}"), cases).await;
     assert_eq!(
         client.get(&format!("{path}/{sid}")).await.body,
         created.body,

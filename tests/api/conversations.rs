@@ -216,15 +216,7 @@ async fn validation_errors_answer_twilio_codes_and_change_nothing() {
             "friendly name over 256",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client.post("/v1/Conversations", form).await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-    }
+    client.assert_errors("/v1/Conversations", cases).await;
     let all = client.get("/v1/Conversations").await;
     assert_eq!(
         all.body["conversations"].as_array().unwrap().len(),

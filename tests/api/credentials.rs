@@ -167,16 +167,7 @@ async fn create_errors_answer_twilio_codes_and_change_nothing() {
             "Sandbox is a boolean",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client.post("/v1/Credentials", form).await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-        res.assert_error(*status, *code);
-    }
+    client.assert_errors("/v1/Credentials", cases).await;
     let sixty_four = "n".repeat(64);
     client
         .post(

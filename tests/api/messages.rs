@@ -480,17 +480,9 @@ async fn validation_errors_answer_twilio_codes_and_change_nothing() {
             "unknown media",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client
-            .post(&format!("/v1/Conversations/{conv}/Messages"), form)
-            .await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-    }
+    client
+        .assert_errors(&format!("/v1/Conversations/{conv}/Messages"), cases)
+        .await;
     let listed = client
         .get(&format!("/v1/Conversations/{conv}/Messages"))
         .await;
@@ -532,17 +524,12 @@ async fn validation_errors_answer_twilio_codes_and_change_nothing() {
             "subject over 256",
         ),
     ];
-    for (form, status, code, why) in update_cases {
-        let res = client
-            .post(&format!("/v1/Conversations/{conv}/Messages/{msg}"), form)
-            .await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-    }
+    client
+        .assert_errors(
+            &format!("/v1/Conversations/{conv}/Messages/{msg}"),
+            update_cases,
+        )
+        .await;
     let fetched = client
         .get(&format!("/v1/Conversations/{conv}/Messages/{msg}"))
         .await;
@@ -1253,15 +1240,7 @@ async fn media_errors() {
             "media already sent with another message",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client.post(&messages, form).await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-    }
+    client.assert_errors(&messages, cases).await;
     // Media of another service is also invisible there, and another account cannot read it.
     client
         .get(&format!("/v1/Services/{service}/Media/{foreign}"))

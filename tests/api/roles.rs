@@ -296,17 +296,9 @@ async fn update_and_path_errors() {
             "a service permission on a conversation role",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client
-            .post(&format!("/v1/Roles/{channel_user}"), form)
-            .await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-    }
+    client
+        .assert_errors(&format!("/v1/Roles/{channel_user}"), cases)
+        .await;
     let after = client.get(&format!("/v1/Roles/{channel_user}")).await;
     assert_eq!(after.body["permissions"], before);
     assert_eq!(after.body["friendly_name"], "channel user");

@@ -170,18 +170,9 @@ async fn configuration_errors_answer_twilio_codes_and_change_nothing() {
             "one bad field fails the whole update",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client
-            .post(&format!("/v1/Services/{service}/Configuration"), form)
-            .await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-        res.assert_error(*status, *code);
-    }
+    client
+        .assert_errors(&format!("/v1/Services/{service}/Configuration"), cases)
+        .await;
     assert_eq!(configuration(&client, &service).await, before);
 }
 
@@ -343,16 +334,7 @@ async fn notification_errors_change_nothing() {
             "RemovedFromConversation.Enabled",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client.post(&path, form).await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-        res.assert_error(*status, *code);
-    }
+    client.assert_errors(&path, cases).await;
     assert_eq!(
         notifications(&client, &service).await,
         default_notifications(&client, &service)
@@ -468,16 +450,7 @@ async fn service_webhook_errors_change_nothing() {
             "URL not http(s), with a valid one alongside",
         ),
     ];
-    for (form, status, code, why) in cases {
-        let res = client.post(&path, form).await;
-        assert_eq!(
-            (res.status, res.body["code"].as_u64()),
-            (*status, Some(*code)),
-            "{why}: {}",
-            res.body
-        );
-        res.assert_error(*status, *code);
-    }
+    client.assert_errors(&path, cases).await;
     assert!(
         service_webhooks(&client, &service).await["post_webhook_url"].is_null(),
         "nothing changed"
