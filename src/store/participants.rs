@@ -919,26 +919,41 @@ pub async fn list_conversations(
             let page = keyset.page(conn, &[&service.id, value], &req, map_row, |r| {
                 vec![r.conversation_id, r.id]
             })?;
-            let mut rows = Vec::with_capacity(page.rows.len());
-            for participant in &page.rows {
-                let conversation = optional(
-                    conn,
-                    &format!("{} WHERE c.id = ?1", conversations::SELECT),
-                    &[&participant.conversation_id],
-                    conversations::map_row,
-                )?
-                .ok_or_else(|| ApiError::internal("a participant without its conversation"))?;
-                rows.push(conversation);
+            let conversations = conversations_by_id(conn, &page.rows)?;
+            if page
+                .rows
+                .iter()
+                .any(|p| !conversations.contains_key(&p.conversation_id))
+            {
+                return Err(ApiError::internal("a participant without its conversation"));
             }
-            let mut conversations = rows.into_iter();
             Ok(page.map(|p| {
-                let c = conversations
-                    .next()
-                    .expect("one conversation per participant");
+                let c = conversations[&p.conversation_id].clone();
                 (p, c)
             }))
         })
         .await
+}
+
+/// The conversations of a page of participants, in one query (not one per row).
+fn conversations_by_id(
+    conn: &Connection,
+    participants: &[ParticipantRow],
+) -> ApiResult<std::collections::HashMap<i64, ConversationRow>> {
+    if participants.is_empty() {
+        return Ok(Default::default());
+    }
+    let marks = vec!["?"; participants.len()].join(", ");
+    let sql = format!("{} WHERE c.id IN ({marks})", conversations::SELECT);
+    let ids: Vec<i64> = participants.iter().map(|p| p.conversation_id).collect();
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(ids), conversations::map_row)?;
+    let mut by_id = std::collections::HashMap::new();
+    for row in rows {
+        let row = row?;
+        by_id.insert(row.id, row);
+    }
+    Ok(by_id)
 }
 
 /// CreateConversationWithParticipants: the conversation and every participant in one write
