@@ -1,21 +1,12 @@
 use clap::Parser;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 use confab::server::{self, Cli, Command};
 use confab::store;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        // Logs on stderr; stdout carries only the banner (and subcommands' JSON).
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    let _flush_logs_on_exit = confab::logging::init();
     let cli = Cli::parse();
     match cli.command {
         None => serve(cli.serve).await,
