@@ -17,7 +17,7 @@ use crate::store::outbox::Params;
 use crate::store::services::Tenant;
 use crate::webhooks::pre_action::{self, Modifications, modified_json, modified_text};
 use crate::wire::form::keep_empty;
-use crate::wire::paging::{self, LIMITS_100, PageParams};
+use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::params::{self, CLOSED_TIMER, INACTIVE_TIMER};
 use crate::wire::time::{format_date, format_opt_date};
 use crate::wire::urls::Urls;
@@ -313,7 +313,7 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(q): TwilioQuery<ListFilters>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let req = q.page.validate(LIMITS_100)?;
     let filter = ConversationFilter {
         state: params::one_of("State", q.state.as_deref(), STATES, 50378)?.map(str::to_string),

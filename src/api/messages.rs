@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::sid::Prefix;
 use crate::store::messages::{self, Delivery, MessageRow, MessageUpdate, NewMessage};
 use crate::webhooks::pre_action::{self, Modifications, modified_json, modified_text};
-use crate::wire::paging::{self, LIMITS_100, PageParams};
+use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::params;
 use crate::wire::time::format_date;
 use crate::wire::urls::{Urls, encode};
@@ -302,7 +302,7 @@ pub async fn list(
     State(app): State<AppState>,
     Path(p): Path<ConversationPath>,
     TwilioQuery(q): TwilioQuery<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let req = q.page.validate(LIMITS_100)?;
     let order = params::one_of("Order", q.order.as_deref(), &["asc", "desc"], 20001)?;
     let echoed: Vec<(&str, String)> = order

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::conversations::ConversationRow;
 use crate::store::participants::{self, Binding, Lookup, ParticipantRow};
 use crate::wire::TwilioQuery;
-use crate::wire::paging::{self, LIMITS_50, PageParams};
+use crate::wire::paging::{self, LIMITS_50, ListPage, PageParams};
 use crate::wire::time::format_date;
 use crate::wire::urls::Urls;
 
@@ -101,7 +101,7 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(q): TwilioQuery<Filters>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let (lookup, echoed) = q.lookup()?;
     let req = q.page.validate(LIMITS_50)?;
     let rows =

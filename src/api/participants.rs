@@ -19,7 +19,7 @@ use crate::store::participants::{
 };
 use crate::webhooks::pre_action;
 use crate::wire::form::keep_empty;
-use crate::wire::paging::{self, LIMITS_100, PageParams};
+use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::params;
 use crate::wire::time::{format_date, parse_date};
 use crate::wire::urls::Urls;
@@ -412,7 +412,7 @@ pub async fn list(
     State(app): State<AppState>,
     Path(p): Path<ConversationPath>,
     TwilioQuery(q): TwilioQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let req = q.validate(LIMITS_100)?;
     let (conversation_sid, rows) =
         participants::list(&app.store, scope.tenant(), p.conversation, req.clone()).await?;

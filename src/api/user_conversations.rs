@@ -16,7 +16,7 @@ use crate::store::users::{self, UserConversationRow, UserConversationUpdate};
 use crate::wire::TwilioForm;
 use crate::wire::TwilioQuery;
 use crate::wire::form::keep_empty;
-use crate::wire::paging::{self, LIMITS_50, PageParams};
+use crate::wire::paging::{self, LIMITS_50, ListPage, PageParams};
 use crate::wire::params;
 use crate::wire::time::{format_date, parse_date};
 use crate::wire::urls::Urls;
@@ -137,7 +137,7 @@ pub async fn list(
     State(app): State<AppState>,
     Path(p): Path<UserPath>,
     TwilioQuery(page): TwilioQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let req = page.validate(LIMITS_50)?;
     let (user, rows) =
         users::list_conversations(&app.store, scope.tenant(), p.user, req.clone()).await?;

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::sid::{Prefix, is_sid};
 use crate::store::users::{self, NewUser, Reachability, UserRow, UserUpdate};
 use crate::webhooks::pre_action;
-use crate::wire::paging::{self, LIMITS_50, PageParams};
+use crate::wire::paging::{self, LIMITS_50, ListPage, PageParams};
 use crate::wire::params;
 use crate::wire::time::format_date;
 use crate::wire::urls::Urls;
@@ -127,7 +127,7 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(page): TwilioQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let req = page.validate(LIMITS_50)?;
     let rows = users::list(&app.store, scope.tenant(), req.clone()).await?;
     let page = rows.map(|r| render(&r, None, &scope.urls));
