@@ -14,7 +14,7 @@ use crate::sid::Prefix;
 use crate::store::addresses::{
     self, AddressRow, AddressUpdate, AutoCreation, AutoCreationChange, NewAddress,
 };
-use crate::wire::paging::{self, LIMITS_50, PageParams};
+use crate::wire::paging::{self, LIMITS_50, ListPage, PageParams};
 use crate::wire::params;
 use crate::wire::time::format_date;
 use crate::wire::urls::Urls;
@@ -312,7 +312,7 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(q): TwilioQuery<ListFilters>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let req = q.page.validate(LIMITS_50)?;
     let address_type = enum_value("Type", q.address_type.as_deref(), ADDRESS_TYPES, 20001)?;
     let rows = addresses::list(

@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::store::bindings::{self, BindingFilter, BindingRow};
 use crate::wire::TwilioQuery;
-use crate::wire::paging::{self, LIMITS_100, PageParams};
+use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::time::format_date;
 use crate::wire::urls::Urls;
 
@@ -80,7 +80,7 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(q): TwilioQuery<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let req = PageParams {
         page_size: q.page_size,
         page: q.page,

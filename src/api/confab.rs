@@ -11,7 +11,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::store::accounts::{self, Credential};
 use crate::store::outbox;
-use crate::wire::paging::{self, LIMITS_100, PageParams};
+use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::time::{format_date, parse_duration};
 use crate::wire::urls::Urls;
 use crate::wire::{TwilioForm, TwilioQuery};
@@ -94,7 +94,7 @@ pub async fn list_webhook_deliveries(
     State(app): State<AppState>,
     headers: HeaderMap,
     TwilioQuery(page): TwilioQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let account = app.authenticate(&headers).await?;
     let req = page.validate(LIMITS_100)?;
     let rows = outbox::deliveries(&app.store, account, req.clone()).await?;

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::sid::Prefix;
 use crate::store::conversation_webhooks::{self, NewWebhook, WebhookRow, WebhookUpdate};
 use crate::webhook_events::{self, Accepted};
-use crate::wire::paging::{self, LIMITS_5, PageParams};
+use crate::wire::paging::{self, LIMITS_5, ListPage, PageParams};
 use crate::wire::params;
 use crate::wire::time::format_date;
 use crate::wire::urls::{Urls, encode};
@@ -259,7 +259,7 @@ pub async fn list(
     State(app): State<AppState>,
     Path(p): Path<WebhooksPath>,
     TwilioQuery(q): TwilioQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let req = q.validate(LIMITS_5)?;
     let list_url = scope.urls.scoped(&format!(
         "Conversations/{}/Webhooks",

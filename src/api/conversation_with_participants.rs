@@ -12,6 +12,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -124,11 +125,7 @@ fn check_participants(raw: &[String]) -> ApiResult<Vec<NewParticipant>> {
 }
 
 /// CreateConversationWithParticipants: POST /v1/ConversationWithParticipants
-pub async fn create(
-    scope: Scope,
-    State(app): State<AppState>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(scope: Scope, State(app): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let mut params = read_form::<ConversationParams>(&body)?;
     params.for_create()?;
     let list: ParticipantList = read_form(&body)?;
@@ -149,8 +146,6 @@ pub async fn create(
     )
     .await?;
     // The participants exist already: 201 Created, not Twilio's 202 "still adding them".
-    Ok((
-        StatusCode::CREATED,
-        Json(conversations::render(&row, &scope.urls)),
-    ))
+    let body = Json(conversations::render(&row, &scope.urls));
+    Ok((StatusCode::CREATED, body).into_response())
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::store::lifecycle;
-use crate::wire::paging::{self, LIMITS_100, PageParams};
+use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::params::{integer, one_of};
 use crate::wire::urls::Urls;
 use crate::wire::{TwilioForm, TwilioQuery};
@@ -31,7 +31,7 @@ pub async fn list(
     State(app): State<AppState>,
     headers: HeaderMap,
     TwilioQuery(q): TwilioQuery<OutboundFilter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let account = app.authenticate(&headers).await?;
     let req = q.page.validate(LIMITS_100)?;
     let rows =

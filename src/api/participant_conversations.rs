@@ -4,10 +4,10 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 
-use super::conversations::render_timers;
+use super::conversations::{Timers, render_timers};
 use super::participants::participant_url;
 use super::scope::Scope;
 use crate::app::AppState;
@@ -16,8 +16,8 @@ use crate::store::conversations::ConversationRow;
 use crate::store::participants::{self, Binding, Lookup, ParticipantRow};
 use crate::wire::TwilioQuery;
 use crate::wire::paging::{self, LIMITS_50, PageParams};
-use crate::wire::time::format_date;
-use crate::wire::urls::Urls;
+use crate::wire::time::Date;
+use crate::wire::urls::{Link, Urls};
 
 #[derive(Deserialize)]
 pub struct Filters {
@@ -56,44 +56,83 @@ impl Filters {
 
 /// `participant_messaging_binding` as the spec's `readFullByAddress` example shows it: every
 /// binding field, `null` where unset; `null` for a chat participant.
-fn render_binding(binding: Option<&Binding>) -> Value {
-    match binding {
-        None => Value::Null,
-        Some(b) => json!({
-            "type": b.kind,
-            "address": b.address,
-            "proxy_address": b.proxy_address,
-            "projected_address": b.projected_address,
-            "name": b.name,
-            "level": b.level,
-        }),
-    }
+#[derive(Debug, Serialize)]
+struct BindingView<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    address: Option<&'a str>,
+    proxy_address: Option<&'a str>,
+    projected_address: Option<&'a str>,
+    name: Option<&'a str>,
+    level: Option<&'a str>,
+}
+
+fn render_binding(binding: Option<&Binding>) -> Option<BindingView<'_>> {
+    binding.map(|b| BindingView {
+        kind: &b.kind,
+        address: b.address.as_deref(),
+        proxy_address: b.proxy_address.as_deref(),
+        projected_address: b.projected_address.as_deref(),
+        name: b.name.as_deref(),
+        level: b.level.as_deref(),
+    })
 }
 
 /// One row: the participant's fields and its conversation's, and links to both. Both URL
-/// families carry `chat_service_sid` here (the spec's two schemas agree).
-pub fn render(participant: &ParticipantRow, conversation: &ConversationRow, urls: &Urls) -> Value {
-    json!({
-        "account_sid": participant.account_sid,
-        "chat_service_sid": participant.service_sid,
-        "participant_sid": participant.sid,
-        "participant_user_sid": participant.user_sid,
-        "participant_identity": participant.identity,
-        "participant_messaging_binding": render_binding(participant.binding.as_ref()),
-        "conversation_sid": conversation.sid,
-        "conversation_unique_name": conversation.unique_name,
-        "conversation_friendly_name": conversation.friendly_name,
-        "conversation_attributes": conversation.attributes,
-        "conversation_date_created": format_date(conversation.date_created),
-        "conversation_date_updated": format_date(conversation.date_updated),
-        "conversation_created_by": conversation.created_by,
-        "conversation_state": conversation.state,
-        "conversation_timers": render_timers(conversation.date_inactive, conversation.date_closed),
-        "links": {
-            "participant": participant_url(urls, &conversation.sid, &participant.sid),
-            "conversation": urls.scoped(&format!("Conversations/{}", conversation.sid)),
+/// families carry `chat_service_sid` here (the spec's two schemas agree). It borrows both rows
+/// and is serialized straight into the body, as the other list rows are.
+#[derive(Debug, Serialize)]
+pub struct ParticipantConversationView<'a> {
+    account_sid: &'a str,
+    chat_service_sid: &'a str,
+    participant_sid: &'a str,
+    participant_user_sid: Option<&'a str>,
+    participant_identity: Option<&'a str>,
+    participant_messaging_binding: Option<BindingView<'a>>,
+    conversation_sid: &'a str,
+    conversation_unique_name: Option<&'a str>,
+    conversation_friendly_name: Option<&'a str>,
+    conversation_attributes: &'a str,
+    conversation_date_created: Date,
+    conversation_date_updated: Date,
+    conversation_created_by: Option<&'a str>,
+    conversation_state: &'a str,
+    conversation_timers: Timers,
+    links: Links<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct Links<'a> {
+    participant: Link<'a, 4>,
+    conversation: Link<'a, 2>,
+}
+
+pub fn render<'a>(
+    participant: &'a ParticipantRow,
+    conversation: &'a ConversationRow,
+    urls: &'a Urls,
+) -> ParticipantConversationView<'a> {
+    ParticipantConversationView {
+        account_sid: &participant.account_sid,
+        chat_service_sid: &participant.service_sid,
+        participant_sid: &participant.sid,
+        participant_user_sid: participant.user_sid.as_deref(),
+        participant_identity: participant.identity.as_deref(),
+        participant_messaging_binding: render_binding(participant.binding.as_ref()),
+        conversation_sid: &conversation.sid,
+        conversation_unique_name: conversation.unique_name.as_deref(),
+        conversation_friendly_name: conversation.friendly_name.as_deref(),
+        conversation_attributes: &conversation.attributes,
+        conversation_date_created: Date(conversation.date_created),
+        conversation_date_updated: Date(conversation.date_updated),
+        conversation_created_by: conversation.created_by.as_deref(),
+        conversation_state: &conversation.state,
+        conversation_timers: render_timers(conversation.date_inactive, conversation.date_closed),
+        links: Links {
+            participant: participant_url(urls, &conversation.sid, &participant.sid),
+            conversation: urls.link(["Conversations", &conversation.sid]),
         },
-    })
+    }
 }
 
 /// ListParticipantConversation: GET /v1/ParticipantConversations
@@ -101,17 +140,20 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(q): TwilioQuery<Filters>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (lookup, echoed) = q.lookup()?;
     let req = q.page.validate(LIMITS_50)?;
     let rows =
         participants::list_conversations(&app.store, scope.tenant(), lookup, req.clone()).await?;
-    let page = rows.map(|(p, c)| render(&p, &c, &scope.urls));
+    let page = rows.as_ref().map(|(p, c)| render(p, c, &scope.urls));
+    let list_url = scope.urls.scoped("ParticipantConversations");
+    let filters = [echoed];
     Ok(Json(paging::render(
         "conversations",
         page,
         &req,
-        &scope.urls.scoped("ParticipantConversations"),
-        &[(echoed.0, echoed.1)],
-    )))
+        &list_url,
+        &filters,
+    ))
+    .into_response())
 }

@@ -11,7 +11,7 @@ use crate::app::AppState;
 use crate::error::ApiResult;
 use crate::store::receipts::{self, ReceiptRow};
 use crate::wire::TwilioQuery;
-use crate::wire::paging::{self, LIMITS_50, PageParams};
+use crate::wire::paging::{self, LIMITS_50, ListPage, PageParams};
 use crate::wire::time::{format_date, format_opt_date};
 use crate::wire::urls::{Urls, encode};
 
@@ -72,7 +72,7 @@ pub async fn list(
     State(app): State<AppState>,
     Path(p): Path<MessagePath>,
     TwilioQuery(q): TwilioQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let req = q.validate(LIMITS_50)?;
     let list_url = scope.urls.scoped(&format!(
         "Conversations/{}/Messages/{}/Receipts",

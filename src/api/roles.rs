@@ -10,7 +10,7 @@ use super::scope::Scope;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::store::roles::{self, NewRole, RoleRow};
-use crate::wire::paging::{self, LIMITS_50, PageParams};
+use crate::wire::paging::{self, LIMITS_50, ListPage, PageParams};
 use crate::wire::params;
 use crate::wire::time::format_date;
 use crate::wire::urls::Urls;
@@ -110,7 +110,7 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(page): TwilioQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let req = page.validate(LIMITS_50)?;
     let rows = roles::list(&app.store, scope.tenant(), req.clone()).await?;
     let page = rows.map(|r| render(&r, &scope.urls));

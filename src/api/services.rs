@@ -10,7 +10,7 @@ use super::scope::Scope;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::store::services::{self, ServiceRow};
-use crate::wire::paging::{self, LIMITS_100, PageParams};
+use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::params::text;
 use crate::wire::time::format_date;
 use crate::wire::urls::Urls;
@@ -62,7 +62,7 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(page): TwilioQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListPage<Value>>> {
     let req = page.validate(LIMITS_100)?;
     let rows = services::list(&app.store, scope.account_sid().to_string(), req.clone()).await?;
     let page = rows.map(|r| render(&r, &scope.urls));

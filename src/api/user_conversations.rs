@@ -5,10 +5,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 
-use super::conversations::render_timers;
+use super::conversations::{Timers, render_timers};
 use super::scope::Scope;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -18,39 +18,72 @@ use crate::wire::TwilioQuery;
 use crate::wire::form::keep_empty;
 use crate::wire::paging::{self, LIMITS_50, PageParams};
 use crate::wire::params;
-use crate::wire::time::{format_date, parse_date};
-use crate::wire::urls::Urls;
+use crate::wire::time::{Date, format_date, parse_date};
+use crate::wire::urls::{Link, Urls};
 
 const NOTIFICATION_LEVELS: &[&str] = &["default", "muted"];
 
 /// A User Conversation: the conversation's own fields, the user's participant and read state.
-/// `chat_service_sid` is there under both prefixes (the spec's two schemas are the same).
-pub fn render(row: &UserConversationRow, urls: &Urls) -> Value {
+/// `chat_service_sid` is there under both prefixes (the spec's two schemas are the same). It
+/// borrows its row and is serialized straight into the body, as the other list rows are.
+#[derive(Debug, Serialize)]
+pub struct UserConversationView<'a> {
+    account_sid: &'a str,
+    chat_service_sid: &'a str,
+    conversation_sid: &'a str,
+    unread_messages_count: Option<i64>,
+    last_read_message_index: Option<i64>,
+    participant_sid: &'a str,
+    user_sid: &'a str,
+    friendly_name: Option<&'a str>,
+    conversation_state: &'a str,
+    timers: Timers,
+    attributes: &'a str,
+    date_created: Date,
+    date_updated: Date,
+    created_by: Option<&'a str>,
+    notification_level: &'a str,
+    unique_name: Option<&'a str>,
+    url: Link<'a, 4>,
+    links: Links<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct Links<'a> {
+    participant: Link<'a, 4>,
+    conversation: Link<'a, 2>,
+}
+
+pub fn render<'a>(row: &'a UserConversationRow, urls: &'a Urls) -> UserConversationView<'a> {
     let c = &row.conversation;
-    let conversation_url = urls.scoped(&format!("Conversations/{}", c.sid));
-    json!({
-        "account_sid": c.account_sid,
-        "chat_service_sid": c.service_sid,
-        "conversation_sid": c.sid,
-        "unread_messages_count": row.unread_messages_count,
-        "last_read_message_index": row.last_read_message_index,
-        "participant_sid": row.participant_sid,
-        "user_sid": row.user_sid,
-        "friendly_name": c.friendly_name,
-        "conversation_state": c.state,
-        "timers": render_timers(c.date_inactive, c.date_closed),
-        "attributes": c.attributes,
-        "date_created": format_date(c.date_created),
-        "date_updated": format_date(c.date_updated),
-        "created_by": c.created_by,
-        "notification_level": row.notification_level,
-        "unique_name": c.unique_name,
-        "url": urls.scoped(&format!("Users/{}/Conversations/{}", row.user_sid, c.sid)),
-        "links": {
-            "participant": format!("{conversation_url}/Participants/{}", row.participant_sid),
-            "conversation": conversation_url,
+    UserConversationView {
+        account_sid: &c.account_sid,
+        chat_service_sid: &c.service_sid,
+        conversation_sid: &c.sid,
+        unread_messages_count: row.unread_messages_count,
+        last_read_message_index: row.last_read_message_index,
+        participant_sid: &row.participant_sid,
+        user_sid: &row.user_sid,
+        friendly_name: c.friendly_name.as_deref(),
+        conversation_state: &c.state,
+        timers: render_timers(c.date_inactive, c.date_closed),
+        attributes: &c.attributes,
+        date_created: Date(c.date_created),
+        date_updated: Date(c.date_updated),
+        created_by: c.created_by.as_deref(),
+        notification_level: &row.notification_level,
+        unique_name: c.unique_name.as_deref(),
+        url: urls.link(["Users", &row.user_sid, "Conversations", &c.sid]),
+        links: Links {
+            participant: urls.link([
+                "Conversations",
+                &c.sid,
+                "Participants",
+                &row.participant_sid,
+            ]),
+            conversation: urls.link(["Conversations", &c.sid]),
         },
-    })
+    }
 }
 
 /// The parameters of UpdateUserConversation. The read horizon may be cleared by sending a
@@ -137,20 +170,15 @@ pub async fn list(
     State(app): State<AppState>,
     Path(p): Path<UserPath>,
     TwilioQuery(page): TwilioQuery<PageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let req = page.validate(LIMITS_50)?;
     let (user, rows) =
         users::list_conversations(&app.store, scope.tenant(), p.user, req.clone()).await?;
-    let page = rows.map(|r| render(&r, &scope.urls));
-    Ok(Json(paging::render(
-        "conversations",
-        page,
-        &req,
-        &scope
-            .urls
-            .scoped(&format!("Users/{}/Conversations", user.sid)),
-        &[],
-    )))
+    let page = rows.as_ref().map(|r| render(r, &scope.urls));
+    let list_url = scope
+        .urls
+        .scoped(&format!("Users/{}/Conversations", user.sid));
+    Ok(Json(paging::render("conversations", page, &req, &list_url, &[])).into_response())
 }
 
 /// FetchUserConversation: GET /v1/Users/{UserSid}/Conversations/{ConversationSid} (and
@@ -159,9 +187,9 @@ pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<UserConversationPath>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let row = users::fetch_conversation(&app.store, scope.tenant(), p.user, p.conversation).await?;
-    Ok(Json(render(&row, &scope.urls)))
+    Ok(Json(render(&row, &scope.urls)).into_response())
 }
 
 /// UpdateUserConversation: POST /v1/Users/{UserSid}/Conversations/{ConversationSid} (and
@@ -171,12 +199,12 @@ pub async fn update(
     State(app): State<AppState>,
     Path(p): Path<UserConversationPath>,
     TwilioForm(form): TwilioForm<UserConversationParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let change = form.check()?;
     let row =
         users::update_conversation(&app.store, scope.tenant(), p.user, p.conversation, change)
             .await?;
-    Ok(Json(render(&row, &scope.urls)))
+    Ok(Json(render(&row, &scope.urls)).into_response())
 }
 
 /// DeleteUserConversation: DELETE /v1/Users/{UserSid}/Conversations/{ConversationSid} (and
