@@ -1,5 +1,11 @@
 //! Twilio SIDs: two upper-case letters naming the kind of resource, then 32 lower-case hex
-//! digits (128 random bits). All SIDs are minted here.
+//! digits. All SIDs are minted here.
+//!
+//! The 32 digits are the minting time in milliseconds (48 bits) then 80 random bits, as in a
+//! UUIDv7: still opaque and unguessable, but a new SID sorts after the older ones, so inserting
+//! it into a `UNIQUE` SID index touches the index's last page instead of a random one. With a
+//! million messages, random SIDs made every message of a batch dirty (and write to the WAL) a
+//! page of its own.
 
 use rand::RngCore;
 
@@ -51,10 +57,14 @@ impl Prefix {
     }
 }
 
-/// A fresh random SID with the given prefix.
+/// A fresh SID with the given prefix: time-ordered, with 80 random bits.
 pub fn new_sid(prefix: Prefix) -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    rand::rng().fill_bytes(&mut bytes[6..]);
     format!("{}{}", prefix.as_str(), hex::encode(bytes))
 }
 
@@ -84,6 +94,14 @@ mod tests {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         );
         assert_ne!(sid, new_sid(Prefix::Conversation));
+    }
+
+    #[test]
+    fn later_sids_sort_after_earlier_ones() {
+        let earlier = new_sid(Prefix::Message);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let later = new_sid(Prefix::Message);
+        assert!(later > earlier, "{earlier} then {later}");
     }
 
     #[test]
