@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use crate::app::{self, AppState};
 use crate::auth::Credentials;
 use crate::clock::Clock;
-use crate::store::{self, Location, Store};
+use crate::store::{self, Durability, Location, Store};
 
 /// The development account printed at start. Fixed, so that snippets and tests can name it.
 pub const DEV_ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -61,6 +61,10 @@ pub struct ServeOpts {
     /// Allow the test-only extension routes (moving the clock). Off by default.
     #[arg(long, env = "CONFAB_TEST_MODE")]
     pub test_mode: bool,
+    /// When a write is answered: `disk` once it is synced to disk (survives a power loss),
+    /// `process` once the operating system has it (survives kill -9, not a power loss; faster).
+    #[arg(long, env = "CONFAB_DURABILITY", value_enum, default_value_t = Durability::Disk)]
+    pub durability: Durability,
 }
 
 #[derive(Args, Debug)]
@@ -84,7 +88,7 @@ pub struct CreateKeyOpts {
 /// Opens the store, makes sure the operator account exists, and builds the shared state.
 pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
     let clock = Clock::default();
-    let store = Store::open(&Location::parse(&opts.db), clock)?;
+    let store = Store::open(&Location::parse(&opts.db), opts.durability, clock)?;
     store::accounts::ensure(&store, opts.account_sid.clone(), opts.auth_token.clone()).await?;
     let credentials = Credentials::new(store::accounts::load_credentials(&store).await?);
     crate::webhooks::delivery::spawn(store.clone());
@@ -112,7 +116,7 @@ pub async fn run_with_listener(
 
 /// Opens a store that a subcommand writes to directly.
 pub fn open_store(db: &str) -> anyhow::Result<Store> {
-    Store::open(&Location::parse(db), Clock::default())
+    Store::open(&Location::parse(db), Durability::Disk, Clock::default())
 }
 
 /// The banner printed at start: where it listens, the store, the credentials, and how to point

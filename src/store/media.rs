@@ -237,7 +237,7 @@ mod tests {
 
     #[tokio::test]
     async fn unclaimed_media_expires_after_five_minutes() {
-        let store = Store::open(&Location::Memory, Clock::default()).unwrap();
+        let store = Store::open(&Location::Memory, Default::default(), Clock::default()).unwrap();
         let account = accounts::create(&store, "media".into()).await.unwrap();
         let tenant = Tenant {
             account_sid: account.account_sid,

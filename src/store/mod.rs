@@ -60,6 +60,18 @@ pub struct WriteCtx<'a> {
 type Reply = Box<dyn FnOnce(ApiResult<()>) + Send>;
 type Job = Box<dyn FnOnce(&mut WriteCtx) -> (bool, Reply) + Send>;
 
+/// When a write is answered, and so what it survives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// Answered once its batch is synced to disk (fdatasync): it survives a power loss.
+    #[default]
+    Disk,
+    /// Answered once its batch is committed and handed to the operating system: it survives
+    /// the process being killed (kill -9) or crashing, not a power loss or a kernel crash
+    /// (SQLite's `synchronous=NORMAL` in WAL mode). For CI and laptops that want the speed.
+    Process,
+}
+
 /// Where the data lives.
 #[derive(Debug, Clone)]
 pub enum Location {
@@ -110,7 +122,7 @@ struct ReaderPool {
 
 impl Store {
     /// Opens (creating and migrating if needed) the store and starts its writer thread.
-    pub fn open(location: &Location, clock: Clock) -> anyhow::Result<Self> {
+    pub fn open(location: &Location, durability: Durability, clock: Clock) -> anyhow::Result<Self> {
         let mut conn = match location {
             Location::File(path) => Connection::open(path)?,
             Location::Memory => Connection::open_in_memory()?,
@@ -119,7 +131,14 @@ impl Store {
         migrations::run(&mut conn)?;
         let (writer, jobs) = mpsc::unbounded_channel();
         let wake = Arc::new(Wakeups::default());
-        writer::start(conn, location, clock.clone(), wake.clone(), jobs)?;
+        writer::start(
+            conn,
+            location,
+            durability,
+            clock.clone(),
+            wake.clone(),
+            jobs,
+        )?;
         let readers = match location {
             Location::File(path) => Some(Arc::new(ReaderPool {
                 path: path.clone(),

@@ -1073,7 +1073,7 @@ mod tests {
     /// Service takes no SMS participant.
     #[tokio::test]
     async fn service_roles_and_missing_messaging_services_are_refused() {
-        let store = Store::open(&Location::Memory, Clock::default()).unwrap();
+        let store = Store::open(&Location::Memory, Default::default(), Clock::default()).unwrap();
         let account = accounts::create(&store, "rules".into()).await.unwrap();
         let tenant = tenant_of(&account.account_sid, false);
         let service_role: String = store
@@ -1152,7 +1152,7 @@ mod tests {
     /// A removed participant's past messages stay, still naming it (BEHAVIOR.md 10.3).
     #[tokio::test]
     async fn removing_a_participant_keeps_its_messages() {
-        let store = Store::open(&Location::Memory, Clock::default()).unwrap();
+        let store = Store::open(&Location::Memory, Default::default(), Clock::default()).unwrap();
         let account = accounts::create(&store, "messages".into()).await.unwrap();
         let tenant = tenant_of(&account.account_sid, false);
         let conversation =
@@ -1203,7 +1203,7 @@ mod tests {
     /// asked for webhooks, and not otherwise.
     #[tokio::test]
     async fn participant_changes_queue_their_events() {
-        let store = Store::open(&Location::Memory, Clock::default()).unwrap();
+        let store = Store::open(&Location::Memory, Default::default(), Clock::default()).unwrap();
         let account = accounts::create(&store, "events".into()).await.unwrap();
         let account_sid = account.account_sid.clone();
         store

@@ -666,7 +666,7 @@ mod tests {
     }
 
     async fn fixture(webhooks: bool) -> Fixture {
-        let store = Store::open(&Location::Memory, Clock::default()).unwrap();
+        let store = Store::open(&Location::Memory, Default::default(), Clock::default()).unwrap();
         let account = accounts::create(&store, "unit".into()).await.unwrap();
         Fixture {
             store,

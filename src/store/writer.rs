@@ -18,7 +18,9 @@
 //! is committed but not yet synced is visible to readers, as any committed write is between
 //! COMMIT and its answer; a power failure can lose it, and it was never answered 2xx.
 //!
-//! An in-memory store has nothing to sync: its batches are answered right after COMMIT.
+//! With `--durability process`, and for an in-memory store, there is no syncer: batches are
+//! answered right after COMMIT, when their frames are in the operating system's hands (a
+//! killed process loses nothing; a power loss may lose the last answered writes).
 
 use std::cell::Cell;
 use std::fs::File;
@@ -30,7 +32,7 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::mpsc;
 
-use super::{Job, Location, Reply, Wakeups, WriteCtx};
+use super::{Durability, Job, Location, Reply, Wakeups, WriteCtx};
 use crate::clock::Clock;
 use crate::error::{ApiError, ApiResult};
 
@@ -44,20 +46,24 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// Committed batches waiting for the syncer; beyond this the writer waits for the disk.
 const MAX_UNSYNCED_BATCHES: usize = 64;
 
-/// Starts the writer (and, for a file store, its syncer and checkpointer) on `conn`, already
-/// migrated.
+/// Starts the writer (and, for a file store, its checkpointer, and its syncer if writes must
+/// reach the disk before they are answered) on `conn`, already migrated.
 pub(super) fn start(
     conn: Connection,
     location: &Location,
+    durability: Durability,
     clock: Clock,
     wake: Arc<Wakeups>,
     jobs: mpsc::UnboundedReceiver<Job>,
 ) -> anyhow::Result<()> {
     let (syncer, checkpoints) = match location {
-        Location::File(path) => (
-            Some(spawn_syncer(path, wake.clone())?),
-            Some(spawn_checkpointer(path)?),
-        ),
+        Location::File(path) => {
+            let syncer = match durability {
+                Durability::Disk => Some(spawn_syncer(path, wake.clone())?),
+                Durability::Process => None,
+            };
+            (syncer, Some(spawn_checkpointer(path)?))
+        }
         Location::Memory => (None, None),
     };
     let writer = Writer {
@@ -92,7 +98,7 @@ struct Writer {
     conn: Connection,
     clock: Clock,
     wake: Arc<Wakeups>,
-    /// Makes committed batches durable and answers them (file stores).
+    /// Makes committed batches durable and answers them (file stores, `Durability::Disk`).
     syncer: Option<SyncSender<Committed>>,
     /// Told of every commit (file stores), to checkpoint the WAL off this thread.
     checkpoints: Option<SyncSender<()>>,

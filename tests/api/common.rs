@@ -31,6 +31,7 @@ impl TestServer {
             auth_token: DEV_AUTH_TOKEN.into(),
             public_url: None,
             test_mode,
+            durability: Default::default(),
         })
     }
 
@@ -205,6 +206,21 @@ impl Client {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body);
         self.send(req).await
+    }
+
+    /// POST a form body; `None` when no answer came (the server went away).
+    pub async fn try_post(&self, path: &str, form: &[(&str, &str)]) -> Option<Resp> {
+        let res = self
+            .http
+            .post(self.url(path))
+            .basic_auth(&self.sid, Some(&self.token))
+            .form(form)
+            .send()
+            .await
+            .ok()?;
+        let status = res.status().as_u16();
+        let body = res.json().await.ok()?;
+        Some(Resp { status, body })
     }
 
     /// POST with extra headers (e.g. `X-Twilio-Webhook-Enabled`).

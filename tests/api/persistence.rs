@@ -1,7 +1,123 @@
 //! State survives a restart: the store is a real SQLite file, and every 2xx write was committed
 //! before it was answered.
 
-use crate::common::TestServer;
+use std::path::Path;
+use std::process::Child;
+
+use crate::common::{Client, TestServer};
+
+/// Starts the real binary on `db` (and `args`); answers the process and its base URL.
+fn spawn_binary(db: &Path, args: &[&str]) -> (Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The banner's first line names the address; the rest of stdout is drained, so that the
+    // server never writes into a closed pipe.
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = stdout.lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = first_tx.send(line);
+        }
+        lines.for_each(drop);
+    });
+    let first_line = first_rx.recv().unwrap();
+    let base = first_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    (child, base)
+}
+
+/// The real binary, killed with SIGKILL while messages are being posted on many connections at
+/// once: after a restart, every message it answered 201 is in the store, with the index it was
+/// answered with. Run for both durabilities (a killed process keeps what the OS has).
+async fn kill_9_loses_no_answered_message(durability: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("confab.db");
+    let (mut child, base) = spawn_binary(&db, &["--durability", durability]);
+    let operator = Client::new(
+        &base,
+        confab::server::DEV_ACCOUNT_SID,
+        confab::server::DEV_AUTH_TOKEN,
+    );
+    let conversation = operator
+        .post("/v1/Conversations", &[("UniqueName", "busy")])
+        .await
+        .assert_status(201)["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // 16 writers post until the process dies; each keeps what was answered 201.
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let operator = operator.clone();
+            let path = format!("/v1/Conversations/{conversation}/Messages");
+            tokio::spawn(async move {
+                let mut answered = Vec::new();
+                for i in 0.. {
+                    let body = format!("writer {w} message {i}");
+                    match operator
+                        .try_post(&path, &[("Author", "w"), ("Body", &body)])
+                        .await
+                    {
+                        Some(r) if r.status == 201 => answered.push((
+                            r.body["sid"].as_str().unwrap().to_string(),
+                            r.body["index"].as_i64().unwrap(),
+                        )),
+                        Some(r) => panic!("answered {} before the kill: {}", r.status, r.body),
+                        None => break, // the connection died with the process
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let mut answered = Vec::new();
+    for writer in writers {
+        answered.extend(writer.await.unwrap());
+    }
+    assert!(answered.len() > 50, "only {} answered", answered.len());
+
+    let server = TestServer::start(db.to_str().unwrap());
+    let operator = server.operator();
+    for (sid, index) in &answered {
+        let kept = operator
+            .get(&format!("/v1/Conversations/{conversation}/Messages/{sid}"))
+            .await;
+        assert_eq!(kept.assert_status(200)["index"], *index, "{sid}");
+    }
+    server.stop();
+}
+
+#[tokio::test]
+async fn kill_9_loses_no_answered_message_synced_to_disk() {
+    kill_9_loses_no_answered_message("disk").await;
+}
+
+#[tokio::test]
+async fn kill_9_loses_no_answered_message_handed_to_the_os() {
+    kill_9_loses_no_answered_message("process").await;
+}
 
 #[tokio::test]
 async fn state_survives_a_restart() {
@@ -37,42 +153,13 @@ async fn state_survives_a_restart() {
 /// and what it acknowledged is in the store.
 #[tokio::test]
 async fn sigterm_finishes_requests_in_flight() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("confab.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            db.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // The banner's first line names the address; the rest of stdout is drained, so that the
-    // server never writes into a closed pipe.
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (first_tx, first_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = stdout.lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = first_tx.send(line);
-        }
-        lines.for_each(drop);
-    });
-    let first_line = first_rx.recv().unwrap();
-    let base = first_line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
+    let (mut child, base) = spawn_binary(&db, &[]);
 
-    let operator = crate::common::Client::new(
+    let operator = Client::new(
         &base,
         confab::server::DEV_ACCOUNT_SID,
         confab::server::DEV_AUTH_TOKEN,

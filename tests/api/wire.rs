@@ -120,6 +120,7 @@ async fn public_url_overrides_how_the_server_names_itself() {
         auth_token: confab::server::DEV_AUTH_TOKEN.into(),
         public_url: Some("https://chat.example.com/".into()),
         test_mode: false,
+        durability: Default::default(),
     });
     let client = server.new_account().await;
     let page = client.get("/v1/Conversations?PageSize=5").await;
