@@ -39,6 +39,7 @@ def env(name, default):
 PROFILE = env("BENCH_PROFILE", "debug" if SMOKE else "release")
 BIN = os.path.join(ROOT, "target", PROFILE)
 CONFAB = env("BENCH_CONFAB", os.path.join(BIN, "confab"))  # another build, to compare
+CONFAB_ARGS = env("BENCH_CONFAB_ARGS", "").split()  # e.g. "--durability process"
 BASELINE = os.path.join(BIN, "examples", "bench_baseline")
 LOADGEN = os.path.join(BIN, "examples", "loadgen")
 
@@ -222,7 +223,8 @@ class Bench:
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(self.db + suffix):
                 os.remove(self.db + suffix)
-        self.confab = Server([CONFAB, "--db", self.db, "--listen", f"127.0.0.1:{PORT}"],
+        self.confab = Server([CONFAB, "--db", self.db, "--listen", f"127.0.0.1:{PORT}",
+                              *CONFAB_ARGS],
                              os.path.join(self.dir, "confab.log"),
                              lambda: request(PORT, "GET", "/v1/Conversations?PageSize=1",
                                              OPERATOR, timeout=5))
@@ -353,6 +355,7 @@ class Bench:
                           messages=MESSAGES, spread=SPREAD, seed_conns=SEED_CONNS, dir=self.dir,
                           host=platform.node(), cpus=os.cpu_count(), kernel=platform.release(),
                           commit=git("rev-parse", "--short", "HEAD"),
+                          confab_args=" ".join(CONFAB_ARGS) or "none (the defaults)",
                           scenarios=selected)
         log(f"bench dir: {self.dir}")
 
@@ -503,7 +506,7 @@ def render(facts, results, errors):
     add(f"## Results {facts['started']} ({'smoke' if facts['smoke'] else 'full'} run)")
     add("")
     add(f"Commit `{facts['commit']}`, {facts['cpus']} CPUs, Linux {facts['kernel']}, "
-        f"{facts['profile']} build. Each figure is the median of {facts['repeat']} runs of "
+        f"{facts['profile']} build, confab's extra arguments: {facts['confab_args']}. Each figure is the median of {facts['repeat']} runs of "
         f"{facts['duration_s']} s (after {facts['warmup_s']} s of warm-up); confab and its "
         f"baseline alternate run by run. Seeded through the API with {facts['seed_conns']} "
         f"connections: {', '.join(facts.get('seeded', [])) or 'nothing'}.")
