@@ -7,7 +7,8 @@
 //! - **Group commit**: the writer takes every job that is waiting, runs each inside its own
 //!   SAVEPOINT within one transaction and commits once; a job that fails is rolled back to its
 //!   savepoint alone, and the others commit. Each job is answered only once its batch is
-//!   committed and synced to disk, so every 2xx write survives a crash (`writer.rs`).
+//!   committed and, with the default [`Durability::Disk`], synced to disk, so every 2xx write
+//!   survives a crash (`writer.rs`).
 //! - **Everything in the same transaction**: a job gets a [`WriteCtx`] with the transaction and
 //!   the time of the batch (from the one injectable [`Clock`]), so the outbox row that reports a
 //!   change and any timer it schedules commit with the change itself, or not at all.
@@ -156,7 +157,7 @@ impl Store {
     }
 
     /// Runs `job` in the next write batch and answers once that batch has committed and is on
-    /// disk.
+    /// disk (with `Durability::Process`: once the operating system has it).
     pub async fn write<T, F>(&self, job: F) -> ApiResult<T>
     where
         T: Send + 'static,
