@@ -78,7 +78,7 @@ async fn log_request(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     tracing::info!(
         %method,
-        path,
+        %path,
         status = res.status().as_u16(),
         latency_us = started.elapsed().as_micros() as u64,
         "answered"

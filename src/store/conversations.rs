@@ -1,10 +1,12 @@
 //! Conversations (CH...): create, list, fetch, update, delete, and resolving `{Sid}` (a SID or a
 //! unique name) for every sub-resource.
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, Row, params};
 
 use super::outbox::{self, Params, Site};
-use super::services::{self, Tenant};
+use super::services::{self, ServiceRef, Tenant};
 use super::sql::{Keyset, is_unique_violation, optional};
 use super::{Store, WriteCtx};
 use crate::error::{ApiError, ApiResult};
@@ -86,16 +88,64 @@ pub fn resolve(
     .ok_or_else(|| tenant.not_found())
 }
 
-/// Resolves the tenant's service and then one of its conversations: the first step of every
-/// conversation sub-resource operation.
+/// Resolves one of the tenant's conversations, by SID or unique name: the first step of every
+/// conversation sub-resource operation. The service is resolved in the same statement (it is
+/// on the path of every message posted and read); an unknown service and an unknown
+/// conversation are the same 404 for the request path either way.
 pub fn resolve_in_tenant(
     conn: &Connection,
     tenant: &Tenant,
     sid_or_name: &str,
 ) -> ApiResult<ConversationRow> {
-    let service = services::resolve(conn, tenant)?;
-    resolve(conn, tenant, service.id, sid_or_name)
+    let by_sid = is_sid(Prefix::Conversation, sid_or_name);
+    let found = match &tenant.service {
+        ServiceRef::Sid(service) => {
+            let sql = if by_sid {
+                &IN_NAMED_SERVICE_BY_SID
+            } else {
+                &IN_NAMED_SERVICE_BY_NAME
+            };
+            optional(
+                conn,
+                sql,
+                &[&sid_or_name, service, &tenant.account_sid],
+                map_row,
+            )?
+        }
+        ServiceRef::Default => {
+            let sql = if by_sid {
+                &IN_DEFAULT_SERVICE_BY_SID
+            } else {
+                &IN_DEFAULT_SERVICE_BY_NAME
+            };
+            optional(conn, sql, &[&sid_or_name, &tenant.account_sid], map_row)?
+        }
+    };
+    found.ok_or_else(|| tenant.not_found())
 }
+
+/// The statements of [`resolve_in_tenant`]: `?1` the conversation's SID or unique name, then
+/// the service's SID (if named) and the account.
+static IN_NAMED_SERVICE_BY_SID: LazyLock<String> =
+    LazyLock::new(|| format!("{SELECT} WHERE c.sid = ?1 AND s.sid = ?2 AND s.account_sid = ?3"));
+static IN_NAMED_SERVICE_BY_NAME: LazyLock<String> = LazyLock::new(|| {
+    format!("{SELECT} WHERE c.unique_name = ?1 AND s.sid = ?2 AND s.account_sid = ?3")
+});
+static IN_DEFAULT_SERVICE: LazyLock<String> = LazyLock::new(|| {
+    format!("{SELECT} JOIN account_configurations a ON a.default_chat_service_sid = s.sid")
+});
+static IN_DEFAULT_SERVICE_BY_SID: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} WHERE c.sid = ?1 AND a.account_sid = ?2",
+        *IN_DEFAULT_SERVICE
+    )
+});
+static IN_DEFAULT_SERVICE_BY_NAME: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} WHERE c.unique_name = ?1 AND a.account_sid = ?2",
+        *IN_DEFAULT_SERVICE
+    )
+});
 
 /// A validated CreateConversation.
 #[derive(Debug, Clone, Default)]
