@@ -4,6 +4,11 @@ use tokio::net::TcpListener;
 use confab::server::{self, Cli, Command};
 use confab::store;
 
+/// mimalloc instead of glibc's malloc: a request allocates on one thread what another frees
+/// (the writer, the reply), and a list page allocates a `String` per column of every row.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _flush_logs_on_exit = confab::logging::init();
