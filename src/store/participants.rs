@@ -4,6 +4,8 @@
 //! ParticipantConversations; and ConversationWithParticipants, a conversation and its
 //! participants written as one job.
 
+use std::sync::Arc;
+
 use rusqlite::{Connection, Row, params};
 
 use super::conversations::{self, ConversationRow, NewConversation};
@@ -903,7 +905,7 @@ pub async fn list_conversations(
     tenant: Tenant,
     lookup: Lookup,
     req: PageRequest,
-) -> ApiResult<Page<(ParticipantRow, ConversationRow)>> {
+) -> ApiResult<Page<(ParticipantRow, Arc<ConversationRow>)>> {
     store
         .read(move |conn| {
             let service = super::services::resolve(conn, &tenant)?;
@@ -928,18 +930,19 @@ pub async fn list_conversations(
                 return Err(ApiError::internal("a participant without its conversation"));
             }
             Ok(page.map(|p| {
-                let c = conversations[&p.conversation_id].clone();
+                let c = Arc::clone(&conversations[&p.conversation_id]);
                 (p, c)
             }))
         })
         .await
 }
 
-/// The conversations of a page of participants, in one query (not one per row).
+/// The conversations of a page of participants, in one query (not one per row); shared, not
+/// copied, by the rows of the page that name them.
 fn conversations_by_id(
     conn: &Connection,
     participants: &[ParticipantRow],
-) -> ApiResult<std::collections::HashMap<i64, ConversationRow>> {
+) -> ApiResult<std::collections::HashMap<i64, Arc<ConversationRow>>> {
     if participants.is_empty() {
         return Ok(Default::default());
     }
@@ -951,7 +954,7 @@ fn conversations_by_id(
     let mut by_id = std::collections::HashMap::new();
     for row in rows {
         let row = row?;
-        by_id.insert(row.id, row);
+        by_id.insert(row.id, Arc::new(row));
     }
     Ok(by_id)
 }
