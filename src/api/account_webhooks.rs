@@ -2,7 +2,7 @@
 //! the services that have no webhook configuration of their own (BEHAVIOR.md 17.1). Also the
 //! parameters shared with the service level (`api::service_webhooks`).
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};

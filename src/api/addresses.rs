@@ -1,7 +1,7 @@
 //! Address Configurations: `/v1/Configuration/Addresses` and `/v1/Configuration/Addresses/{Sid}`
 //! (account level only; `{Sid}` is the IG SID or the address itself).
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;

@@ -2,7 +2,7 @@
 //! level only): list, fetch, delete. They are created by device registration, which confab
 //! offers as an extension (`api/push_registrations.rs`).
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;

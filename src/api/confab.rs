@@ -1,7 +1,7 @@
 //! confab's own routes, outside Twilio's `/v1` namespace: health, and declaring more tenants
 //! (accounts and API keys) at run time, so that a CI suite can give every test its own account.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;

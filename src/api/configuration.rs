@@ -1,7 +1,7 @@
 //! The account's Configuration: `/v1/Configuration` (account level only). Its
 //! `default_chat_service_sid` is the service every `/v1/...` shorthand URL acts on.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};

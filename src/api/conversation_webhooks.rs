@@ -1,7 +1,7 @@
 //! Conversation-scoped webhooks: `/Conversations/{ConversationSid}/Webhooks` and
 //! `/Conversations/{ConversationSid}/Webhooks/{Sid}`, under both prefixes (BEHAVIOR.md 17.7).
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;

@@ -8,7 +8,7 @@
 //! `initializing` state is never observable, and an invalid participant creates nothing at all
 //! instead of closing a half-built conversation (Twilio's asynchronous 50427).
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;

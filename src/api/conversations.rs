@@ -1,6 +1,6 @@
 //! Conversations: `/Conversations` and `/Conversations/{Sid}`, under both prefixes.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

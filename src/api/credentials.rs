@@ -3,7 +3,7 @@
 //! The secrets (`Certificate`, `PrivateKey`, `ApiKey`, `Secret`) are write-only: accepted and
 //! stored, never rendered (the store does not even read them back).
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;

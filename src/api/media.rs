@@ -3,7 +3,7 @@
 //! the raw file as the body and its `Content-Type`, `GET .../Media/{ME}` for its metadata and
 //! `GET .../Media/{ME}/Content` for its bytes. Basic auth as everywhere.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};

@@ -1,7 +1,7 @@
 //! Conversation Messages: `/Conversations/{ConversationSid}/Messages[/{Sid}]`, under both
 //! prefixes.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

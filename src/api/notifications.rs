@@ -2,7 +2,7 @@
 //! `/v1/Services/{ChatServiceSid}/Configuration/Notifications` (BEHAVIOR.md 20). Pushes are
 //! disabled on a new service; the settings are kept and returned in Twilio's nested shape.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 //! here (`GET /confab/Outbound`) and pushed to a final status by a test
 //! (`POST /confab/Receipts/{DY...}` with `Status=failed&ErrorCode=30003`).
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;

@@ -2,7 +2,7 @@
 //! under both prefixes: the conversations (in any state) a chat identity or a device address
 //! takes part in, each joined with that participant.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,7 @@
 //! `/Conversations/{ConversationSid}/Participants/{Sid}`, under both prefixes. `{Sid}` is an MB
 //! SID or a chat participant's identity.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

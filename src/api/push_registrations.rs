@@ -7,7 +7,7 @@
 //! spec's ServiceBinding shape: 201 when new, 200 when it refreshed the existing binding of the
 //! same identity, endpoint and binding type.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;

@@ -1,7 +1,7 @@
 //! Delivery Receipts: `/Conversations/{ConversationSid}/Messages/{MessageSid}/Receipts[/{Sid}]`,
 //! under both prefixes.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::{Map, Value};

@@ -1,6 +1,6 @@
 //! Roles: `/Roles` and `/Roles/{Sid}`, under both prefixes.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;

@@ -1,7 +1,7 @@
 //! A service's Configuration: `/v1/Services/{ChatServiceSid}/Configuration` (its default roles
 //! and reachability).
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};

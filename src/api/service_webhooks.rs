@@ -2,7 +2,7 @@
 //! Once it has a URL, the service's events go there instead of to the account's configuration
 //! (BEHAVIOR.md 17.1). All fields are null on a new service (the spec's `fetchEmpty`).
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 

@@ -1,6 +1,6 @@
 //! Services: `/v1/Services`, `/v1/Services/{Sid}`.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;

@@ -2,7 +2,7 @@
 //! prefixes. `{UserSid}` is the user's SID or identity, `{ConversationSid}` the conversation's
 //! SID or unique name.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -1,6 +1,6 @@
 //! Users: `/Users` and `/Users/{Sid}` (SID or identity), under both prefixes.
 
-use axum::Json;
+use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

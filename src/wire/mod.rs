@@ -2,6 +2,7 @@
 //! JSON-in-string attributes, URLs and pages. Handlers parse with these and render with these.
 
 pub mod form;
+pub mod json;
 pub mod paging;
 pub mod params;
 pub mod time;

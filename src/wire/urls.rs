@@ -83,8 +83,20 @@ impl<const N: usize> fmt::Display for Link<'_, N> {
 }
 
 impl<const N: usize> Serialize for Link<'_, N> {
+    /// Joined first and written as one string: through `collect_str` each of the URL's pieces
+    /// went through the JSON escaper on its own.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let len = self.urls.base.len()
+            + self.urls.prefix.len()
+            + self.segments.iter().map(|s| s.len() + 1).sum::<usize>();
+        let mut url = String::with_capacity(len);
+        url.push_str(&self.urls.base);
+        url.push_str(&self.urls.prefix);
+        for segment in self.segments {
+            url.push('/');
+            url.push_str(segment);
+        }
+        serializer.serialize_str(&url)
     }
 }
 
