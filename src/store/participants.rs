@@ -4,8 +4,6 @@
 //! ParticipantConversations; and ConversationWithParticipants, a conversation and its
 //! participants written as one job.
 
-use std::sync::Arc;
-
 use rusqlite::{Connection, Row, params};
 
 use super::conversations::{self, ConversationRow, NewConversation};
@@ -104,11 +102,32 @@ impl ParticipantRow {
     }
 }
 
-const SELECT: &str = "SELECT p.id, p.sid, s.account_sid, p.service_id, s.sid, p.conversation_id, c.sid,
+/// The columns of a [`ParticipantRow`], in [`map_row`]'s order.
+macro_rules! participant_columns {
+    () => {
+        "p.id, p.sid, s.account_sid, p.service_id, s.sid, p.conversation_id, c.sid,
     p.identity, p.user_sid, p.attributes, p.role_sid, p.binding_type, p.binding_address,
     p.binding_proxy_address, p.binding_projected_address, p.binding_name, p.binding_level,
-    p.last_read_message_index, p.last_read_timestamp, p.date_created, p.date_updated
-    FROM participants p JOIN conversations c ON c.id = p.conversation_id JOIN services s ON s.id = p.service_id";
+    p.last_read_message_index, p.last_read_timestamp, p.date_created, p.date_updated"
+    };
+}
+/// How many columns `participant_columns!()` has.
+const PARTICIPANT_COLUMNS: usize = 21;
+
+const SELECT: &str = concat!(
+    "SELECT ",
+    participant_columns!(),
+    " FROM participants p JOIN conversations c ON c.id = p.conversation_id JOIN services s ON s.id = p.service_id"
+);
+
+/// A participant and its conversation, in one row: ParticipantConversations reads both.
+const SELECT_WITH_CONVERSATION: &str = concat!(
+    "SELECT ",
+    participant_columns!(),
+    ", ",
+    crate::conversation_columns!(),
+    " FROM participants p JOIN conversations c ON c.id = p.conversation_id JOIN services s ON s.id = p.service_id"
+);
 
 fn map_row(row: &Row) -> rusqlite::Result<ParticipantRow> {
     let binding = match row.get::<_, Option<String>>(11)? {
@@ -905,7 +924,7 @@ pub async fn list_conversations(
     tenant: Tenant,
     lookup: Lookup,
     req: PageRequest,
-) -> ApiResult<Page<(ParticipantRow, Arc<ConversationRow>)>> {
+) -> ApiResult<Page<(ParticipantRow, ConversationRow)>> {
     store
         .read(move |conn| {
             let service = super::services::resolve(conn, &tenant)?;
@@ -914,49 +933,26 @@ pub async fn list_conversations(
                 Lookup::Address(address) => ("p.binding_address", address),
             };
             let keyset = Keyset {
-                select: &format!("{SELECT} WHERE p.service_id = ?1 AND {column} = ?2"),
+                select: &format!(
+                    "{SELECT_WITH_CONVERSATION} WHERE p.service_id = ?1 AND {column} = ?2"
+                ),
                 keys: &["p.conversation_id", "p.id"],
                 descending: false,
             };
-            let page = keyset.page(conn, &[&service.id, value], &req, map_row, |r| {
-                vec![r.conversation_id, r.id]
-            })?;
-            let conversations = conversations_by_id(conn, &page.rows)?;
-            if page
-                .rows
-                .iter()
-                .any(|p| !conversations.contains_key(&p.conversation_id))
-            {
-                return Err(ApiError::internal("a participant without its conversation"));
-            }
-            Ok(page.map(|p| {
-                let c = Arc::clone(&conversations[&p.conversation_id]);
-                (p, c)
-            }))
+            let with_conversation = |r: &Row| {
+                let participant = map_row(r)?;
+                let conversation = conversations::map_row_at(r, PARTICIPANT_COLUMNS)?;
+                Ok((participant, conversation))
+            };
+            keyset.page(
+                conn,
+                &[&service.id, value],
+                &req,
+                with_conversation,
+                |(p, _)| vec![p.conversation_id, p.id],
+            )
         })
         .await
-}
-
-/// The conversations of a page of participants, in one query (not one per row); shared, not
-/// copied, by the rows of the page that name them.
-fn conversations_by_id(
-    conn: &Connection,
-    participants: &[ParticipantRow],
-) -> ApiResult<std::collections::HashMap<i64, Arc<ConversationRow>>> {
-    if participants.is_empty() {
-        return Ok(Default::default());
-    }
-    let marks = vec!["?"; participants.len()].join(", ");
-    let sql = format!("{} WHERE c.id IN ({marks})", conversations::SELECT);
-    let ids: Vec<i64> = participants.iter().map(|p| p.conversation_id).collect();
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(ids), conversations::map_row)?;
-    let mut by_id = std::collections::HashMap::new();
-    for row in rows {
-        let row = row?;
-        by_id.insert(row.id, Arc::new(row));
-    }
-    Ok(by_id)
 }
 
 /// CreateConversationWithParticipants: the conversation and every participant in one write
