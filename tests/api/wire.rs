@@ -129,3 +129,41 @@ async fn public_url_overrides_how_the_server_names_itself() {
         "https://chat.example.com/v1/Conversations?PageSize=5&Page=0"
     );
 }
+
+#[tokio::test]
+async fn browsers_get_cors_headers_and_preflights_are_answered() {
+    let client = account().await;
+    let url = format!("{}/v1/Conversations", client.base);
+    let http = reqwest::Client::new();
+    let from_browser = http
+        .get(&url)
+        .basic_auth(&client.sid, Some(&client.token))
+        .header("Origin", "http://localhost:3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_browser.status(), 200);
+    assert_eq!(from_browser.headers()["access-control-allow-origin"], "*");
+
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("Origin", "http://localhost:3000")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(preflight.headers().contains_key("access-control-allow-methods"));
+
+    // An SDK sends no Origin: its answers carry no CORS headers.
+    let from_sdk = http
+        .get(&url)
+        .basic_auth(&client.sid, Some(&client.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_sdk.status(), 200);
+    assert!(!from_sdk.headers().contains_key("access-control-allow-origin"));
+}
