@@ -9,11 +9,11 @@ use axum::http::header::{AUTHORIZATION, ORIGIN};
 use axum::http::{Request, Response};
 use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
-use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
 use futures_util::future::Either;
 use std::task::{Context, Poll};
+use tokio::net::TcpListener;
 use tower::{Layer, Service};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{self, CorsLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 

@@ -404,7 +404,10 @@ pub async fn update(
     if scope.tenant.webhooks {
         form.for_update()?; // bad input fails before any webhook goes out
         let current = conversations::fetch(&app.store, scope.tenant(), p.conversation.clone());
-        let params = async { Ok(form.pre_action_params(Some(&current.await?))) };
+        let params = async {
+            let current = current.await?;
+            Ok(form.pre_action_params(Some(&current)))
+        };
         let changes = pre_action::run(&app, &scope.tenant, "onConversationUpdate", params).await?;
         form.apply(&changes);
     }

@@ -160,17 +160,15 @@ pub async fn list(
     conversation: String,
     req: PageRequest,
 ) -> ApiResult<Page<WebhookRow>> {
-    store
-        .read(move |conn| {
-            let conversation = conversations::resolve_in_tenant(conn, &tenant, &conversation)?;
-            let keyset = Keyset {
-                select: &format!("{SELECT} WHERE w.conversation_id = ?1"),
-                keys: &["w.id"],
-                descending: false,
-            };
-            keyset.page(conn, &[&conversation.id], &req, map_row, |r| vec![r.id])
-        })
-        .await
+    conversations::read_within(store, tenant, conversation, move |conn, conversation| {
+        let keyset = Keyset {
+            select: &format!("{SELECT} WHERE w.conversation_id = ?1"),
+            keys: &["w.id"],
+            descending: false,
+        };
+        keyset.page(conn, &[&conversation.id], &req, map_row, |r| vec![r.id])
+    })
+    .await
 }
 
 /// FetchConversationScopedWebhook.
@@ -180,12 +178,13 @@ pub async fn fetch(
     conversation: String,
     sid: String,
 ) -> ApiResult<WebhookRow> {
-    store
-        .read(move |conn| {
-            let conversation = conversations::resolve_in_tenant(conn, &tenant, &conversation)?;
-            resolve(conn, &tenant, &conversation, &sid)
-        })
-        .await
+    conversations::read_within(
+        store,
+        tenant.clone(),
+        conversation,
+        move |conn, conversation| resolve(conn, &tenant, conversation, &sid),
+    )
+    .await
 }
 
 /// UpdateConversationScopedWebhook. The target cannot change (the spec's update has no

@@ -1,7 +1,7 @@
 //! Conversations (CH...): create, list, fetch, update, delete, and resolving `{Sid}` (a SID or a
 //! unique name) for every sub-resource.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use rusqlite::{Connection, Row, params};
 
@@ -359,14 +359,64 @@ pub async fn create(
     store.write(move |ctx| insert(ctx, &tenant, new)).await
 }
 
-/// FetchConversation.
+/// FetchConversation. By SID, from the store's cache when it has the row (`cache.rs`).
 pub async fn fetch(
     store: &Store,
     tenant: Tenant,
     sid_or_name: String,
-) -> ApiResult<ConversationRow> {
+) -> ApiResult<Arc<ConversationRow>> {
+    let cache = &store.conversations;
+    let by_sid = is_sid(Prefix::Conversation, &sid_or_name);
+    if by_sid && let Some(row) = cache.get(&tenant, &sid_or_name) {
+        return Ok(row);
+    }
+    // Read before the read transaction begins: see `ConversationCache::offer`.
+    let generation = cache.generation();
+    let (row, tenant) = store
+        .read(move |conn| {
+            let row = resolve_in_tenant(conn, &tenant, &sid_or_name)?;
+            Ok((Arc::new(row), tenant))
+        })
+        .await?;
+    if by_sid {
+        cache.offer(&tenant, &row, generation);
+    }
+    Ok(row)
+}
+
+/// Runs the read `query` on one of the tenant's conversations (by SID or unique name), which
+/// comes from the store's cache when it has the row: the read of every conversation
+/// sub-resource (messages, participants, receipts, webhooks). A 404 if there is no such
+/// conversation.
+pub async fn read_within<T, F>(
+    store: &Store,
+    tenant: Tenant,
+    sid_or_name: String,
+    query: F,
+) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection, &ConversationRow) -> ApiResult<T> + Send + 'static,
+{
+    let cache = Arc::clone(&store.conversations);
+    let by_sid = is_sid(Prefix::Conversation, &sid_or_name);
+    let cached = by_sid.then(|| cache.get(&tenant, &sid_or_name)).flatten();
+    // Read before the read transaction begins: see `ConversationCache::offer`.
+    let generation = cache.generation();
     store
-        .read(move |conn| resolve_in_tenant(conn, &tenant, &sid_or_name))
+        .read(move |conn| {
+            let conversation = match cached {
+                Some(row) => row,
+                None => {
+                    let row = Arc::new(resolve_in_tenant(conn, &tenant, &sid_or_name)?);
+                    if by_sid {
+                        cache.offer(&tenant, &row, generation);
+                    }
+                    row
+                }
+            };
+            query(conn, &conversation)
+        })
         .await
 }
 

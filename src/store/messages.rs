@@ -418,12 +418,10 @@ pub async fn fetch(
     conversation: String,
     message: String,
 ) -> ApiResult<MessageRow> {
-    store
-        .read(move |conn| {
-            let conv = resolve_in_tenant(conn, &tenant, &conversation)?;
-            resolve(conn, &tenant, &conv, &message)
-        })
-        .await
+    conversations::read_within(store, tenant.clone(), conversation, move |conn, conv| {
+        resolve(conn, &tenant, conv, &message)
+    })
+    .await
 }
 
 /// ListConversationMessage: by index, ascending unless `descending`; the page token is the
@@ -435,17 +433,15 @@ pub async fn list(
     descending: bool,
     req: PageRequest,
 ) -> ApiResult<Page<MessageRow>> {
-    store
-        .read(move |conn| {
-            let conv = resolve_in_tenant(conn, &tenant, &conversation)?;
-            let keyset = Keyset {
-                select: &SELECT_IN_CONVERSATION,
-                keys: &["m.idx"],
-                descending,
-            };
-            keyset.page(conn, &[&conv.id], &req, reader(&conv), |m| vec![m.index])
-        })
-        .await
+    conversations::read_within(store, tenant, conversation, move |conn, conv| {
+        let keyset = Keyset {
+            select: &SELECT_IN_CONVERSATION,
+            keys: &["m.idx"],
+            descending,
+        };
+        keyset.page(conn, &[&conv.id], &req, reader(conv), |m| vec![m.index])
+    })
+    .await
 }
 
 /// A validated UpdateConversationMessage: `None` leaves a field as it is.

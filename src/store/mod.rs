@@ -18,6 +18,7 @@
 pub mod accounts;
 pub mod addresses;
 pub mod bindings;
+pub mod cache;
 pub mod configuration;
 pub mod conversation_webhooks;
 pub mod conversations;
@@ -97,6 +98,8 @@ pub struct Store {
     pub clock: Clock,
     /// Wakes the background workers when there is work for them.
     pub wake: Arc<Wakeups>,
+    /// Conversations by SID; the writer forgets what each batch changes (`cache.rs`).
+    pub conversations: Arc<cache::ConversationCache>,
 }
 
 /// How the store and the test clock wake the background workers without polling.
@@ -132,12 +135,14 @@ impl Store {
         migrations::run(&mut conn)?;
         let (writer, jobs) = mpsc::unbounded_channel();
         let wake = Arc::new(Wakeups::default());
+        let conversations = Arc::new(cache::ConversationCache::default());
         writer::start(
             conn,
             location,
             durability,
             clock.clone(),
             wake.clone(),
+            conversations.clone(),
             jobs,
         )?;
         let readers = match location {
@@ -153,6 +158,7 @@ impl Store {
             readers,
             clock,
             wake,
+            conversations,
         })
     }
 

@@ -599,18 +599,16 @@ pub async fn list(
     conversation: String,
     req: PageRequest,
 ) -> ApiResult<(String, Page<ParticipantRow>)> {
-    store
-        .read(move |conn| {
-            let conversation = conversations::resolve_in_tenant(conn, &tenant, &conversation)?;
-            let keyset = Keyset {
-                select: &format!("{SELECT} WHERE p.conversation_id = ?1"),
-                keys: &["p.id"],
-                descending: false,
-            };
-            let page = keyset.page(conn, &[&conversation.id], &req, map_row, |r| vec![r.id])?;
-            Ok((conversation.sid, page))
-        })
-        .await
+    conversations::read_within(store, tenant, conversation, move |conn, conversation| {
+        let keyset = Keyset {
+            select: &format!("{SELECT} WHERE p.conversation_id = ?1"),
+            keys: &["p.id"],
+            descending: false,
+        };
+        let page = keyset.page(conn, &[&conversation.id], &req, map_row, |r| vec![r.id])?;
+        Ok((conversation.sid.clone(), page))
+    })
+    .await
 }
 
 /// FetchConversationParticipant: by MB SID or identity.
@@ -620,12 +618,13 @@ pub async fn fetch(
     conversation: String,
     participant: String,
 ) -> ApiResult<ParticipantRow> {
-    store
-        .read(move |conn| {
-            let conversation = conversations::resolve_in_tenant(conn, &tenant, &conversation)?;
-            resolve(conn, &tenant, conversation.id, &participant)
-        })
-        .await
+    conversations::read_within(
+        store,
+        tenant.clone(),
+        conversation,
+        move |conn, conversation| resolve(conn, &tenant, conversation.id, &participant),
+    )
+    .await
 }
 
 /// Applies a proxy address change to a binding (BEHAVIOR.md 10.3): removing one the

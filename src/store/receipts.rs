@@ -5,7 +5,7 @@
 use rusqlite::Row;
 
 use super::Store;
-use super::conversations::{ConversationRow, resolve_in_tenant};
+use super::conversations::{self, ConversationRow};
 use super::messages;
 use super::services::Tenant;
 use super::sql::{Keyset, optional};
@@ -66,21 +66,19 @@ pub async fn list(
     message: String,
     req: PageRequest,
 ) -> ApiResult<Page<ReceiptRow>> {
-    store
-        .read(move |conn| {
-            let conv = resolve_in_tenant(conn, &tenant, &conversation)?;
-            let message_id = messages::resolve_id(conn, &tenant, &conv, &message)?;
-            let select = format!("{SELECT} WHERE message_id = ?1");
-            let keyset = Keyset {
-                select: &select,
-                keys: &["id"],
-                descending: false,
-            };
-            keyset.page(conn, &[&message_id], &req, reader(&conv, &message), |r| {
-                vec![r.id]
-            })
+    conversations::read_within(store, tenant.clone(), conversation, move |conn, conv| {
+        let message_id = messages::resolve_id(conn, &tenant, conv, &message)?;
+        let select = format!("{SELECT} WHERE message_id = ?1");
+        let keyset = Keyset {
+            select: &select,
+            keys: &["id"],
+            descending: false,
+        };
+        keyset.page(conn, &[&message_id], &req, reader(conv, &message), |r| {
+            vec![r.id]
         })
-        .await
+    })
+    .await
 }
 
 /// FetchConversationMessageReceipt: the receipt must belong to that message, in that
@@ -92,20 +90,18 @@ pub async fn fetch(
     message: String,
     receipt: String,
 ) -> ApiResult<ReceiptRow> {
-    store
-        .read(move |conn| {
-            let conv = resolve_in_tenant(conn, &tenant, &conversation)?;
-            let message_id = messages::resolve_id(conn, &tenant, &conv, &message)?;
-            if !is_sid(Prefix::Receipt, &receipt) {
-                return Err(tenant.not_found());
-            }
-            optional(
-                conn,
-                &format!("{SELECT} WHERE message_id = ?1 AND sid = ?2"),
-                &[&message_id, &receipt],
-                reader(&conv, &message),
-            )?
-            .ok_or_else(|| tenant.not_found())
-        })
-        .await
+    conversations::read_within(store, tenant.clone(), conversation, move |conn, conv| {
+        let message_id = messages::resolve_id(conn, &tenant, conv, &message)?;
+        if !is_sid(Prefix::Receipt, &receipt) {
+            return Err(tenant.not_found());
+        }
+        optional(
+            conn,
+            &format!("{SELECT} WHERE message_id = ?1 AND sid = ?2"),
+            &[&message_id, &receipt],
+            reader(conv, &message),
+        )?
+        .ok_or_else(|| tenant.not_found())
+    })
+    .await
 }

@@ -25,13 +25,15 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rusqlite::hooks::Action;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::mpsc;
 
+use super::cache::{Changes, ConversationCache};
 use super::{Durability, Job, Location, Reply, Wakeups, WriteCtx};
 use crate::clock::Clock;
 use crate::error::{ApiError, ApiResult};
@@ -54,8 +56,17 @@ pub(super) fn start(
     durability: Durability,
     clock: Clock,
     wake: Arc<Wakeups>,
+    cache: Arc<ConversationCache>,
     jobs: mpsc::UnboundedReceiver<Job>,
 ) -> anyhow::Result<()> {
+    let changes = Arc::new(Mutex::new(Changes::default()));
+    let recorded = changes.clone();
+    conn.update_hook(Some(move |_: Action, _: &str, table: &str, rowid: i64| {
+        recorded
+            .lock()
+            .expect("change log poisoned")
+            .record(table, rowid);
+    }));
     let (syncer, checkpoints) = match location {
         Location::File(path) => {
             let syncer = match durability {
@@ -72,6 +83,8 @@ pub(super) fn start(
         wake,
         syncer,
         checkpoints,
+        changes,
+        cache,
     };
     std::thread::Builder::new()
         .name("confab-writer".into())
@@ -102,6 +115,10 @@ struct Writer {
     syncer: Option<SyncSender<Committed>>,
     /// Told of every commit (file stores), to checkpoint the WAL off this thread.
     checkpoints: Option<SyncSender<()>>,
+    /// What the batch being run has changed, as SQLite's update hook reports it.
+    changes: Arc<Mutex<Changes>>,
+    /// Forgets, after each commit and before any answer, the conversations a batch changed.
+    cache: Arc<ConversationCache>,
 }
 
 /// A committed batch, waiting to be made durable and answered.
@@ -134,6 +151,7 @@ impl Writer {
                 }
             }
             let committed = self.run_batch(batch);
+            self.forget_changes();
             if let Some(checkpoints) = &self.checkpoints {
                 // Full means a wake-up is already pending.
                 let _ = checkpoints.try_send(());
@@ -150,6 +168,16 @@ impl Writer {
                 }
                 None => committed.answer(&self.wake),
             }
+        }
+    }
+
+    /// Drops from the cache what the last batch changed, whether it committed or not (a rolled
+    /// back change only costs a miss). Before any of its jobs is answered, so that no answered
+    /// write is hidden by a cached row.
+    fn forget_changes(&self) {
+        let changes = std::mem::take(&mut *self.changes.lock().expect("change log poisoned"));
+        if !changes.is_empty() {
+            self.cache.forget(&changes);
         }
     }
 

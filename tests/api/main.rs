@@ -7,6 +7,7 @@ mod spec;
 
 mod addresses;
 mod bindings;
+mod cache;
 mod configuration;
 mod conversation_webhooks;
 mod conversation_with_participants;

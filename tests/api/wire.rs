@@ -155,7 +155,11 @@ async fn browsers_get_cors_headers_and_preflights_are_answered() {
         .unwrap();
     assert_eq!(preflight.status(), 200);
     assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
-    assert!(preflight.headers().contains_key("access-control-allow-methods"));
+    assert!(
+        preflight
+            .headers()
+            .contains_key("access-control-allow-methods")
+    );
 
     // An SDK sends no Origin: its answers carry no CORS headers.
     let from_sdk = http
@@ -165,5 +169,9 @@ async fn browsers_get_cors_headers_and_preflights_are_answered() {
         .await
         .unwrap();
     assert_eq!(from_sdk.status(), 200);
-    assert!(!from_sdk.headers().contains_key("access-control-allow-origin"));
+    assert!(
+        !from_sdk
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
 }
