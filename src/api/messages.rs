@@ -100,12 +100,12 @@ struct MessageLinks<'a> {
 
 pub fn render<'a>(row: &'a MessageRow, urls: &'a Urls) -> MessageView<'a> {
     let path = |last| {
-        let (c, m) = (row.conversation_sid.as_str(), row.sid.as_str());
+        let (c, m) = (&*row.conversation_sid, row.sid.as_str());
         urls.link(["Conversations", c, "Messages", m, last])
     };
     MessageView {
         account_sid: &row.account_sid,
-        chat_service_sid: urls.is_service_scoped().then_some(row.service_sid.as_str()),
+        chat_service_sid: urls.is_service_scoped().then_some(&*row.service_sid),
         conversation_sid: &row.conversation_sid,
         sid: &row.sid,
         index: row.index,

@@ -2,7 +2,7 @@
 //! statements, no read-back), list by index in either order, fetch, update, delete; the
 //! `delivery` summary from the receipts table; and what a new message does to its conversation.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use rusqlite::{Connection, Row, params};
 
@@ -32,9 +32,10 @@ pub struct Delivery {
 pub struct MessageRow {
     pub id: i64,
     pub sid: String,
-    pub account_sid: String,
-    pub service_sid: String,
-    pub conversation_sid: String,
+    /// The next three are the conversation's, shared by every row of a page.
+    pub account_sid: Arc<str>,
+    pub service_sid: Arc<str>,
+    pub conversation_sid: Arc<str>,
     pub index: i64,
     pub author: String,
     pub body: Option<String>,
@@ -52,13 +53,16 @@ pub struct MessageRow {
 /// The delivery counts, one indexed probe of `receipts` per message. Only the latest status of a
 /// receipt is stored, and the statuses are cumulative: a read message was delivered, a delivered
 /// one was sent. The spec's example (`total 2, sent all, delivered some, read some`) reads so.
-const DELIVERY: &str = "(SELECT CASE WHEN count(*) = 0 THEN NULL ELSE json_array(count(*),
+/// Most messages (chat only) have no receipt: `EXISTS` answers those without running the
+/// aggregate.
+const DELIVERY: &str = "CASE WHEN EXISTS (SELECT 1 FROM receipts r WHERE r.message_id = m.id)
+    THEN (SELECT json_array(count(*),
         count(*) FILTER (WHERE r.status IN ('sent', 'delivered', 'read')),
         count(*) FILTER (WHERE r.status IN ('delivered', 'read')),
         count(*) FILTER (WHERE r.status = 'read'),
         count(*) FILTER (WHERE r.status = 'failed'),
-        count(*) FILTER (WHERE r.status = 'undelivered')) END
-    FROM receipts r WHERE r.message_id = m.id)";
+        count(*) FILTER (WHERE r.status = 'undelivered'))
+    FROM receipts r WHERE r.message_id = m.id) END";
 
 /// Every message column and its delivery counts; built once.
 static SELECT: LazyLock<String> = LazyLock::new(|| {
@@ -92,14 +96,17 @@ fn parse_delivery(counts: Option<String>) -> rusqlite::Result<Option<Delivery>> 
 }
 
 /// Reads rows of [`select`]; the conversation supplies the SIDs the message row does not hold.
-fn reader(conv: &ConversationRow) -> impl Fn(&Row) -> rusqlite::Result<MessageRow> + '_ {
+fn reader(conv: &ConversationRow) -> impl Fn(&Row) -> rusqlite::Result<MessageRow> + use<> {
+    let account_sid: Arc<str> = Arc::from(conv.account_sid.as_str());
+    let service_sid: Arc<str> = Arc::from(conv.service_sid.as_str());
+    let conversation_sid: Arc<str> = Arc::from(conv.sid.as_str());
     move |row| {
         Ok(MessageRow {
             id: row.get(0)?,
             sid: row.get(1)?,
-            account_sid: conv.account_sid.clone(),
-            service_sid: conv.service_sid.clone(),
-            conversation_sid: conv.sid.clone(),
+            account_sid: Arc::clone(&account_sid),
+            service_sid: Arc::clone(&service_sid),
+            conversation_sid: Arc::clone(&conversation_sid),
             index: row.get(2)?,
             author: row.get(3)?,
             body: row.get(4)?,
@@ -312,9 +319,9 @@ fn new_row(
     MessageRow {
         id: 0,
         sid: String::new(),
-        account_sid: conv.account_sid.clone(),
-        service_sid: conv.service_sid.clone(),
-        conversation_sid: conv.sid.clone(),
+        account_sid: Arc::from(conv.account_sid.as_str()),
+        service_sid: Arc::from(conv.service_sid.as_str()),
+        conversation_sid: Arc::from(conv.sid.as_str()),
         index: 0,
         author: new.author,
         body: new.body,
@@ -399,7 +406,7 @@ fn insert_row(
 /// array string with PascalCase keys, as Twilio's webhooks send it.
 fn event_params(row: &MessageRow) -> Params {
     vec![
-        ("ConversationSid", Some(row.conversation_sid.clone())),
+        ("ConversationSid", Some(row.conversation_sid.to_string())),
         ("MessageSid", Some(row.sid.clone())),
         ("Index", Some(row.index.to_string())),
         ("DateCreated", Some(format_date(row.date_created))),
