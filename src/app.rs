@@ -111,25 +111,21 @@ where
 }
 
 /// One log line per request at `info`: method, path (never the query, which may carry
-/// identities), status and latency.
+/// identities), status and latency, written by `logging::answered`.
 ///
-/// A plain event rather than tower-http's span per request with its two events: those were 8.5%
-/// of a conversation fetch's CPU in the benchmark's profile.
+/// Not tower-http's span per request with its two events: those were 8.5% of a conversation
+/// fetch's CPU in the benchmark's profile.
 async fn log_request(req: axum::extract::Request, next: Next) -> axum::response::Response {
     if !tracing::enabled!(tracing::Level::INFO) {
         return next.run(req).await;
     }
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // A `Uri` clone shares its bytes: no copy of the path per request.
+    let uri = req.uri().clone();
     let res = next.run(req).await;
-    tracing::info!(
-        %method,
-        %path,
-        status = res.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-        "answered"
-    );
+    let latency_us = started.elapsed().as_micros() as u64;
+    crate::logging::answered(&method, uri.path(), res.status().as_u16(), latency_us);
     res
 }
 

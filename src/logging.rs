@@ -6,10 +6,17 @@
 //! line is appended to a shared buffer; a thread writes the buffer out every
 //! [`FLUSH_INTERVAL`], a full buffer is written at once, and [`FlushOnDrop`] writes what is
 //! left when the process ends. A line reaches stderr at most [`FLUSH_INTERVAL`] late.
+//!
+//! The per-request line ([`answered`]) is formatted here rather than by `tracing_subscriber`,
+//! in the same layout: through the subscriber's formatter it was 3 of a conversation fetch's
+//! 18.7 µs of CPU in the benchmark (15.5 µs with `RUST_LOG=warn`).
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use axum::http::Method;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -34,6 +41,7 @@ pub fn init() -> FlushOnDrop {
             }
         })
         .expect("could not start the log thread");
+    let _ = ACCESS_LOG.set(sink.clone());
     tracing_subscriber::fmt()
         .with_writer(sink.clone())
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -42,6 +50,53 @@ pub fn init() -> FlushOnDrop {
         )
         .init();
     FlushOnDrop(sink)
+}
+
+/// Where [`answered`] writes, once [`init`] has installed the subscriber.
+static ACCESS_LOG: OnceLock<BatchedStderr> = OnceLock::new();
+
+thread_local! {
+    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
+}
+
+/// The request log line, at `info` for target `confab::app` (so `RUST_LOG` filters it as any
+/// event), laid out as the subscriber lays out its own lines:
+/// `2026-11-26T04:37:38.713117Z  INFO confab::app: answered method=GET path=/v1/Conversations status=200 latency_us=557`.
+/// The path is never followed by the query, which may carry identities.
+pub fn answered(method: &Method, path: &str, status: u16, latency_us: u64) {
+    if !tracing::enabled!(target: "confab::app", tracing::Level::INFO) {
+        return;
+    }
+    let Some(sink) = ACCESS_LOG.get() else {
+        // No batched sink (a library user's own subscriber): an ordinary event.
+        tracing::info!(target: "confab::app", %method, path, status, latency_us, "answered");
+        return;
+    };
+    LINE.with_borrow_mut(|line| {
+        line.clear();
+        write_timestamp(line, SystemTime::now());
+        // Writing into a Vec cannot fail.
+        let _ = writeln!(
+            line,
+            "  INFO confab::app: answered method={method} path={path} status={status} latency_us={latency_us}"
+        );
+        sink.append(line);
+    });
+}
+
+/// `2026-11-26T04:37:38.713117Z`, as the subscriber writes its timestamps.
+fn write_timestamp(line: &mut Vec<u8>, now: SystemTime) {
+    let since_epoch = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
+    match crate::wire::time::Date(secs).ascii() {
+        Some(date) => {
+            line.extend_from_slice(&date[..19]);
+            let _ = write!(line, ".{:06}Z", since_epoch.subsec_micros());
+        }
+        None => line.extend_from_slice(b"????-??-??T??:??:??.??????Z"),
+    }
 }
 
 /// Writes the buffered lines when dropped (at the end of `main`).
@@ -67,18 +122,23 @@ impl BatchedStderr {
             let _ = std::io::stderr().lock().write_all(&lines);
         }
     }
-}
 
-impl Write for BatchedStderr {
-    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+    /// Buffers `line`, and writes the buffer out if that filled it.
+    fn append(&self, line: &[u8]) {
         let full = {
             let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
             buffer.extend_from_slice(line);
             buffer.len() >= MAX_BUFFERED
         };
         if full {
-            BatchedStderr::flush(self);
+            self.flush();
         }
+    }
+}
+
+impl Write for BatchedStderr {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.append(line);
         Ok(line.len())
     }
 
@@ -93,5 +153,21 @@ impl<'a> MakeWriter<'a> for BatchedStderr {
 
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_the_subscribers_layout() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_micros(1_764_131_858_713_117);
+        let mut line = Vec::new();
+        write_timestamp(&mut line, at);
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "2025-11-26T04:37:38.713117Z"
+        );
     }
 }

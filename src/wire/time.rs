@@ -38,7 +38,7 @@ impl Date {
     /// The wire spelling in a stack buffer, digit by digit: through `fmt` (`write!` with
     /// padded integers) the two dates of every row were a visible share of a list page's CPU.
     /// `None` outside years 0 to 9999, which `Display` spells as chrono does.
-    fn ascii(&self) -> Option<[u8; 20]> {
+    pub(crate) fn ascii(&self) -> Option<[u8; 20]> {
         let at = DateTime::<Utc>::from_timestamp(self.0, 0)?;
         let year = u32::try_from(at.year()).ok().filter(|y| *y <= 9999)?;
         let mut out = *b"0000-00-00T00:00:00Z";
