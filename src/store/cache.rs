@@ -11,7 +11,8 @@
 //! is never kept. A row from a snapshot newer than the generation (a commit not yet reported)
 //! is kept and then forgotten when that commit is reported.
 //!
-//! Only lookups by SID are cached: a unique name, a miss or a 404 always asks SQLite.
+//! Rows are kept under their SID, however they were looked up: a lookup by unique name always
+//! asks SQLite (and offers what it found); so does a miss, and a 404 is never kept.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

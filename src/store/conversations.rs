@@ -5,6 +5,7 @@ use std::sync::{Arc, LazyLock};
 
 use rusqlite::{Connection, Row, params};
 
+use super::cache::ConversationCache;
 use super::outbox::{self, Params, Site};
 use super::services::{self, ServiceRef, Tenant};
 use super::sql::{Keyset, is_unique_violation, optional};
@@ -365,23 +366,15 @@ pub async fn fetch(
     tenant: Tenant,
     sid_or_name: String,
 ) -> ApiResult<Arc<ConversationRow>> {
-    let cache = &store.conversations;
-    let by_sid = is_sid(Prefix::Conversation, &sid_or_name);
-    if by_sid && let Some(row) = cache.get(&tenant, &sid_or_name) {
+    if let Some(row) = store.conversations.get(&tenant, &sid_or_name) {
         return Ok(row);
     }
+    let cache = Arc::clone(&store.conversations);
     // Read before the read transaction begins: see `ConversationCache::offer`.
     let generation = cache.generation();
-    let (row, tenant) = store
-        .read(move |conn| {
-            let row = resolve_in_tenant(conn, &tenant, &sid_or_name)?;
-            Ok((Arc::new(row), tenant))
-        })
-        .await?;
-    if by_sid {
-        cache.offer(&tenant, &row, generation);
-    }
-    Ok(row)
+    store
+        .read(move |conn| load(conn, &cache, generation, &tenant, &sid_or_name))
+        .await
 }
 
 /// Runs the read `query` on one of the tenant's conversations (by SID or unique name), which
@@ -399,25 +392,32 @@ where
     F: FnOnce(&Connection, &ConversationRow) -> ApiResult<T> + Send + 'static,
 {
     let cache = Arc::clone(&store.conversations);
-    let by_sid = is_sid(Prefix::Conversation, &sid_or_name);
-    let cached = by_sid.then(|| cache.get(&tenant, &sid_or_name)).flatten();
+    let cached = cache.get(&tenant, &sid_or_name);
     // Read before the read transaction begins: see `ConversationCache::offer`.
     let generation = cache.generation();
     store
         .read(move |conn| {
             let conversation = match cached {
                 Some(row) => row,
-                None => {
-                    let row = Arc::new(resolve_in_tenant(conn, &tenant, &sid_or_name)?);
-                    if by_sid {
-                        cache.offer(&tenant, &row, generation);
-                    }
-                    row
-                }
+                None => load(conn, &cache, generation, &tenant, &sid_or_name)?,
             };
             query(conn, &conversation)
         })
         .await
+}
+
+/// The conversation from SQLite, offered to the cache (kept under its SID, whichever way it
+/// was named) with the generation read before this read transaction began.
+fn load(
+    conn: &Connection,
+    cache: &ConversationCache,
+    generation: u64,
+    tenant: &Tenant,
+    sid_or_name: &str,
+) -> ApiResult<Arc<ConversationRow>> {
+    let row = Arc::new(resolve_in_tenant(conn, tenant, sid_or_name)?);
+    cache.offer(tenant, &row, generation);
+    Ok(row)
 }
 
 /// The filters of ListConversation.

@@ -55,6 +55,30 @@ async fn a_fetch_after_a_change_shows_the_change() {
         .assert_status(201);
     assert_eq!(client.get(&url).await.assert_status(200)["state"], "active");
 
+    // Looked up by unique name, it is kept under its SID; a change by either name shows.
+    client
+        .post(&url, &[("UniqueName", "kept")])
+        .await
+        .assert_status(200);
+    let by_name = "/v1/Conversations/kept";
+    assert_eq!(
+        client.get(by_name).await.assert_status(200)["sid"],
+        sid.as_str()
+    );
+    client
+        .post(by_name, &[("FriendlyName", "v2")])
+        .await
+        .assert_status(200);
+    assert_eq!(
+        client.get(&url).await.assert_status(200)["friendly_name"],
+        "v2"
+    );
+    client
+        .post(&url, &[("UniqueName", "renamed")])
+        .await
+        .assert_status(200);
+    client.get(by_name).await.assert_error(404, 20404);
+
     client.delete(&url).await;
     client.get(&url).await.assert_error(404, 20404);
 }
