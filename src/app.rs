@@ -2,6 +2,7 @@
 //! through, and serving with graceful shutdown.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::Router;
@@ -10,7 +11,6 @@ use axum::http::{Request, Response};
 use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use futures_util::future::Either;
-use std::task::{Context, Poll};
 use tokio::net::TcpListener;
 use tower::{Layer, Service};
 use tower_http::catch_panic::CatchPanicLayer;

@@ -41,10 +41,14 @@ pub fn init() -> FlushOnDrop {
             }
         })
         .expect("could not start the log thread");
-    let _ = ACCESS_LOG.set(sink.clone());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if !ansi {
+        // At a terminal the request lines go through the subscriber too, for its colours.
+        let _ = ACCESS_LOG.set(sink.clone());
+    }
     tracing_subscriber::fmt()
         .with_writer(sink.clone())
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(ansi)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -52,7 +56,7 @@ pub fn init() -> FlushOnDrop {
     FlushOnDrop(sink)
 }
 
-/// Where [`answered`] writes, once [`init`] has installed the subscriber.
+/// Where [`answered`] writes, once [`init`] has installed the subscriber (without colours).
 static ACCESS_LOG: OnceLock<BatchedStderr> = OnceLock::new();
 
 thread_local! {
@@ -68,7 +72,7 @@ pub fn answered(method: &Method, path: &str, status: u16, latency_us: u64) {
         return;
     }
     let Some(sink) = ACCESS_LOG.get() else {
-        // No batched sink (a library user's own subscriber): an ordinary event.
+        // A terminal, or a library user's own subscriber: an ordinary event.
         tracing::info!(target: "confab::app", %method, path, status, latency_us, "answered");
         return;
     };

@@ -114,11 +114,14 @@ macro_rules! participant_columns {
 /// How many columns `participant_columns!()` has.
 const PARTICIPANT_COLUMNS: usize = 21;
 
-const SELECT: &str = concat!(
-    "SELECT ",
-    participant_columns!(),
-    " FROM participants p JOIN conversations c ON c.id = p.conversation_id JOIN services s ON s.id = p.service_id"
-);
+/// A participant as `p`, its conversation as `c`, their service as `s`.
+macro_rules! from_participants {
+    () => {
+        " FROM participants p JOIN conversations c ON c.id = p.conversation_id JOIN services s ON s.id = p.service_id"
+    };
+}
+
+const SELECT: &str = concat!("SELECT ", participant_columns!(), from_participants!());
 
 /// A participant and its conversation, in one row: ParticipantConversations reads both.
 const SELECT_WITH_CONVERSATION: &str = concat!(
@@ -126,7 +129,7 @@ const SELECT_WITH_CONVERSATION: &str = concat!(
     participant_columns!(),
     ", ",
     crate::conversation_columns!(),
-    " FROM participants p JOIN conversations c ON c.id = p.conversation_id JOIN services s ON s.id = p.service_id"
+    from_participants!()
 );
 
 fn map_row(row: &Row) -> rusqlite::Result<ParticipantRow> {
