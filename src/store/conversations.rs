@@ -38,49 +38,32 @@ pub struct ConversationRow {
     pub date_updated: i64,
 }
 
-/// The columns of a [`ConversationRow`], in [`map_row_at`]'s order, for a query that has the
-/// conversation as `c` and its service as `s`.
-#[macro_export]
-macro_rules! conversation_columns {
-    () => {
-        "c.id, c.sid, s.account_sid, c.service_id, s.sid, c.unique_name, c.friendly_name,
+pub const SELECT: &str = "SELECT c.id, c.sid, s.account_sid, c.service_id, s.sid, c.unique_name, c.friendly_name,
     c.attributes, c.messaging_service_sid, c.state, c.timer_inactive, c.timer_closed, c.date_inactive,
-    c.date_closed, c.bindings, c.created_by, c.next_message_index, c.date_created, c.date_updated"
-    };
-}
-
-pub const SELECT: &str = concat!(
-    "SELECT ",
-    conversation_columns!(),
-    " FROM conversations c JOIN services s ON s.id = c.service_id"
-);
+    c.date_closed, c.bindings, c.created_by, c.next_message_index, c.date_created, c.date_updated
+    FROM conversations c JOIN services s ON s.id = c.service_id";
 
 pub fn map_row(row: &Row) -> rusqlite::Result<ConversationRow> {
-    map_row_at(row, 0)
-}
-
-/// A [`ConversationRow`] from the columns of `conversation_columns!()`, starting at `first`.
-pub fn map_row_at(row: &Row, first: usize) -> rusqlite::Result<ConversationRow> {
     Ok(ConversationRow {
-        id: row.get(first)?,
-        sid: row.get(first + 1)?,
-        account_sid: row.get(first + 2)?,
-        service_id: row.get(first + 3)?,
-        service_sid: row.get(first + 4)?,
-        unique_name: row.get(first + 5)?,
-        friendly_name: row.get(first + 6)?,
-        attributes: row.get(first + 7)?,
-        messaging_service_sid: row.get(first + 8)?,
-        state: row.get(first + 9)?,
-        timer_inactive: row.get(first + 10)?,
-        timer_closed: row.get(first + 11)?,
-        date_inactive: row.get(first + 12)?,
-        date_closed: row.get(first + 13)?,
-        bindings: row.get(first + 14)?,
-        created_by: row.get(first + 15)?,
-        next_message_index: row.get(first + 16)?,
-        date_created: row.get(first + 17)?,
-        date_updated: row.get(first + 18)?,
+        id: row.get(0)?,
+        sid: row.get(1)?,
+        account_sid: row.get(2)?,
+        service_id: row.get(3)?,
+        service_sid: row.get(4)?,
+        unique_name: row.get(5)?,
+        friendly_name: row.get(6)?,
+        attributes: row.get(7)?,
+        messaging_service_sid: row.get(8)?,
+        state: row.get(9)?,
+        timer_inactive: row.get(10)?,
+        timer_closed: row.get(11)?,
+        date_inactive: row.get(12)?,
+        date_closed: row.get(13)?,
+        bindings: row.get(14)?,
+        created_by: row.get(15)?,
+        next_message_index: row.get(16)?,
+        date_created: row.get(17)?,
+        date_updated: row.get(18)?,
     })
 }
 

@@ -153,3 +153,31 @@ async fn readers_racing_the_writer_never_keep_an_older_row() {
         reader.await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn participant_conversations_show_the_conversation_as_it_is_now() {
+    let (_dir, _server, client) = file_server().await;
+    let sid = create(&client, "/v1").await;
+    let url = format!("/v1/Conversations/{sid}");
+    client
+        .post(&format!("{url}/Participants"), &[("Identity", "pc-user")])
+        .await
+        .assert_status(201);
+    let list = "/v1/ParticipantConversations?Identity=pc-user";
+    let first = client.get(list).await;
+    assert_eq!(
+        first.assert_status(200)["conversations"][0]["conversation_friendly_name"],
+        "v0"
+    );
+    for (param, value, field) in [
+        ("FriendlyName", "v1", "conversation_friendly_name"),
+        ("State", "inactive", "conversation_state"),
+    ] {
+        client
+            .post(&url, &[(param, value)])
+            .await
+            .assert_status(200);
+        let now = client.get(list).await;
+        assert_eq!(now.assert_status(200)["conversations"][0][field], value);
+    }
+}
