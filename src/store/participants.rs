@@ -926,28 +926,17 @@ pub async fn list_conversations(
                 vec![r.conversation_id, r.id]
             })?;
             let conversations = conversations_of(conn, &cache, generation, &tenant, &page.rows)?;
-            let Page {
-                rows: participants,
-                first_key,
-                last_key,
-                has_next,
-                has_previous,
-            } = page;
-            let mut rows = Vec::with_capacity(participants.len());
-            for participant in participants {
-                let conversation = conversations
-                    .get(&participant.conversation_id)
-                    .cloned()
-                    .ok_or_else(|| ApiError::internal("a participant without its conversation"))?;
-                rows.push((participant, conversation));
+            if page
+                .rows
+                .iter()
+                .any(|p| !conversations.contains_key(&p.conversation_id))
+            {
+                return Err(ApiError::internal("a participant without its conversation"));
             }
-            Ok(Page {
-                rows,
-                first_key,
-                last_key,
-                has_next,
-                has_previous,
-            })
+            Ok(page.map(|p| {
+                let c = Arc::clone(&conversations[&p.conversation_id]);
+                (p, c)
+            }))
         })
         .await
 }

@@ -16,21 +16,13 @@ pub struct Date(pub i64);
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A timestamp chrono cannot represent is written as the epoch, as before.
         let at = DateTime::<Utc>::from_timestamp(self.0, 0).unwrap_or_default();
-        if !(0..=9999).contains(&at.year()) {
+        match Date(at.timestamp()).ascii() {
+            Some(ascii) => f.write_str(std::str::from_utf8(&ascii).unwrap_or_default()),
             // Outside RFC 3339's four-digit years, chrono's own spelling, as before.
-            return f.write_str(&at.to_rfc3339_opts(SecondsFormat::Secs, true));
+            None => f.write_str(&at.to_rfc3339_opts(SecondsFormat::Secs, true)),
         }
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            at.year(),
-            at.month(),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second()
-        )
     }
 }
 

@@ -70,22 +70,9 @@ pub struct Link<'a, const N: usize> {
     segments: [&'a str; N],
 }
 
-impl<const N: usize> fmt::Display for Link<'_, N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.urls.base)?;
-        f.write_str(&self.urls.prefix)?;
-        for segment in self.segments {
-            f.write_str("/")?;
-            f.write_str(segment)?;
-        }
-        Ok(())
-    }
-}
-
-impl<const N: usize> Serialize for Link<'_, N> {
-    /// Joined first and written as one string: through `collect_str` each of the URL's pieces
-    /// went through the JSON escaper on its own.
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl<const N: usize> Link<'_, N> {
+    /// The whole URL, in a string of exactly its length.
+    fn joined(&self) -> String {
         let len = self.urls.base.len()
             + self.urls.prefix.len()
             + self.segments.iter().map(|s| s.len() + 1).sum::<usize>();
@@ -96,7 +83,21 @@ impl<const N: usize> Serialize for Link<'_, N> {
             url.push('/');
             url.push_str(segment);
         }
-        serializer.serialize_str(&url)
+        url
+    }
+}
+
+impl<const N: usize> fmt::Display for Link<'_, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.joined())
+    }
+}
+
+impl<const N: usize> Serialize for Link<'_, N> {
+    /// Joined first and written as one string: through `collect_str` each of the URL's pieces
+    /// went through the JSON escaper on its own.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.joined())
     }
 }
 
