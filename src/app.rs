@@ -21,9 +21,28 @@ use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::store::Store;
 
-/// What every handler can reach.
+/// What every handler can reach, behind one `Arc`: axum clones the state (and the route holding
+/// it) for every request, and with a field-by-field clone that was ten reference counts
+/// incremented and decremented per request, on cache lines both worker threads write.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The state itself (see [`AppState`]).
+pub struct Shared {
     pub store: Store,
     pub credentials: Arc<Credentials>,
     /// `--public-url`: how the server names itself in absolute URLs, when not from `Host`.
@@ -36,7 +55,7 @@ pub struct AppState {
     pub http: reqwest::Client,
 }
 
-impl AppState {
+impl Shared {
     /// The account the request's Basic auth opens. A username this process has not seen may
     /// have been added to the store by another process (`confab account create`), so a miss
     /// looks there once before refusing.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use crate::app::{self, AppState};
+use crate::app::{self, AppState, Shared};
 use crate::auth::Credentials;
 use crate::clock::Clock;
 use crate::store::{self, Durability, Location, Store};
@@ -93,14 +93,14 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
     let credentials = Credentials::new(store::accounts::load_credentials(&store).await?);
     crate::webhooks::delivery::spawn(store.clone());
     crate::scheduler::spawn(store.clone());
-    Ok(AppState {
+    Ok(AppState::new(Shared {
         store,
         credentials: Arc::new(credentials),
         public_url: opts.public_url.as_deref().map(Arc::from),
         operator_account: Arc::from(opts.account_sid.as_str()),
         test_mode: opts.test_mode,
         http: crate::webhooks::http_client(),
-    })
+    }))
 }
 
 /// Serves on an already-bound listener until `shutdown` resolves (tests bind `127.0.0.1:0`).
