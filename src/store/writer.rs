@@ -47,7 +47,7 @@ const MAX_BATCH: usize = 512;
 /// the last frame, so only the writer's own checkpoint lets the WAL start over, and every write
 /// waits while it copies what is left and syncs the database (20-30 ms in the benchmark's
 /// spread writes). At 10,000 pages that came every 200 ms and set the p99 at 64 connections
-/// (14-21 ms); at 50,000 it comes about once a second and the p99 is 4-5 ms. The WAL file keeps
+/// (14-21 ms); at 50,000 it comes about every 0.7 s and the p99 is 4-5 ms. The WAL file keeps
 /// its largest size until the store closes.
 const WRITER_CHECKPOINT_PAGES: i64 = 50_000;
 /// The checkpointer runs at most this often.
