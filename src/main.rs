@@ -36,8 +36,13 @@ async fn serve(opts: server::ServeOpts) -> anyhow::Result<()> {
     let listener = TcpListener::bind(opts.listen).await?;
     let addr = listener.local_addr()?;
     let state = server::prepare(&opts).await?;
+    let store = state.store.clone();
     println!("{}", server::banner(&opts, addr));
     confab::app::serve(listener, state, shutdown_signal()).await?;
+    if let Err(e) = tokio::task::spawn_blocking(move || store.truncate_wal()).await? {
+        // Nothing is lost: the WAL is replayed at the next start.
+        tracing::warn!(error = %e, "could not empty the WAL on the way out");
+    }
     tracing::info!("stopped");
     Ok(())
 }

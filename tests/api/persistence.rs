@@ -200,3 +200,50 @@ async fn sigterm_finishes_requests_in_flight() {
         .assert_status(200);
     server.stop();
 }
+
+/// The real binary, stopped with SIGTERM after some writes: it leaves its data in the database
+/// file and an empty WAL, not a WAL that can grow to 200 MB under load; the data is all there.
+#[tokio::test]
+async fn sigterm_leaves_no_wal_behind() {
+    use std::process::Command;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("confab.db");
+    let (mut child, base) = spawn_binary(&db, &[]);
+    let operator = Client::new(
+        &base,
+        confab::server::DEV_ACCOUNT_SID,
+        confab::server::DEV_AUTH_TOKEN,
+    );
+    for i in 0..20 {
+        operator
+            .post("/v1/Conversations", &[("UniqueName", &format!("kept-{i}"))])
+            .await
+            .assert_status(201);
+    }
+    let wal = dir.path().join("confab.db-wal");
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "the writes are in the WAL"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    assert_eq!(left, 0, "the WAL was emptied into the database file");
+
+    let server = TestServer::start(db.to_str().unwrap());
+    server
+        .operator()
+        .get("/v1/Conversations/kept-19")
+        .await
+        .assert_status(200);
+    server.stop();
+}
