@@ -44,6 +44,30 @@ fn spawn_binary(db: &Path, args: &[&str]) -> (Child, String) {
     (child, base)
 }
 
+/// The development operator account of a binary started by [`spawn_binary`].
+fn operator(base: &str) -> Client {
+    Client::new(
+        base,
+        confab::server::DEV_ACCOUNT_SID,
+        confab::server::DEV_AUTH_TOKEN,
+    )
+}
+
+fn send_sigterm(child: &Child) {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+async fn wait_for_clean_exit(mut child: Child) {
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
 /// The real binary, killed with SIGKILL while messages are being posted on many connections at
 /// once: after a restart, every message it answered 201 is in the store, with the index it was
 /// answered with. Run for both durabilities (a killed process keeps what the OS has).
@@ -51,11 +75,7 @@ async fn kill_9_loses_no_answered_message(durability: &str) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("confab.db");
     let (mut child, base) = spawn_binary(&db, &["--durability", durability]);
-    let operator = Client::new(
-        &base,
-        confab::server::DEV_ACCOUNT_SID,
-        confab::server::DEV_AUTH_TOKEN,
-    );
+    let operator = operator(&base);
     let conversation = operator
         .post("/v1/Conversations", &[("UniqueName", "busy")])
         .await
@@ -153,17 +173,11 @@ async fn state_survives_a_restart() {
 /// and what it acknowledged is in the store.
 #[tokio::test]
 async fn sigterm_finishes_requests_in_flight() {
-    use std::process::Command;
-
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("confab.db");
-    let (mut child, base) = spawn_binary(&db, &[]);
+    let (child, base) = spawn_binary(&db, &[]);
 
-    let operator = Client::new(
-        &base,
-        confab::server::DEV_ACCOUNT_SID,
-        confab::server::DEV_AUTH_TOKEN,
-    );
+    let operator = operator(&base);
     let receiver = crate::receiver::Receiver::start();
     receiver.slow(std::time::Duration::from_millis(800));
     crate::common::service_webhooks(&operator, &receiver, &["onConversationAdd"]).await;
@@ -180,17 +194,10 @@ async fn sigterm_finishes_requests_in_flight() {
         }
     });
     receiver.wait_for_event(1, "onConversationAdd").await;
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    send_sigterm(&child);
     let answered = in_flight.await.unwrap();
     answered.assert_status(201);
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert!(status.success(), "{status}");
+    wait_for_clean_exit(child).await;
 
     let server = TestServer::start(db.to_str().unwrap());
     server
@@ -205,16 +212,10 @@ async fn sigterm_finishes_requests_in_flight() {
 /// file and an empty WAL, not a WAL that can grow to 200 MB under load; the data is all there.
 #[tokio::test]
 async fn sigterm_leaves_no_wal_behind() {
-    use std::process::Command;
-
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("confab.db");
-    let (mut child, base) = spawn_binary(&db, &[]);
-    let operator = Client::new(
-        &base,
-        confab::server::DEV_ACCOUNT_SID,
-        confab::server::DEV_AUTH_TOKEN,
-    );
+    let (child, base) = spawn_binary(&db, &[]);
+    let operator = operator(&base);
     for i in 0..20 {
         operator
             .post("/v1/Conversations", &[("UniqueName", &format!("kept-{i}"))])
@@ -227,15 +228,8 @@ async fn sigterm_leaves_no_wal_behind() {
         "the writes are in the WAL"
     );
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert!(status.success(), "{status}");
+    send_sigterm(&child);
+    wait_for_clean_exit(child).await;
     let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
     assert_eq!(left, 0, "the WAL was emptied into the database file");
 
