@@ -13,9 +13,18 @@
 //!
 //! Rows are kept under their SID, however they were looked up: a lookup by unique name always
 //! asks SQLite (and offers what it found); so does a miss, and a 404 is never kept.
+//!
+//! **Writes.** A write job may take its conversation from here too ([`BatchView`]): every
+//! earlier batch's changes were forgotten before its batch began, so a cached row that the
+//! batch itself has not changed is the committed one. A job that changes a conversation and
+//! knows exactly what it wrote (a message taking the next index) hands the new row to the
+//! batch; later jobs of the batch take it from there, and after the commit it replaces what was
+//! forgotten ([`ConversationCache::keep_written`]). So a conversation that takes messages stays
+//! cached, and posting a message costs no SQLite lookup of its conversation.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::conversations::ConversationRow;
 use super::services::{ServiceRef, Tenant};
@@ -24,13 +33,16 @@ use super::services::{ServiceRef, Tenant};
 /// is a few hundred bytes.
 const MAX_CONVERSATIONS: usize = 20_000;
 
-/// What a committed batch changed, as the update hook saw it.
+/// What a batch has changed so far, as the update hook saw it.
 #[derive(Debug, Default)]
 pub(super) struct Changes {
-    /// Rowids of `conversations` rows inserted, updated or deleted.
+    /// Rowids of `conversations` rows inserted, updated or deleted, in the order of the changes.
     pub conversations: Vec<i64>,
     /// A service, an account or an account's configuration (its default service) changed.
     pub tenants: bool,
+    /// For each conversation changed, how many conversation changes the batch had made when it
+    /// last changed: a row known after that change is still current while this stays the same.
+    last_change: HashMap<i64, usize>,
 }
 
 impl Changes {
@@ -41,7 +53,10 @@ impl Changes {
     /// Records one row change reported by SQLite's update hook.
     pub fn record(&mut self, table: &str, rowid: i64) {
         match table {
-            "conversations" => self.conversations.push(rowid),
+            "conversations" => {
+                self.conversations.push(rowid);
+                self.last_change.insert(rowid, self.conversations.len());
+            }
             "services" | "accounts" | "account_configurations" => self.tenants = true,
             _ => {}
         }
@@ -68,16 +83,14 @@ impl ConversationCache {
     pub fn get(&self, tenant: &Tenant, sid: &str) -> Option<Arc<ConversationRow>> {
         let inner = self.inner.read().expect("conversation cache poisoned");
         let row = inner.by_sid.get(sid)?;
-        if row.account_sid != tenant.account_sid {
-            return None;
-        }
-        let in_service = match &tenant.service {
-            ServiceRef::Sid(service) => row.service_sid == *service,
-            ServiceRef::Default => {
-                inner.default_service.get(&tenant.account_sid) == Some(&row.service_sid)
-            }
-        };
-        in_service.then(|| Arc::clone(row))
+        inner.visible(row, tenant).then(|| Arc::clone(row))
+    }
+
+    /// Whether the tenant may see `row` under the request's service, as far as the cache knows
+    /// (an account's default service is known once a lookup went through it).
+    fn visible(&self, row: &ConversationRow, tenant: &Tenant) -> bool {
+        let inner = self.inner.read().expect("conversation cache poisoned");
+        inner.visible(row, tenant)
     }
 
     /// The generation to offer a row with: read it before the read transaction begins.
@@ -95,18 +108,26 @@ impl ConversationCache {
         if inner.generation != generation {
             return;
         }
-        if inner.by_sid.len() >= MAX_CONVERSATIONS {
-            inner.by_sid.clear();
-            inner.sid_by_id.clear();
-        }
         if matches!(tenant.service, ServiceRef::Default) {
             // The lookup went through the account's configuration to this service.
             inner
                 .default_service
                 .insert(tenant.account_sid.clone(), row.service_sid.clone());
         }
-        inner.sid_by_id.insert(row.id, row.sid.clone());
-        inner.by_sid.insert(row.sid.clone(), Arc::clone(row));
+        inner.keep(Arc::clone(row));
+    }
+
+    /// Keeps what a committed batch wrote and learned (the writer calls it after
+    /// [`ConversationCache::forget`], before answering the batch): see [`BatchView`].
+    pub(super) fn keep_written(&self, written: Written) {
+        if written.rows.is_empty() && written.default_services.is_empty() {
+            return;
+        }
+        let mut inner = self.inner.write().expect("conversation cache poisoned");
+        inner.default_service.extend(written.default_services);
+        for row in written.rows {
+            inner.keep(row);
+        }
     }
 
     /// Drops what a committed batch changed (the writer calls it before answering the batch).
@@ -123,6 +144,138 @@ impl ConversationCache {
             if let Some(sid) = inner.sid_by_id.remove(id) {
                 inner.by_sid.remove(&sid);
             }
+        }
+    }
+}
+
+impl Inner {
+    fn visible(&self, row: &ConversationRow, tenant: &Tenant) -> bool {
+        if row.account_sid != tenant.account_sid {
+            return false;
+        }
+        match &tenant.service {
+            ServiceRef::Sid(service) => row.service_sid == *service,
+            ServiceRef::Default => {
+                self.default_service.get(&tenant.account_sid) == Some(&row.service_sid)
+            }
+        }
+    }
+
+    fn keep(&mut self, row: Arc<ConversationRow>) {
+        if self.by_sid.len() >= MAX_CONVERSATIONS && !self.by_sid.contains_key(&row.sid) {
+            self.by_sid.clear();
+            self.sid_by_id.clear();
+        }
+        self.sid_by_id.insert(row.id, row.sid.clone());
+        self.by_sid.insert(row.sid.clone(), row);
+    }
+}
+
+/// The writer's view of conversations while it runs one batch (see "Writes" above). A row is
+/// given to a job only if it is the committed one or one the batch wrote, and no change the
+/// update hook reported since has touched it; otherwise the job reads SQLite.
+pub(super) struct BatchView<'a> {
+    cache: &'a ConversationCache,
+    changes: &'a Mutex<Changes>,
+    /// By SID: rows that jobs of the batch which succeeded wrote, each with the batch's change
+    /// count right after the write (see [`Changes`]).
+    written: RefCell<HashMap<String, (Arc<ConversationRow>, usize)>>,
+    /// The same, for the job that runs: kept only if it succeeds, since a job that fails is
+    /// rolled back to its savepoint, which the update hook does not report.
+    staged: RefCell<Vec<(Arc<ConversationRow>, usize)>>,
+    /// Accounts' default services, as the batch's lookups through them found them.
+    default_services: RefCell<HashMap<String, String>>,
+}
+
+/// What a batch leaves for the cache once it has committed.
+#[derive(Default)]
+pub(super) struct Written {
+    /// The rows it wrote that no later change of the batch touched, as they now are.
+    rows: Vec<Arc<ConversationRow>>,
+    /// Each account's default service, by account.
+    default_services: HashMap<String, String>,
+}
+
+impl<'a> BatchView<'a> {
+    pub fn new(cache: &'a ConversationCache, changes: &'a Mutex<Changes>) -> Self {
+        BatchView {
+            cache,
+            changes,
+            written: RefCell::default(),
+            staged: RefCell::default(),
+            default_services: RefCell::default(),
+        }
+    }
+
+    /// Conversation `sid` as it is now in the batch's transaction, if the batch knows it and
+    /// the tenant may see it; `None` means: ask SQLite.
+    pub fn get(&self, tenant: &Tenant, sid: &str) -> Option<Arc<ConversationRow>> {
+        let written = self.written.borrow().get(sid).cloned();
+        let row = match &written {
+            Some((row, _)) => Arc::clone(row),
+            None => self.cache.get(tenant, sid)?,
+        };
+        let current = {
+            let changes = self.changes.lock().expect("change log poisoned");
+            let last_change = changes.last_change.get(&row.id).copied();
+            !changes.tenants && last_change == written.as_ref().map(|(_, after)| *after)
+        };
+        (current && self.visible(&row, tenant)).then_some(row)
+    }
+
+    fn visible(&self, row: &ConversationRow, tenant: &Tenant) -> bool {
+        let learned = matches!(tenant.service, ServiceRef::Default)
+            && row.account_sid == tenant.account_sid
+            && self.default_services.borrow().get(&row.account_sid) == Some(&row.service_sid);
+        learned || self.cache.visible(row, tenant)
+    }
+
+    /// A lookup through the account's default service found a conversation of `row`'s service.
+    pub fn found_in_default_service(&self, row: &ConversationRow) {
+        self.default_services
+            .borrow_mut()
+            .insert(row.account_sid.clone(), row.service_sid.clone());
+    }
+
+    /// The running job has just written `row` to the conversations table, exactly as it is.
+    pub fn wrote(&self, row: ConversationRow) {
+        let after = self
+            .changes
+            .lock()
+            .expect("change log poisoned")
+            .conversations
+            .len();
+        self.staged.borrow_mut().push((Arc::new(row), after));
+    }
+
+    /// The running job has ended: what it wrote is kept if it succeeded.
+    pub fn job_ended(&self, succeeded: bool) {
+        let staged = std::mem::take(&mut *self.staged.borrow_mut());
+        if succeeded {
+            let mut written = self.written.borrow_mut();
+            for (row, after) in staged {
+                written.insert(row.sid.clone(), (row, after));
+            }
+        }
+    }
+
+    /// What to keep once the batch commits: the rows it wrote that no later change touched,
+    /// and the default services it found. Nothing if it changed a tenant.
+    pub fn into_written(self) -> Written {
+        let changes = self.changes.lock().expect("change log poisoned");
+        if changes.tenants {
+            return Written::default();
+        }
+        let rows = self
+            .written
+            .into_inner()
+            .into_values()
+            .filter(|(row, after)| changes.last_change.get(&row.id) == Some(after))
+            .map(|(row, _)| row)
+            .collect();
+        Written {
+            rows,
+            default_services: self.default_services.into_inner(),
         }
     }
 }
@@ -193,13 +346,71 @@ mod tests {
         let cache = ConversationCache::default();
         let t = tenant("AC1", ServiceRef::Sid("IS1".into()));
         let before = cache.generation();
-        cache.forget(&Changes {
-            conversations: vec![1],
-            tenants: false,
-        });
+        let mut changes = Changes::default();
+        changes.record("conversations", 1);
+        cache.forget(&changes);
         cache.offer(&t, &row(1, "CH1", "IS1"), before);
         assert!(cache.get(&t, "CH1").is_none());
         cache.offer(&t, &row(1, "CH1", "IS1"), cache.generation());
+        assert!(cache.get(&t, "CH1").is_some());
+    }
+
+    /// Stands for the update hook reporting that a job wrote conversation `id`.
+    fn hook(changes: &Mutex<Changes>, id: i64) {
+        changes.lock().unwrap().record("conversations", id);
+    }
+
+    #[test]
+    fn a_batch_gives_back_what_it_wrote_until_something_else_changes_it() {
+        let cache = ConversationCache::default();
+        let changes = Mutex::new(Changes::default());
+        let t = tenant("AC1", ServiceRef::Sid("IS1".into()));
+        let view = BatchView::new(&cache, &changes);
+        hook(&changes, 1);
+        view.wrote((*row(1, "CH1", "IS1")).clone());
+        view.job_ended(true);
+        assert!(view.get(&t, "CH1").is_some());
+        assert!(
+            view.get(&tenant("AC2", ServiceRef::Sid("IS1".into())), "CH1")
+                .is_none()
+        );
+        hook(&changes, 1); // a later job changed it without saying how
+        assert!(view.get(&t, "CH1").is_none());
+        assert!(view.into_written().rows.is_empty());
+    }
+
+    #[test]
+    fn a_failed_job_leaves_nothing_and_a_tenant_change_everything_to_sqlite() {
+        let cache = ConversationCache::default();
+        let changes = Mutex::new(Changes::default());
+        let t = tenant("AC1", ServiceRef::Sid("IS1".into()));
+        cache.offer(&t, &row(2, "CH2", "IS1"), cache.generation());
+        let view = BatchView::new(&cache, &changes);
+        hook(&changes, 1);
+        view.wrote((*row(1, "CH1", "IS1")).clone());
+        view.job_ended(false); // rolled back to its savepoint
+        assert!(view.get(&t, "CH1").is_none());
+        assert!(
+            view.get(&t, "CH2").is_some(),
+            "unchanged since the last commit"
+        );
+        changes.lock().unwrap().record("services", 1);
+        assert!(view.get(&t, "CH2").is_none());
+    }
+
+    #[test]
+    fn what_a_batch_wrote_is_kept_after_its_commit() {
+        let cache = ConversationCache::default();
+        let changes = Mutex::new(Changes::default());
+        let t = tenant("AC1", ServiceRef::Default);
+        let view = BatchView::new(&cache, &changes);
+        view.found_in_default_service(&row(1, "CH1", "IS1"));
+        hook(&changes, 1);
+        view.wrote((*row(1, "CH1", "IS1")).clone());
+        view.job_ended(true);
+        let written = view.into_written();
+        cache.forget(&std::mem::take(&mut *changes.lock().unwrap()));
+        cache.keep_written(written);
         assert!(cache.get(&t, "CH1").is_some());
     }
 

@@ -125,6 +125,23 @@ pub fn resolve_in_tenant(
     found.ok_or_else(|| tenant.not_found())
 }
 
+/// [`resolve_in_tenant`] for a write job: by SID from the rows the batch knows to be current
+/// when it has the row (`cache.rs`, "Writes"), otherwise (and by unique name) from SQLite.
+pub fn resolve_in_batch(
+    ctx: &WriteCtx,
+    tenant: &Tenant,
+    sid_or_name: &str,
+) -> ApiResult<Arc<ConversationRow>> {
+    if let Some(row) = ctx.conversations.get(tenant, sid_or_name) {
+        return Ok(row);
+    }
+    let row = resolve_in_tenant(ctx.tx, tenant, sid_or_name)?;
+    if matches!(tenant.service, ServiceRef::Default) {
+        ctx.conversations.found_in_default_service(&row);
+    }
+    Ok(Arc::new(row))
+}
+
 /// The statements of [`resolve_in_tenant`]: `?1` the conversation's SID or unique name, then
 /// the service's SID (if named) and the account.
 static IN_NAMED_SERVICE_BY_SID: LazyLock<String> =

@@ -165,8 +165,13 @@ const ACTIVITY: &str = "state = CASE state WHEN 'inactive' THEN 'active' ELSE st
     date_closed = CASE WHEN timer_closed > 0 THEN ?2 + timer_closed END,
     date_updated = ?2";
 
+/// Answers what [`ACTIVITY`] made of the state and the timers, so that the batch knows the row
+/// as written (`cache.rs`, "Writes").
 static TAKE_INDEX_WITH_ACTIVITY: LazyLock<String> = LazyLock::new(|| {
-    format!("UPDATE conversations SET next_message_index = ?3 + 1, {ACTIVITY} WHERE id = ?1")
+    format!(
+        "UPDATE conversations SET next_message_index = ?3 + 1, {ACTIVITY} WHERE id = ?1
+         RETURNING state, date_inactive, date_closed"
+    )
 });
 
 /// [`ACTIVITY`] for a conversation that is active with no timer: only `date_updated` moves.
@@ -177,23 +182,33 @@ const TAKE_INDEX_WHEN_ACTIVE: &str =
 
 /// Takes the conversation's next message index and records the activity, in one statement.
 /// Indexes start at 0 and are never reused: the counter lives on the conversation, not in
-/// `MAX(idx)`, so deleting the last message frees nothing. `conv` was read in this write
-/// transaction, on the only thread that writes, so its counter is current.
+/// `MAX(idx)`, so deleting the last message frees nothing. `conv` is current in this write
+/// transaction (on the only thread that writes), so its counter is.
 fn allocate_index(ctx: &WriteCtx, conv: &ConversationRow) -> ApiResult<i64> {
     let plainly_active = conv.state == "active"
         && conv.timer_inactive.is_none_or(|t| t <= 0)
         && conv.timer_closed.is_none_or(|t| t <= 0)
         && conv.date_inactive.is_none()
         && conv.date_closed.is_none();
-    let sql = if plainly_active {
-        TAKE_INDEX_WHEN_ACTIVE
-    } else {
-        TAKE_INDEX_WITH_ACTIVITY.as_str()
-    };
     let index = conv.next_message_index;
-    ctx.tx
-        .prepare_cached(sql)?
-        .execute(params![conv.id, ctx.now, index])?;
+    let args = params![conv.id, ctx.now, index];
+    let mut written = ConversationRow {
+        next_message_index: index + 1,
+        date_updated: ctx.now,
+        ..conv.clone()
+    };
+    if plainly_active {
+        ctx.tx
+            .prepare_cached(TAKE_INDEX_WHEN_ACTIVE)?
+            .execute(args)?;
+    } else {
+        (written.state, written.date_inactive, written.date_closed) = ctx
+            .tx
+            .prepare_cached(&TAKE_INDEX_WITH_ACTIVITY)?
+            .query_row(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    }
+    // The batch's next message here takes the conversation from this, not from SQLite.
+    ctx.conversations.wrote(written);
     Ok(index)
 }
 
@@ -258,7 +273,7 @@ fn insert(
     conversation: &str,
     mut new: NewMessage,
 ) -> ApiResult<MessageRow> {
-    let conv = resolve_in_tenant(ctx.tx, tenant, conversation)?;
+    let conv = conversations::resolve_in_batch(ctx, tenant, conversation)?;
     refuse_if_closed(&conv)?;
     let media = match &new.media_sid {
         Some(sid) => Some(media::claim(ctx, conv.service_id, sid)?),
@@ -296,7 +311,7 @@ fn insert(
             // A message wakes an inactive conversation (BEHAVIOR.md 8.2): Reason=EVENT.
             let woken = ConversationRow {
                 state: "active".into(),
-                ..conv.clone()
+                ..(*conv).clone()
             };
             conversations::state_updated(ctx, tenant, &woken, &conv.state, "EVENT")?;
         }
@@ -617,10 +632,27 @@ mod tests {
         (store, tenant, conv)
     }
 
-    /// Takes an index as a message would: the conversation read in the job, then the index.
+    /// Takes an index as a message would: the conversation resolved in the job, then the index.
+    /// The conversation stays cached as the job wrote it, and the tests' fetches read that.
     fn take_index(ctx: &WriteCtx, tenant: &Tenant, sid: &str) -> ApiResult<i64> {
-        let conv = resolve_in_tenant(ctx.tx, tenant, sid)?;
+        let conv = conversations::resolve_in_batch(ctx, tenant, sid)?;
         allocate_index(ctx, &conv)
+    }
+
+    /// The conversation as SQLite has it, and as the cache has it (the writer kept it).
+    async fn stored_and_cached(
+        store: &Store,
+        tenant: &Tenant,
+        sid: &str,
+    ) -> (ConversationRow, Arc<ConversationRow>) {
+        let (t, s) = (tenant.clone(), sid.to_string());
+        let stored = store
+            .read(move |conn| resolve_in_tenant(conn, &t, &s))
+            .await
+            .unwrap();
+        let cached = store.conversations.get(tenant, sid).expect("cached");
+        assert_eq!(format!("{:?}", *cached), format!("{stored:?}"));
+        (stored, cached)
     }
 
     fn with_timers(state: &str) -> NewConversation {
@@ -646,9 +678,7 @@ mod tests {
             .write(move |ctx| take_index(ctx, &t, &sid))
             .await
             .unwrap();
-        let after = conversations::fetch(&store, tenant, conv.sid)
-            .await
-            .unwrap();
+        let (after, _) = stored_and_cached(&store, &tenant, &conv.sid).await;
         assert_eq!(after.state, "active");
         assert_eq!(after.date_inactive, Some(now + 60));
         assert_eq!(after.date_closed, Some(now + 600));
@@ -665,12 +695,68 @@ mod tests {
             .write(move |ctx| take_index(ctx, &t, &sid))
             .await
             .unwrap();
-        let after = conversations::fetch(&store, tenant, conv.sid)
-            .await
-            .unwrap();
+        let (after, _) = stored_and_cached(&store, &tenant, &conv.sid).await;
         assert_eq!((after.date_inactive, after.date_closed), (None, None));
         assert_eq!(after.state, "active");
         assert_eq!(after.date_updated, conv.date_created + 5);
+    }
+
+    fn message(n: usize) -> NewMessage {
+        NewMessage {
+            author: "alice".into(),
+            body: Some(format!("message {n}")),
+            ..Default::default()
+        }
+    }
+
+    /// Messages and a change of their conversation sent at once share write batches, where a
+    /// message takes its conversation from what the batch knows (`cache.rs`, "Writes"): each
+    /// must see the change exactly when it is ordered after it.
+    #[tokio::test]
+    async fn messages_sent_together_see_their_conversation_as_of_their_turn() {
+        let (store, tenant, conv) = conversation(NewConversation::default()).await;
+        let post = |n| create(&store, tenant.clone(), conv.sid.clone(), message(n));
+        let before: Vec<_> = (0..20).map(post).collect();
+        let close = conversations::update(
+            &store,
+            tenant.clone(),
+            conv.sid.clone(),
+            conversations::ConversationUpdate {
+                state: Some("closed".into()),
+                ..Default::default()
+            },
+        );
+        let after: Vec<_> = (20..40).map(post).collect();
+        let (before, closed, after) = tokio::join!(
+            futures_util::future::join_all(before),
+            close,
+            futures_util::future::join_all(after)
+        );
+        let indexes: Vec<i64> = before.into_iter().map(|m| m.unwrap().index).collect();
+        assert_eq!(indexes, (0..20).collect::<Vec<_>>());
+        assert_eq!(closed.unwrap().state, "closed");
+        for refused in after {
+            assert_eq!(refused.unwrap_err().code, 50377);
+        }
+        let now = conversations::fetch(&store, tenant, conv.sid)
+            .await
+            .unwrap();
+        assert_eq!((now.state.as_str(), now.next_message_index), ("closed", 20));
+    }
+
+    /// A conversation that takes messages stays cached, as the writer wrote it.
+    #[tokio::test]
+    async fn a_message_leaves_its_conversation_cached_as_written() {
+        let (store, tenant, conv) = conversation(NewConversation::default()).await;
+        store.clock.advance(chrono::Duration::seconds(7)).unwrap();
+        for n in 0..3 {
+            create(&store, tenant.clone(), conv.sid.clone(), message(n))
+                .await
+                .unwrap();
+        }
+        let (_, cached) = stored_and_cached(&store, &tenant, &conv.sid).await;
+        assert_eq!(cached.next_message_index, 3);
+        assert_eq!(cached.date_updated, conv.date_created + 7);
     }
 
     #[tokio::test]
@@ -684,9 +770,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(taken, (0, 1));
-        let after = conversations::fetch(&store, tenant, conv.sid)
-            .await
-            .unwrap();
+        let (after, _) = stored_and_cached(&store, &tenant, &conv.sid).await;
         assert_eq!(after.next_message_index, 2);
         assert_eq!(after.date_inactive, Some(now + 60));
     }

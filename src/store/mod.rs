@@ -57,6 +57,8 @@ pub struct WriteCtx<'a> {
     pub now: i64,
     /// Set when the job queued webhook deliveries: the delivery worker is woken after commit.
     pub queued_webhooks: Cell<bool>,
+    /// Conversations the batch knows to be current (`cache.rs`, "Writes").
+    conversations: &'a cache::BatchView<'a>,
 }
 
 type Reply = Box<dyn FnOnce(ApiResult<()>) + Send>;

@@ -33,7 +33,7 @@ use rusqlite::hooks::Action;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::mpsc;
 
-use super::cache::{Changes, ConversationCache};
+use super::cache::{BatchView, Changes, ConversationCache, Written};
 use super::{Durability, Job, Location, Reply, Wakeups, WriteCtx};
 use crate::clock::Clock;
 use crate::error::{ApiError, ApiResult};
@@ -124,7 +124,8 @@ struct Writer {
     checkpoints: Option<SyncSender<()>>,
     /// What the batch being run has changed, as SQLite's update hook reports it.
     changes: Arc<Mutex<Changes>>,
-    /// Forgets, after each commit and before any answer, the conversations a batch changed.
+    /// Forgets, after each commit and before any answer, the conversations a batch changed,
+    /// then keeps those it wrote and knows as they now are.
     cache: Arc<ConversationCache>,
 }
 
@@ -157,8 +158,11 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let committed = self.run_batch(batch);
+            let (committed, written) = self.run_batch(batch);
             self.forget_changes();
+            if committed.outcome.is_ok() {
+                self.cache.keep_written(written);
+            }
             if let Some(checkpoints) = &self.checkpoints {
                 // Full means a wake-up is already pending.
                 let _ = checkpoints.try_send(());
@@ -188,8 +192,9 @@ impl Writer {
         }
     }
 
-    /// One transaction for the whole batch, one savepoint per job, one commit.
-    fn run_batch(&mut self, batch: Vec<Job>) -> Committed {
+    /// One transaction for the whole batch, one savepoint per job, one commit. Also answers
+    /// the conversations the batch wrote and knows as they now are (`cache.rs`, "Writes").
+    fn run_batch(&mut self, batch: Vec<Job>) -> (Committed, Written) {
         let now = self.clock.now_secs();
         let tx = match self
             .conn
@@ -199,13 +204,15 @@ impl Writer {
             Err(e) => {
                 // Dropping the jobs answers their callers with an internal error.
                 tracing::error!(error = %e, jobs = batch.len(), "could not begin a write batch");
-                return Committed {
+                let failed = Committed {
                     replies: Vec::new(),
                     outcome: Err(e.into()),
                     queued_webhooks: false,
                 };
+                return (failed, Written::default());
             }
         };
+        let view = BatchView::new(&self.cache, &self.changes);
         let mut replies = Vec::with_capacity(batch.len());
         let mut queued_webhooks = false;
         for job in batch {
@@ -218,6 +225,7 @@ impl Writer {
                 tx: &tx,
                 now,
                 queued_webhooks: Cell::new(false),
+                conversations: &view,
             };
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut ctx)));
             let (ok, reply) = match outcome {
@@ -229,17 +237,20 @@ impl Writer {
             } else {
                 savepoint(&tx, "ROLLBACK TO job").and_then(|()| savepoint(&tx, "RELEASE job"))
             };
-            if let Err(e) = ended {
+            if let Err(e) = &ended {
                 tracing::error!(error = %e, "could not end a job's savepoint");
             }
+            view.job_ended(ok && ended.is_ok());
             queued_webhooks |= ok && ctx.queued_webhooks.get();
             replies.extend(reply);
         }
-        Committed {
+        let written = view.into_written();
+        let committed = Committed {
             replies,
             outcome: tx.commit().map_err(ApiError::from),
             queued_webhooks,
-        }
+        };
+        (committed, written)
     }
 }
 
