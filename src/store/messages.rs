@@ -633,7 +633,7 @@ mod tests {
     }
 
     /// Takes an index as a message would: the conversation resolved in the job, then the index.
-    /// The conversation stays cached as the job wrote it, and the tests' fetches read that.
+    /// The conversation stays cached as the job wrote it (see `stored_and_cached`).
     fn take_index(ctx: &WriteCtx, tenant: &Tenant, sid: &str) -> ApiResult<i64> {
         let conv = conversations::resolve_in_batch(ctx, tenant, sid)?;
         allocate_index(ctx, &conv)
