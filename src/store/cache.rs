@@ -211,16 +211,16 @@ impl<'a> BatchView<'a> {
     /// the tenant may see it; `None` means: ask SQLite.
     pub fn get(&self, tenant: &Tenant, sid: &str) -> Option<Arc<ConversationRow>> {
         let written = self.written.borrow().get(sid).cloned();
-        let row = match &written {
-            Some((row, _)) => Arc::clone(row),
-            None => self.cache.get(tenant, sid)?,
+        // The batch's change count the row is current at: `None` for a committed row, which is
+        // current only while the batch has not changed it at all.
+        let (row, current_at) = match written {
+            Some((row, after)) => (self.visible(&row, tenant).then_some(row)?, Some(after)),
+            // The cache has already checked the tenant.
+            None => (self.cache.get(tenant, sid)?, None),
         };
-        let current = {
-            let changes = self.changes.lock().expect("change log poisoned");
-            let last_change = changes.last_change.get(&row.id).copied();
-            !changes.tenants && last_change == written.as_ref().map(|(_, after)| *after)
-        };
-        (current && self.visible(&row, tenant)).then_some(row)
+        let changes = self.changes.lock().expect("change log poisoned");
+        let current = !changes.tenants && changes.last_change.get(&row.id).copied() == current_at;
+        current.then_some(row)
     }
 
     fn visible(&self, row: &ConversationRow, tenant: &Tenant) -> bool {
