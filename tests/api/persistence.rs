@@ -68,6 +68,13 @@ async fn wait_for_clean_exit(mut child: Child) {
     assert!(status.success(), "{status}");
 }
 
+/// Restarts on `db` (in-process) and checks that the operator finds `path` there.
+async fn assert_found_after_restart(db: &Path, path: &str) {
+    let server = TestServer::start(db.to_str().unwrap());
+    server.operator().get(path).await.assert_status(200);
+    server.stop();
+}
+
 /// The real binary, killed with SIGKILL while messages are being posted on many connections at
 /// once: after a restart, every message it answered 201 is in the store, with the index it was
 /// answered with. Run for both durabilities (a killed process keeps what the OS has).
@@ -199,13 +206,7 @@ async fn sigterm_finishes_requests_in_flight() {
     answered.assert_status(201);
     wait_for_clean_exit(child).await;
 
-    let server = TestServer::start(db.to_str().unwrap());
-    server
-        .operator()
-        .get("/v1/Conversations/in-flight")
-        .await
-        .assert_status(200);
-    server.stop();
+    assert_found_after_restart(&db, "/v1/Conversations/in-flight").await;
 }
 
 /// The real binary, stopped with SIGTERM after some writes: it leaves its data in the database
@@ -232,12 +233,5 @@ async fn sigterm_leaves_no_wal_behind() {
     wait_for_clean_exit(child).await;
     let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
     assert_eq!(left, 0, "the WAL was emptied into the database file");
-
-    let server = TestServer::start(db.to_str().unwrap());
-    server
-        .operator()
-        .get("/v1/Conversations/kept-19")
-        .await
-        .assert_status(200);
-    server.stop();
+    assert_found_after_restart(&db, "/v1/Conversations/kept-19").await;
 }
