@@ -13,7 +13,7 @@ use super::scope::Scope;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::store::conversations::ConversationRow;
-use crate::store::participants::{self, Binding, Lookup, ParticipantRow};
+use crate::store::participants::{self, Binding, ListedParticipant, Lookup};
 use crate::wire::TwilioQuery;
 use crate::wire::paging::{self, LIMITS_50, PageParams};
 use crate::wire::time::Date;
@@ -78,8 +78,9 @@ fn render_binding(binding: Option<&Binding>) -> Option<BindingView<'_>> {
     })
 }
 
-/// One row: the participant's fields and its conversation's, and links to both. Both URL
-/// families carry `chat_service_sid` here (the spec's two schemas agree). It borrows both rows
+/// One row: the participant's fields and its conversation's, and links to both; the account
+/// and service are the conversation's. Both URL families carry `chat_service_sid` here (the
+/// spec's two schemas agree). It borrows both rows
 /// and is serialized straight into the body, as the other list rows are.
 #[derive(Debug, Serialize)]
 pub struct ParticipantConversationView<'a> {
@@ -108,13 +109,13 @@ struct Links<'a> {
 }
 
 pub fn render<'a>(
-    participant: &'a ParticipantRow,
+    participant: &'a ListedParticipant,
     conversation: &'a ConversationRow,
     urls: &'a Urls,
 ) -> ParticipantConversationView<'a> {
     ParticipantConversationView {
-        account_sid: &participant.account_sid,
-        chat_service_sid: &participant.service_sid,
+        account_sid: &conversation.account_sid,
+        chat_service_sid: &conversation.service_sid,
         participant_sid: &participant.sid,
         participant_user_sid: participant.user_sid.as_deref(),
         participant_identity: participant.identity.as_deref(),
