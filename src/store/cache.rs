@@ -86,6 +86,19 @@ impl ConversationCache {
         inner.visible(row, tenant).then(|| Arc::clone(row))
     }
 
+    /// The cached conversations of these rowids, under one lock; `None` where one is not
+    /// cached. Not checked against a tenant: for a read that found the ids inside its tenant's
+    /// service (ParticipantConversations, through the service's participants).
+    pub fn get_by_ids(&self, ids: &[i64]) -> Vec<Option<Arc<ConversationRow>>> {
+        let inner = self.inner.read().expect("conversation cache poisoned");
+        ids.iter()
+            .map(|id| {
+                let sid = inner.sid_by_id.get(id)?;
+                inner.by_sid.get(sid).cloned()
+            })
+            .collect()
+    }
+
     /// Whether the tenant may see `row` under the request's service, as far as the cache knows
     /// (an account's default service is known once a lookup went through it).
     fn visible(&self, row: &ConversationRow, tenant: &Tenant) -> bool {
