@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 
 /// A stored date as the wire writes it, `2015-12-16T22:18:37Z`, written straight into the
@@ -28,11 +28,15 @@ impl fmt::Display for Date {
 
 impl Date {
     /// The wire spelling in a stack buffer, digit by digit: through `fmt` (`write!` with
-    /// padded integers) the two dates of every row were a visible share of a list page's CPU.
-    /// `None` outside years 0 to 9999, which `Display` spells as chrono does.
+    /// padded integers) the two dates of every row were a visible share of a list page's CPU,
+    /// and so was chrono's calendar arithmetic (4% of a ParticipantConversations page), hence
+    /// [`civil_from_days`]. `None` outside years 0 to 9999, which `Display` spells as chrono
+    /// does.
     pub(crate) fn ascii(&self) -> Option<[u8; 20]> {
-        let at = DateTime::<Utc>::from_timestamp(self.0, 0)?;
-        let year = u32::try_from(at.year()).ok().filter(|y| *y <= 9999)?;
+        let (days, second_of_day) = (self.0.div_euclid(86_400), self.0.rem_euclid(86_400));
+        let (year, month, day) = civil_from_days(days);
+        let year = u32::try_from(year).ok().filter(|y| *y <= 9999)?;
+        let second_of_day = second_of_day as u32; // 0..86_400
         let mut out = *b"0000-00-00T00:00:00Z";
         let mut put = |at: usize, value: u32, digits: usize| {
             let mut value = value;
@@ -42,13 +46,34 @@ impl Date {
             }
         };
         put(0, year, 4);
-        put(5, at.month(), 2);
-        put(8, at.day(), 2);
-        put(11, at.hour(), 2);
-        put(14, at.minute(), 2);
-        put(17, at.second(), 2);
+        put(5, month, 2);
+        put(8, day, 2);
+        put(11, second_of_day / 3600, 2);
+        put(14, second_of_day / 60 % 60, 2);
+        put(17, second_of_day % 60, 2);
         Some(out)
     }
+}
+
+/// The proleptic Gregorian (year, month, day) of a count of days since 1970-01-01: Howard
+/// Hinnant's `civil_from_days` (<https://howardhinnant.github.io/date_algorithms.html>), which
+/// counts in 400-year eras starting on March 1st so that the leap day ends each year.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097); // 0..=146_096
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153; // 0..=11, March first
+    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 impl Serialize for Date {
@@ -172,6 +197,31 @@ mod tests {
                 serde_json::to_value(Date(secs)).unwrap(),
                 serde_json::Value::String(chrono)
             );
+        }
+    }
+
+    /// Every day of years 0 to 9999 at some time of day (a stride just short of a day moves
+    /// the time of day as it goes), and every second around the edges of that range.
+    #[test]
+    fn the_calendar_is_chronos_across_the_whole_range() {
+        let first = -62_167_219_200; // 0000-01-01T00:00:00Z
+        let last = 253_402_300_799; // 9999-12-31T23:59:59Z
+        let mut secs = first;
+        while secs <= last {
+            let chrono = DateTime::<Utc>::from_timestamp(secs, 0).unwrap();
+            let ascii = Date(secs).ascii().expect("in range");
+            assert_eq!(
+                std::str::from_utf8(&ascii).unwrap(),
+                chrono.to_rfc3339_opts(SecondsFormat::Secs, true),
+                "{secs}"
+            );
+            secs += 86_399;
+        }
+        for edge in [first, last + 1] {
+            for secs in edge - 2..edge + 2 {
+                let in_range = (first..=last).contains(&secs);
+                assert_eq!(Date(secs).ascii().is_some(), in_range, "{secs}");
+            }
         }
     }
 
