@@ -80,8 +80,8 @@ fn render_binding(binding: Option<&Binding>) -> Option<BindingView<'_>> {
 
 /// One row: the participant's fields and its conversation's, and links to both; the account
 /// and service are the conversation's. Both URL families carry `chat_service_sid` here (the
-/// spec's two schemas agree). It borrows both rows
-/// and is serialized straight into the body, as the other list rows are.
+/// spec's two schemas agree). It borrows both rows and is serialized straight into the body,
+/// as the other list rows are.
 #[derive(Debug, Serialize)]
 pub struct ParticipantConversationView<'a> {
     account_sid: &'a str,
