@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0003_webhook_deliveries.sql"),
     include_str!("schema/0004_lifecycle.sql"),
     include_str!("schema/0005_webhook_ordering.sql"),
+    include_str!("schema/0006_message_receipt_count.sql"),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -21,4 +22,38 @@ pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {
         tracing::info!(migration = number + 1, "applied schema migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store made before 0006 keeps its messages' delivery summaries: each message's receipt
+    /// count is filled in from the receipts it already holds.
+    #[test]
+    fn receipt_counts_are_filled_in_for_existing_messages() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        // The rows these messages would hang from do not matter here.
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        conn.execute_batch(
+            "INSERT INTO messages (id, sid, conversation_id, idx, attributes, date_created, date_updated)
+                 VALUES (1, 'IM1', 1, 0, '{}', 0, 0), (2, 'IM2', 1, 1, '{}', 0, 0);
+             INSERT INTO receipts (sid, message_id, date_created)
+                 VALUES ('DY1', 2, 0), ('DY2', 2, 0), ('DY3', 2, 0);",
+        )
+        .unwrap();
+        run(&mut conn).unwrap();
+        let counts: Vec<(i64, i64)> = conn
+            .prepare("SELECT id, receipts FROM messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(counts, [(1, 0), (2, 3)]);
+    }
 }
