@@ -190,7 +190,9 @@ pub fn set_receipt_status(
 
 /// Records what a new message would send to each non-chat participant (SMS, WhatsApp...) of its
 /// conversation, other than its author: one receipt per recipient, queued now and moving on the
-/// server's clock. Chat participants get none, as on Twilio. Returns how many were recorded.
+/// server's clock, and their number on the message (`messages.receipts`, which tells a message
+/// list which rows have a delivery summary; receipts are recorded nowhere else). Chat
+/// participants get none, as on Twilio. Returns how many were recorded.
 pub fn record_outbound(
     ctx: &WriteCtx,
     conversation: &ConversationRow,
@@ -241,6 +243,11 @@ pub fn record_outbound(
                 ctx.now + RECEIPT_STEP_SECS,
             ],
         )?;
+    }
+    if !recipients.is_empty() {
+        ctx.tx
+            .prepare_cached("UPDATE messages SET receipts = ?1 WHERE id = ?2")?
+            .execute(params![recipients.len(), message_id])?;
     }
     Ok(recipients.len())
 }

@@ -297,9 +297,6 @@ fn insert(
         row.media.as_deref(),
     )?;
     if recipients > 0 {
-        ctx.tx
-            .prepare_cached("UPDATE messages SET receipts = ?1 WHERE id = ?2")?
-            .execute(params![recipients, row.id])?;
         row.delivery = Some(Delivery {
             total: recipients as i64,
             sent: 0,
