@@ -1,12 +1,11 @@
 //! Conversations: `/Conversations` and `/Conversations/{Sid}`, under both prefixes.
 
-use crate::wire::json::Json;
+use crate::wire::json::{self, Json, RawJson};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use serde_json::value::RawValue;
 
 use super::scope::Scope;
 use crate::app::AppState;
@@ -62,7 +61,7 @@ pub struct ConversationView<'a> {
     date_updated: Date,
     timers: Timers,
     /// The stored JSON object as it is; `{}` when there is none (or the text is not JSON).
-    bindings: &'a RawValue,
+    bindings: RawJson<'a>,
     url: Link<'a, 2>,
     links: ConversationLinks<'a>,
 }
@@ -73,10 +72,6 @@ struct ConversationLinks<'a> {
     messages: Link<'a, 3>,
     webhooks: Link<'a, 3>,
     export: Link<'a, 3>,
-}
-
-fn empty_object<'a>() -> &'a RawValue {
-    serde_json::from_str("{}").expect("{} is JSON")
 }
 
 pub fn render<'a>(row: &'a ConversationRow, urls: &'a Urls) -> ConversationView<'a> {
@@ -97,8 +92,8 @@ pub fn render<'a>(row: &'a ConversationRow, urls: &'a Urls) -> ConversationView<
         bindings: row
             .bindings
             .as_deref()
-            .and_then(|b| serde_json::from_str(b).ok())
-            .unwrap_or_else(empty_object),
+            .and_then(json::raw)
+            .unwrap_or_else(|| json::raw("{}").expect("{} is JSON")),
         url: urls.link(["Conversations", sid]),
         links: ConversationLinks {
             participants: link("Participants"),

@@ -1,12 +1,11 @@
 //! Conversation Messages: `/Conversations/{ConversationSid}/Messages[/{Sid}]`, under both
 //! prefixes.
 
-use crate::wire::json::Json;
+use crate::wire::json::{self, Json, RawJson};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::scope::Scope;
@@ -81,7 +80,7 @@ pub struct MessageView<'a> {
     author: &'a str,
     body: Option<&'a str>,
     /// The stored JSON array as it is; `null` without media (or if the text is not JSON).
-    media: Option<&'a RawValue>,
+    media: Option<RawJson<'a>>,
     attributes: &'a str,
     participant_sid: Option<&'a str>,
     date_created: Date,
@@ -111,10 +110,7 @@ pub fn render<'a>(row: &'a MessageRow, urls: &'a Urls) -> MessageView<'a> {
         index: row.index,
         author: &row.author,
         body: row.body.as_deref(),
-        media: row
-            .media
-            .as_deref()
-            .and_then(|m| serde_json::from_str(m).ok()),
+        media: row.media.as_deref().and_then(json::raw),
         attributes: &row.attributes,
         participant_sid: row.participant_sid.as_deref(),
         date_created: Date(row.date_created),

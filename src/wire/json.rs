@@ -26,6 +26,17 @@ thread_local! {
     static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(4096));
 }
 
+/// Stored JSON text (a message's `media`, a conversation's `bindings`) written into a body as it
+/// is. Not serde_json's `RawValue`: sonic-rs does not know that type's private marker and wrote
+/// it as an object, `{"$serde_json::private::RawValue": "..."}` (serde_json, reading such a
+/// body back, hides that), so this is sonic-rs's own raw type.
+pub type RawJson<'a> = sonic_rs::LazyValue<'a>;
+
+/// `text` as [`RawJson`], if it is one JSON value.
+pub fn raw(text: &str) -> Option<RawJson<'_>> {
+    sonic_rs::from_str(text).ok()
+}
+
 /// A `200 OK` (or, in a tuple, any status) with `value` serialized as the JSON body.
 #[derive(Debug, Clone, Copy)]
 pub struct Json<T>(pub T);
@@ -62,6 +73,26 @@ pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> sonic_rs::Result<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_json_is_written_as_it_is() {
+        #[derive(Serialize)]
+        struct View<'a> {
+            media: Option<RawJson<'a>>,
+            bindings: RawJson<'a>,
+        }
+        let media = r#"[{"sid": "ME0", "size": 3}]"#;
+        let view = View {
+            media: raw(media),
+            bindings: raw("{}").unwrap(),
+        };
+        assert_eq!(
+            &to_bytes(&view).unwrap()[..],
+            br#"{"media":[{"sid": "ME0", "size": 3}],"bindings":{}}"#
+        );
+        assert!(raw("{not json").is_none());
+        assert!(raw("[1] [2]").is_none());
+    }
 
     #[test]
     fn bodies_are_whole_and_independent() {

@@ -189,6 +189,13 @@ impl Client {
             .expect("request failed");
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
+        // serde_json, with its `raw_value` feature, reads `{"$serde_json::private::RawValue":
+        // "[1]"}` back as `[1]`, so a raw value written as that object would pass every check on
+        // `body`; an SDK would see the object. No serde marker may reach the wire.
+        assert!(
+            !text.contains("$serde_json::") && !text.contains("$sonic_rs::"),
+            "a serde marker leaked into the body: {text}"
+        );
         let body = if text.is_empty() {
             Value::Null
         } else {

@@ -10,6 +10,7 @@ def test_create_fetch_update_delete(scope):
     assert conv.state == "active"
     assert conv.friendly_name == "support"
     assert conv.date_created is not None
+    assert conv.bindings == {}
 
     fetched = scope.conversations("t-42").fetch()
     assert fetched.sid == conv.sid
@@ -22,6 +23,15 @@ def test_create_fetch_update_delete(scope):
     with pytest.raises(TwilioRestException) as err:
         scope.conversations(conv.sid).fetch()
     assert (err.value.status, err.value.code) == (404, 20404)
+
+
+def test_email_bindings_come_back_as_an_object(scope):
+    conv = scope.conversations.create(
+        bindings_email_address="team@example.com", bindings_email_name="Team"
+    )
+    expected = {"email": {"address": "team@example.com", "name": "Team"}}
+    assert conv.bindings == expected
+    assert scope.conversations(conv.sid).fetch().bindings == expected
 
 
 def test_duplicate_unique_name_is_a_twilio_error(scope):
