@@ -2,9 +2,9 @@
 //! under both prefixes: the conversations (in any state) a chat identity or a device address
 //! takes part in, each joined with that participant.
 
-use crate::wire::json::Json;
+use crate::wire::json::{self, ObjectWriter};
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::conversations::{Timers, render_timers};
@@ -108,6 +108,41 @@ struct Links<'a> {
     conversation: Link<'a, 2>,
 }
 
+impl ParticipantConversationView<'_> {
+    /// The same bytes as serializing it, written with its keys as they are (a page of 50
+    /// such rows is 44 KB, the largest body the benchmark reads).
+    fn write_json(&self, out: &mut Vec<u8>) -> sonic_rs::Result<()> {
+        let mut o = ObjectWriter::begin(out);
+        o.str("account_sid", self.account_sid);
+        o.str("chat_service_sid", self.chat_service_sid);
+        o.str("participant_sid", self.participant_sid);
+        o.opt_str("participant_user_sid", self.participant_user_sid);
+        o.opt_str("participant_identity", self.participant_identity);
+        o.value(
+            "participant_messaging_binding",
+            &self.participant_messaging_binding,
+        )?;
+        o.str("conversation_sid", self.conversation_sid);
+        o.opt_str("conversation_unique_name", self.conversation_unique_name);
+        o.opt_str(
+            "conversation_friendly_name",
+            self.conversation_friendly_name,
+        );
+        o.str("conversation_attributes", self.conversation_attributes);
+        o.date("conversation_date_created", self.conversation_date_created)?;
+        o.date("conversation_date_updated", self.conversation_date_updated)?;
+        o.opt_str("conversation_created_by", self.conversation_created_by);
+        o.str("conversation_state", self.conversation_state);
+        o.value("conversation_timers", &self.conversation_timers)?;
+        let mut links = o.object("links");
+        links.link("participant", &self.links.participant);
+        links.link("conversation", &self.links.conversation);
+        links.end();
+        o.end();
+        Ok(())
+    }
+}
+
 pub fn render<'a>(
     participant: &'a ListedParticipant,
     conversation: &'a ConversationRow,
@@ -149,12 +184,90 @@ pub async fn list(
     let page = rows.as_ref().map(|(p, c)| render(p, c, &scope.urls));
     let list_url = scope.urls.scoped("ParticipantConversations");
     let filters = [echoed];
-    Ok(Json(paging::render(
-        "conversations",
-        page,
-        &req,
-        &list_url,
-        &filters,
-    ))
-    .into_response())
+    let page = paging::render("conversations", page, &req, &list_url, &filters);
+    Ok(json::response_written_by(|out| {
+        page.write(out, ParticipantConversationView::write_json)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conversation() -> ConversationRow {
+        ConversationRow {
+            id: 1,
+            sid: "CH00000000000000000000000000000001".into(),
+            account_sid: "AC00000000000000000000000000000002".into(),
+            service_id: 1,
+            service_sid: "IS00000000000000000000000000000003".into(),
+            unique_name: None,
+            friendly_name: None,
+            attributes: "{}".into(),
+            messaging_service_sid: None,
+            state: "active".into(),
+            timer_inactive: None,
+            timer_closed: None,
+            date_inactive: None,
+            date_closed: None,
+            bindings: None,
+            created_by: None,
+            next_message_index: 0,
+            date_created: 1_700_000_000,
+            date_updated: 1_700_000_001,
+        }
+    }
+
+    fn participant() -> ListedParticipant {
+        ListedParticipant {
+            id: 1,
+            sid: "MB00000000000000000000000000000004".into(),
+            conversation_id: 1,
+            identity: Some("alice".into()),
+            user_sid: None,
+            binding: None,
+        }
+    }
+
+    /// A row written by hand is byte for byte what serde writes, in every shape a row can take.
+    #[test]
+    fn a_row_written_by_hand_is_the_serialized_row() {
+        let odd = "quote \" backslash \\ tab \t nl \n \u{1} é 中文 😀 \u{2028}";
+        let mut full = conversation();
+        full.unique_name = Some(odd.into());
+        full.friendly_name = Some("friends".into());
+        full.attributes = r#"{"a":"\"b\""}"#.into();
+        full.created_by = Some(odd.into());
+        full.state = "inactive".into();
+        full.date_inactive = Some(1_700_000_100);
+        full.date_closed = Some(1_700_000_200);
+        let mut sms = participant();
+        sms.identity = None;
+        sms.binding = Some(Binding {
+            kind: "sms".into(),
+            address: Some("+15550001111".into()),
+            proxy_address: Some("+15550002222".into()),
+            projected_address: None,
+            name: None,
+            level: None,
+        });
+        let mut user = participant();
+        user.user_sid = Some("US00000000000000000000000000000005".into());
+        user.identity = Some(odd.into());
+        for conversation in [conversation(), full] {
+            for participant in [participant(), sms.clone(), user.clone()] {
+                for base in ["http://localhost:8787", "http://odd\"host\\"] {
+                    let urls = Urls::new(base.into(), "/v1".into());
+                    let view = render(&participant, &conversation, &urls);
+                    let by_hand = json::written_by(|out| view.write_json(out)).unwrap();
+                    let by_serde = json::to_bytes(&view).unwrap();
+                    assert_eq!(
+                        std::str::from_utf8(&by_hand).unwrap(),
+                        std::str::from_utf8(&by_serde).unwrap()
+                    );
+                    serde_json::from_slice::<serde_json::Value>(&by_hand).unwrap();
+                }
+            }
+        }
+    }
 }

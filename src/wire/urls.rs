@@ -15,6 +15,10 @@ pub struct Urls {
     pub base: String,
     /// `/v1` or `/v1/Services/IS...`.
     pub prefix: String,
+    /// Whether `base` and `prefix` hold no character a JSON string escapes (the `Host` header
+    /// is the client's), so that links can be written into a body as they are. Set by `new`;
+    /// nothing changes `base` or `prefix` after.
+    json_plain: bool,
 }
 
 impl Urls {
@@ -33,7 +37,16 @@ impl Urls {
                 format!("{scheme}://{host}")
             }
         };
-        Self { base, prefix }
+        Self::new(base, prefix)
+    }
+
+    pub fn new(base: String, prefix: String) -> Self {
+        let json_plain = !needs_json_escaping(&base) && !needs_json_escaping(&prefix);
+        Self {
+            base,
+            prefix,
+            json_plain,
+        }
     }
 
     /// A URL inside the request's family: `scoped("Conversations/CH...")`.
@@ -43,7 +56,9 @@ impl Urls {
 
     /// The same URL as `scoped`, from its path segments, written only when it is serialized:
     /// `link(["Conversations", sid, "Messages"])`. Rows render three to five URLs each; a
-    /// `format!` for every one was a visible share of a list page's CPU.
+    /// `format!` for every one was a visible share of a list page's CPU. The segments are
+    /// SIDs and fixed names (anything else would need percent-encoding first, see [`encode`]),
+    /// so they never need JSON escaping.
     pub fn link<'a, const N: usize>(&'a self, segments: [&'a str; N]) -> Link<'a, N> {
         Link {
             urls: self,
@@ -85,6 +100,30 @@ impl<const N: usize> Link<'_, N> {
         }
         url
     }
+
+    /// Writes the URL as a JSON string, the same bytes as serializing it, without joining it
+    /// first. Only the base (the `Host` header or `--public-url`) can hold a character JSON
+    /// escapes; then the URL is joined and escaped like any other string.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        debug_assert!(!self.segments.iter().any(|s| needs_json_escaping(s)));
+        if !self.urls.json_plain {
+            super::json::escaped(out, &self.joined());
+            return;
+        }
+        out.push(b'"');
+        out.extend_from_slice(self.urls.base.as_bytes());
+        out.extend_from_slice(self.urls.prefix.as_bytes());
+        for segment in self.segments {
+            out.push(b'/');
+            out.extend_from_slice(segment.as_bytes());
+        }
+        out.push(b'"');
+    }
+}
+
+/// Whether serde would escape anything in `s` (quotes, backslashes, control characters).
+fn needs_json_escaping(s: &str) -> bool {
+    s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 impl<const N: usize> fmt::Display for Link<'_, N> {
@@ -113,10 +152,7 @@ mod tests {
     #[test]
     fn links_are_the_scoped_urls() {
         for prefix in ["/v1", "/v1/Services/IS00000000000000000000000000000000"] {
-            let urls = Urls {
-                base: "http://localhost:8080".into(),
-                prefix: prefix.into(),
-            };
+            let urls = Urls::new("http://localhost:8080".into(), prefix.into());
             let link = urls.link(["Conversations", "CH1", "Messages", "IM2"]);
             assert_eq!(
                 link.to_string(),
