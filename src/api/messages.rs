@@ -1,7 +1,7 @@
 //! Conversation Messages: `/Conversations/{ConversationSid}/Messages[/{Sid}]`, under both
 //! prefixes.
 
-use crate::wire::json::{self, Json, ObjectWriter, RawJson};
+use crate::wire::json::{self, ObjectWriter, RawJson, WriteJson, Written};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -97,9 +97,9 @@ struct MessageLinks<'a> {
     channel_metadata: Link<'a, 5>,
 }
 
-impl MessageView<'_> {
-    /// The same bytes as serializing it, written with its keys as they are (a page of
-    /// messages is the most common list).
+/// The same bytes as serializing it, written with its keys as they are (a page of messages is
+/// the most common list, and a message the most common write).
+impl WriteJson for MessageView<'_> {
     fn write_json(&self, out: &mut Vec<u8>) -> sonic_rs::Result<()> {
         let mut o = ObjectWriter::begin(out);
         o.str("account_sid", self.account_sid);
@@ -350,7 +350,7 @@ pub async fn create(
     }
     let new = form.for_create()?;
     let row = messages::create(&app.store, scope.tenant(), p.conversation, new).await?;
-    Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))).into_response())
+    Ok((StatusCode::CREATED, Written(render(&row, &scope.urls))).into_response())
 }
 
 /// ListConversationMessage: GET /v1/Conversations/{ConversationSid}/Messages
@@ -380,10 +380,7 @@ pub async fn list(
     )
     .await?;
     let page = rows.as_ref().map(|r| render(r, &scope.urls));
-    let page = paging::render("messages", page, &req, &list_url, &echoed);
-    Ok(json::response_written_by(|out| {
-        page.write(out, MessageView::write_json)
-    }))
+    Ok(Written(paging::render("messages", page, &req, &list_url, &echoed)).into_response())
 }
 
 /// FetchConversationMessage: GET /v1/Conversations/{ConversationSid}/Messages/{Sid}
@@ -394,7 +391,7 @@ pub async fn fetch(
     Path(p): Path<MessagePath>,
 ) -> ApiResult<Response> {
     let row = messages::fetch(&app.store, scope.tenant(), p.conversation, p.message).await?;
-    Ok(Json(render(&row, &scope.urls)).into_response())
+    Ok(Written(render(&row, &scope.urls)).into_response())
 }
 
 /// UpdateConversationMessage: POST /v1/Conversations/{ConversationSid}/Messages/{Sid}
@@ -426,7 +423,7 @@ pub async fn update(
         change,
     )
     .await?;
-    Ok(Json(render(&row, &scope.urls)).into_response())
+    Ok(Written(render(&row, &scope.urls)).into_response())
 }
 
 /// DeleteConversationMessage: DELETE /v1/Conversations/{ConversationSid}/Messages/{Sid}

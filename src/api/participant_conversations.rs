@@ -2,9 +2,9 @@
 //! under both prefixes: the conversations (in any state) a chat identity or a device address
 //! takes part in, each joined with that participant.
 
-use crate::wire::json::{self, ObjectWriter};
+use crate::wire::json::{ObjectWriter, WriteJson, Written};
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::conversations::{Timers, render_timers};
@@ -108,9 +108,9 @@ struct Links<'a> {
     conversation: Link<'a, 2>,
 }
 
-impl ParticipantConversationView<'_> {
-    /// The same bytes as serializing it, written with its keys as they are (a page of 50
-    /// such rows is 44 KB, the largest body the benchmark reads).
+/// The same bytes as serializing it, written with its keys as they are (a page of 50 such rows
+/// is 44 KB, the largest body the benchmark reads).
+impl WriteJson for ParticipantConversationView<'_> {
     fn write_json(&self, out: &mut Vec<u8>) -> sonic_rs::Result<()> {
         let mut o = ObjectWriter::begin(out);
         o.str("account_sid", self.account_sid);
@@ -185,14 +185,13 @@ pub async fn list(
     let list_url = scope.urls.scoped("ParticipantConversations");
     let filters = [echoed];
     let page = paging::render("conversations", page, &req, &list_url, &filters);
-    Ok(json::response_written_by(|out| {
-        page.write(out, ParticipantConversationView::write_json)
-    }))
+    Ok(Written(page).into_response())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::json;
 
     fn conversation() -> ConversationRow {
         ConversationRow {

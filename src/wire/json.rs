@@ -51,42 +51,27 @@ pub struct Json<T>(pub T);
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        match to_bytes(&self.0) {
-            Ok(body) => (
-                [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-                body,
-            )
-                .into_response(),
-            Err(e) => {
-                tracing::error!(error = %e, "could not serialize a response body");
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
-            }
-        }
+        body_response(to_bytes(&self.0))
     }
 }
 
-/// `value` as JSON, written through this thread's buffer.
-pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> sonic_rs::Result<Bytes> {
-    written_by(|buffer| sonic_rs::to_writer(buffer, value))
+/// A body that writes its own JSON (with [`ObjectWriter`]) instead of going through serde.
+pub trait WriteJson {
+    fn write_json(&self, out: &mut Vec<u8>) -> sonic_rs::Result<()>;
 }
 
-/// What `write` writes into this thread's buffer, as a body.
-pub fn written_by(
-    write: impl FnOnce(&mut Vec<u8>) -> sonic_rs::Result<()>,
-) -> sonic_rs::Result<Bytes> {
-    BUFFER.with_borrow_mut(|buffer| {
-        buffer.clear();
-        let written = write(&mut *buffer).map(|()| Bytes::copy_from_slice(buffer));
-        if buffer.capacity() > KEEP_AT_MOST {
-            *buffer = Vec::with_capacity(4096);
-        }
-        written
-    })
+/// Like [`Json`], for a body that writes itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Written<T>(pub T);
+
+impl<T: WriteJson> IntoResponse for Written<T> {
+    fn into_response(self) -> Response {
+        body_response(written_by(|out| self.0.write_json(out)))
+    }
 }
 
-/// A `200 OK` JSON body that `write` writes (see [`ObjectWriter`]).
-pub fn response_written_by(write: impl FnOnce(&mut Vec<u8>) -> sonic_rs::Result<()>) -> Response {
-    match written_by(write) {
+fn body_response(body: sonic_rs::Result<Bytes>) -> Response {
+    match body {
         Ok(body) => (
             [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
             body,
@@ -97,6 +82,25 @@ pub fn response_written_by(write: impl FnOnce(&mut Vec<u8>) -> sonic_rs::Result<
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// `value` as JSON, written through this thread's buffer.
+pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> sonic_rs::Result<Bytes> {
+    written_by(|buffer| sonic_rs::to_writer(buffer, value))
+}
+
+/// What `write` writes into this thread's buffer, as a body.
+pub(crate) fn written_by(
+    write: impl FnOnce(&mut Vec<u8>) -> sonic_rs::Result<()>,
+) -> sonic_rs::Result<Bytes> {
+    BUFFER.with_borrow_mut(|buffer| {
+        buffer.clear();
+        let written = write(&mut *buffer).map(|()| Bytes::copy_from_slice(buffer));
+        if buffer.capacity() > KEEP_AT_MOST {
+            *buffer = Vec::with_capacity(4096);
+        }
+        written
+    })
 }
 
 /// A JSON object written field by field, its keys as they are (the spec's snake_case names,

@@ -8,6 +8,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::{ApiError, ApiResult};
+use crate::wire::json::WriteJson;
 
 /// `PageSize`, `Page` and `PageToken`, as every list endpoint takes them.
 #[derive(Debug, Default, Deserialize)]
@@ -206,22 +207,17 @@ impl<T: Serialize> Serialize for ListPage<T> {
     }
 }
 
-impl<T> ListPage<T> {
-    /// Writes the page with each row written by `row` (rows that write themselves, see
-    /// `json::ObjectWriter`); the same bytes as serializing it.
-    pub fn write(
-        &self,
-        out: &mut Vec<u8>,
-        row: impl Fn(&T, &mut Vec<u8>) -> sonic_rs::Result<()>,
-    ) -> sonic_rs::Result<()> {
-        out.extend_from_slice(b"{");
+/// The same bytes as serializing the page, each row writing itself.
+impl<T: WriteJson> WriteJson for ListPage<T> {
+    fn write_json(&self, out: &mut Vec<u8>) -> sonic_rs::Result<()> {
+        out.push(b'{');
         sonic_rs::to_writer(&mut *out, self.key)?;
         out.extend_from_slice(b":[");
-        for (i, r) in self.rows.iter().enumerate() {
+        for (i, row) in self.rows.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            row(r, out)?;
+            row.write_json(out)?;
         }
         out.extend_from_slice(b"],\"meta\":");
         sonic_rs::to_writer(&mut *out, &self.meta)?;
@@ -382,17 +378,24 @@ mod tests {
         );
     }
 
+    /// Numbers stand for rows here: they write themselves through serde.
+    impl WriteJson for i64 {
+        fn write_json(&self, out: &mut Vec<u8>) -> sonic_rs::Result<()> {
+            sonic_rs::to_writer(out, self)
+        }
+    }
+
     #[test]
     fn a_page_whose_rows_write_themselves_is_the_serialized_page() {
+        use crate::wire::json::{to_bytes, written_by};
         let req = params(Some("2"), None).validate(LIMITS_100).unwrap();
         for rows in [vec![], vec![1], vec![1, 2, 3]] {
-            let page = Page::from_lookahead(rows, &req, |n| vec![*n]);
+            let page = Page::from_lookahead(rows, &req, |n: &i64| vec![*n]);
             let body = render("things", page, &req, "http://h/v1/Things", &[]);
-            let written = crate::wire::json::written_by(|out| {
-                body.write(out, |n, out| sonic_rs::to_writer(out, n))
-            })
-            .unwrap();
-            assert_eq!(written, crate::wire::json::to_bytes(&body).unwrap());
+            assert_eq!(
+                written_by(|out| body.write_json(out)).unwrap(),
+                to_bytes(&body).unwrap()
+            );
         }
     }
 }
