@@ -8,7 +8,7 @@
 //! `initializing` state is never observable, and an invalid participant creates nothing at all
 //! instead of closing a half-built conversation (Twilio's asynchronous 50427).
 
-use crate::wire::json::Json;
+use crate::wire::json::Written;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -146,6 +146,6 @@ pub async fn create(scope: Scope, State(app): State<AppState>, body: Bytes) -> A
     )
     .await?;
     // The participants exist already: 201 Created, not Twilio's 202 "still adding them".
-    let body = Json(conversations::render(&row, &scope.urls));
+    let body = Written(conversations::render(&row, &scope.urls));
     Ok((StatusCode::CREATED, body).into_response())
 }

@@ -193,6 +193,12 @@ impl<'a> ObjectWriter<'a> {
         sonic_rs::to_writer(&mut *self.out, value)
     }
 
+    /// Writes the key, and answers where to write its value (a value that writes itself).
+    pub fn key_only(&mut self, key: &'static str) -> &mut Vec<u8> {
+        self.key(key);
+        self.out
+    }
+
     /// A nested object; end it before writing on here.
     pub fn object(&mut self, key: &'static str) -> ObjectWriter<'_> {
         self.key(key);
