@@ -119,6 +119,24 @@ impl<'a> ObjectWriter<'a> {
 
     fn key(&mut self, key: &'static str) {
         debug_assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        // `,"key":` in one copy, from a stack buffer (keys are short): four growing writes
+        // per key were a twelfth of a message page's instructions.
+        let mut framed = [0u8; 64];
+        let start = usize::from(self.first);
+        let end = key.len() + 4;
+        if end > framed.len() {
+            return self.long_key(key);
+        }
+        framed[0] = b',';
+        framed[1] = b'"';
+        framed[2..key.len() + 2].copy_from_slice(key.as_bytes());
+        framed[key.len() + 2..end].copy_from_slice(b"\":");
+        self.out.extend_from_slice(&framed[start..end]);
+        self.first = false;
+    }
+
+    #[cold]
+    fn long_key(&mut self, key: &'static str) {
         if !self.first {
             self.out.push(b',');
         }
@@ -239,6 +257,25 @@ mod tests {
         );
         assert!(raw("{not json").is_none());
         assert!(raw("[1] [2]").is_none());
+    }
+
+    #[test]
+    fn objects_written_by_hand_frame_their_keys() {
+        let long = "a_key_longer_than_the_stack_buffer_that_frames_the_short_ones_x";
+        let written = written_by(|out| {
+            let mut o = ObjectWriter::begin(out);
+            o.i64("first", 1);
+            o.str(long, "v");
+            o.null("last");
+            o.object("empty").end();
+            o.end();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&written).unwrap(),
+            format!(r#"{{"first":1,"{long}":"v","last":null,"empty":{{}}}}"#)
+        );
     }
 
     #[test]
