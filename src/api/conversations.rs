@@ -104,7 +104,7 @@ impl WriteJson for ConversationView<'_> {
         o.date("date_created", self.date_created)?;
         o.date("date_updated", self.date_updated)?;
         self.timers.write_json(o.key_only("timers"))?;
-        o.raw("bindings", Some(self.bindings.clone()));
+        o.raw("bindings", Some(&self.bindings));
         o.link("url", &self.url);
         let mut links = o.object("links");
         links.link("participants", &self.links.participants);

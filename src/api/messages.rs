@@ -111,7 +111,7 @@ impl WriteJson for MessageView<'_> {
         o.i64("index", self.index);
         o.str("author", self.author);
         o.opt_str("body", self.body);
-        o.raw("media", self.media.clone());
+        o.raw("media", self.media.as_ref());
         o.str("attributes", self.attributes);
         o.opt_str("participant_sid", self.participant_sid);
         o.date("date_created", self.date_created)?;

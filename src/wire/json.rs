@@ -191,7 +191,7 @@ impl<'a> ObjectWriter<'a> {
     }
 
     /// Stored JSON text as it is, or `null`.
-    pub fn raw(&mut self, key: &'static str, value: Option<RawJson<'_>>) {
+    pub fn raw(&mut self, key: &'static str, value: Option<&RawJson<'_>>) {
         match value {
             Some(v) => {
                 self.key(key);
