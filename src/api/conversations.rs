@@ -474,25 +474,14 @@ mod tests {
 
     fn row() -> ConversationRow {
         ConversationRow {
-            id: 1,
-            sid: "CH00000000000000000000000000000001".into(),
-            account_sid: "AC00000000000000000000000000000002".into(),
-            service_id: 1,
-            service_sid: "IS00000000000000000000000000000003".into(),
-            unique_name: None,
-            friendly_name: None,
-            attributes: "{}".into(),
-            messaging_service_sid: None,
-            state: "active".into(),
-            timer_inactive: None,
-            timer_closed: None,
-            date_inactive: None,
-            date_closed: None,
-            bindings: None,
-            created_by: None,
-            next_message_index: 0,
             date_created: 1_700_000_000,
             date_updated: 1_700_000_001,
+            ..ConversationRow::for_test(
+                1,
+                "CH00000000000000000000000000000001",
+                "AC00000000000000000000000000000002",
+                "IS00000000000000000000000000000003",
+            )
         }
     }
 
@@ -521,13 +510,7 @@ mod tests {
                 for prefix in ["/v1", "/v1/Services/IS00000000000000000000000000000003"] {
                     let urls = Urls::new(base.into(), prefix.into());
                     let view = render(&row, &urls);
-                    let by_hand = json::written_by(|out| view.write_json(out)).unwrap();
-                    let by_serde = json::to_bytes(&view).unwrap();
-                    assert_eq!(
-                        std::str::from_utf8(&by_hand).unwrap(),
-                        std::str::from_utf8(&by_serde).unwrap()
-                    );
-                    serde_json::from_slice::<serde_json::Value>(&by_hand).unwrap();
+                    json::assert_writes_as_serialized(&view);
                 }
             }
         }

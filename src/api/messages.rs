@@ -508,13 +508,7 @@ mod tests {
             for (prefix, base) in family.iter().flat_map(|p| bases.map(|b| (p, b))) {
                 let urls = Urls::new(base.into(), prefix.to_string());
                 let view = render(row, &urls);
-                let by_hand = json::written_by(|out| view.write_json(out)).unwrap();
-                let by_serde = json::to_bytes(&view).unwrap();
-                assert_eq!(
-                    std::str::from_utf8(&by_hand).unwrap(),
-                    std::str::from_utf8(&by_serde).unwrap()
-                );
-                serde_json::from_slice::<Value>(&by_hand).unwrap();
+                json::assert_writes_as_serialized(&view);
             }
         }
     }

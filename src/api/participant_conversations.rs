@@ -195,25 +195,14 @@ mod tests {
 
     fn conversation() -> ConversationRow {
         ConversationRow {
-            id: 1,
-            sid: "CH00000000000000000000000000000001".into(),
-            account_sid: "AC00000000000000000000000000000002".into(),
-            service_id: 1,
-            service_sid: "IS00000000000000000000000000000003".into(),
-            unique_name: None,
-            friendly_name: None,
-            attributes: "{}".into(),
-            messaging_service_sid: None,
-            state: "active".into(),
-            timer_inactive: None,
-            timer_closed: None,
-            date_inactive: None,
-            date_closed: None,
-            bindings: None,
-            created_by: None,
-            next_message_index: 0,
             date_created: 1_700_000_000,
             date_updated: 1_700_000_001,
+            ..ConversationRow::for_test(
+                1,
+                "CH00000000000000000000000000000001",
+                "AC00000000000000000000000000000002",
+                "IS00000000000000000000000000000003",
+            )
         }
     }
 
@@ -258,13 +247,7 @@ mod tests {
                 for base in ["http://localhost:8787", "http://odd\"host\\"] {
                     let urls = Urls::new(base.into(), "/v1".into());
                     let view = render(&participant, &conversation, &urls);
-                    let by_hand = json::written_by(|out| view.write_json(out)).unwrap();
-                    let by_serde = json::to_bytes(&view).unwrap();
-                    assert_eq!(
-                        std::str::from_utf8(&by_hand).unwrap(),
-                        std::str::from_utf8(&by_serde).unwrap()
-                    );
-                    serde_json::from_slice::<serde_json::Value>(&by_hand).unwrap();
+                    json::assert_writes_as_serialized(&view);
                 }
             }
         }

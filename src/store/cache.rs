@@ -298,27 +298,7 @@ mod tests {
     use super::*;
 
     fn row(id: i64, sid: &str, service: &str) -> Arc<ConversationRow> {
-        Arc::new(ConversationRow {
-            id,
-            sid: sid.into(),
-            account_sid: "AC1".into(),
-            service_id: 1,
-            service_sid: service.into(),
-            unique_name: None,
-            friendly_name: None,
-            attributes: "{}".into(),
-            messaging_service_sid: None,
-            state: "active".into(),
-            timer_inactive: None,
-            timer_closed: None,
-            date_inactive: None,
-            date_closed: None,
-            bindings: None,
-            created_by: None,
-            next_message_index: 0,
-            date_created: 0,
-            date_updated: 0,
-        })
+        Arc::new(ConversationRow::for_test(id, sid, "AC1", service))
     }
 
     fn tenant(account: &str, service: ServiceRef) -> Tenant {

@@ -195,6 +195,35 @@ pub struct ConversationUpdate {
     pub date_updated: Option<i64>,
 }
 
+#[cfg(test)]
+impl ConversationRow {
+    /// An active conversation without names, timers or bindings, dated the epoch: what tests
+    /// that cache or render a conversation start from.
+    pub fn for_test(id: i64, sid: &str, account_sid: &str, service_sid: &str) -> Self {
+        ConversationRow {
+            id,
+            sid: sid.into(),
+            account_sid: account_sid.into(),
+            service_id: 1,
+            service_sid: service_sid.into(),
+            unique_name: None,
+            friendly_name: None,
+            attributes: "{}".into(),
+            messaging_service_sid: None,
+            state: "active".into(),
+            timer_inactive: None,
+            timer_closed: None,
+            date_inactive: None,
+            date_closed: None,
+            bindings: None,
+            created_by: None,
+            next_message_index: 0,
+            date_created: 0,
+            date_updated: 0,
+        }
+    }
+}
+
 impl ConversationRow {
     /// Where this conversation's events happen.
     pub fn site(&self) -> Site<'_> {

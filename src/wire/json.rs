@@ -235,6 +235,19 @@ pub(crate) fn escaped(out: &mut Vec<u8>, value: &str) {
     let _ = (&mut sonic_rs::Serializer::new(out)).serialize_str(value);
 }
 
+/// Asserts that `value` writes itself as the very bytes serde writes for it, and that those are
+/// JSON: what every hand-written view is held to.
+#[cfg(test)]
+pub fn assert_writes_as_serialized<T: WriteJson + Serialize>(value: &T) {
+    let by_hand = written_by(|out| value.write_json(out)).unwrap();
+    let by_serde = to_bytes(value).unwrap();
+    assert_eq!(
+        std::str::from_utf8(&by_hand).unwrap(),
+        std::str::from_utf8(&by_serde).unwrap()
+    );
+    serde_json::from_slice::<serde_json::Value>(&by_hand).unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
