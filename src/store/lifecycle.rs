@@ -2,7 +2,7 @@
 //! the progress of delivery receipts for non-chat recipients (section 15). Due work is found
 //! through indexes on the due times, so an idle conversation costs nothing.
 
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 use super::conversations::{self, ConversationRow};
 use super::outbox::{self, Params};
@@ -188,37 +188,72 @@ pub fn set_receipt_status(
     )
 }
 
-/// Records what a new message would send to each non-chat participant (SMS, WhatsApp...) of its
-/// conversation, other than its author: one receipt per recipient, queued now and moving on the
-/// server's clock, and their number on the message (`messages.receipts`, which tells a message
-/// list which rows have a delivery summary; receipts are recorded nowhere else). Chat
-/// participants get none, as on Twilio. Returns how many were recorded.
+/// A participant a new message would go out to by SMS, WhatsApp...: see [`audience`].
+#[derive(Debug)]
+pub struct Recipient {
+    sid: String,
+    channel: Option<String>,
+    address: String,
+    proxy_address: Option<String>,
+    projected_address: Option<String>,
+}
+
+/// Whom a new message in a conversation concerns, found in one pass over its participants.
+#[derive(Debug, Default)]
+pub struct Audience {
+    /// The participant whose identity is the author, if any (BEHAVIOR.md 14.1:
+    /// `participant_sid` is null for system messages and authors that match no participant).
+    pub author: Option<String>,
+    /// The non-chat participants other than the author, in the order they joined.
+    pub recipients: Vec<Recipient>,
+}
+
+/// The author's participant and the message's recipients, in one statement: they were two
+/// (each a scan of the conversation's participants), and both ran for every message posted.
+pub fn audience(conn: &Connection, conversation_id: i64, author: &str) -> ApiResult<Audience> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sid, identity IS ?2, binding_address IS NOT NULL AND binding_address <> ?2,
+             binding_type, binding_address, binding_proxy_address, binding_projected_address
+         FROM participants
+         WHERE conversation_id = ?1
+           AND (identity = ?2 OR (binding_address IS NOT NULL AND binding_address <> ?2))
+         ORDER BY id",
+    )?;
+    let mut rows = stmt.query(params![conversation_id, author])?;
+    let mut audience = Audience::default();
+    while let Some(r) = rows.next()? {
+        let sid: String = r.get(0)?;
+        let (is_author, is_recipient): (bool, bool) = (r.get(1)?, r.get(2)?);
+        if is_recipient {
+            audience.recipients.push(Recipient {
+                sid: sid.clone(),
+                channel: r.get(3)?,
+                address: r.get(4)?,
+                proxy_address: r.get(5)?,
+                projected_address: r.get(6)?,
+            });
+        }
+        if is_author && audience.author.is_none() {
+            audience.author = Some(sid);
+        }
+    }
+    Ok(audience)
+}
+
+/// Records what a new message would send to each of its recipients ([`audience`]): one receipt
+/// per recipient, queued now and moving on the server's clock, and their number on the message
+/// (`messages.receipts`, which tells a message list which rows have a delivery summary;
+/// receipts are recorded nowhere else). Chat participants get none, as on Twilio. Returns how
+/// many were recorded.
 pub fn record_outbound(
     ctx: &WriteCtx,
-    conversation: &ConversationRow,
     message_id: i64,
-    author: &str,
+    recipients: &[Recipient],
     body: Option<&str>,
     media: Option<&str>,
 ) -> ApiResult<usize> {
-    let mut stmt = ctx.tx.prepare_cached(
-        "SELECT sid, binding_type, binding_address, binding_proxy_address, binding_projected_address FROM participants
-         WHERE conversation_id = ?1 AND binding_address IS NOT NULL AND binding_address <> ?2
-         ORDER BY id",
-    )?;
-    let recipients = stmt
-        .query_map(params![conversation.id, author], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (participant_sid, channel, to, proxy, projected) in &recipients {
-        let channel_prefix = if channel.as_deref() == Some("whatsapp") {
+    for recipient in recipients {
+        let channel_prefix = if recipient.channel.as_deref() == Some("whatsapp") {
             "MM"
         } else {
             "SM"
@@ -232,12 +267,15 @@ pub fn record_outbound(
             params![
                 new_sid(Prefix::Receipt),
                 message_id,
-                participant_sid,
+                recipient.sid,
                 channel_message_sid,
                 ctx.now,
-                to,
-                proxy.as_ref().or(projected.as_ref()),
-                channel,
+                recipient.address,
+                recipient
+                    .proxy_address
+                    .as_ref()
+                    .or(recipient.projected_address.as_ref()),
+                recipient.channel,
                 body,
                 media,
                 ctx.now + RECEIPT_STEP_SECS,

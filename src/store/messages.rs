@@ -279,9 +279,9 @@ fn insert(
         Some(sid) => Some(media::claim(ctx, conv.service_id, sid)?),
         None => None,
     };
-    let participant_sid = participant_for(ctx.tx, conv.id, &new.author)?;
+    let audience = lifecycle::audience(ctx.tx, conv.id, &new.author)?;
     let (content_variables, subject) = (new.content_variables.take(), new.subject.take());
-    let mut row = new_row(&conv, new, media.as_ref(), participant_sid, ctx.now);
+    let mut row = new_row(&conv, new, media.as_ref(), audience.author, ctx.now);
     row.sid = new_sid(Prefix::Message);
     row.index = allocate_index(ctx, &conv)?;
     row.id = insert_row(ctx, conv.id, &row, content_variables, subject)?;
@@ -290,9 +290,8 @@ fn insert(
     }
     let recipients = lifecycle::record_outbound(
         ctx,
-        &conv,
         row.id,
-        &row.author,
+        &audience.recipients,
         row.body.as_deref(),
         row.media.as_deref(),
     )?;

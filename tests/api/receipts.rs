@@ -356,6 +356,78 @@ async fn the_delivery_summary_counts_the_receipts() {
     }
 }
 
+/// One look at the conversation's participants finds both whom a message is from and whom it
+/// goes out to: the participant whose identity is the author, and every SMS participant except
+/// the one whose address is the author.
+#[tokio::test]
+async fn a_message_goes_out_to_every_sms_participant_but_its_author() {
+    let client = account().await;
+    for prefix in client.prefixes().await {
+        let conv = new_conversation(&client, &prefix, &[]).await;
+        let alice = client
+            .post(
+                &format!("{prefix}/Conversations/{conv}/Participants"),
+                &[("Identity", "alice")],
+            )
+            .await;
+        let alice = sid(alice.assert_status(201));
+        let sms = sms_participants(&client, &prefix, &conv, 3).await;
+        let first = client
+            .get(&format!(
+                "{prefix}/Conversations/{conv}/Participants/{}",
+                sms[0]
+            ))
+            .await;
+        let first_address = first.assert_status(200)["messaging_binding"]["address"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let recipients = |msg: Value| {
+            let (client, prefix, conv) = (&client, &prefix, &conv);
+            async move {
+                let receipts = receipts_of(client, prefix, conv, &sid(&msg)).await;
+                let mut to: Vec<String> = receipts
+                    .iter()
+                    .map(|r| r["participant_sid"].as_str().unwrap().to_string())
+                    .collect();
+                to.sort();
+                (msg, to)
+            }
+        };
+        let mut everyone = sms.clone();
+        everyone.sort();
+
+        let (by_alice, to) = recipients(
+            new_message(
+                &client,
+                &prefix,
+                &conv,
+                &[("Author", "alice"), ("Body", "hi")],
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(by_alice["participant_sid"], alice.as_str());
+        assert_eq!(by_alice["delivery"]["total"], 3);
+        assert_eq!(to, everyone);
+
+        let (by_sms, to) = recipients(
+            new_message(
+                &client,
+                &prefix,
+                &conv,
+                &[("Author", &first_address), ("Body", "yo")],
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(by_sms["delivery"]["total"], 2);
+        let mut others = sms[1..].to_vec();
+        others.sort();
+        assert_eq!(to, others, "the author's own address gets no receipt");
+    }
+}
+
 /// A deleted message's receipts leave the store with it. No endpoint can show a receipt whose
 /// message is gone (every receipt route and `/confab/Outbound` go through the message), so the
 /// last check reads the store file, after the server has stopped.
