@@ -74,7 +74,7 @@ struct ConversationLinks<'a> {
     export: Link<'a, 3>,
 }
 
-impl Timers {
+impl WriteJson for Timers {
     fn write_json(&self, out: &mut Vec<u8>) -> sonic_rs::Result<()> {
         let mut o = ObjectWriter::begin(out);
         if let Some(at) = self.date_inactive {
@@ -103,7 +103,7 @@ impl WriteJson for ConversationView<'_> {
         o.str("state", self.state);
         o.date("date_created", self.date_created)?;
         o.date("date_updated", self.date_updated)?;
-        self.timers.write_json(o.key_only("timers"))?;
+        o.written("timers", &self.timers)?;
         o.raw("bindings", Some(&self.bindings));
         o.link("url", &self.url);
         let mut links = o.object("links");

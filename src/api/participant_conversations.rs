@@ -133,7 +133,7 @@ impl WriteJson for ParticipantConversationView<'_> {
         o.date("conversation_date_updated", self.conversation_date_updated)?;
         o.opt_str("conversation_created_by", self.conversation_created_by);
         o.str("conversation_state", self.conversation_state);
-        o.value("conversation_timers", &self.conversation_timers)?;
+        o.written("conversation_timers", &self.conversation_timers)?;
         let mut links = o.object("links");
         links.link("participant", &self.links.participant);
         links.link("conversation", &self.links.conversation);

@@ -211,10 +211,14 @@ impl<'a> ObjectWriter<'a> {
         sonic_rs::to_writer(&mut *self.out, value)
     }
 
-    /// Writes the key, and answers where to write its value (a value that writes itself).
-    pub fn key_only(&mut self, key: &'static str) -> &mut Vec<u8> {
+    /// A value that writes itself.
+    pub fn written<T: WriteJson + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> sonic_rs::Result<()> {
         self.key(key);
-        self.out
+        value.write_json(self.out)
     }
 
     /// A nested object; end it before writing on here.
