@@ -11,10 +11,12 @@
 //! message page's CPU). Here each worker thread keeps one buffer that has grown to the largest
 //! body it has written, serializes into it, and copies the finished body out once.
 //!
-//! The rows of the two longest lists (messages, ParticipantConversations) are written by hand
-//! with [`ObjectWriter`]: through serde each key of each row went through the string escaper
-//! like user text, and that, with dates and URLs written through serde, was a sixth of such a
-//! page's instructions. Their tests hold them to serde's bytes.
+//! Messages, conversations and ParticipantConversations rows (the longest lists, the most
+//! common write and the most common read) write themselves ([`WriteJson`], with
+//! [`ObjectWriter`], answered as [`Written`]): through serde each key of each row went through
+//! the string escaper like user text, and that, with dates and URLs written through serde, was a
+//! sixth of a list page's instructions. Their tests hold them to serde's bytes
+//! (`assert_writes_as_serialized`, a test helper).
 
 use std::cell::RefCell;
 

@@ -799,7 +799,7 @@ async fn a_message_is_activity_that_wakes_an_inactive_conversation_and_restarts_
 }
 
 /// Adds a chat participant with this identity (`POST .../Participants`); returns its SID.
-async fn new_participant(client: &Client, prefix: &str, conv: &str, identity: &str) -> String {
+pub async fn new_participant(client: &Client, prefix: &str, conv: &str, identity: &str) -> String {
     let created = client
         .post(
             &format!("{prefix}/Conversations/{conv}/Participants"),

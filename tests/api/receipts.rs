@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde_json::{Value, json};
 
 use crate::common::{Client, TestServer, account, assert_date, assert_sid};
-use crate::messages::{new_conversation, new_message};
+use crate::messages::{new_conversation, new_message, new_participant};
 use crate::spec::assert_shape;
 
 fn op(prefix: &str, plain: &'static str, scoped: &'static str) -> &'static str {
@@ -364,13 +364,7 @@ async fn a_message_goes_out_to_every_sms_participant_but_its_author() {
     let client = account().await;
     for prefix in client.prefixes().await {
         let conv = new_conversation(&client, &prefix, &[]).await;
-        let alice = client
-            .post(
-                &format!("{prefix}/Conversations/{conv}/Participants"),
-                &[("Identity", "alice")],
-            )
-            .await;
-        let alice = sid(alice.assert_status(201));
+        let alice = new_participant(&client, &prefix, &conv, "alice").await;
         let sms = sms_participants(&client, &prefix, &conv, 3).await;
         let first = client
             .get(&format!(
