@@ -2,7 +2,7 @@
 //! the progress of delivery receipts for non-chat recipients (section 15). Due work is found
 //! through indexes on the due times, so an idle conversation costs nothing.
 
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 use super::conversations::{self, ConversationRow};
 use super::outbox::{self, Params};
@@ -60,7 +60,7 @@ pub async fn run_due(store: &Store) -> ApiResult<usize> {
 }
 
 fn due_ids(ctx: &WriteCtx, sql: &str) -> ApiResult<Vec<i64>> {
-    let mut stmt = ctx.tx.prepare_cached(sql)?;
+    let mut stmt = ctx.tx.prepare_built(sql)?;
     let ids = stmt.query_map(params![ctx.now, BATCH], |r| r.get(0))?;
     Ok(ids.collect::<rusqlite::Result<Vec<i64>>>()?)
 }
@@ -210,8 +210,8 @@ pub struct Audience {
 
 /// The author's participant and the message's recipients, in one statement: they were two
 /// (each a scan of the conversation's participants), and both ran for every message posted.
-pub fn audience(conn: &Connection, conversation_id: i64, author: &str) -> ApiResult<Audience> {
-    let mut stmt = conn.prepare_cached(
+pub fn audience(ctx: &WriteCtx, conversation_id: i64, author: &str) -> ApiResult<Audience> {
+    let mut stmt = ctx.tx.prepare_cached(
         "SELECT sid, identity IS ?2, binding_address IS NOT NULL AND binding_address <> ?2,
              binding_type, binding_address, binding_proxy_address, binding_projected_address
          FROM participants

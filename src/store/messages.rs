@@ -279,7 +279,7 @@ fn insert(
         Some(sid) => Some(media::claim(ctx, conv.service_id, sid)?),
         None => None,
     };
-    let audience = lifecycle::audience(ctx.tx, conv.id, &new.author)?;
+    let audience = lifecycle::audience(ctx, conv.id, &new.author)?;
     let (content_variables, subject) = (new.content_variables.take(), new.subject.take());
     let mut row = new_row(&conv, new, media.as_ref(), audience.author, ctx.now);
     row.sid = new_sid(Prefix::Message);

@@ -34,6 +34,7 @@ pub mod roles;
 pub mod service_configuration;
 pub mod services;
 pub mod sql;
+mod statements;
 pub mod users;
 mod writer;
 
@@ -41,7 +42,7 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags, Transaction};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::clock::Clock;
@@ -51,8 +52,8 @@ use crate::error::{ApiError, ApiResult};
 const MAX_READERS: usize = 8;
 
 /// What a write job sees: the open transaction and the batch's clock reading.
-pub struct WriteCtx<'a> {
-    pub tx: &'a Transaction<'a>,
+pub struct WriteCtx<'a, 'conn> {
+    pub tx: &'a statements::WriteConn<'conn>,
     /// Seconds since the epoch, the same for every job in the batch.
     pub now: i64,
     /// Set when the job queued webhook deliveries: the delivery worker is woken after commit.

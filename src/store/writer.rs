@@ -29,11 +29,12 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rusqlite::Connection;
 use rusqlite::hooks::Action;
-use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::mpsc;
 
 use super::cache::{BatchView, Changes, ConversationCache, Written};
+use super::statements::WriteConn;
 use super::{Durability, Job, Location, Reply, Wakeups, WriteCtx};
 use crate::clock::Clock;
 use crate::error::{ApiError, ApiResult};
@@ -149,7 +150,8 @@ impl Committed {
 }
 
 impl Writer {
-    fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    fn run(self, mut jobs: mpsc::UnboundedReceiver<Job>) {
+        let conn = WriteConn::new(&self.conn);
         while let Some(first) = jobs.blocking_recv() {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -158,7 +160,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let (committed, written) = self.run_batch(batch);
+            let (committed, written) = self.run_batch(&conn, batch);
             self.forget_changes();
             if committed.outcome.is_ok() {
                 self.cache.keep_written(written);
@@ -194,35 +196,29 @@ impl Writer {
 
     /// One transaction for the whole batch, one savepoint per job, one commit. Also answers
     /// the conversations the batch wrote and knows as they now are (`cache.rs`, "Writes").
-    fn run_batch(&mut self, batch: Vec<Job>) -> (Committed, Written) {
+    fn run_batch(&self, conn: &WriteConn, batch: Vec<Job>) -> (Committed, Written) {
         let now = self.clock.now_secs();
-        let tx = match self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-        {
-            Ok(tx) => tx,
-            Err(e) => {
-                // Dropping the jobs answers their callers with an internal error.
-                tracing::error!(error = %e, jobs = batch.len(), "could not begin a write batch");
-                let failed = Committed {
-                    replies: Vec::new(),
-                    outcome: Err(e.into()),
-                    queued_webhooks: false,
-                };
-                return (failed, Written::default());
-            }
-        };
+        if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
+            // Dropping the jobs answers their callers with an internal error.
+            tracing::error!(error = %e, jobs = batch.len(), "could not begin a write batch");
+            let failed = Committed {
+                replies: Vec::new(),
+                outcome: Err(e.into()),
+                queued_webhooks: false,
+            };
+            return (failed, Written::default());
+        }
         let view = BatchView::new(&self.cache, &self.changes);
         let mut replies = Vec::with_capacity(batch.len());
         let mut queued_webhooks = false;
         for job in batch {
-            if let Err(e) = savepoint(&tx, "SAVEPOINT job") {
+            if let Err(e) = run(conn, "SAVEPOINT job") {
                 // Dropping the job answers its caller with an internal error.
                 tracing::error!(error = %e, "could not open a job's savepoint");
                 continue;
             }
             let mut ctx = WriteCtx {
-                tx: &tx,
+                tx: conn,
                 now,
                 queued_webhooks: Cell::new(false),
                 conversations: &view,
@@ -233,9 +229,9 @@ impl Writer {
                 Err(_) => (false, None),
             };
             let ended = if ok {
-                savepoint(&tx, "RELEASE job")
+                run(conn, "RELEASE job")
             } else {
-                savepoint(&tx, "ROLLBACK TO job").and_then(|()| savepoint(&tx, "RELEASE job"))
+                run(conn, "ROLLBACK TO job").and_then(|()| run(conn, "RELEASE job"))
             };
             if let Err(e) = &ended {
                 tracing::error!(error = %e, "could not end a job's savepoint");
@@ -247,16 +243,30 @@ impl Writer {
         let written = view.into_written();
         let committed = Committed {
             replies,
-            outcome: tx.commit().map_err(ApiError::from),
+            outcome: commit(conn).map_err(ApiError::from),
             queued_webhooks,
         };
         (committed, written)
     }
 }
 
-/// Runs one of the savepoint statements, prepared once per connection (they run twice per job).
-fn savepoint(tx: &Connection, sql: &str) -> rusqlite::Result<()> {
-    tx.prepare_cached(sql)?.execute([]).map(|_| ())
+/// Runs one of the statements that open and close transactions and savepoints, which run for
+/// every job or batch: kept prepared, as the jobs' own statements are.
+fn run(conn: &WriteConn, sql: &'static str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Commits the batch; if the commit fails, rolls it back, so that the next batch begins on a
+/// connection outside any transaction (as rusqlite's `Transaction` does when dropped).
+fn commit(conn: &WriteConn) -> rusqlite::Result<()> {
+    let committed = run(conn, "COMMIT");
+    if committed.is_err()
+        && !conn.is_autocommit()
+        && let Err(e) = run(conn, "ROLLBACK")
+    {
+        tracing::error!(error = %e, "could not roll back a batch whose commit failed");
+    }
+    committed
 }
 
 /// Starts the thread that syncs the WAL file and then answers the batches the sync covers.
