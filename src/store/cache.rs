@@ -23,7 +23,9 @@
 //! cached, and posting a message costs no SQLite lookup of its conversation.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+// foldhash, not std's SipHash: the keys are SIDs and rowids this server minted, and every
+// request that names a conversation, and every message the writer adds, hashes them.
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::conversations::ConversationRow;
