@@ -198,7 +198,7 @@ impl Writer {
     /// the conversations the batch wrote and knows as they now are (`cache.rs`, "Writes").
     fn run_batch(&self, conn: &WriteConn, batch: Vec<Job>) -> (Committed, Written) {
         let now = self.clock.now_secs();
-        if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
+        if let Err(e) = execute(conn, "BEGIN IMMEDIATE") {
             // Dropping the jobs answers their callers with an internal error.
             tracing::error!(error = %e, jobs = batch.len(), "could not begin a write batch");
             let failed = Committed {
@@ -212,7 +212,7 @@ impl Writer {
         let mut replies = Vec::with_capacity(batch.len());
         let mut queued_webhooks = false;
         for job in batch {
-            if let Err(e) = run(conn, "SAVEPOINT job") {
+            if let Err(e) = execute(conn, "SAVEPOINT job") {
                 // Dropping the job answers its caller with an internal error.
                 tracing::error!(error = %e, "could not open a job's savepoint");
                 continue;
@@ -229,9 +229,9 @@ impl Writer {
                 Err(_) => (false, None),
             };
             let ended = if ok {
-                run(conn, "RELEASE job")
+                execute(conn, "RELEASE job")
             } else {
-                run(conn, "ROLLBACK TO job").and_then(|()| run(conn, "RELEASE job"))
+                execute(conn, "ROLLBACK TO job").and_then(|()| execute(conn, "RELEASE job"))
             };
             if let Err(e) = &ended {
                 tracing::error!(error = %e, "could not end a job's savepoint");
@@ -252,17 +252,17 @@ impl Writer {
 
 /// Runs one of the statements that open and close transactions and savepoints, which run for
 /// every job or batch: kept prepared, as the jobs' own statements are.
-fn run(conn: &WriteConn, sql: &'static str) -> rusqlite::Result<()> {
+fn execute(conn: &WriteConn, sql: &'static str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// Commits the batch; if the commit fails, rolls it back, so that the next batch begins on a
 /// connection outside any transaction (as rusqlite's `Transaction` does when dropped).
 fn commit(conn: &WriteConn) -> rusqlite::Result<()> {
-    let committed = run(conn, "COMMIT");
+    let committed = execute(conn, "COMMIT");
     if committed.is_err()
         && !conn.is_autocommit()
-        && let Err(e) = run(conn, "ROLLBACK")
+        && let Err(e) = execute(conn, "ROLLBACK")
     {
         tracing::error!(error = %e, "could not roll back a batch whose commit failed");
     }
