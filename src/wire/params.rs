@@ -2,7 +2,7 @@
 //! parameter and answers with the Twilio code the caller passes in, so that one resource's
 //! `Attributes` fail with its own code.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 
 use crate::error::{ApiError, ApiResult};
 use crate::sid::{Prefix, is_sid};
@@ -121,11 +121,15 @@ pub fn text(
     }
 }
 
+/// Named once: `HeaderMap::get` with a `&str` parses and checks the name on every call, and
+/// every `/v1` request asks for this header.
+const X_TWILIO_WEBHOOK_ENABLED: HeaderName = HeaderName::from_static("x-twilio-webhook-enabled");
+
 /// `X-Twilio-Webhook-Enabled: true`: REST actions fire webhooks only when it is present
 /// (BEHAVIOR.md 17.3). Any other value counts as false.
 pub fn webhooks_enabled(headers: &HeaderMap) -> bool {
     headers
-        .get("x-twilio-webhook-enabled")
+        .get(X_TWILIO_WEBHOOK_ENABLED)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }

@@ -3,9 +3,12 @@
 
 use std::fmt;
 
-use axum::http::HeaderMap;
 use axum::http::header::HOST;
+use axum::http::{HeaderMap, HeaderName};
 use serde::{Serialize, Serializer};
+
+/// Named once: `HeaderMap::get` with a `&str` parses and checks the name on every call.
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// The base of every absolute URL in one response, and the family of the request:
 /// `/v1` (the account's default service) or `/v1/Services/IS...`.
@@ -31,7 +34,7 @@ impl Urls {
                     .and_then(|h| h.to_str().ok())
                     .unwrap_or("localhost");
                 let scheme = headers
-                    .get("x-forwarded-proto")
+                    .get(X_FORWARDED_PROTO)
                     .and_then(|h| h.to_str().ok())
                     .unwrap_or("http");
                 format!("{scheme}://{host}")
