@@ -4,8 +4,8 @@
 //! rusqlite's `prepare_cached` trims the SQL, hashes all of it to take the statement out of its
 //! LRU, copies it into a new `Arc<str>` as the key, and on drop clears the bindings and hashes
 //! the text again to put the statement back: about a thousand instructions per use, and a
-//! posted message uses six statements (`bench/instructions.py` put it at a tenth of the writer
-//! thread). Here a statement is found by the address and length of its SQL, which is
+//! posted message runs five statements, its batch two more (`bench/instructions.py` put it at
+//! a tenth of the writer thread). Here a statement is found by the address and length of its SQL, which is
 //! `&'static str`, so the same address always holds the same text. As with rusqlite's cache, a
 //! statement is reset after each use and its bindings cleared when it goes back, so nothing of
 //! one use is left for the next.
