@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Where a request's CPU and writes go, thread by thread, under load.
+
+Runs confab on a fresh copy of bench/instructions.py's store, drives one scenario for a fixed
+time at a given number of connections, and divides what each of confab's threads did over that
+time (CPU: utime + stime from /proc/<pid>/task/<tid>/stat; bytes written: wchar from
+/proc/<pid>/task/<tid>/io) by the requests answered. The writer thread's bytes are the WAL
+frames its commits wrote, so this is how docs/benchmark.md measures how many pages a message
+dirties. Threads of one name are summed (the runtime's workers as `tokio-rt-worker`; Linux
+keeps 15 characters of a thread's name).
+
+    bench/threads.py                                        # msg_post_spread, 64 connections
+    bench/threads.py --scenario msg_post_one --conns 16 --confab /tmp/confab-old
+
+Linux only (it reads /proc). The figures are CPU time, so they move with the machine's load;
+alternate two builds, as docs/benchmark.md does, to compare them.
+"""
+
+import argparse
+import collections
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+import instructions  # noqa: E402  (the seeded store and its context)
+
+PORT = 18798
+RUN = os.path.join(bench.ROOT, "target", "threads-run")
+
+
+def per_thread(pid):
+    """{thread name: (cpu ticks, bytes written)}, threads of the same name summed."""
+    totals = collections.defaultdict(lambda: [0, 0])
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/task/{tid}/io") as f:
+                io = dict(line.split(": ") for line in f.read().splitlines())
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        totals[name][0] += int(fields[11]) + int(fields[12])
+        totals[name][1] += int(io["wchar"])
+    return totals
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--confab", default=os.path.join(instructions.RELEASE, "confab"))
+    parser.add_argument("--scenario", default="msg_post_spread")
+    parser.add_argument("--conns", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=3)
+    args = parser.parse_args()
+    if args.scenario not in bench.SCENARIOS:
+        sys.exit(f"unknown scenario {args.scenario!r}")
+    subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "confab",
+                    "--example", "loadgen"], cwd=bench.ROOT, check=True)
+    instructions.seed()
+    creds, context = instructions.store_context()
+    _, _, method, path, body, sids, _ = bench.SCENARIOS[args.scenario]
+    path = path.replace("{big}", context["big"])
+    sids_file = context.get(sids) if sids else None
+
+    shutil.rmtree(RUN, ignore_errors=True)
+    os.makedirs(RUN)
+    for suffix in ("", "-wal"):
+        src = os.path.join(instructions.STORE, "confab.db" + suffix)
+        if os.path.exists(src):
+            shutil.copy(src, RUN)
+    server = bench.Server([args.confab, "--db", os.path.join(RUN, "confab.db"),
+                           "--listen", f"127.0.0.1:{PORT}"],
+                          os.path.join(RUN, "confab.log"),
+                          lambda: bench.request(PORT, "GET", "/v1/Conversations?PageSize=1",
+                                                creds, timeout=5))
+    server.start()
+    try:
+        pid = server.proc.pid
+        # One uncounted pass warms the conversation cache, as the load runs find it.
+        bench.loadgen(PORT, creds, method, path, body, sids=sids_file, conns=args.conns,
+                      count=1000)
+        before = per_thread(pid)
+        result = bench.loadgen(PORT, creds, method, path, body, sids=sids_file,
+                               conns=args.conns, duration=args.seconds)
+        after = per_thread(pid)
+    finally:
+        server.stop()
+    if result["errors"]:
+        sys.exit(f"{result['errors']} requests failed: {result['first_errors']}")
+    answered = result["requests"]
+    tick = os.sysconf("SC_CLK_TCK")
+    print(f"{args.scenario} at {args.conns} connections: {answered} requests in "
+          f"{args.seconds} s ({answered / args.seconds:.0f}/s)")
+    print("| thread | CPU µs per request | bytes written per request |")
+    print("|---|---:|---:|")
+    total = 0.0
+    for name in sorted(after):
+        ticks = after[name][0] - before.get(name, [0, 0])[0]
+        written = after[name][1] - before.get(name, [0, 0])[1]
+        micros = ticks / tick / answered * 1e6
+        total += micros
+        if ticks or written:
+            print(f"| {name} | {micros:.1f} | {written / answered:.0f} |")
+    print(f"| all | {total:.1f} | |")
+
+
+if __name__ == "__main__":
+    main()
