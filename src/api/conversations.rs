@@ -473,16 +473,12 @@ mod tests {
     use super::*;
 
     fn row() -> ConversationRow {
-        ConversationRow {
-            date_created: 1_700_000_000,
-            date_updated: 1_700_000_001,
-            ..ConversationRow::for_test(
-                1,
-                "CH00000000000000000000000000000001",
-                "AC00000000000000000000000000000002",
-                "IS00000000000000000000000000000003",
-            )
-        }
+        ConversationRow::for_test(
+            1,
+            "CH00000000000000000000000000000001",
+            "AC00000000000000000000000000000002",
+            "IS00000000000000000000000000000003",
+        )
     }
 
     /// A conversation written by hand is byte for byte what serde writes, in every shape a

@@ -194,16 +194,12 @@ mod tests {
     use crate::wire::json;
 
     fn conversation() -> ConversationRow {
-        ConversationRow {
-            date_created: 1_700_000_000,
-            date_updated: 1_700_000_001,
-            ..ConversationRow::for_test(
-                1,
-                "CH00000000000000000000000000000001",
-                "AC00000000000000000000000000000002",
-                "IS00000000000000000000000000000003",
-            )
-        }
+        ConversationRow::for_test(
+            1,
+            "CH00000000000000000000000000000001",
+            "AC00000000000000000000000000000002",
+            "IS00000000000000000000000000000003",
+        )
     }
 
     fn participant() -> ListedParticipant {

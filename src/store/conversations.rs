@@ -197,8 +197,8 @@ pub struct ConversationUpdate {
 
 #[cfg(test)]
 impl ConversationRow {
-    /// An active conversation without names, timers or bindings, dated the epoch: what tests
-    /// that cache or render a conversation start from.
+    /// An active conversation without names, timers or bindings, created in November 2023 and
+    /// updated a second later: what tests that cache or render a conversation start from.
     pub fn for_test(id: i64, sid: &str, account_sid: &str, service_sid: &str) -> Self {
         ConversationRow {
             id,
@@ -218,8 +218,8 @@ impl ConversationRow {
             bindings: None,
             created_by: None,
             next_message_index: 0,
-            date_created: 0,
-            date_updated: 0,
+            date_created: 1_700_000_000,
+            date_updated: 1_700_000_001,
         }
     }
 }

@@ -15,8 +15,8 @@ use std::ops::{Deref, DerefMut};
 
 use rusqlite::{CachedStatement, Connection, PrepFlags, Statement};
 
-/// The writer's connection (`WriteCtx::tx`). Everything but `prepare_cached` is the
-/// connection's own, through `Deref`.
+/// The writer's connection (`WriteCtx::tx`). Everything but `prepare_cached` and
+/// `prepare_built` is the connection's own, through `Deref`.
 pub struct WriteConn<'conn> {
     conn: &'conn Connection,
     /// Each SQL text's statement, by the text's address and length. A statement in use is out
