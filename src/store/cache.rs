@@ -19,7 +19,9 @@
 //! batch itself has not changed is the committed one. A job that changes a conversation and
 //! knows exactly what it wrote (a message taking the next index) hands the new row to the
 //! batch; later jobs of the batch take it from there, and after the commit it replaces what was
-//! forgotten ([`ConversationCache::keep_written`]). So a conversation that takes messages stays
+//! forgotten ([`ConversationCache::keep_written`]). Such a row may know more than SQLite's: the
+//! index its next message takes, which a message in the same second as the last one keeps
+//! here alone (`messages::allocate_index`). So a conversation that takes messages stays
 //! cached, and posting a message costs no SQLite lookup of its conversation.
 
 use std::cell::RefCell;
@@ -192,15 +194,19 @@ impl Inner {
 pub(super) struct BatchView<'a> {
     cache: &'a ConversationCache,
     changes: &'a Mutex<Changes>,
-    /// By SID: rows that jobs of the batch which succeeded wrote, each with the batch's change
-    /// count right after the write (see [`Changes`]).
-    written: RefCell<HashMap<String, (Arc<ConversationRow>, usize)>>,
+    /// By SID: rows that jobs of the batch which succeeded wrote.
+    written: RefCell<HashMap<String, WrittenRow>>,
     /// The same, for the job that runs: kept only if it succeeds, since a job that fails is
     /// rolled back to its savepoint, which the update hook does not report.
-    staged: RefCell<Vec<(Arc<ConversationRow>, usize)>>,
+    staged: RefCell<Vec<WrittenRow>>,
     /// Accounts' default services, as the batch's lookups through them found them.
     default_services: RefCell<HashMap<String, String>>,
 }
+
+/// A row a job wrote, with the batch's change count of that row right after the write (see
+/// [`Changes`]; `None` if the batch had not changed the row in SQLite, only what the writer
+/// knows of it): the row is current while the count stays the same.
+type WrittenRow = (Arc<ConversationRow>, Option<usize>);
 
 /// What a batch leaves for the cache once it has committed.
 #[derive(Default)]
@@ -229,7 +235,7 @@ impl<'a> BatchView<'a> {
         // The batch's change count the row is current at: `None` for a committed row, which is
         // current only while the batch has not changed it at all.
         let (row, current_at) = match written {
-            Some((row, after)) => (self.visible(&row, tenant).then_some(row)?, Some(after)),
+            Some((row, after)) => (self.visible(&row, tenant).then_some(row)?, after),
             // The cache has already checked the tenant.
             None => (self.cache.get(tenant, sid)?, None),
         };
@@ -252,14 +258,17 @@ impl<'a> BatchView<'a> {
             .insert(row.account_sid.clone(), row.service_sid.clone());
     }
 
-    /// The running job has just written `row` to the conversations table, exactly as it is.
+    /// The running job has just made `row` what it is: in the conversations table, or, for
+    /// what only the writer knows (the count of its messages), here alone. It is current until
+    /// the next change the update hook reports for it.
     pub fn wrote(&self, row: ConversationRow) {
         let after = self
             .changes
             .lock()
             .expect("change log poisoned")
-            .conversations
-            .len();
+            .last_change
+            .get(&row.id)
+            .copied();
         self.staged.borrow_mut().push((Arc::new(row), after));
     }
 
@@ -285,7 +294,7 @@ impl<'a> BatchView<'a> {
             .written
             .into_inner()
             .into_values()
-            .filter(|(row, after)| changes.last_change.get(&row.id) == Some(after))
+            .filter(|(row, after)| changes.last_change.get(&row.id).copied() == *after)
             .map(|(row, _)| row)
             .collect();
         Written {
@@ -370,6 +379,32 @@ mod tests {
                 .is_none()
         );
         hook(&changes, 1); // a later job changed it without saying how
+        assert!(view.get(&t, "CH1").is_none());
+        assert!(view.into_written().rows.is_empty());
+    }
+
+    #[test]
+    fn a_row_known_only_to_the_writer_is_current_until_sqlite_changes_it() {
+        let cache = ConversationCache::default();
+        let changes = Mutex::new(Changes::default());
+        let t = tenant("AC1", ServiceRef::Sid("IS1".into()));
+        cache.offer(&t, &row(1, "CH1", "IS1"), cache.generation());
+        let view = BatchView::new(&cache, &changes);
+        let counted = ConversationRow {
+            next_message_index: Some(7),
+            ..(*row(1, "CH1", "IS1")).clone()
+        };
+        view.wrote(counted); // no UPDATE: the hook reported nothing
+        view.job_ended(true);
+        assert_eq!(view.get(&t, "CH1").unwrap().next_message_index, Some(7));
+        let written = view.into_written();
+        cache.keep_written(written);
+        assert_eq!(cache.get(&t, "CH1").unwrap().next_message_index, Some(7));
+
+        let view = BatchView::new(&cache, &changes);
+        view.wrote((*cache.get(&t, "CH1").unwrap()).clone());
+        view.job_ended(true);
+        hook(&changes, 1); // a later job changed the row in SQLite
         assert!(view.get(&t, "CH1").is_none());
         assert!(view.into_written().rows.is_empty());
     }

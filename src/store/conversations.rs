@@ -33,14 +33,17 @@ pub struct ConversationRow {
     /// JSON object (`{"email": {"address": ..., "name": ...}}`), when set.
     pub bindings: Option<String>,
     pub created_by: Option<String>,
-    pub next_message_index: i64,
+    /// The index the conversation's next message takes, once the writer has counted it
+    /// (`messages::allocate_index`); `None` in a row read from SQLite, whose
+    /// `next_message_index` column is only a floor under it.
+    pub next_message_index: Option<i64>,
     pub date_created: i64,
     pub date_updated: i64,
 }
 
 pub const SELECT: &str = "SELECT c.id, c.sid, s.account_sid, c.service_id, s.sid, c.unique_name, c.friendly_name,
     c.attributes, c.messaging_service_sid, c.state, c.timer_inactive, c.timer_closed, c.date_inactive,
-    c.date_closed, c.bindings, c.created_by, c.next_message_index, c.date_created, c.date_updated
+    c.date_closed, c.bindings, c.created_by, c.date_created, c.date_updated
     FROM conversations c JOIN services s ON s.id = c.service_id";
 
 pub fn map_row(row: &Row) -> rusqlite::Result<ConversationRow> {
@@ -61,9 +64,9 @@ pub fn map_row(row: &Row) -> rusqlite::Result<ConversationRow> {
         date_closed: row.get(13)?,
         bindings: row.get(14)?,
         created_by: row.get(15)?,
-        next_message_index: row.get(16)?,
-        date_created: row.get(17)?,
-        date_updated: row.get(18)?,
+        next_message_index: None,
+        date_created: row.get(16)?,
+        date_updated: row.get(17)?,
     })
 }
 
@@ -217,7 +220,7 @@ impl ConversationRow {
             date_closed: None,
             bindings: None,
             created_by: None,
-            next_message_index: 0,
+            next_message_index: None,
             date_created: 1_700_000_000,
             date_updated: 1_700_000_001,
         }

@@ -180,24 +180,44 @@ static TAKE_INDEX_WITH_ACTIVITY: LazyLock<String> = LazyLock::new(|| {
 const TAKE_INDEX_WHEN_ACTIVE: &str =
     "UPDATE conversations SET next_message_index = ?3 + 1, date_updated = ?2 WHERE id = ?1";
 
-/// Takes the conversation's next message index and records the activity, in one statement.
-/// Indexes start at 0 and are never reused: the counter lives on the conversation, not in
-/// `MAX(idx)`, so deleting the last message frees nothing. `conv` is current in this write
-/// transaction (on the only thread that writes), so its counter is.
+/// The index the conversation's next message takes, counted from SQLite: one past its highest
+/// message index, or the stored floor if that is higher (its last messages were deleted).
+const NEXT_INDEX: &str = "SELECT max(c.next_message_index,
+        coalesce((SELECT max(m.idx) + 1 FROM messages m WHERE m.conversation_id = ?1), 0))
+    FROM conversations c WHERE c.id = ?1";
+
+/// Takes the conversation's next message index and records the activity.
+///
+/// Indexes start at 0 and are never reused: deleting the last message frees nothing. The
+/// conversation's `next_message_index` column is a floor under the next index, not the index
+/// itself: it is written with the activity, and when a message is deleted ([`delete`]). The
+/// writer counts the next index once ([`NEXT_INDEX`]) and then keeps it in the conversation's
+/// cached row, as each message leaves it. So a message into a plainly active conversation
+/// whose `date_updated` is already this second (dates are whole seconds) writes nothing to the
+/// conversation's row: spread over many conversations, that row's page was one more page in
+/// every message's commit.
 fn allocate_index(ctx: &WriteCtx, conv: &ConversationRow) -> ApiResult<i64> {
     let plainly_active = conv.state == "active"
         && conv.timer_inactive.is_none_or(|t| t <= 0)
         && conv.timer_closed.is_none_or(|t| t <= 0)
         && conv.date_inactive.is_none()
         && conv.date_closed.is_none();
-    let index = conv.next_message_index;
+    let index = match conv.next_message_index {
+        Some(index) => index,
+        None => ctx
+            .tx
+            .prepare_cached(NEXT_INDEX)?
+            .query_row([conv.id], |r| r.get(0))?,
+    };
     let args = params![conv.id, ctx.now, index];
     let mut written = ConversationRow {
-        next_message_index: index + 1,
+        next_message_index: Some(index + 1),
         date_updated: ctx.now,
         ..conv.clone()
     };
-    if plainly_active {
+    if plainly_active && conv.date_updated == ctx.now {
+        // Nothing of the row changes but the floor, which may lag.
+    } else if plainly_active {
         ctx.tx
             .prepare_cached(TAKE_INDEX_WHEN_ACTIVE)?
             .execute(args)?;
@@ -595,6 +615,14 @@ pub async fn delete(
         .write(move |ctx| {
             let conv = resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
             let row = resolve(ctx.tx, &tenant, &conv, &message)?;
+            // Raises the floor past the message before it goes, in case it is the last one
+            // (`allocate_index`): its index is not taken again.
+            ctx.tx
+                .prepare_cached(
+                    "UPDATE conversations SET next_message_index = max(next_message_index, ?2 + 1)
+                     WHERE id = ?1",
+                )?
+                .execute(params![conv.id, row.index])?;
             ctx.tx
                 .prepare_cached("DELETE FROM messages WHERE id = ?1")?
                 .execute(params![row.id])?;
@@ -638,7 +666,9 @@ mod tests {
         allocate_index(ctx, &conv)
     }
 
-    /// The conversation as SQLite has it, and as the cache has it (the writer kept it).
+    /// The conversation as SQLite has it, and as the cache has it (the writer kept it): the
+    /// same but for the next message index, which only the cached row knows, and which must be
+    /// what SQLite counts.
     async fn stored_and_cached(
         store: &Store,
         tenant: &Tenant,
@@ -650,8 +680,24 @@ mod tests {
             .await
             .unwrap();
         let cached = store.conversations.get(tenant, sid).expect("cached");
-        assert_eq!(format!("{:?}", *cached), format!("{stored:?}"));
+        let without_index = ConversationRow {
+            next_message_index: None,
+            ..(*cached).clone()
+        };
+        assert_eq!(format!("{without_index:?}"), format!("{stored:?}"));
+        assert_eq!(
+            cached.next_message_index,
+            Some(counted_next_index(store, stored.id).await)
+        );
         (stored, cached)
+    }
+
+    /// The next message index as the writer counts it from SQLite alone.
+    async fn counted_next_index(store: &Store, conversation_id: i64) -> i64 {
+        store
+            .read(move |conn| Ok(conn.query_row(NEXT_INDEX, [conversation_id], |r| r.get(0))?))
+            .await
+            .unwrap()
     }
 
     fn with_timers(state: &str) -> NewConversation {
@@ -677,12 +723,16 @@ mod tests {
             .write(move |ctx| take_index(ctx, &t, &sid))
             .await
             .unwrap();
-        let (after, _) = stored_and_cached(&store, &tenant, &conv.sid).await;
+        let (after, cached) = stored_and_cached(&store, &tenant, &conv.sid).await;
         assert_eq!(after.state, "active");
         assert_eq!(after.date_inactive, Some(now + 60));
         assert_eq!(after.date_closed, Some(now + 600));
         assert_eq!(after.date_updated, now);
-        assert_eq!(after.next_message_index, 1, "the message took index 0");
+        assert_eq!(
+            cached.next_message_index,
+            Some(1),
+            "the message took index 0"
+        );
     }
 
     #[tokio::test]
@@ -740,7 +790,8 @@ mod tests {
         let now = conversations::fetch(&store, tenant, conv.sid)
             .await
             .unwrap();
-        assert_eq!((now.state.as_str(), now.next_message_index), ("closed", 20));
+        assert_eq!(now.state, "closed");
+        assert_eq!(counted_next_index(&store, conv.id).await, 20);
     }
 
     /// A conversation that takes messages stays cached, as the writer wrote it.
@@ -754,8 +805,92 @@ mod tests {
                 .unwrap();
         }
         let (_, cached) = stored_and_cached(&store, &tenant, &conv.sid).await;
-        assert_eq!(cached.next_message_index, 3);
+        assert_eq!(cached.next_message_index, Some(3));
         assert_eq!(cached.date_updated, conv.date_created + 7);
+    }
+
+    /// The conversation's stored counter, a floor under the next index.
+    async fn stored_floor(store: &Store, conversation_id: i64) -> i64 {
+        store
+            .read(move |conn| {
+                Ok(conn.query_row(
+                    "SELECT next_message_index FROM conversations WHERE id = ?1",
+                    [conversation_id],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Posts `count` messages in one write job, so in one second.
+    async fn post_in_one_second(
+        store: &Store,
+        tenant: &Tenant,
+        sid: &str,
+        count: usize,
+    ) -> Vec<MessageRow> {
+        let (t, s) = (tenant.clone(), sid.to_string());
+        store
+            .write(move |ctx| {
+                (0..count)
+                    .map(|n| insert(ctx, &t, &s, message(n)))
+                    .collect::<ApiResult<Vec<_>>>()
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Drops the cached row (and with it the counted index) by changing the conversation.
+    async fn rename(store: &Store, tenant: &Tenant, sid: &str) {
+        let change = conversations::ConversationUpdate {
+            friendly_name: Some("renamed".into()),
+            ..Default::default()
+        };
+        conversations::update(store, tenant.clone(), sid.into(), change)
+            .await
+            .unwrap();
+        assert!(store.conversations.get(tenant, sid).is_none());
+    }
+
+    /// Messages of one second write their conversation's row once: after the first, only the
+    /// counter would change, and that is counted from the messages when the row is read again.
+    #[tokio::test]
+    async fn messages_of_one_second_write_their_conversation_once() {
+        let (store, tenant, conv) = conversation(NewConversation::default()).await;
+        store.clock.advance(chrono::Duration::seconds(3)).unwrap();
+        let posted = post_in_one_second(&store, &tenant, &conv.sid, 3).await;
+        let taken: Vec<i64> = posted.iter().map(|m| m.index).collect();
+        assert_eq!(taken, [0, 1, 2]);
+        assert_eq!(
+            stored_floor(&store, conv.id).await,
+            1,
+            "written by the first only"
+        );
+        let (after, cached) = stored_and_cached(&store, &tenant, &conv.sid).await;
+        assert_eq!(cached.next_message_index, Some(3));
+        assert_eq!(after.date_updated, posted[0].date_created);
+        rename(&store, &tenant, &conv.sid).await;
+        let next = create(&store, tenant.clone(), conv.sid.clone(), message(3)).await;
+        assert_eq!(next.unwrap().index, 3);
+    }
+
+    /// Deleting the last message raises the floor past it, so its index stays taken even when
+    /// the stored counter lagged behind it.
+    #[tokio::test]
+    async fn a_deleted_last_index_is_not_taken_again() {
+        let (store, tenant, conv) = conversation(NewConversation::default()).await;
+        store.clock.advance(chrono::Duration::seconds(3)).unwrap();
+        let last = post_in_one_second(&store, &tenant, &conv.sid, 3)
+            .await
+            .pop()
+            .unwrap();
+        delete(&store, tenant.clone(), conv.sid.clone(), last.sid)
+            .await
+            .unwrap();
+        assert_eq!(stored_floor(&store, conv.id).await, 3);
+        let next = create(&store, tenant.clone(), conv.sid.clone(), message(3)).await;
+        assert_eq!(next.unwrap().index, 3);
     }
 
     #[tokio::test]
@@ -769,8 +904,8 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(taken, (0, 1));
-        let (after, _) = stored_and_cached(&store, &tenant, &conv.sid).await;
-        assert_eq!(after.next_message_index, 2);
+        let (after, cached) = stored_and_cached(&store, &tenant, &conv.sid).await;
+        assert_eq!(cached.next_message_index, Some(2));
         assert_eq!(after.date_inactive, Some(now + 60));
     }
 }
