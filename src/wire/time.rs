@@ -33,6 +33,23 @@ impl Date {
     /// [`civil_from_days`]. `None` outside years 0 to 9999, which `Display` spells as chrono
     /// does.
     pub(crate) fn ascii(&self) -> Option<[u8; 20]> {
+        // Rows written together share their dates (a message's two dates are one, and a page
+        // of messages often spans a few seconds): the last date this thread spelled is kept.
+        thread_local! {
+            static LAST: std::cell::Cell<(i64, [u8; 20])> =
+                const { std::cell::Cell::new((0, *b"1970-01-01T00:00:00Z")) };
+        }
+        let (last, spelled) = LAST.get();
+        if last == self.0 {
+            return Some(spelled);
+        }
+        let spelled = self.spell()?;
+        LAST.set((self.0, spelled));
+        Some(spelled)
+    }
+
+    /// [`Date::ascii`] without the last date kept.
+    fn spell(&self) -> Option<[u8; 20]> {
         let (days, second_of_day) = (self.0.div_euclid(86_400), self.0.rem_euclid(86_400));
         let (year, month, day) = civil_from_days(days);
         let year = u32::try_from(year).ok().filter(|y| *y <= 9999)?;
@@ -197,6 +214,15 @@ mod tests {
                 serde_json::to_value(Date(secs)).unwrap(),
                 serde_json::Value::String(chrono)
             );
+        }
+    }
+
+    /// The kept date answers only for its own second.
+    #[test]
+    fn the_last_date_kept_is_spelled_as_any_other() {
+        for secs in [1450304317, 1450304317, 1450304318, 0, 0, 1450304317, -1, 0] {
+            assert_eq!(Date(secs).ascii(), Date(secs).spell(), "{secs}");
+            assert_eq!(format_date(secs), Date(secs).to_string(), "{secs}");
         }
     }
 
