@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, LazyLock};
 
+use rusqlite::types::Type;
 use rusqlite::{Connection, Row, params};
 
 use super::conversations::{self, ConversationRow, resolve_in_tenant};
@@ -95,28 +96,103 @@ fn parse_delivery(counts: Option<String>) -> rusqlite::Result<Option<Delivery>> 
     }))
 }
 
-/// Reads rows of [`select`]; the conversation supplies the SIDs the message row does not hold.
-fn reader(conv: &ConversationRow) -> impl Fn(&Row) -> rusqlite::Result<MessageRow> + use<> {
-    let account_sid: Arc<str> = Arc::from(conv.account_sid.as_str());
-    let service_sid: Arc<str> = Arc::from(conv.service_sid.as_str());
-    let conversation_sid: Arc<str> = Arc::from(conv.sid.as_str());
+/// A message as one row of [`SELECT`] holds it while SQLite is on that row, borrowed from the
+/// statement and the conversation: a page is written from these, without the `String` per
+/// column (allocated, copied, then copied again into the answer) that a [`MessageRow`] takes.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageRef<'a> {
+    pub sid: &'a str,
+    pub account_sid: &'a str,
+    pub service_sid: &'a str,
+    pub conversation_sid: &'a str,
+    pub index: i64,
+    pub author: &'a str,
+    pub body: Option<&'a str>,
+    /// The wire `media` array as JSON text, when the message has media.
+    pub media: Option<&'a str>,
+    pub attributes: &'a str,
+    pub participant_sid: Option<&'a str>,
+    pub content_sid: Option<&'a str>,
+    pub date_created: i64,
+    pub date_updated: i64,
+    /// `None` when the message has no receipts.
+    pub delivery: Option<Delivery>,
+}
+
+impl MessageRow {
+    /// The row as the borrowed form the wire is written from.
+    pub fn borrowed(&self) -> MessageRef<'_> {
+        MessageRef {
+            sid: &self.sid,
+            account_sid: &self.account_sid,
+            service_sid: &self.service_sid,
+            conversation_sid: &self.conversation_sid,
+            index: self.index,
+            author: &self.author,
+            body: self.body.as_deref(),
+            media: self.media.as_deref(),
+            attributes: &self.attributes,
+            participant_sid: self.participant_sid.as_deref(),
+            content_sid: self.content_sid.as_deref(),
+            date_created: self.date_created,
+            date_updated: self.date_updated,
+            delivery: self.delivery,
+        }
+    }
+}
+
+fn text<'r>(row: &'r Row, column: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(column)?
+        .as_str()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(column, Type::Text, e.into()))
+}
+
+fn optional_text<'r>(row: &'r Row, column: usize) -> rusqlite::Result<Option<&'r str>> {
+    row.get_ref(column)?
+        .as_str_or_null()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(column, Type::Text, e.into()))
+}
+
+/// The message on a row of [`SELECT`]; the conversation supplies the SIDs the row does not hold.
+fn borrowed<'r>(row: &'r Row, conv: &'r ConversationRow) -> rusqlite::Result<MessageRef<'r>> {
+    Ok(MessageRef {
+        sid: text(row, 1)?,
+        account_sid: &conv.account_sid,
+        service_sid: &conv.service_sid,
+        conversation_sid: &conv.sid,
+        index: row.get(2)?,
+        author: text(row, 3)?,
+        body: optional_text(row, 4)?,
+        media: optional_text(row, 5)?,
+        attributes: text(row, 6)?,
+        participant_sid: optional_text(row, 7)?,
+        content_sid: optional_text(row, 8)?,
+        date_created: row.get(9)?,
+        date_updated: row.get(10)?,
+        delivery: parse_delivery(row.get(11)?)?,
+    })
+}
+
+/// Reads rows of [`SELECT`] into owned rows.
+fn reader(conv: &ConversationRow) -> impl Fn(&Row) -> rusqlite::Result<MessageRow> + use<'_> {
     move |row| {
+        let m = borrowed(row, conv)?;
         Ok(MessageRow {
             id: row.get(0)?,
-            sid: row.get(1)?,
-            account_sid: Arc::clone(&account_sid),
-            service_sid: Arc::clone(&service_sid),
-            conversation_sid: Arc::clone(&conversation_sid),
-            index: row.get(2)?,
-            author: row.get(3)?,
-            body: row.get(4)?,
-            media: row.get(5)?,
-            attributes: row.get(6)?,
-            participant_sid: row.get(7)?,
-            content_sid: row.get(8)?,
-            date_created: row.get(9)?,
-            date_updated: row.get(10)?,
-            delivery: parse_delivery(row.get(11)?)?,
+            sid: m.sid.to_owned(),
+            account_sid: Arc::from(m.account_sid),
+            service_sid: Arc::from(m.service_sid),
+            conversation_sid: Arc::from(m.conversation_sid),
+            index: m.index,
+            author: m.author.to_owned(),
+            body: m.body.map(str::to_owned),
+            media: m.media.map(str::to_owned),
+            attributes: m.attributes.to_owned(),
+            participant_sid: m.participant_sid.map(str::to_owned),
+            content_sid: m.content_sid.map(str::to_owned),
+            date_created: m.date_created,
+            date_updated: m.date_updated,
+            delivery: m.delivery,
         })
     }
 }
@@ -466,21 +542,29 @@ pub async fn fetch(
 }
 
 /// ListConversationMessage: by index, ascending unless `descending`; the page token is the
-/// index, so a page deep in a long conversation costs what the first one costs.
-pub async fn list(
+/// index, so a page deep in a long conversation costs what the first one costs. Each message
+/// is handed to `write` while SQLite holds its row, and the page holds what `write` made of it
+/// (the answer's bytes).
+pub async fn list<T: Send + 'static>(
     store: &Store,
     tenant: Tenant,
     conversation: String,
     descending: bool,
     req: PageRequest,
-) -> ApiResult<Page<MessageRow>> {
+    write: impl Fn(MessageRef<'_>) -> T + Send + 'static,
+) -> ApiResult<Page<T>> {
     conversations::read_within(store, tenant, conversation, move |conn, conv| {
         let keyset = Keyset {
             select: &SELECT_IN_CONVERSATION,
             keys: &["m.idx"],
             descending,
         };
-        keyset.page(conn, &[&conv.id], &req, reader(conv), |m| vec![m.index])
+        let written = |row: &Row| {
+            let message = borrowed(row, conv)?;
+            Ok((message.index, write(message)))
+        };
+        let page = keyset.page(conn, &[&conv.id], &req, written, |(index, _)| vec![*index])?;
+        Ok(page.map(|(_, written)| written))
     })
     .await
 }

@@ -62,6 +62,27 @@ pub trait WriteJson {
     fn write_json(&self, out: &mut Vec<u8>) -> sonic_rs::Result<()>;
 }
 
+/// What a value wrote of itself, kept to be written again as it is: the rows of a page,
+/// written while the store steps through them (`store::messages::list`).
+#[derive(Debug)]
+pub struct Prewritten(Vec<u8>);
+
+impl Prewritten {
+    pub fn of(value: &impl WriteJson) -> sonic_rs::Result<Self> {
+        // A message is about 900 bytes.
+        let mut out = Vec::with_capacity(1024);
+        value.write_json(&mut out)?;
+        Ok(Prewritten(out))
+    }
+}
+
+impl WriteJson for Prewritten {
+    fn write_json(&self, out: &mut Vec<u8>) -> sonic_rs::Result<()> {
+        out.extend_from_slice(&self.0);
+        Ok(())
+    }
+}
+
 /// Like [`Json`], for a body that writes itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Written<T>(pub T);

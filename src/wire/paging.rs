@@ -165,6 +165,16 @@ impl<T> Page<T> {
         }
     }
 
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        Ok(Page {
+            rows: self.rows.into_iter().map(f).collect::<Result<_, _>>()?,
+            first_key: self.first_key,
+            last_key: self.last_key,
+            has_next: self.has_next,
+            has_previous: self.has_previous,
+        })
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
             rows: self.rows.into_iter().map(f).collect(),
@@ -228,7 +238,7 @@ impl<T: WriteJson> WriteJson for ListPage<T> {
 
 /// Renders `{"<key>": [...], "meta": {...}}`. `list_url` is the absolute URL of the list;
 /// `filters` are the request's own filter parameters, echoed first in every page URL.
-pub fn render<T: Serialize>(
+pub fn render<T>(
     key: &'static str,
     page: Page<T>,
     req: &PageRequest,
