@@ -381,7 +381,7 @@ pub async fn list(
         encode(&p.conversation)
     ));
     // Each message is written while SQLite is on its row: a `MessageRow` per message (a
-    // `String` per column, copied again into the answer) was a fifth of a page's CPU.
+    // `String` per column, each copied again into the answer) was 7% of a page's instructions.
     let urls = scope.urls.clone();
     let page = messages::list(
         &app.store,

@@ -33,7 +33,7 @@ pub struct Delivery {
 pub struct MessageRow {
     pub id: i64,
     pub sid: String,
-    /// The next three are the conversation's, shared by every row of a page.
+    /// The next three are the conversation's.
     pub account_sid: Arc<str>,
     pub service_sid: Arc<str>,
     pub conversation_sid: Arc<str>,
