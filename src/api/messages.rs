@@ -463,8 +463,6 @@ pub async fn delete(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::store::messages::MessageRow;
 
@@ -472,9 +470,9 @@ mod tests {
         MessageRow {
             id: 1,
             sid: "IM00000000000000000000000000000001".into(),
-            account_sid: Arc::from("AC00000000000000000000000000000002"),
-            service_sid: Arc::from("IS00000000000000000000000000000003"),
-            conversation_sid: Arc::from("CH00000000000000000000000000000004"),
+            account_sid: "AC00000000000000000000000000000002".into(),
+            service_sid: "IS00000000000000000000000000000003".into(),
+            conversation_sid: "CH00000000000000000000000000000004".into(),
             index: 7,
             author: "alice".into(),
             body: Some("hello".into()),

@@ -2,7 +2,7 @@
 //! statements, no read-back), list by index in either order, fetch, update, delete; the
 //! `delivery` summary from the receipts table; and what a new message does to its conversation.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use rusqlite::types::Type;
 use rusqlite::{Connection, Row, params};
@@ -34,9 +34,9 @@ pub struct MessageRow {
     pub id: i64,
     pub sid: String,
     /// The next three are the conversation's.
-    pub account_sid: Arc<str>,
-    pub service_sid: Arc<str>,
-    pub conversation_sid: Arc<str>,
+    pub account_sid: String,
+    pub service_sid: String,
+    pub conversation_sid: String,
     pub index: i64,
     pub author: String,
     pub body: Option<String>,
@@ -180,9 +180,9 @@ fn reader(conv: &ConversationRow) -> impl Fn(&Row) -> rusqlite::Result<MessageRo
         Ok(MessageRow {
             id: row.get(0)?,
             sid: m.sid.to_owned(),
-            account_sid: Arc::from(m.account_sid),
-            service_sid: Arc::from(m.service_sid),
-            conversation_sid: Arc::from(m.conversation_sid),
+            account_sid: m.account_sid.to_owned(),
+            service_sid: m.service_sid.to_owned(),
+            conversation_sid: m.conversation_sid.to_owned(),
             index: m.index,
             author: m.author.to_owned(),
             body: m.body.map(str::to_owned),
@@ -429,9 +429,9 @@ fn new_row(
     MessageRow {
         id: 0,
         sid: String::new(),
-        account_sid: Arc::from(conv.account_sid.as_str()),
-        service_sid: Arc::from(conv.service_sid.as_str()),
-        conversation_sid: Arc::from(conv.sid.as_str()),
+        account_sid: conv.account_sid.clone(),
+        service_sid: conv.service_sid.clone(),
+        conversation_sid: conv.sid.clone(),
         index: 0,
         author: new.author,
         body: new.body,
@@ -722,6 +722,8 @@ pub async fn delete(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::clock::Clock;
     use crate::store::conversations::{self, NewConversation};
