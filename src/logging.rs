@@ -115,19 +115,15 @@ fn write_timestamp(line: &mut Vec<u8>, now: SystemTime) {
     match crate::wire::time::Date(secs).ascii() {
         Some(date) => {
             line.extend_from_slice(&date[..19]);
-            let micros = since_epoch.subsec_micros();
+            // A million added, its leading 1 dropped: six digits, leading zeros kept.
+            let mut digits = itoa::Buffer::new();
+            let padded = digits.format(1_000_000 + since_epoch.subsec_micros());
             line.push(b'.');
-            line.extend_from_slice(&[b'0'; 6][..6 - digits(micros)]);
-            line.extend_from_slice(itoa::Buffer::new().format(micros).as_bytes());
+            line.extend_from_slice(&padded.as_bytes()[1..]);
             line.push(b'Z');
         }
         None => line.extend_from_slice(b"????-??-??T??:??:??.??????Z"),
     }
-}
-
-/// How many decimal digits `n` takes (1 for 0).
-fn digits(n: u32) -> usize {
-    n.checked_ilog10().map_or(1, |log| log as usize + 1)
 }
 
 /// Writes the buffered lines when dropped (at the end of `main`).

@@ -5,10 +5,10 @@
 //! LRU, copies it into a new `Arc<str>` as the key, and on drop clears the bindings and hashes
 //! the text again to put the statement back: about a thousand instructions per use, and a
 //! posted message runs five statements, its batch two more (`bench/instructions.py` put it at
-//! a tenth of the writer thread). Here a statement is found by the address and length of its SQL, which is
-//! `&'static str`, so the same address always holds the same text. As with rusqlite's cache, a
-//! statement is reset after each use and its bindings cleared when it goes back, so nothing of
-//! one use is left for the next.
+//! a tenth of the writer thread). Here a statement is found by the address and length of its
+//! SQL, which is `&'static str`, so the same address always holds the same text. As with
+//! rusqlite's cache, a statement is reset after each use and its bindings cleared when it goes
+//! back, so nothing of one use is left for the next.
 
 use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
@@ -51,9 +51,7 @@ impl<'conn> WriteConn<'conn> {
             statement: Some(statement),
         })
     }
-}
 
-impl<'conn> WriteConn<'conn> {
     /// A statement whose SQL is built at run time (a column name put in, say), through
     /// rusqlite's cache, which finds it by its text. For the scheduler's rarer statements.
     pub fn prepare_built(&self, sql: &str) -> rusqlite::Result<CachedStatement<'conn>> {
