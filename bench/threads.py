@@ -7,10 +7,12 @@ time (CPU: utime + stime from /proc/<pid>/task/<tid>/stat; bytes written: wchar 
 /proc/<pid>/task/<tid>/io) by the requests answered. The writer thread's bytes are the WAL
 frames its commits wrote, so this is how docs/benchmark.md measures how many pages a message
 dirties. Threads of one name are summed (the runtime's workers as `tokio-rt-worker`; Linux
-keeps 15 characters of a thread's name).
+keeps 15 characters of a thread's name). It also gives how busy the machine's CPUs were over the
+run: under 100%, the requests in flight were waiting on the disk or on wake-ups, not on a CPU.
 
     bench/threads.py                                        # msg_post_spread, 64 connections
     bench/threads.py --scenario msg_post_one --conns 16 --confab /tmp/confab-old
+    bench/threads.py --baseline                             # its baseline, the same way
 
 Linux only (it reads /proc). The figures are CPU time, so they move with the machine's load;
 alternate two builds, as docs/benchmark.md does, to compare them.
@@ -49,17 +51,28 @@ def per_thread(pid):
     return totals
 
 
+def machine_ticks():
+    """(busy, all) CPU ticks of the whole machine so far, from /proc/stat (iowait counts as idle)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--confab", default=os.path.join(instructions.RELEASE, "confab"))
     parser.add_argument("--scenario", default="msg_post_spread")
     parser.add_argument("--conns", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=3)
+    parser.add_argument("--baseline", action="store_true",
+                        help="drive the scenario's baseline server instead of confab")
     args = parser.parse_args()
     if args.scenario not in bench.SCENARIOS:
         sys.exit(f"unknown scenario {args.scenario!r}")
     subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "confab",
-                    "--example", "loadgen"], cwd=bench.ROOT, check=True)
+                    "--example", "loadgen", "--example", "bench_baseline"], cwd=bench.ROOT,
+                   check=True)
     instructions.seed()
     creds, context = instructions.store_context()
     _, _, method, path, body, sids, _ = bench.SCENARIOS[args.scenario]
@@ -72,11 +85,22 @@ def main():
         src = os.path.join(instructions.STORE, "confab.db" + suffix)
         if os.path.exists(src):
             shutil.copy(src, RUN)
-    server = bench.Server([args.confab, "--db", os.path.join(RUN, "confab.db"),
-                           "--listen", f"127.0.0.1:{PORT}"],
-                          os.path.join(RUN, "confab.log"),
-                          lambda: bench.request(PORT, "GET", "/v1/Conversations?PageSize=1",
-                                                creds, timeout=5))
+    if args.baseline:
+        # The same requests to the scenario's baseline, under its prefix, on a new file.
+        path = ("/insert" if method == "POST" else "/parse") + path
+        server = bench.Server([bench.BASELINE, "--db", os.path.join(RUN, "baseline.db"),
+                               "--listen", f"127.0.0.1:{PORT}",
+                               "--account-sid", creds[0], "--auth-token", creds[1]],
+                              os.path.join(RUN, "baseline.log"),
+                              lambda: bench.request(PORT, "GET", "/parse/healthz", creds,
+                                                    timeout=5))
+    else:
+        server = bench.Server([args.confab, "--db", os.path.join(RUN, "confab.db"),
+                               "--listen", f"127.0.0.1:{PORT}"],
+                              os.path.join(RUN, "confab.log"),
+                              lambda: bench.request(PORT, "GET",
+                                                    "/v1/Conversations?PageSize=1",
+                                                    creds, timeout=5))
     server.start()
     try:
         pid = server.proc.pid
@@ -84,9 +108,11 @@ def main():
         bench.loadgen(PORT, creds, method, path, body, sids=sids_file, conns=args.conns,
                       count=1000)
         before = per_thread(pid)
+        machine_before = machine_ticks()
         result = bench.loadgen(PORT, creds, method, path, body, sids=sids_file,
                                conns=args.conns, duration=args.seconds)
         after = per_thread(pid)
+        machine_after = machine_ticks()
     finally:
         server.stop()
     if result["errors"]:
@@ -106,6 +132,9 @@ def main():
         if ticks or written:
             print(f"| {name} | {micros:.1f} | {written / answered:.0f} |")
     print(f"| all | {total:.1f} | |")
+    busy, every = (b - a for a, b in zip(machine_before, machine_after))
+    print(f"The machine's CPUs (confab, the load generator and anything else) were "
+          f"{100 * busy / every:.0f}% busy.")
 
 
 if __name__ == "__main__":
