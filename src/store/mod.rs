@@ -36,6 +36,7 @@ pub mod services;
 pub mod sql;
 mod statements;
 pub mod users;
+mod wal;
 mod writer;
 
 use std::cell::Cell;

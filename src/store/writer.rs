@@ -35,6 +35,7 @@ use tokio::sync::mpsc;
 
 use super::cache::{BatchView, Changes, ConversationCache, Written};
 use super::statements::WriteConn;
+use super::wal::{self, WalAhead};
 use super::{Durability, Job, Location, Reply, Wakeups, WriteCtx};
 use crate::clock::Clock;
 use crate::error::{ApiError, ApiResult};
@@ -50,7 +51,7 @@ const MAX_BATCH: usize = 512;
 /// spread writes). At 10,000 pages that came every 200 ms and set the p99 at 64 connections
 /// (14-21 ms); at 50,000 it comes about every 0.7 s and the p99 is 4-5 ms. The WAL file keeps
 /// its largest size until the store closes.
-const WRITER_CHECKPOINT_PAGES: i64 = 50_000;
+pub(super) const WRITER_CHECKPOINT_PAGES: u64 = 50_000;
 /// The checkpointer runs at most this often.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// Committed batches waiting for the syncer; beyond this the writer waits for the disk.
@@ -75,15 +76,19 @@ pub(super) fn start(
             .expect("change log poisoned")
             .record(table, rowid);
     }));
-    let (syncer, checkpoints) = match location {
+    let (syncer, checkpoints, wal_ahead) = match location {
         Location::File(path) => {
-            let syncer = match durability {
-                Durability::Disk => Some(spawn_syncer(path, wake.clone())?),
-                Durability::Process => None,
+            wal::record_commits(&conn);
+            let (syncer, wal_ahead) = match durability {
+                Durability::Disk => (
+                    Some(spawn_syncer(path, wake.clone())?),
+                    Some(WalAhead::open(path, &conn)?),
+                ),
+                Durability::Process => (None, None),
             };
-            (syncer, Some(spawn_checkpointer(path)?))
+            (syncer, Some(spawn_checkpointer(path)?), wal_ahead)
         }
-        Location::Memory => (None, None),
+        Location::Memory => (None, None, None),
     };
     let writer = Writer {
         conn,
@@ -91,6 +96,7 @@ pub(super) fn start(
         wake,
         syncer,
         checkpoints,
+        wal_ahead,
         changes,
         cache,
     };
@@ -123,6 +129,9 @@ struct Writer {
     syncer: Option<SyncSender<Committed>>,
     /// Told of every commit (file stores), to checkpoint the WAL off this thread.
     checkpoints: Option<SyncSender<()>>,
+    /// Keeps the WAL file written ahead of SQLite, so that the syncer's `fdatasync`s do not
+    /// also write a growing file's size (file stores, `Durability::Disk`; `wal.rs`).
+    wal_ahead: Option<WalAhead>,
     /// What the batch being run has changed, as SQLite's update hook reports it.
     changes: Arc<Mutex<Changes>>,
     /// Forgets, after each commit and before any answer, the conversations a batch changed,
@@ -208,6 +217,12 @@ impl Writer {
             };
             return (failed, Written::default());
         }
+        // The transaction holds the WAL's write lock: no one else appends while this runs.
+        if let Some(ahead) = &self.wal_ahead
+            && let Err(e) = ahead.keep_ahead()
+        {
+            tracing::warn!(error = %e, "could not write the WAL file ahead of SQLite");
+        }
         let view = BatchView::new(&self.cache, &self.changes);
         let mut replies = Vec::with_capacity(batch.len());
         let mut queued_webhooks = false;
@@ -273,13 +288,11 @@ fn commit(conn: &WriteConn) -> rusqlite::Result<()> {
 fn spawn_syncer(db: &Path, wake: Arc<Wakeups>) -> anyhow::Result<SyncSender<Committed>> {
     // The writer's connection has opened (and, if needed, created) the WAL by now; opening it
     // here only gives a descriptor to sync. It stays the same file while the writer is open.
-    let mut wal_path = db.as_os_str().to_owned();
-    wal_path.push("-wal");
     let wal = File::options()
         .write(true)
         .create(true)
         .truncate(false)
-        .open(wal_path)?;
+        .open(wal::wal_path(db))?;
     let (batches, committed) = sync_channel(MAX_UNSYNCED_BATCHES);
     std::thread::Builder::new()
         .name("confab-sync".into())
