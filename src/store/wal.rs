@@ -32,9 +32,10 @@ use rusqlite::hooks::Wal;
 const HEADER_BYTES: u64 = 32;
 /// Each frame's header, before its page.
 const FRAME_HEADER_BYTES: u64 = 24;
-/// The WAL file is kept written at least this far past SQLite's last frame...
+/// When SQLite's last frame comes within this distance of the end of the WAL file...
 const AHEAD_BYTES: u64 = 4 << 20;
-/// ...by this much at a time, at most once per batch.
+/// ...the writer writes this much more, at most once per batch: far more than a batch adds
+/// (4 KiB and a little per page it changed), so SQLite does not catch up.
 const CHUNK_BYTES: u64 = 1 << 20;
 
 thread_local! {
