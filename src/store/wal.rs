@@ -34,8 +34,9 @@ const HEADER_BYTES: u64 = 32;
 const FRAME_HEADER_BYTES: u64 = 24;
 /// When SQLite's last frame comes within this distance of the end of the WAL file...
 const AHEAD_BYTES: u64 = 4 << 20;
-/// ...the writer writes this much more, at most once per batch: far more than a batch adds
-/// (4 KiB and a little per page it changed), so SQLite does not catch up.
+/// ...the writer writes this much more, at most once per batch. A batch adds a little over
+/// 4 KiB per page it changed, tens of pages in the benchmark; only batches of hundreds of
+/// spread messages could outrun it, and then SQLite appends until the zeros catch up.
 const CHUNK_BYTES: u64 = 1 << 20;
 
 thread_local! {
