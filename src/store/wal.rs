@@ -38,6 +38,8 @@ const AHEAD_BYTES: u64 = 4 << 20;
 /// 4 KiB per page it changed, tens of pages in the benchmark; one that adds more than this only
 /// has SQLite append the rest, as it would without the zeros.
 const CHUNK_BYTES: u64 = 1 << 20;
+/// ...in writes of this size each (see `keep_ahead`).
+const PIECE_BYTES: u64 = 64 << 10;
 
 thread_local! {
     /// Frames in the WAL after the last commit on this thread's connection (the writer's), as
@@ -102,9 +104,18 @@ impl WalAhead {
         if len >= last_frame_end + AHEAD_BYTES || len >= max_wal_bytes(self.frame_bytes) {
             return Ok(());
         }
-        // Zeroed, so it takes no room in the binary.
-        static ZEROS: [u8; CHUNK_BYTES as usize] = [0; CHUNK_BYTES as usize];
-        self.file.write_all_at(&ZEROS, len)
+        // In pieces of 64 KiB, not in one write: the page cache keeps what one write adds in
+        // folios as large as the write, and on this kernel each write into a folio makes ext4
+        // walk every block of it (`ext4_block_write_begin`, `block_commit_write`). SQLite then
+        // writes each frame as a 24-byte header and a 4 KiB page: over 1 MiB folios that took
+        // a fifth of the writer's time. Page-sized pieces spared that too, but their 256
+        // writes per chunk measured slower under load (docs/benchmark-history.md, "What
+        // changed since the run at `c440b65`").
+        static ZEROS: [u8; PIECE_BYTES as usize] = [0; PIECE_BYTES as usize];
+        for at in (len..len + CHUNK_BYTES).step_by(PIECE_BYTES as usize) {
+            self.file.write_all_at(&ZEROS, at)?;
+        }
+        Ok(())
     }
 }
 
