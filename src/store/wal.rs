@@ -7,10 +7,10 @@
 //! also write the file's new size (its inode, or a journal commit), a second synchronous write
 //! after the data: on the benchmark's disk an 8 KiB write and `fdatasync` took 183 µs at the end
 //! of a file and 105 µs over bytes already written (docs/benchmark-history.md, "What changed
-//! since the run at `95bb2e0`"). So the writer writes zeros past the end of the WAL before SQLite gets
-//! there, and SQLite's appends become overwrites. `fallocate` would not do: the blocks it
-//! reserves are marked unwritten, and writing them changes the file's metadata as growing it
-//! does (168 µs).
+//! since the run at `95bb2e0`"). So the writer writes zeros past the end of the WAL before
+//! SQLite gets there, and SQLite's appends become overwrites. `fallocate` would not do: the
+//! blocks it reserves are marked unwritten, and writing them changes the file's metadata as
+//! growing it does (168 µs).
 //!
 //! Zeros are never taken for frames. SQLite ends the log at the first frame whose salt and
 //! checksum do not match its header, as it does with the stale frames of a log it restarted.
