@@ -78,13 +78,8 @@ impl WalAhead {
     /// WAL mode, so the file exists).
     pub fn open(db: &Path, conn: &Connection) -> anyhow::Result<Self> {
         let page_size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        let file = File::options()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(wal_path(db))?;
         Ok(WalAhead {
-            file,
+            file: open_for_writing(db)?,
             frame_bytes: page_size + FRAME_HEADER_BYTES,
         })
     }
@@ -125,7 +120,18 @@ fn max_wal_bytes(frame_bytes: u64) -> u64 {
     HEADER_BYTES + super::writer::WRITER_CHECKPOINT_PAGES * frame_bytes + CHUNK_BYTES
 }
 
-pub(super) fn wal_path(db: &Path) -> std::path::PathBuf {
+/// The WAL of the database at `db`, opened for writing: the writer's connection has opened
+/// (and, if needed, created) it by now, so this only gives another descriptor on the same file,
+/// which stays the same while the writer is open.
+pub(super) fn open_for_writing(db: &Path) -> std::io::Result<File> {
+    File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(wal_path(db))
+}
+
+fn wal_path(db: &Path) -> std::path::PathBuf {
     let mut path = db.as_os_str().to_owned();
     path.push("-wal");
     path.into()

@@ -286,13 +286,7 @@ fn commit(conn: &WriteConn) -> rusqlite::Result<()> {
 
 /// Starts the thread that syncs the WAL file and then answers the batches the sync covers.
 fn spawn_syncer(db: &Path, wake: Arc<Wakeups>) -> anyhow::Result<SyncSender<Committed>> {
-    // The writer's connection has opened (and, if needed, created) the WAL by now; opening it
-    // here only gives a descriptor to sync. It stays the same file while the writer is open.
-    let wal = File::options()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(wal::wal_path(db))?;
+    let wal = wal::open_for_writing(db)?;
     let (batches, committed) = sync_channel(MAX_UNSYNCED_BATCHES);
     std::thread::Builder::new()
         .name("confab-sync".into())
