@@ -37,6 +37,7 @@ pub mod sql;
 mod statements;
 pub mod users;
 mod wal;
+mod wal_gather;
 mod writer;
 
 use std::cell::Cell;
@@ -132,7 +133,10 @@ impl Store {
     /// Opens (creating and migrating if needed) the store and starts its writer thread.
     pub fn open(location: &Location, durability: Durability, clock: Clock) -> anyhow::Result<Self> {
         let mut conn = match location {
-            Location::File(path) => Connection::open(path)?,
+            Location::File(path) => {
+                wal_gather::register().map_err(anyhow::Error::msg)?;
+                Connection::open_with_flags_and_vfs(path, OpenFlags::default(), wal_gather::NAME)?
+            }
             Location::Memory => Connection::open_in_memory()?,
         };
         writer::configure(&conn)?;
