@@ -101,11 +101,12 @@ impl WalAhead {
         }
         // In pieces of 64 KiB, not in one write: the page cache keeps what one write adds in
         // folios as large as the write, and on this kernel each write into a folio makes ext4
-        // walk every block of it (`ext4_block_write_begin`, `block_commit_write`). SQLite then
-        // writes each frame as a 24-byte header and a 4 KiB page: over 1 MiB folios that took
-        // a fifth of the writer's time. Page-sized pieces spared that too, but their 256
-        // writes per chunk measured slower under load (docs/benchmark-history.md, "What
-        // changed since the run at `c440b65`").
+        // walk every block of it (`ext4_block_write_begin`, `block_commit_write`). SQLite's
+        // frames then land in small writes (two per frame when this was measured, before
+        // `wal_gather.rs` gathered each commit's): over 1 MiB folios that took a fifth of the
+        // writer's time. Page-sized pieces spared that too, but their 256 writes per chunk
+        // measured slower under load (docs/benchmark-history.md, "What changed since the run
+        // at `c440b65`").
         static ZEROS: [u8; PIECE_BYTES as usize] = [0; PIECE_BYTES as usize];
         for at in (len..len + CHUNK_BYTES).step_by(PIECE_BYTES as usize) {
             self.file.write_all_at(&ZEROS, at)?;

@@ -116,8 +116,11 @@ unsafe extern "C" fn open(
         let real = file.add(1).cast::<ffi::sqlite3_file>();
         let rc =
             ((*real_vfs).xOpen.expect("unix VFS opens"))(real_vfs, name, real, flags, out_flags);
-        if rc != ffi::SQLITE_OK || (*real).pMethods.is_null() {
+        if rc != ffi::SQLITE_OK {
             return rc;
+        }
+        if (*real).pMethods.is_null() {
+            return ffi::SQLITE_CANTOPEN;
         }
         let gathered = if flags & ffi::SQLITE_OPEN_WAL != 0 {
             Box::into_raw(Box::default())
@@ -231,25 +234,27 @@ unsafe extern "C" fn write(
     // one thread at a time.
     unsafe {
         let (real, methods, gathered) = parts(file);
-        let write_real = || (methods.xWrite.expect("unix files write"))(real, data, amount, offset);
-        let Some(g) = gathered.as_mut() else {
-            return write_real();
+        let write_through = |gathered: Option<&mut Gathered>| {
+            if let Some(gathered) = gathered {
+                let rc = write_out(gathered, real, methods);
+                if rc != ffi::SQLITE_OK {
+                    return rc;
+                }
+            }
+            (methods.xWrite.expect("unix files write"))(real, data, amount, offset)
         };
-        let appends = offset >= g.appended_to;
+        let Some(g) = gathered.as_mut() else {
+            return write_through(None);
+        };
         if offset == 0 && amount == WAL_HEADER_BYTES {
             // The log starts over: every frame from here on is appended again.
             g.appended_to = i64::from(WAL_HEADER_BYTES);
-        } else if appends {
-            g.appended_to = offset + i64::from(amount);
+            return write_through(Some(g));
         }
-        if !appends || offset == 0 {
-            let rc = write_out(g, real, methods);
-            return if rc == ffi::SQLITE_OK {
-                write_real()
-            } else {
-                rc
-            };
+        if offset < g.appended_to {
+            return write_through(Some(g));
         }
+        g.appended_to = offset + i64::from(amount);
         if !g.bytes.is_empty() && offset != g.start + g.bytes.len() as i64 {
             let rc = write_out(g, real, methods);
             if rc != ffi::SQLITE_OK {
@@ -341,7 +346,11 @@ passed_on!(shm_map, xShmMap(page: c_int, size: c_int, extend: c_int, out: *mut *
 passed_on!(shm_lock, xShmLock(offset: c_int, n: c_int, flags: c_int) -> c_int, ffi::SQLITE_IOERR_SHMLOCK);
 passed_on!(shm_barrier, xShmBarrier() -> (), ());
 passed_on!(shm_unmap, xShmUnmap(delete: c_int) -> c_int, ffi::SQLITE_OK);
-passed_on!(fetch, xFetch(offset: i64, amount: c_int, out: *mut *mut c_void) -> c_int, ffi::SQLITE_OK);
+passed_on!(fetch, xFetch(offset: i64, amount: c_int, out: *mut *mut c_void) -> c_int, {
+    // No memory map: SQLite reads the page instead.
+    *out = std::ptr::null_mut();
+    ffi::SQLITE_OK
+});
 passed_on!(unfetch, xUnfetch(offset: i64, page: *mut c_void) -> c_int, ffi::SQLITE_OK);
 
 #[cfg(test)]
