@@ -138,6 +138,27 @@ fn wal_path(db: &Path) -> std::path::PathBuf {
     path.into()
 }
 
+/// For tests of the WAL's writing: the database at `db` and its WAL copied as a crash would
+/// leave them now, opened, and counted from a table `t (n INTEGER, ...)`: its rows, the sum of
+/// `n`, and what SQLite's integrity check says.
+#[cfg(test)]
+pub(super) fn after_a_crash(db: &Path) -> (i64, i64, String) {
+    let crashed = tempfile::tempdir().unwrap();
+    let copy = crashed.path().join("store.db");
+    std::fs::copy(db, &copy).unwrap();
+    std::fs::copy(wal_path(db), wal_path(&copy)).unwrap();
+    let reopened = Connection::open(&copy).unwrap();
+    let (rows, sum) = reopened
+        .query_row("SELECT count(*), coalesce(sum(n), 0) FROM t", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let check = reopened
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    (rows, sum, check)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,20 +192,6 @@ mod tests {
             "{wal_len} bytes, the last frame ending at {last_frame_end}"
         );
 
-        let crashed = tempfile::tempdir().unwrap();
-        let copy = crashed.path().join("store.db");
-        std::fs::copy(&db, &copy).unwrap();
-        std::fs::copy(wal_path(&db), wal_path(&copy)).unwrap();
-        let reopened = Connection::open(&copy).unwrap();
-        let (rows, sum): (i64, i64) = reopened
-            .query_row("SELECT count(*), sum(n) FROM t", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap();
-        assert_eq!((rows, sum), (300, (0..300).sum::<i64>()));
-        let check: String = reopened
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(check, "ok");
+        assert_eq!(after_a_crash(&db), (300, (0..300).sum(), "ok".into()));
     }
 }

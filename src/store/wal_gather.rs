@@ -359,6 +359,7 @@ mod tests {
 
     use rusqlite::{Connection, OpenFlags};
 
+    use super::super::wal::after_a_crash;
     use super::*;
 
     /// A connection through this VFS, set up as the writer's is.
@@ -369,31 +370,6 @@ mod tests {
         conn.execute("CREATE TABLE IF NOT EXISTS t (n INTEGER, filler BLOB)", [])
             .unwrap();
         conn
-    }
-
-    /// The database and its WAL as a crash would leave them now, opened and counted: the
-    /// rows, the sum of `n`, and whether SQLite finds the database sound.
-    fn after_a_crash(db: &Path) -> (i64, i64, String) {
-        let crashed = tempfile::tempdir().unwrap();
-        let copy = crashed.path().join("store.db");
-        std::fs::copy(db, &copy).unwrap();
-        std::fs::copy(wal(db), wal(&copy)).unwrap();
-        let reopened = Connection::open(&copy).unwrap();
-        let (rows, sum) = reopened
-            .query_row("SELECT count(*), coalesce(sum(n), 0) FROM t", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap();
-        let check = reopened
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        (rows, sum, check)
-    }
-
-    fn wal(db: &Path) -> std::path::PathBuf {
-        let mut path = db.as_os_str().to_owned();
-        path.push("-wal");
-        path.into()
     }
 
     /// Commits a transaction of `rows` rows numbered from `first`, each filling most of a page.
