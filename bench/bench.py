@@ -81,6 +81,11 @@ SCENARIOS = {
                      "Author=bench&Body=hello+world+{i}", None, "insert"),
     "msg_post_spread": ("big", "write", "POST", "/v1/Conversations/{sid}/Messages",
                         "Author=bench&Body=hello+world+{i}", "spread", "insert"),
+    # The two above again, confab restarted on the same store with `--durability process`.
+    "msg_post_one@process": ("process", "write", "POST", "/v1/Conversations/{big}/Messages",
+                             "Author=bench&Body=hello+world+{i}", None, "insert"),
+    "msg_post_spread@process": ("process", "write", "POST", "/v1/Conversations/{sid}/Messages",
+                                "Author=bench&Body=hello+world+{i}", "spread", "insert"),
 }
 DESCRIPTIONS = {
     "pc_list@small": "GET /v1/ParticipantConversations?Identity= (first page; the identity is in "
@@ -94,6 +99,10 @@ DESCRIPTIONS = {
                        "conversations the earlier runs created)",
     "msg_post_one": "POST .../Messages (form, Basic auth) into the big conversation",
     "msg_post_spread": "POST .../Messages spread round-robin over the open conversations",
+    "msg_post_one@process": "msg_post_one, confab answering each write once it is committed "
+                            "(`--durability process`: it survives kill -9, not a power loss; "
+                            "the baseline's durability)",
+    "msg_post_spread@process": "msg_post_spread, with `--durability process`",
 }
 
 
@@ -333,7 +342,7 @@ class Bench:
                     self.check(f"{name} {who} c={conns}", r)
                     runs.setdefault(who, []).append(r)
                     if who != "baseline":
-                        self.facts["rss_peak_kib"] = rss_kib(self.confab.proc.pid)[1]
+                        self.note_rss_peak()
             c, b = runs["confab"], runs["baseline"]
             log(f"  c={conns:<3} confab {med(c, 'rps'):9.0f} rps p50 {med(c, 'p50_ms'):7.3f} "
                 f"p99 {med(c, 'p99_ms'):7.3f} | baseline {med(b, 'rps'):9.0f} rps "
@@ -347,7 +356,7 @@ class Bench:
         need_convs = any(SCENARIOS[s][5] == "convs" or s.startswith("pc_list") for s in selected)
         need_spread = any(SCENARIOS[s][5] == "spread" for s in selected)
         need_participants = any(s.startswith("pc_list") for s in selected)
-        need_big = any(SCENARIOS[s][0] == "big" for s in selected)
+        need_big = any(SCENARIOS[s][0] in ("big", "process") for s in selected)
         need_messages = any(s.startswith("msg_list") for s in selected)
         self.facts.update(started=datetime.datetime.now().isoformat(timespec="seconds"),
                           smoke=SMOKE, profile=PROFILE, duration_s=DURATION, warmup_s=WARMUP,
@@ -426,10 +435,11 @@ class Bench:
             if SCENARIOS[name][0] == "big":
                 self.measure(name)
 
-        self.facts["rss_peak_kib"] = rss_kib(self.confab.proc.pid)[1]
+        self.note_rss_peak()
         time.sleep(1)
         self.facts["rss_rest_after_load_kib"] = rss_kib(self.confab.proc.pid)[0]
         self.confab.stop()
+        self.measure_with_process_durability(selected)
         self.facts["store_bytes_final"] = self.checkpoint()
         self.facts["message_rows_final"] = self.count_rows("messages")
         self.facts["conversation_rows_final"] = self.count_rows("conversations")
@@ -438,6 +448,34 @@ class Bench:
         time.sleep(0.5)
         self.facts["rss_rest_restarted_kib"] = rss_kib(self.confab.proc.pid)[0]
         return self.finish()
+
+    def note_rss_peak(self):
+        """The highest VmHWM of the confab processes so far (the process scenarios restart it)."""
+        peak = rss_kib(self.confab.proc.pid)[1]
+        self.facts["rss_peak_kib"] = max(self.facts.get("rss_peak_kib") or 0, peak or 0) or None
+
+    def measure_with_process_durability(self, selected):
+        """The process scenarios: confab restarted on the same store with `--durability
+        process`, which answers a write once it is committed, as the single-insert baseline
+        does, without the sync confab's default waits for. Beside the default's figures they
+        show what that sync costs."""
+        names = [name for name in selected if SCENARIOS[name][0] == "process"]
+        if not names:
+            return
+        if "--durability" in CONFAB_ARGS:
+            log(f"skipping {' '.join(names)}: BENCH_CONFAB_ARGS already sets --durability")
+            return
+        default = self.confab
+        self.confab = Server(default.argv + ["--durability", "process"], default.log_path,
+                             default.probe)
+        try:
+            self.confab.start()
+            for name in names:
+                self.measure(name)
+            self.note_rss_peak()
+        finally:
+            self.confab.stop()
+            self.confab = default
 
     def find_deep_page(self):
         """The first page's next_page_url names the list's key; the deep page is the same URL
@@ -599,6 +637,12 @@ def targets(facts, results):
             if r is not None:
                 out.append(f"{name} at {conns} conns >= 1.0x single-insert baseline: "
                            f"{r:.2f}x, {verdict(r >= 1.0)}")
+    for name in ("msg_post_one@process", "msg_post_spread@process"):
+        for conns in (16, 64):
+            r = ratio(name, conns)
+            if r is not None:
+                out.append(f"(not the target, which is measured with confab's defaults above) "
+                           f"{name} at {conns} conns: {r:.2f}x the single-insert baseline")
     for name in ("conv_fetch",):
         for conns in CONNS:
             r = ratio(name, conns)
