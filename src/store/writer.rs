@@ -16,14 +16,15 @@
 //! to the WAL without waiting for the disk, and the syncer `fdatasync`s the WAL file before any
 //! job of the batch is answered. A 2xx is therefore on disk, exactly as with
 //! `synchronous=FULL`, but the writer does not wait for the disk: it runs the next batch while
-//! the syncer waits, and one sync covers every batch committed since the last one. A sync
-//! writes the frames the OS still holds and then has the disk flush its cache; while the syncer
-//! waits for one sync, the writeback thread has the disk start writing the batches committed
-//! since, so that the next sync finds their frames written or on their way (see
-//! `spawn_writeback`). (SQLite
+//! the syncer waits, and one sync covers every batch committed since the last one. (SQLite
 //! itself still syncs the WAL before each checkpoint and the database after it.) A write that
 //! is committed but not yet synced is visible to readers, as any committed write is between
 //! COMMIT and its answer; a power failure can lose it, and it was never answered 2xx.
+//!
+//! A sync has the disk write the frames the OS still holds, then flush its cache. While the
+//! syncer waits for one sync, the writeback thread has the disk start writing the batches
+//! committed since, so that the next sync finds their frames written or on their way
+//! (`spawn_writeback`).
 //!
 //! With `--durability process`, and for an in-memory store, there is no syncer: batches are
 //! answered right after COMMIT, when their frames are in the operating system's hands (a
@@ -343,8 +344,9 @@ fn sync_and_answer(wal: File, committed: Receiver<Committed>, wake: Arc<Wakeups>
 /// flush. Not on the writer thread: issuing the writes there cost it as much time as the sync
 /// saved (docs/benchmark-history.md, "What changed since the run at `7d718d1`"). This changes
 /// only when the frames reach the disk, not what is answered when: every answer still waits for
-/// the syncer's `fdatasync`, which writes anything this has not. Spread POST at 16 connections
-/// gained about 7% with it; see "What changed since the run at `b37f036`".
+/// the syncer's `fdatasync`, which writes anything this has not. POST at 16 connections went
+/// about 5% faster with it, on average over 25 alternations, in a noise wider than that
+/// (docs/benchmark-history.md, "What changed since the run at `b37f036`").
 #[cfg(target_os = "linux")]
 fn spawn_writeback(db: &Path) -> anyhow::Result<Option<SyncSender<()>>> {
     use std::os::fd::AsRawFd;
