@@ -631,18 +631,18 @@ def targets(facts, results):
         return "MET" if ok else "NOT MET"
 
     out = []
-    for name in ("msg_post_one", "msg_post_spread"):
+    for name in ("msg_post_one", "msg_post_spread", "msg_post_one@process",
+                 "msg_post_spread@process"):
         for conns in (16, 64):
             r = ratio(name, conns)
-            if r is not None:
-                out.append(f"{name} at {conns} conns >= 1.0x single-insert baseline: "
-                           f"{r:.2f}x, {verdict(r >= 1.0)}")
-    for name in ("msg_post_one@process", "msg_post_spread@process"):
-        for conns in (16, 64):
-            r = ratio(name, conns)
-            if r is not None:
+            if r is None:
+                continue
+            if SCENARIOS[name][0] == "process":
                 out.append(f"(not the target, which is measured with confab's defaults above) "
                            f"{name} at {conns} conns: {r:.2f}x the single-insert baseline")
+            else:
+                out.append(f"{name} at {conns} conns >= 1.0x single-insert baseline: "
+                           f"{r:.2f}x, {verdict(r >= 1.0)}")
     for name in ("conv_fetch",):
         for conns in CONNS:
             r = ratio(name, conns)

@@ -367,7 +367,8 @@ fn spawn_writeback(db: &Path) -> anyhow::Result<Option<SyncSender<()>>> {
                 // A failure only loses the head start: the syncer's `fdatasync` writes the
                 // frames, and reports any error of the file's.
                 if rc != 0 {
-                    tracing::debug!(error = %std::io::Error::last_os_error(), "WAL writeback not started");
+                    let error = std::io::Error::last_os_error();
+                    tracing::debug!(%error, "WAL writeback not started");
                 }
             }
         })?;
