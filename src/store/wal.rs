@@ -29,9 +29,9 @@ use rusqlite::Connection;
 use rusqlite::hooks::Wal;
 
 /// The WAL's header, before its first frame.
-const HEADER_BYTES: u64 = 32;
+pub(super) const HEADER_BYTES: u64 = 32;
 /// Each frame's header, before its page.
-const FRAME_HEADER_BYTES: u64 = 24;
+pub(super) const FRAME_HEADER_BYTES: u64 = 24;
 /// When SQLite's last frame comes within this distance of the end of the WAL file...
 const AHEAD_BYTES: u64 = 4 << 20;
 /// ...the writer writes this much more, at most once per batch. A batch adds a little over

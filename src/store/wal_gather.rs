@@ -32,13 +32,14 @@ pub(super) const NAME: &CStr = c"confab-gather";
 /// Gathered bytes beyond this are written out even before the commit (a transaction that
 /// spills pages from SQLite's cache writes frames long before it commits).
 const MAX_GATHERED: usize = 4 << 20;
-/// Each WAL frame's header, before its page.
-const FRAME_HEADER_BYTES: c_int = 24;
+/// Each WAL frame's header, before its page (`wal.rs` has the WAL's layout), as the lengths of
+/// SQLite's writes are typed.
+const FRAME_HEADER_BYTES: c_int = super::wal::FRAME_HEADER_BYTES as c_int;
 /// The most written in one call: the `unix` VFS writes at most 128 KiB - 1 bytes per call (it
 /// masks the length to 17 bits, and a write of exactly 128 KiB writes nothing).
 const MAX_WRITE: usize = 64 << 10;
 /// The WAL's own header, at offset 0, written when the log starts (over).
-const WAL_HEADER_BYTES: c_int = 32;
+const WAL_HEADER_BYTES: c_int = super::wal::HEADER_BYTES as c_int;
 
 /// Registers the VFS (once per process; not as the default).
 pub(super) fn register() -> Result<(), String> {
