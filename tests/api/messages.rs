@@ -695,6 +695,57 @@ async fn lists_by_index_in_both_orders_and_pages_both_ways() {
     }
 }
 
+/// A page token names an index, and whatever index it names (below 0, past the last message,
+/// either end of a 64-bit integer), the page answers 200 and holds only its own conversation's
+/// messages, those after (`PA`) or before (`PB`) that index.
+#[tokio::test]
+async fn a_page_token_beyond_either_end_stays_in_its_conversation() {
+    let client = account().await;
+    let mut conversations = Vec::new();
+    for name in ["below", "above"] {
+        let conv = new_conversation(&client, "/v1", &[("UniqueName", name)]).await;
+        let mut sids = Vec::new();
+        for i in 0..3 {
+            let body = format!("{name}{i}");
+            sids.push(sid(
+                &new_message(&client, "/v1", &conv, &[("Body", &body)]).await
+            ));
+        }
+        conversations.push((conv, sids));
+    }
+    let page = |conv: String, token: &'static str| {
+        let client = &client;
+        async move {
+            let url = format!("/v1/Conversations/{conv}/Messages?PageSize=50&PageToken={token}");
+            let listed = client.get(&url).await;
+            let messages = listed.assert_status(200)["messages"]
+                .as_array()
+                .unwrap()
+                .clone();
+            messages.iter().map(sid).collect::<Vec<_>>()
+        }
+    };
+    for (conv, sids) in &conversations {
+        for token in [
+            "PA-5",
+            "PA-9223372036854775808",
+            "PB99999999999",
+            "PB9223372036854775807",
+        ] {
+            assert_eq!(&page(conv.clone(), token).await, sids, "{token}");
+        }
+        for token in [
+            "PA2",
+            "PA99999999999",
+            "PA9223372036854775807",
+            "PB0",
+            "PB-9223372036854775808",
+        ] {
+            assert!(page(conv.clone(), token).await.is_empty(), "{token}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_closed_conversation_refuses_new_and_edited_messages() {
     let client = account().await;
