@@ -702,7 +702,7 @@ async fn lists_by_index_in_both_orders_and_pages_both_ways() {
 async fn a_page_token_beyond_either_end_stays_in_its_conversation() {
     let client = account().await;
     let mut conversations = Vec::new();
-    for name in ["below", "above"] {
+    for name in ["first", "second"] {
         let conv = new_conversation(&client, "/v1", &[("UniqueName", name)]).await;
         let mut sids = Vec::new();
         for i in 0..3 {
