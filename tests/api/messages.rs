@@ -718,10 +718,7 @@ async fn a_page_token_beyond_either_end_stays_in_its_conversation() {
         async move {
             let url = format!("/v1/Conversations/{conv}/Messages?PageSize=50&PageToken={token}");
             let listed = client.get(&url).await;
-            let messages = listed.assert_status(200)["messages"]
-                .as_array()
-                .unwrap()
-                .clone();
+            let messages = listed.assert_status(200)["messages"].as_array().unwrap();
             messages.iter().map(sid).collect::<Vec<_>>()
         }
     };
