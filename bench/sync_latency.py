@@ -11,8 +11,8 @@ p90 of the sync for each N.
     bench/sync_latency.py                    # 1, 4, 10, 30, 60 pages, 300 syncs each
     bench/sync_latency.py --pages 1 30 --syncs 1000 --dir /var/lib/confab
 
-Linux (macOS has no `fdatasync`); it writes and removes a 64 MiB file in --dir. The machine should be otherwise
-idle: a sync waits for the disk, which other processes share.
+Linux (macOS has no `fdatasync`); it writes and removes a 64 MiB file in --dir. The machine
+should be otherwise idle: a sync waits for the disk, which other processes share.
 """
 
 import argparse
