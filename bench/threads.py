@@ -13,6 +13,7 @@ run: under 100%, the requests in flight were waiting on the disk or on wake-ups,
     bench/threads.py                                        # msg_post_spread, 64 connections
     bench/threads.py --scenario msg_post_one --conns 16 --confab /tmp/confab-old
     bench/threads.py --baseline                             # its baseline, the same way
+    bench/threads.py --dir /dev/shm                         # the store on a tmpfs (no sync cost)
 
 Linux only (it reads /proc). The figures are CPU time, so they move with the machine's load;
 alternate two builds, as docs/benchmark.md does, to compare them.
@@ -30,7 +31,7 @@ import bench  # noqa: E402
 import instructions  # noqa: E402  (the seeded store and its context)
 
 PORT = 18798
-RUN = os.path.join(bench.ROOT, "target", "threads-run")
+RUN = "threads-run"  # the store's copy, in --dir, removed and made anew by each run
 
 
 def per_thread(pid):
@@ -65,6 +66,9 @@ def main():
     parser.add_argument("--scenario", default="msg_post_spread")
     parser.add_argument("--conns", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=3)
+    parser.add_argument("--dir", default=os.path.join(bench.ROOT, "target"),
+                        help=f"where the store's copy ({RUN}/) is made and served from: "
+                             "another file system, e.g. a tmpfs, shows what the disk costs")
     parser.add_argument("--baseline", action="store_true",
                         help="drive the scenario's baseline server instead of confab")
     args = parser.parse_args()
@@ -79,25 +83,26 @@ def main():
     path = path.replace("{big}", context["big"])
     sids_file = context.get(sids) if sids else None
 
-    shutil.rmtree(RUN, ignore_errors=True)
-    os.makedirs(RUN)
+    run = os.path.join(args.dir, RUN)
+    shutil.rmtree(run, ignore_errors=True)
+    os.makedirs(run)
     for suffix in ("", "-wal"):
         src = os.path.join(instructions.STORE, "confab.db" + suffix)
         if os.path.exists(src):
-            shutil.copy(src, RUN)
+            shutil.copy(src, run)
     if args.baseline:
         # The same requests to the scenario's baseline, under its prefix, on a new file.
         path = ("/insert" if method == "POST" else "/parse") + path
-        server = bench.Server([bench.BASELINE, "--db", os.path.join(RUN, "baseline.db"),
+        server = bench.Server([bench.BASELINE, "--db", os.path.join(run, "baseline.db"),
                                "--listen", f"127.0.0.1:{PORT}",
                                "--account-sid", creds[0], "--auth-token", creds[1]],
-                              os.path.join(RUN, "baseline.log"),
+                              os.path.join(run, "baseline.log"),
                               lambda: bench.request(PORT, "GET", "/parse/healthz", creds,
                                                     timeout=5))
     else:
-        server = bench.Server([args.confab, "--db", os.path.join(RUN, "confab.db"),
+        server = bench.Server([args.confab, "--db", os.path.join(run, "confab.db"),
                                "--listen", f"127.0.0.1:{PORT}"],
-                              os.path.join(RUN, "confab.log"),
+                              os.path.join(run, "confab.log"),
                               lambda: bench.request(PORT, "GET",
                                                     "/v1/Conversations?PageSize=1",
                                                     creds, timeout=5))
