@@ -1,25 +1,8 @@
-// The official twilio Node SDK against a running confab (CONFAB_URL), pointed at it by
-// changing only `client.conversations.baseUrl`, as README shows.
+// The official twilio Node SDK against a running confab (CONFAB_URL): the everyday calls.
+// parameters.test.js sends every kind of parameter the SDK serializes.
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const twilio = require("twilio");
-
-const CONFAB_URL = process.env.CONFAB_URL;
-const OPERATOR = ["AC0123456789abcdef0123456789abcdef", "confab_dev_auth_token"];
-
-async function newClient() {
-  const auth = Buffer.from(OPERATOR.join(":")).toString("base64");
-  const res = await fetch(`${CONFAB_URL}/confab/Accounts`, {
-    method: "POST",
-    headers: { Authorization: `Basic ${auth}`, "Content-Type": "application/x-www-form-urlencoded" },
-    body: "FriendlyName=node",
-  });
-  assert.equal(res.status, 201);
-  const account = await res.json();
-  const client = twilio(account.account_sid, account.auth_token);
-  client.conversations.baseUrl = CONFAB_URL;
-  return client;
-}
+const { newClient } = require("./client");
 
 test("conversations, participants and messages through the Node SDK", async () => {
   const client = await newClient();
