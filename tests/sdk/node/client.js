@@ -7,14 +7,13 @@ const CONFAB_URL = process.env.CONFAB_URL;
 const OPERATOR = ["AC0123456789abcdef0123456789abcdef", "confab_dev_auth_token"];
 
 /** POSTs a form to one of confab's own routes (not Twilio's) with Basic auth. */
-async function confabPost(path, credentials, form) {
+function confabPost(path, credentials, form) {
   const auth = Buffer.from(credentials.join(":")).toString("base64");
-  const res = await fetch(`${CONFAB_URL}${path}`, {
+  return fetch(`${CONFAB_URL}${path}`, {
     method: "POST",
     headers: { Authorization: `Basic ${auth}`, "Content-Type": "application/x-www-form-urlencoded" },
     body: new URLSearchParams(form).toString(),
   });
-  return res;
 }
 
 /** A new account, and the official client signed in as it. */
@@ -45,4 +44,4 @@ async function eventually(fetch, predicate, timeoutMs = 5000) {
   }
 }
 
-module.exports = { CONFAB_URL, newClient, advanceClock, eventually };
+module.exports = { newClient, advanceClock, eventually };
