@@ -32,12 +32,12 @@ async function advanceClock(duration) {
   assert.equal(res.status, 200);
 }
 
-/** Polls `fetch` until `predicate` holds of what it answers (timers and receipts move on a
+/** Polls `read` until `predicate` holds of what it answers (timers and receipts move on a
  * worker, a moment after the clock). */
-async function eventually(fetch, predicate, timeoutMs = 5000) {
+async function eventually(read, predicate, timeoutMs = 5000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = await fetch();
+    const value = await read();
     if (predicate(value)) return value;
     if (Date.now() > deadline) assert.fail(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
