@@ -1,4 +1,4 @@
-//! Role permissions, and the roles every new service starts with (BEHAVIOR.md 16.2: Chat's
+//! Role permissions, and the roles every new service starts with (twilio-behavior.md 16.2: Chat's
 //! four roles, in Conversations' naming).
 
 /// Permissions a `service` role may hold.

@@ -9,7 +9,7 @@
 
 use rand::RngCore;
 
-/// The two-letter prefixes this server mints or checks (BEHAVIOR.md, section 2).
+/// The two-letter prefixes this server mints or checks (twilio-behavior.md, section 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prefix {
     Account,

@@ -1,4 +1,4 @@
-//! The names of Conversations webhook events (BEHAVIOR.md 17.2), in one place: what the webhook
+//! The names of Conversations webhook events (twilio-behavior.md 17.2), in one place: what the webhook
 //! configurations accept in their `Filters`, and what the outbox fires.
 
 /// Pre-action (blocking) events: only the account and service configurations send them.
@@ -37,12 +37,12 @@ pub const POST_EVENTS: &[&str] = &[
 pub enum Accepted {
     /// Pre- and post-events: the account (`/v1/Configuration/Webhooks`) and service
     /// (`/v1/Services/{IS}/Configuration/Webhooks`) configurations. The spec lists 23 names for
-    /// the account and 20 (no `onUser*`) for the service; BEHAVIOR.md 17.2 says to accept all
+    /// the account and 20 (no `onUser*`) for the service; twilio-behavior.md 17.2 says to accept all
     /// 23 at both levels.
     PreAndPost,
     /// Post-events only: conversation-scoped webhooks, which Twilio documents as post-event
     /// only ("Only post-event webhooks are supported by the Conversation-Scoped Webhooks",
-    /// BEHAVIOR.md 17.7 [CWH]); a pre-event name there could never fire.
+    /// twilio-behavior.md 17.7 [CWH]); a pre-event name there could never fire.
     PostOnly,
 }
 

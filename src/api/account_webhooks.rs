@@ -1,5 +1,5 @@
 //! The account's (global) webhook configuration: `/v1/Configuration/Webhooks`. It applies to
-//! the services that have no webhook configuration of their own (BEHAVIOR.md 17.1). Also the
+//! the services that have no webhook configuration of their own (twilio-behavior.md 17.1). Also the
 //! parameters shared with the service level (`api::service_webhooks`).
 
 use crate::wire::json::Json;
@@ -82,7 +82,7 @@ pub fn is_absolute_http_url(url: &str) -> bool {
         .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
 }
 
-/// `Filters`: event names (all 23, BEHAVIOR.md 17.2). Not sent keeps the list; sent once empty
+/// `Filters`: event names (all 23, twilio-behavior.md 17.2). Not sent keeps the list; sent once empty
 /// (`Filters=`) clears it.
 fn filters(values: &[String]) -> ApiResult<Option<Option<Vec<String>>>> {
     match values {

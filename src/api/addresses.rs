@@ -50,7 +50,7 @@ const WEBHOOK_FILTERS: &[&str] = &[
     "onDeliveryUpdated",
 ];
 const MAX_FRIENDLY_NAME: usize = 256;
-/// A conversation webhook URL is limited to 512 characters (BEHAVIOR.md 6).
+/// A conversation webhook URL is limited to 512 characters (twilio-behavior.md 6).
 const MAX_WEBHOOK_URL: usize = 512;
 
 /// `auto_creation` in the spec's shapes: `webhook` carries the webhook's settings, `studio` the

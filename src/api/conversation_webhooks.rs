@@ -1,5 +1,5 @@
 //! Conversation-scoped webhooks: `/Conversations/{ConversationSid}/Webhooks` and
-//! `/Conversations/{ConversationSid}/Webhooks/{Sid}`, under both prefixes (BEHAVIOR.md 17.7).
+//! `/Conversations/{ConversationSid}/Webhooks/{Sid}`, under both prefixes (twilio-behavior.md 17.7).
 
 use crate::wire::json::Json;
 use axum::extract::{Path, State};
@@ -158,7 +158,7 @@ impl WebhookParams {
     /// A create: `Target` is required (50368), and each target needs its own settings: a URL
     /// for `webhook` and `trigger` (50369), filters for `webhook` (50370), keywords for
     /// `trigger` (50371), a Flow SID for `studio` (50367). The method defaults to `post`
-    /// (BEHAVIOR.md 17.1) where there is a URL to call.
+    /// (twilio-behavior.md 17.1) where there is a URL to call.
     fn for_create(&self) -> ApiResult<NewWebhook> {
         let c = self.check()?;
         let target = c.target.ok_or_else(|| {

@@ -2,7 +2,7 @@
 //! conversation and up to 10 participants, each given as a JSON `Participant` parameter.
 //!
 //! Twilio validates everything synchronously, answers with the conversation in state
-//! `initializing` and adds the participants asynchronously (BEHAVIOR.md 9). confab adds them
+//! `initializing` and adds the participants asynchronously (twilio-behavior.md 9). confab adds them
 //! synchronously, in the same write job as the conversation: when it answers, the participants
 //! exist and the conversation is already in its requested state (or `active`), so the
 //! `initializing` state is never observable, and an invalid participant creates nothing at all
@@ -101,7 +101,7 @@ fn read_form<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
         .map_err(|e| ApiError::bad_request(20001, format!("Invalid request body: {e}")))
 }
 
-/// Parses and checks every `Participant` before anything is written (BEHAVIOR.md 9).
+/// Parses and checks every `Participant` before anything is written (twilio-behavior.md 9).
 fn check_participants(raw: &[String]) -> ApiResult<Vec<NewParticipant>> {
     if raw.len() > MAX_PARTICIPANTS {
         return Err(ApiError::bad_request(

@@ -24,7 +24,7 @@ use crate::wire::time::Date;
 use crate::wire::urls::{Link, Urls};
 use crate::wire::{TwilioForm, TwilioQuery};
 
-/// Conversation attributes may be up to 16 KB (BEHAVIOR.md 6).
+/// Conversation attributes may be up to 16 KB (twilio-behavior.md 6).
 const MAX_ATTRIBUTES: usize = 16 * 1024;
 pub const STATES: &[&str] = &["active", "inactive", "closed"];
 
@@ -299,7 +299,7 @@ impl ConversationParams {
     }
 
     /// Applies what a pre-action webhook answered: it may change the names and attributes
-    /// (BEHAVIOR.md 17.2); the result is validated again like the request itself.
+    /// (twilio-behavior.md 17.2); the result is validated again like the request itself.
     fn apply(&mut self, changes: &Modifications) {
         for (key, field) in [
             ("friendly_name", &mut self.friendly_name),

@@ -21,7 +21,7 @@ use crate::wire::{TwilioForm, TwilioQuery};
 
 /// `credential_enum_push_type`.
 pub const TYPES: &[&str] = &["apn", "gcm", "fcm"];
-/// A credential's friendly name is limited to 64 characters (BEHAVIOR.md 6).
+/// A credential's friendly name is limited to 64 characters (twilio-behavior.md 6).
 const MAX_FRIENDLY_NAME: usize = 64;
 
 pub fn render(row: &CredentialRow, urls: &Urls) -> Value {

@@ -1,5 +1,5 @@
 //! Media, as Twilio's Media Content Service (MCS, `https://mcs.us1.twilio.com/v1`) serves it,
-//! so that `MediaSid` names real media (BEHAVIOR.md 14.2): `POST /v1/Services/{IS}/Media` with
+//! so that `MediaSid` names real media (twilio-behavior.md 14.2): `POST /v1/Services/{IS}/Media` with
 //! the raw file as the body and its `Content-Type`, `GET .../Media/{ME}` for its metadata and
 //! `GET .../Media/{ME}/Content` for its bytes. Basic auth as everywhere.
 

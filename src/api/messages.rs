@@ -20,15 +20,15 @@ use crate::wire::time::Date;
 use crate::wire::urls::{Link, Urls, encode};
 use crate::wire::{TwilioForm, TwilioQuery};
 
-/// Message attributes may be up to 4 KB (BEHAVIOR.md 6).
+/// Message attributes may be up to 4 KB (twilio-behavior.md 6).
 const MAX_ATTRIBUTES: usize = 4 * 1024;
 /// A REST message body may be up to 1600 characters (50504).
 const MAX_BODY: usize = 1600;
-/// The author's limit is undocumented; 256, as for identities (BEHAVIOR.md 14.1).
+/// The author's limit is undocumented; 256, as for identities (twilio-behavior.md 14.1).
 const MAX_AUTHOR: usize = 256;
 /// "The subject of the message, can be up to 256 characters long" (the spec's description).
 const MAX_SUBJECT: usize = 256;
-/// Content-variable limits (BEHAVIOR.md 14.3).
+/// Content-variable limits (twilio-behavior.md 14.3).
 const MAX_VARIABLES_LEN: usize = 27_801;
 const MAX_VARIABLES: usize = 100;
 const MAX_VARIABLE_KEY: usize = 16;
@@ -186,7 +186,7 @@ pub struct MessageParams {
 }
 
 /// `ContentVariables`: a JSON object of at most 100 short keys and values, only with a
-/// `ContentSid` (BEHAVIOR.md 14.3).
+/// `ContentSid` (twilio-behavior.md 14.3).
 fn content_variables(value: Option<&str>, content_sid: Option<&str>) -> ApiResult<Option<String>> {
     let Some(value) = value else { return Ok(None) };
     if content_sid.is_none() {
@@ -272,7 +272,7 @@ impl MessageParams {
             ));
         }
         // With a ContentSid the template defines the media: MediaSid is ignored, and the media
-        // stays free (BEHAVIOR.md 14.3). There is no Content API here to render a template's
+        // stays free (twilio-behavior.md 14.3). There is no Content API here to render a template's
         // text from, so a Body given alongside is kept as the closest stand-in.
         let media_sid = if content_sid.is_some() {
             None
@@ -293,7 +293,7 @@ impl MessageParams {
     }
 
     /// Applies what an `onMessageAdd` / `onMessageUpdate` target answered: it may change the
-    /// body, the author and the attributes (BEHAVIOR.md 17.2); the result is validated again
+    /// body, the author and the attributes (twilio-behavior.md 17.2); the result is validated again
     /// like the request itself.
     fn apply(&mut self, changes: &Modifications) {
         if let Some(body) = modified_text(changes, "body") {

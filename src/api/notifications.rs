@@ -1,5 +1,5 @@
 //! A service's push notification configuration:
-//! `/v1/Services/{ChatServiceSid}/Configuration/Notifications` (BEHAVIOR.md 20). Pushes are
+//! `/v1/Services/{ChatServiceSid}/Configuration/Notifications` (twilio-behavior.md 20). Pushes are
 //! disabled on a new service; the settings are kept and returned in Twilio's nested shape.
 
 use crate::wire::json::Json;

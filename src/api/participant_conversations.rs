@@ -30,7 +30,7 @@ pub struct Filters {
 }
 
 impl Filters {
-    /// Exactly one of `Identity` and `Address` (BEHAVIOR.md 13): both is 50451; neither is a
+    /// Exactly one of `Identity` and `Address` (twilio-behavior.md 13): both is 50451; neither is a
     /// missing parameter (20001), since the list has nothing to look for.
     fn lookup(&self) -> ApiResult<(Lookup, (&'static str, String))> {
         match (&self.identity, &self.address) {

@@ -25,9 +25,9 @@ use crate::wire::time::{Date, format_date, parse_date};
 use crate::wire::urls::{Link, Urls};
 use crate::wire::{TwilioForm, TwilioQuery};
 
-/// Participant attributes may be up to 4 KB (BEHAVIOR.md 6).
+/// Participant attributes may be up to 4 KB (twilio-behavior.md 6).
 const MAX_ATTRIBUTES: usize = 4 * 1024;
-/// Identities and addresses: 256 characters each (BEHAVIOR.md 6).
+/// Identities and addresses: 256 characters each (twilio-behavior.md 6).
 const MAX_ADDRESS_CHARS: usize = 256;
 
 /// `messaging_binding` as the participant resource shows it (the spec's examples): the `type`
@@ -127,7 +127,7 @@ pub fn is_valid_address(address: &str) -> bool {
 }
 
 /// `Identity`: at most 256 characters (50207), and not shaped like a User SID (50206), which
-/// would make `/Users/{Sid}` ambiguous for the User it creates (BEHAVIOR.md 2, 11).
+/// would make `/Users/{Sid}` ambiguous for the User it creates (twilio-behavior.md 2, 11).
 pub fn check_identity(identity: Option<&str>) -> ApiResult<Option<String>> {
     if let Some(identity) = identity
         && is_sid(Prefix::User, identity)
@@ -181,7 +181,7 @@ fn check_projected(projected: &str) -> ApiResult<String> {
     }
 }
 
-/// The binding of a participant reached at a device address (BEHAVIOR.md 10.1, 10.2).
+/// The binding of a participant reached at a device address (twilio-behavior.md 10.1, 10.2).
 fn device_binding(address: &str, proxy: Option<&str>) -> ApiResult<Binding> {
     if proxy == Some(address) {
         return Err(address_equals_proxy());
@@ -344,7 +344,7 @@ fn is_null(value: &str) -> bool {
     value.is_empty() || value == "null"
 }
 
-/// A bad read horizon is 50421 for both parameters: BEHAVIOR.md 10.4 gives that code for a bad
+/// A bad read horizon is 50421 for both parameters: twilio-behavior.md 10.4 gives that code for a bad
 /// `LastReadMessageIndex` or `LastReadTimestamp` on the participant (the dictionary's older
 /// Chat codes 50405/50406 name the "consumption" horizon of Chat members).
 fn bad_read_horizon(name: &str, value: &str) -> ApiError {
@@ -415,7 +415,7 @@ pub async fn create(
     TwilioForm(form): TwilioForm<CreateParams>,
 ) -> ApiResult<Response> {
     let new = form.check()?;
-    // A participant event's target may veto, not modify (BEHAVIOR.md 17.2).
+    // A participant event's target may veto, not modify (twilio-behavior.md 17.2).
     if scope.tenant.webhooks {
         let params = participants::add_event_params(
             &app.store,

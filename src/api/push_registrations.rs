@@ -28,7 +28,7 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "added_to_conversation",
     "removed_from_conversation",
 ];
-/// An identity is at most 256 characters (BEHAVIOR.md 6).
+/// An identity is at most 256 characters (twilio-behavior.md 6).
 const MAX_IDENTITY: usize = 256;
 const MAX_ENDPOINT: usize = 256;
 

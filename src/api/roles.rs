@@ -16,7 +16,7 @@ use crate::wire::time::format_date;
 use crate::wire::urls::Urls;
 use crate::wire::{TwilioForm, TwilioQuery};
 
-/// A role's friendly name may be up to 64 characters (BEHAVIOR.md 6, the spec's CreateRole).
+/// A role's friendly name may be up to 64 characters (twilio-behavior.md 6, the spec's CreateRole).
 const MAX_FRIENDLY_NAME: usize = 64;
 const TYPES: &[&str] = &["conversation", "service"];
 

@@ -1,6 +1,6 @@
 //! A service's webhook configuration: `/v1/Services/{ChatServiceSid}/Configuration/Webhooks`.
 //! Once it has a URL, the service's events go there instead of to the account's configuration
-//! (BEHAVIOR.md 17.1). All fields are null on a new service (the spec's `fetchEmpty`).
+//! (twilio-behavior.md 17.1). All fields are null on a new service (the spec's `fetchEmpty`).
 
 use crate::wire::json::Json;
 use axum::extract::State;

@@ -130,7 +130,7 @@ impl UserConversationParams {
             },
         };
         // 50405 "Invalid last consumption timestamp format": Chat's name for the same
-        // timestamp (Conversations has no code of its own for it; BEHAVIOR.md 21).
+        // timestamp (Conversations has no code of its own for it; twilio-behavior.md 21).
         let last_read_timestamp = match self.last_read_timestamp.as_deref() {
             None => None,
             Some(v) if clears(v) => Some(None),

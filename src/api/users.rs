@@ -18,9 +18,9 @@ use crate::wire::time::Date;
 use crate::wire::urls::{Link, Urls};
 use crate::wire::{TwilioForm, TwilioQuery};
 
-/// User attributes may be up to 16 KB (BEHAVIOR.md 6).
+/// User attributes may be up to 16 KB (twilio-behavior.md 6).
 const MAX_ATTRIBUTES: usize = 16 * 1024;
-/// An identity may be up to 256 characters (BEHAVIOR.md 6 and 11).
+/// An identity may be up to 256 characters (twilio-behavior.md 6 and 11).
 const MAX_IDENTITY: usize = 256;
 
 /// A user as the wire shows it. It borrows its row and is serialized straight into the body,
@@ -174,7 +174,7 @@ pub async fn update(
     TwilioForm(form): TwilioForm<UserParams>,
 ) -> ApiResult<Response> {
     let change = form.checked_common()?;
-    // A user event's target may veto, not modify (BEHAVIOR.md 17.2).
+    // A user event's target may veto, not modify (twilio-behavior.md 17.2).
     if scope.tenant.webhooks {
         let params =
             users::update_event_params(&app.store, scope.tenant(), p.user.clone(), change.clone());

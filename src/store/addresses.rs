@@ -1,5 +1,5 @@
 //! Address Configurations (IG...): one per address of an account, saying what an inbound
-//! message to that address autocreates (BEHAVIOR.md 19). `{Sid}` in a path is the IG SID or the
+//! message to that address autocreates (twilio-behavior.md 19). `{Sid}` in a path is the IG SID or the
 //! address itself.
 
 use rusqlite::{Connection, Row, params};
@@ -118,7 +118,7 @@ pub fn resolve(conn: &Connection, tenant: &Tenant, sid_or_address: &str) -> ApiR
 }
 
 /// The service autocreated conversations go to: the one named, which must be the account's
-/// (400/50050 otherwise, as for any unknown SID referenced in a body parameter, BEHAVIOR.md 5),
+/// (400/50050 otherwise, as for any unknown SID referenced in a body parameter, twilio-behavior.md 5),
 /// or the account's default service.
 fn conversation_service(
     conn: &Connection,

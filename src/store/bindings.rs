@@ -1,5 +1,5 @@
 //! Push bindings (BS...): one per service, user identity, device (endpoint) and push channel
-//! (BEHAVIOR.md 20). On Twilio a client SDK creates them when it registers a device for push;
+//! (twilio-behavior.md 20). On Twilio a client SDK creates them when it registers a device for push;
 //! confab's registration extension ([`register`]) stands in for that. The REST API lists,
 //! fetches and deletes them. They go with their service (ON DELETE CASCADE).
 

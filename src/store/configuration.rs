@@ -56,7 +56,7 @@ fn read_configuration(conn: &Connection, account_sid: &str) -> ApiResult<Configu
 }
 
 /// The default Conversation Service must be a service of this account. A SID that names no such
-/// service answers 400 with 50050 "Service Instance not found": BEHAVIOR.md 5 recommends 400
+/// service answers 400 with 50050 "Service Instance not found": twilio-behavior.md 5 recommends 400
 /// plus the resource's own not-found code for an unknown SID sent in a body parameter (404 is
 /// kept for path misses).
 fn check_own_service(ctx: &WriteCtx, account_sid: &str, service_sid: &str) -> ApiResult<()> {
@@ -115,7 +115,7 @@ pub async fn update(
         .await
 }
 
-/// A webhook configuration at the account or the service level (BEHAVIOR.md 17.1). Every field
+/// A webhook configuration at the account or the service level (twilio-behavior.md 17.1). Every field
 /// is null until set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WebhookConfig {

@@ -1,5 +1,5 @@
 //! Conversation-scoped webhooks (WH...): up to five post-event targets attached to one
-//! conversation (BEHAVIOR.md 17.7). `store::outbox` reads `target`, `url`, `method`, `filters`,
+//! conversation (twilio-behavior.md 17.7). `store::outbox` reads `target`, `url`, `method`, `filters`,
 //! `triggers` and `flow_sid` of these rows to fan events out.
 
 use rusqlite::{Connection, Row, params};
@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::sid::{Prefix, new_sid};
 use crate::wire::paging::{Page, PageRequest};
 
-/// At most this many scoped webhooks per conversation (BEHAVIOR.md 6, 17.7; 50361).
+/// At most this many scoped webhooks per conversation (twilio-behavior.md 6, 17.7; 50361).
 pub const MAX_PER_CONVERSATION: i64 = 5;
 
 #[derive(Debug, Clone)]
@@ -111,7 +111,7 @@ fn count(ctx: &WriteCtx, conversation_id: i64) -> ApiResult<i64> {
 }
 
 /// CreateConversationScopedWebhook. A sixth webhook on one conversation is refused with 50361,
-/// as 400: BEHAVIOR.md 21 hesitates between 400 and 403, and it is a limit on the request's
+/// as 400: twilio-behavior.md 21 hesitates between 400 and 403, and it is a limit on the request's
 /// content rather than on the caller's rights.
 pub async fn create(
     store: &Store,

@@ -71,7 +71,7 @@ pub fn map_row(row: &Row) -> rusqlite::Result<ConversationRow> {
 }
 
 /// Finds a conversation of the service by SID or, failing the SID pattern, by unique name
-/// (BEHAVIOR.md 3), or answers 404 for the request path.
+/// (twilio-behavior.md 3), or answers 404 for the request path.
 pub fn resolve(
     conn: &Connection,
     tenant: &Tenant,
@@ -237,7 +237,7 @@ impl ConversationRow {
         }
     }
 
-    /// The webhook parameters that describe a conversation (BEHAVIOR.md 17.4).
+    /// The webhook parameters that describe a conversation (twilio-behavior.md 17.4).
     pub fn event_params(&self) -> Params {
         let date = |secs| Some(crate::wire::time::format_date(secs));
         vec![

@@ -1,4 +1,4 @@
-//! Time-driven changes: conversation timers (active → inactive → closed, BEHAVIOR.md 8.2) and
+//! Time-driven changes: conversation timers (active → inactive → closed, twilio-behavior.md 8.2) and
 //! the progress of delivery receipts for non-chat recipients (section 15). Due work is found
 //! through indexes on the due times, so an idle conversation costs nothing.
 
@@ -144,7 +144,7 @@ fn advance_receipts(ctx: &WriteCtx) -> ApiResult<usize> {
 }
 
 /// Sets a receipt's status (and error code), schedules its next move, and queues
-/// `onDeliveryUpdated` with the parameters of BEHAVIOR.md 17.4.
+/// `onDeliveryUpdated` with the parameters of twilio-behavior.md 17.4.
 pub fn set_receipt_status(
     ctx: &WriteCtx,
     receipt_id: i64,
@@ -201,7 +201,7 @@ pub struct Recipient {
 /// Whom a new message in a conversation concerns, found in one pass over its participants.
 #[derive(Debug, Default)]
 pub struct Audience {
-    /// The participant whose identity is the author, if any (BEHAVIOR.md 14.1:
+    /// The participant whose identity is the author, if any (twilio-behavior.md 14.1:
     /// `participant_sid` is null for system messages and authors that match no participant).
     pub author: Option<String>,
     /// The non-chat participants other than the author, in the order they joined.

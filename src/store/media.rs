@@ -1,4 +1,4 @@
-//! Media (ME...), as Twilio's Media Content Service keeps it (BEHAVIOR.md 14.2): uploaded to a
+//! Media (ME...), as Twilio's Media Content Service keeps it (twilio-behavior.md 14.2): uploaded to a
 //! service outside the Conversations API, then attached to one message with `MediaSid`, and
 //! deleted with that message. Uploads no message claims within five minutes are dropped.
 
@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::sid::{Prefix, new_sid};
 
 /// How long an upload waits for a message before it is garbage: "media not attached to a
-/// message within 5 minutes of upload is garbage-collected" (BEHAVIOR.md 14.2, MEDIA docs).
+/// message within 5 minutes of upload is garbage-collected" (twilio-behavior.md 14.2, MEDIA docs).
 pub const UNATTACHED_LIFETIME_SECS: i64 = 5 * 60;
 
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ impl MediaRow {
 }
 
 /// A message's `media` array (JSON text) as webhooks send it: the same items with PascalCase
-/// keys (`Sid`, `Size`, `ContentType`, `Filename`; BEHAVIOR.md 14.2 / 17.4).
+/// keys (`Sid`, `Size`, `ContentType`, `Filename`; twilio-behavior.md 14.2 / 17.4).
 pub fn webhook_media(media_json: &str) -> String {
     let items: Vec<serde_json::Value> = serde_json::from_str(media_json).unwrap_or_default();
     let items: Vec<serde_json::Value> = items
@@ -187,7 +187,7 @@ pub async fn content(store: &Store, tenant: Tenant, sid: String) -> ApiResult<(M
 
 /// Takes media of the service for a new message, inside its write job: unknown (or expired)
 /// media is 50507, media another message holds is 50508. Twilio's statuses for both are
-/// uncertain (BEHAVIOR.md 21); as validation failures of a body parameter they answer 400.
+/// uncertain (twilio-behavior.md 21); as validation failures of a body parameter they answer 400.
 pub fn claim(ctx: &WriteCtx, service_id: i64, sid: &str) -> ApiResult<MediaRow> {
     claimable(ctx.tx, service_id, sid, ctx.now)
 }

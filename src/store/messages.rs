@@ -18,7 +18,7 @@ use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
 use crate::wire::time::format_date;
 
-/// How many of a message's non-chat recipients reached each delivery status (BEHAVIOR.md 15).
+/// How many of a message's non-chat recipients reached each delivery status (twilio-behavior.md 15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
     pub total: i64,
@@ -231,7 +231,7 @@ pub fn resolve_id(
     .ok_or_else(|| tenant.not_found())
 }
 
-/// What activity does to a conversation (BEHAVIOR.md 8.2): an inactive conversation becomes
+/// What activity does to a conversation (twilio-behavior.md 8.2): an inactive conversation becomes
 /// active, the inactive timer counts again from now (it runs only while active), the closed
 /// timer counts again from now, and `date_updated` moves. `?1` is the conversation's id, `?2`
 /// now. In SQLite a SET expression reads the row as it was before the UPDATE.
@@ -308,7 +308,7 @@ fn allocate_index(ctx: &WriteCtx, conv: &ConversationRow) -> ApiResult<i64> {
     Ok(index)
 }
 
-/// The participant of the conversation whose identity is the author, if any (BEHAVIOR.md 14.1:
+/// The participant of the conversation whose identity is the author, if any (twilio-behavior.md 14.1:
 /// `participant_sid` is null for system messages and authors that match no participant).
 fn participant_for(
     conn: &Connection,
@@ -323,7 +323,7 @@ fn participant_for(
     )
 }
 
-/// A closed conversation is archived and read-only (BEHAVIOR.md 8.2): no message is added or
+/// A closed conversation is archived and read-only (twilio-behavior.md 8.2): no message is added or
 /// edited there any more (50377, "can't be used for chatting anymore"). Deleting stays possible,
 /// as deleting the conversation itself does: data retention must not depend on its state.
 fn refuse_if_closed(conv: &ConversationRow) -> ApiResult<()> {
@@ -403,7 +403,7 @@ fn insert(
     }
     if tenant.webhooks {
         if conv.state == "inactive" {
-            // A message wakes an inactive conversation (BEHAVIOR.md 8.2): Reason=EVENT.
+            // A message wakes an inactive conversation (twilio-behavior.md 8.2): Reason=EVENT.
             let woken = ConversationRow {
                 state: "active".into(),
                 ..(*conv).clone()
@@ -445,7 +445,7 @@ fn new_row(
     }
 }
 
-/// The parameters of `onMessageAdd` (BEHAVIOR.md 17.4): the message `new` would add, before it
+/// The parameters of `onMessageAdd` (twilio-behavior.md 17.4): the message `new` would add, before it
 /// has a SID or an index. What the write would refuse (an unknown or closed conversation,
 /// unusable media) is refused here first, so that a request bound to fail sends no webhook.
 pub async fn add_event_params(
@@ -512,7 +512,7 @@ fn insert_row(
     Ok(ctx.tx.last_insert_rowid())
 }
 
-/// The form parameters the message events share (BEHAVIOR.md 17.4). `Media` goes as a JSON
+/// The form parameters the message events share (twilio-behavior.md 17.4). `Media` goes as a JSON
 /// array string with PascalCase keys, as Twilio's webhooks send it.
 fn event_params(row: &MessageRow) -> Params {
     vec![

@@ -2,7 +2,7 @@
 //! change they report (so a change and its webhooks commit together, or neither does).
 //!
 //! A store write that changes something calls [`enqueue`] with the event's name and its own
-//! form parameters (BEHAVIOR.md 17.4). Which targets receive it is decided here, from the three
+//! form parameters (twilio-behavior.md 17.4). Which targets receive it is decided here, from the three
 //! levels Twilio layers (17.1): the service's webhook configuration, or the account's when the
 //! service has none; plus the conversation's scoped webhooks. The delivery worker sends the rows.
 
@@ -35,7 +35,7 @@ struct Target {
 }
 
 /// Queues `event` for every target that subscribes to it. REST actions fire webhooks only when
-/// the request carried `X-Twilio-Webhook-Enabled: true` (BEHAVIOR.md 17.3); without it this
+/// the request carried `X-Twilio-Webhook-Enabled: true` (twilio-behavior.md 17.3); without it this
 /// does nothing.
 pub fn enqueue(
     ctx: &WriteCtx,
@@ -110,7 +110,7 @@ fn listed(filters: Option<&str>, event: &str) -> bool {
 }
 
 /// The webhook configuration that applies to a service: its own, or the account's (global)
-/// when the service has none (service-level overrides global, BEHAVIOR.md 17.1).
+/// when the service has none (service-level overrides global, twilio-behavior.md 17.1).
 #[derive(Debug, Default)]
 struct LevelConfig {
     pre_url: Option<String>,
@@ -278,7 +278,7 @@ pub struct Pending {
 /// Deliveries that are due, oldest first, and only the head of each queue: a conversation's
 /// (or a user's) events go to each target URL in order, the next one only once the previous
 /// one is delivered or given up. Queues are per target, so that a failing target holds up only
-/// its own deliveries (Twilio documents no ordering between targets, BEHAVIOR.md 17.6).
+/// its own deliveries (Twilio documents no ordering between targets, twilio-behavior.md 17.6).
 pub async fn due(store: &Store, now: i64, limit: usize) -> ApiResult<Vec<Pending>> {
     store
         .read(move |conn| {

@@ -19,16 +19,16 @@ use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
 use crate::wire::time::format_date;
 
-/// Participants per conversation, chat and non-chat together (BEHAVIOR.md 6, 10.2).
+/// Participants per conversation, chat and non-chat together (twilio-behavior.md 6, 10.2).
 pub const MAX_PARTICIPANTS: i64 = 1000;
 /// Non-chat (SMS, WhatsApp, ...) participants per conversation.
 pub const MAX_NON_CHAT_PARTICIPANTS: i64 = 50;
-/// Non-closed conversations one identity may take part in (BEHAVIOR.md 6: closed ones do not
+/// Non-closed conversations one identity may take part in (twilio-behavior.md 6: closed ones do not
 /// count).
 pub const MAX_CONVERSATIONS_PER_IDENTITY: i64 = 1000;
 
 /// The channel prefixes an address may carry (`whatsapp:+1...`); an address without one is SMS,
-/// or email when it looks like one (BEHAVIOR.md 10.1).
+/// or email when it looks like one (twilio-behavior.md 10.1).
 const CHANNEL_PREFIXES: &[&str] = &["whatsapp", "messenger", "gbm", "rcs", "apple", "email"];
 
 /// The channel of an address, which is the binding's `type`: its prefix, else `email` for
@@ -149,7 +149,7 @@ fn binding_at(row: &Row, first: usize) -> rusqlite::Result<Option<Binding>> {
 }
 
 /// Finds a participant of the conversation by MB SID or, failing the SID pattern, by identity
-/// (BEHAVIOR.md 3), or answers 404 for the request path.
+/// (twilio-behavior.md 3), or answers 404 for the request path.
 pub fn resolve(
     conn: &Connection,
     tenant: &Tenant,
@@ -213,7 +213,7 @@ pub struct ParticipantUpdate {
 /// service, or the service's `default_conversation_role_sid`.
 ///
 /// An unknown RoleSid, or a service-level role, answers 400 / 50109 "Conversation role not
-/// found": BEHAVIOR.md 5 and 21 recommend 400 with the specific code for unknown SIDs in body
+/// found": twilio-behavior.md 5 and 21 recommend 400 with the specific code for unknown SIDs in body
 /// parameters, and 50109 is the dictionary's code for a missing conversation-level role (a
 /// service role is not one).
 fn participant_role(
@@ -244,7 +244,7 @@ pub fn role_not_found(role_sid: &str) -> ApiError {
     ApiError::bad_request(50109, format!("Conversation role not found: {role_sid}"))
 }
 
-/// The participant limits (BEHAVIOR.md 10.2). Twilio's docs give no status for them; confab
+/// The participant limits (twilio-behavior.md 10.2). Twilio's docs give no status for them; confab
 /// answers 400, as for every other refused participant parameter.
 fn check_capacity(conn: &Connection, conversation_id: i64, non_chat: bool) -> ApiResult<()> {
     let (total, non_chat_count): (i64, i64) = conn
@@ -317,7 +317,7 @@ fn identity_taken(identity: &str) -> ApiError {
     )
 }
 
-/// The routing invariant (BEHAVIOR.md 10.2): an (address, proxy address) pair belongs to at most
+/// The routing invariant (twilio-behavior.md 10.2): an (address, proxy address) pair belongs to at most
 /// one non-closed conversation of the account, this one included (50416, naming the holder). A
 /// group MMS member (an address without proxy) is unique within its conversation (50437).
 /// `except` is the participant being updated.
@@ -383,7 +383,7 @@ fn site(row: &ParticipantRow) -> Site<'_> {
     }
 }
 
-/// The parameters every participant event carries (BEHAVIOR.md 17.4). `MessagingBinding.Type`
+/// The parameters every participant event carries (twilio-behavior.md 17.4). `MessagingBinding.Type`
 /// is upper case (`SMS`, `WHATSAPP`), and `CHAT` for a participant without a binding.
 fn event_params(row: &ParticipantRow) -> Params {
     let binding = row.binding.as_ref();
@@ -441,7 +441,7 @@ fn check_can_add(
     Ok(role_sid)
 }
 
-/// The parameters of `onParticipantAdd` (BEHAVIOR.md 17.4): the participant `new` would add,
+/// The parameters of `onParticipantAdd` (twilio-behavior.md 17.4): the participant `new` would add,
 /// with the role it would get. What the write would refuse is refused here first, so that a
 /// request bound to fail sends no webhook.
 pub async fn add_event_params(
@@ -492,7 +492,7 @@ pub async fn add_event_params(
 }
 
 /// The parameters of `onParticipantUpdated`, and of `onParticipantRemoved` before its
-/// `DateRemoved`: BEHAVIOR.md 17.4 lists each as "the above plus ...", the row above, as its
+/// `DateRemoved`: twilio-behavior.md 17.4 lists each as "the above plus ...", the row above, as its
 /// user events chain `onUserAdded` → `onUserUpdate` → `onUserUpdated`.
 fn updated_event_params(row: &ParticipantRow) -> Params {
     let mut params = event_params(row);
@@ -614,7 +614,7 @@ pub async fn fetch(
     .await
 }
 
-/// Applies a proxy address change to a binding (BEHAVIOR.md 10.3): removing one the
+/// Applies a proxy address change to a binding (twilio-behavior.md 10.3): removing one the
 /// participant lacks is 50440; adding one to a participant without an address is 50441; the
 /// proxy must differ from the address (50409) and be on its channel (50414).
 fn change_proxy(binding: &mut Option<Binding>, change: AddressChange) -> ApiResult<()> {
@@ -660,7 +660,7 @@ pub fn channel_mismatch() -> ApiError {
     )
 }
 
-/// Applies a projected address change (BEHAVIOR.md 10.2, 10.3): only a participant without a
+/// Applies a projected address change (twilio-behavior.md 10.2, 10.3): only a participant without a
 /// device address may have one (50443); removing one it lacks is 50442.
 fn change_projected(binding: &mut Option<Binding>, change: AddressChange) -> ApiResult<()> {
     match change {
@@ -778,7 +778,7 @@ fn planned_update(
     Ok(planned)
 }
 
-/// The parameters of `onParticipantUpdate` (BEHAVIOR.md 17.4): the participant as the update
+/// The parameters of `onParticipantUpdate` (twilio-behavior.md 17.4): the participant as the update
 /// would leave it (refused here first when the write would refuse it).
 pub async fn update_event_params(
     store: &Store,
@@ -868,7 +868,7 @@ pub async fn update(
 }
 
 /// DeleteConversationParticipant: by MB SID or identity. Its past messages keep their
-/// `participant_sid` and `author` (BEHAVIOR.md 10.3); its binding pair is free again.
+/// `participant_sid` and `author` (twilio-behavior.md 10.3); its binding pair is free again.
 pub async fn delete(
     store: &Store,
     tenant: Tenant,
@@ -932,7 +932,7 @@ pub enum Lookup {
 /// ListParticipantConversation: every conversation of the service, in any state, with a
 /// participant of this identity or address, each with that participant.
 ///
-/// Twilio documents the list as sorted by conversation SID (BEHAVIOR.md 13). confab's SIDs are
+/// Twilio documents the list as sorted by conversation SID (twilio-behavior.md 13). confab's SIDs are
 /// random, so that order would need a scan; confab walks the `participants_by_identity` /
 /// `participants_by_address` indexes instead, in conversation creation order (then participant
 /// order), so that a page costs the same however many conversations the identity is in.
@@ -1209,7 +1209,7 @@ mod tests {
         .expect("a chat participant needs no Messaging Service");
     }
 
-    /// A removed participant's past messages stay, still naming it (BEHAVIOR.md 10.3).
+    /// A removed participant's past messages stay, still naming it (twilio-behavior.md 10.3).
     #[tokio::test]
     async fn removing_a_participant_keeps_its_messages() {
         let store = Store::open(&Location::Memory, Default::default(), Clock::default()).unwrap();

@@ -1,5 +1,5 @@
 //! Delivery Receipts (DY...) of a message: one per outbound channel message to a non-chat
-//! participant, holding only the latest status (BEHAVIOR.md 15). Read here; written by the
+//! participant, holding only the latest status (twilio-behavior.md 15). Read here; written by the
 //! outbound-delivery side.
 
 use rusqlite::Row;

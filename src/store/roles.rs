@@ -74,9 +74,9 @@ pub fn resolve(
 /// Checks a `RoleSid` body parameter: it must name a role of this service of the given type
 /// (`service` for users, `conversation` for participants). Otherwise 400 with `code`.
 ///
-/// Twilio documents no separate code for "a role of the other type" (BEHAVIOR.md 7.3 and 16.1:
+/// Twilio documents no separate code for "a role of the other type" (twilio-behavior.md 7.3 and 16.1:
 /// uncertain); for the service that is the same as no such role of that type, so one code
-/// covers both (users use 50100 "Role not found", BEHAVIOR.md 11 and 21).
+/// covers both (users use 50100 "Role not found", twilio-behavior.md 11 and 21).
 pub fn require_of_type(
     conn: &Connection,
     service_id: i64,

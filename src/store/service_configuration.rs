@@ -29,7 +29,7 @@ pub struct ServiceConfigurationChange {
     pub reachability_enabled: Option<bool>,
 }
 
-/// The type a role must have to fill a default (BEHAVIOR.md 7.3).
+/// The type a role must have to fill a default (twilio-behavior.md 7.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RoleType {
     Service,
@@ -75,9 +75,9 @@ fn read_configuration(
 }
 
 /// A default role must be a role of this very service, of the right type. The codes, for a SID
-/// sent in a body parameter (BEHAVIOR.md 5: 400 with the specific code, 404 being for path
+/// sent in a body parameter (twilio-behavior.md 5: 400 with the specific code, 404 being for path
 /// misses): a SID that names no role of the service → 50100 "Role not found"; a role of the
-/// other type → 50105 "Invalid role type" (BEHAVIOR.md 7.3 leaves the mismatch code open).
+/// other type → 50105 "Invalid role type" (twilio-behavior.md 7.3 leaves the mismatch code open).
 fn check_role(
     ctx: &WriteCtx,
     service_id: i64,
@@ -208,7 +208,7 @@ pub struct NotificationSettings {
     pub removed_from_conversation: PushSettings,
 }
 
-/// What a new service starts with: every push disabled (BEHAVIOR.md 20), the default templates
+/// What a new service starts with: every push disabled (twilio-behavior.md 20), the default templates
 /// of the spec's example, no sound (the device's own).
 impl Default for NotificationSettings {
     fn default() -> Self {

@@ -15,7 +15,7 @@ use crate::wire::time::format_date;
 
 /// The user with this identity in the service, created with the service's default role
 /// (`default_chat_service_role_sid`) if there is none: a chat participant always has a User
-/// (BEHAVIOR.md 10.1). A created user is reported with `onUserAdded`. Returns the user's SID.
+/// (twilio-behavior.md 10.1). A created user is reported with `onUserAdded`. Returns the user's SID.
 pub fn find_or_create_for_identity(
     ctx: &WriteCtx,
     tenant: &Tenant,
@@ -53,7 +53,7 @@ pub fn find_or_create_for_identity(
     Ok(sid)
 }
 
-/// The service configuration's `default_chat_service_role_sid` (BEHAVIOR.md 7.3).
+/// The service configuration's `default_chat_service_role_sid` (twilio-behavior.md 7.3).
 fn default_role(conn: &Connection, service_id: i64) -> ApiResult<Option<String>> {
     Ok(optional(
         conn,
@@ -101,7 +101,7 @@ fn map_row(row: &Row) -> rusqlite::Result<UserRow> {
 }
 
 /// Finds a user of the service by SID or, failing the SID pattern, by identity (exact and
-/// case-sensitive; BEHAVIOR.md 3), or answers 404 for the request path. Identities never look
+/// case-sensitive; twilio-behavior.md 3), or answers 404 for the request path. Identities never look
 /// like a SID (50206), so the two cannot be confused.
 pub fn resolve(
     conn: &Connection,
@@ -181,13 +181,13 @@ pub struct UserUpdate {
 }
 
 /// A user's `RoleSid` must be a service-type role of its own service: 400 with 50100 ("Role
-/// not found", BEHAVIOR.md 11 and 21) otherwise, whether the SID names nothing, a role of
+/// not found", twilio-behavior.md 11 and 21) otherwise, whether the SID names nothing, a role of
 /// another service, or a conversation role.
 fn check_role(conn: &Connection, service_id: i64, role_sid: &str) -> ApiResult<()> {
     roles::require_of_type(conn, service_id, role_sid, "service", 50100).map(|_| ())
 }
 
-/// The parameters every user event carries (BEHAVIOR.md 17.4).
+/// The parameters every user event carries (twilio-behavior.md 17.4).
 fn event_params(user: &UserRow) -> outbox::Params {
     vec![
         ("ChatServiceSid", Some(user.service_sid.clone())),
@@ -353,7 +353,7 @@ fn updated_event_params(user: &UserRow) -> outbox::Params {
     params
 }
 
-/// The parameters of `onUserUpdate` (BEHAVIOR.md 17.4): the user as the update would leave it
+/// The parameters of `onUserUpdate` (twilio-behavior.md 17.4): the user as the update would leave it
 /// (refused here first when the write would refuse it).
 pub async fn update_event_params(
     store: &Store,
@@ -374,7 +374,7 @@ pub async fn update_event_params(
 }
 
 /// DeleteUser, by SID or identity. The user leaves every conversation of the service: its chat
-/// participants are removed with it (BEHAVIOR.md 11, inferred from Chat, where deleting a User
+/// participants are removed with it (twilio-behavior.md 11, inferred from Chat, where deleting a User
 /// removes its Members; their messages stay, as when a participant is removed). Twilio has no
 /// "user removed" event, and the removals are not reported as participant events either.
 pub async fn delete(store: &Store, tenant: Tenant, sid_or_identity: String) -> ApiResult<()> {
@@ -396,7 +396,7 @@ pub async fn delete(store: &Store, tenant: Tenant, sid_or_identity: String) -> A
 // ---------------------------------------------------------------------------------------------
 // User Conversations: `/Users/{UserSid}/Conversations[/{ConversationSid}]`.
 
-/// `unread_messages_count` counts at most this many messages (BEHAVIOR.md 6 and 12).
+/// `unread_messages_count` counts at most this many messages (twilio-behavior.md 6 and 12).
 pub const UNREAD_CAP: i64 = 1000;
 
 /// One conversation of a user: the conversation, and the user's participant in it.
@@ -434,7 +434,7 @@ fn map_membership(row: &Row) -> rusqlite::Result<Membership> {
 }
 
 /// The number of messages after the read horizon, capped at [`UNREAD_CAP`] (so the count reads
-/// at most that many index entries); `None` while the horizon was never set (BEHAVIOR.md 12:
+/// at most that many index entries); `None` while the horizon was never set (twilio-behavior.md 12:
 /// null rather than the total, the documented example's reading).
 pub fn unread_count(
     conn: &Connection,
@@ -580,7 +580,7 @@ pub struct UserConversationUpdate {
 }
 
 /// UpdateUserConversation: the notification level and the same read horizon as the
-/// participant resource (BEHAVIOR.md 12), written on the user's participant.
+/// participant resource (twilio-behavior.md 12), written on the user's participant.
 pub async fn update_conversation(
     store: &Store,
     tenant: Tenant,

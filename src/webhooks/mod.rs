@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::store::outbox::Attempt;
 
-/// Twilio waits 5 seconds for a webhook's answer (BEHAVIOR.md 17.5, 17.6).
+/// Twilio waits 5 seconds for a webhook's answer (twilio-behavior.md 17.5, 17.6).
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// confab reads at most this much of a webhook's answer; the rest is dropped.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;

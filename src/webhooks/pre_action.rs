@@ -1,4 +1,4 @@
-//! Pre-action webhooks (BEHAVIOR.md 17.5): sent before an action is written, with Twilio's 5 s
+//! Pre-action webhooks (twilio-behavior.md 17.5): sent before an action is written, with Twilio's 5 s
 //! timeout. The target may veto (any non-2xx answer: nothing is written, the caller gets 50056)
 //! or modify (a 2xx JSON body whose fields replace the action's). A timeout or unreachable
 //! target lets the action proceed unmodified (fail-open), as Twilio documents.
@@ -83,7 +83,7 @@ pub async fn run(
         Some(status) => {
             attempt.outcome = "rejected";
             // Twilio answers the caller 50056; the HTTP status is not documented, and 400 is
-            // what its other refusals of a command use (BEHAVIOR.md 21, [uncertain]).
+            // what its other refusals of a command use (twilio-behavior.md 21, [uncertain]).
             Err(ApiError::bad_request(
                 50056,
                 format!("Webhook disabled processing of command: {event} target answered {status}"),
@@ -120,7 +120,7 @@ fn folded(key: &str) -> String {
 }
 
 /// The value the target gave for `key`. Twilio documents snake_case keys (`body`,
-/// `friendly_name`); whether other casings count is not documented (BEHAVIOR.md 17.5,
+/// `friendly_name`); whether other casings count is not documented (twilio-behavior.md 17.5,
 /// [uncertain]), and accepting them costs nothing, so `FriendlyName` counts too. An exact
 /// match wins over a folded one.
 fn lookup<'a>(m: &'a Modifications, key: &str) -> Option<&'a Value> {

@@ -1,4 +1,4 @@
-//! `X-Twilio-Signature`, exactly as Twilio computes it (BEHAVIOR.md 18.1): HMAC-SHA1, keyed with
+//! `X-Twilio-Signature`, exactly as Twilio computes it (twilio-behavior.md 18.1): HMAC-SHA1, keyed with
 //! the account's auth token, over the full URL followed by every POST parameter's name and value
 //! sorted by name; base64. The official SDKs' `RequestValidator`s check it.
 

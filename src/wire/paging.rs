@@ -58,7 +58,7 @@ pub const LIMITS_5: PageLimits = PageLimits { default: 5, max: 5 };
 
 impl PageParams {
     /// Validates the parameters. A `PageSize` over the maximum is clamped to it and echoed in
-    /// `meta.page_size` (BEHAVIOR.md 4); below 1 or not a number is refused.
+    /// `meta.page_size` (twilio-behavior.md 4); below 1 or not a number is refused.
     pub fn validate(&self, limits: PageLimits) -> ApiResult<PageRequest> {
         let size = match &self.page_size {
             None => limits.default,

@@ -126,7 +126,7 @@ pub fn text(
 const X_TWILIO_WEBHOOK_ENABLED: HeaderName = HeaderName::from_static("x-twilio-webhook-enabled");
 
 /// `X-Twilio-Webhook-Enabled: true`: REST actions fire webhooks only when it is present
-/// (BEHAVIOR.md 17.3). Any other value counts as false.
+/// (twilio-behavior.md 17.3). Any other value counts as false.
 pub fn webhooks_enabled(headers: &HeaderMap) -> bool {
     headers
         .get(X_TWILIO_WEBHOOK_ENABLED)
@@ -134,7 +134,7 @@ pub fn webhooks_enabled(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-/// One of a conversation's timers (BEHAVIOR.md 8.2): an ISO-8601 duration of days or smaller
+/// One of a conversation's timers (twilio-behavior.md 8.2): an ISO-8601 duration of days or smaller
 /// units, at least `min_secs` unless it is zero (`PT0S` disables it). The account's default
 /// timers become conversations' own, so they follow the same rules and codes.
 pub struct TimerRule {

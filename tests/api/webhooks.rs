@@ -1,5 +1,5 @@
 //! Webhooks that really fire: real HTTP receivers on loopback, signed requests, every event at
-//! each of the three levels with its parameters (BEHAVIOR.md 17.4), filters, triggers and
+//! each of the three levels with its parameters (twilio-behavior.md 17.4), filters, triggers and
 //! Studio targets, the `X-Twilio-Webhook-Enabled` gate, pre-action vetoes and modifications,
 //! ordering, retries, restarts, and delivery receipts on a moved clock.
 
@@ -568,7 +568,7 @@ async fn run_scenario(
 }
 
 /// The events of the scenario in the order they happen, whether a scoped webhook (created right
-/// after the conversation) sees them, and their own parameters (BEHAVIOR.md 17.4).
+/// after the conversation) sees them, and their own parameters (twilio-behavior.md 17.4).
 fn scenario_events(m: &Made) -> Vec<(&'static str, bool, Own)> {
     let conversation = |name: &str, state: &str| {
         own(&[
@@ -651,7 +651,7 @@ fn scenario_events(m: &Made) -> Vec<(&'static str, bool, Own)> {
             state_updated("active", "inactive", "API"),
         ),
         ("onParticipantAdded", true, participant("{}")),
-        // The message wakes the inactive conversation (BEHAVIOR.md 8.2).
+        // The message wakes the inactive conversation (twilio-behavior.md 8.2).
         (
             "onConversationStateUpdated",
             true,
@@ -1214,7 +1214,7 @@ async fn a_message_pre_action_may_modify_body_author_and_attributes() {
     let listed = client.get(&format!("{c}/Messages")).await;
     assert_eq!(listed.body["messages"].as_array().unwrap().len(), 2);
 
-    // Participant events cannot be modified (BEHAVIOR.md 17.2): the answer's fields are ignored.
+    // Participant events cannot be modified (twilio-behavior.md 17.2): the answer's fields are ignored.
     receiver.answer(&[(200, r#"{"attributes":{"from":"hook"}}"#)]);
     let carol = client
         .post_with_headers(
