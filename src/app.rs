@@ -18,7 +18,7 @@ use tower_http::cors::{self, CorsLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::auth::Credentials;
-use crate::error::ApiError;
+use crate::error::{Code, Error};
 use crate::store::Store;
 
 /// What every handler can reach, behind one `Arc`: axum clones the state (and the route holding
@@ -59,18 +59,18 @@ impl Shared {
     /// The account the request's Basic auth opens. A username this process has not seen may
     /// have been added to the store by another process (`confab account create`), so a miss
     /// looks there once before refusing.
-    pub async fn authenticate(&self, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    pub async fn authenticate(&self, headers: &axum::http::HeaderMap) -> Result<String, Error> {
         if let Some(account) = self.credentials.authenticate(headers) {
             return Ok(account);
         }
-        let username =
-            crate::auth::basic_username(headers).ok_or_else(ApiError::unauthenticated)?;
+        let username = crate::auth::basic_username(headers)
+            .ok_or_else(|| Error::new(Code::Unauthenticated))?;
         let stored = crate::store::accounts::find_credential(&self.store, username).await?;
-        let credential = stored.ok_or_else(ApiError::unauthenticated)?;
+        let credential = stored.ok_or_else(|| Error::new(Code::Unauthenticated))?;
         self.credentials.add(credential);
         self.credentials
             .authenticate(headers)
-            .ok_or_else(ApiError::unauthenticated)
+            .ok_or_else(|| Error::new(Code::Unauthenticated))
     }
 }
 
@@ -80,7 +80,7 @@ pub fn router(state: AppState) -> Router {
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
         .layer(BrowserCors)
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal("handler panicked").into_response()
+            Error::internal("handler panicked").into_response()
         }))
         .with_state(state)
 }

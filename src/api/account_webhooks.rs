@@ -9,18 +9,13 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::store::configuration::{self, WebhookConfig, WebhookConfigChange};
 use crate::webhook_events::{self, Accepted};
 use crate::wire::TwilioForm;
 use crate::wire::form::keep_empty;
 use crate::wire::params;
 use crate::wire::urls::Urls;
-
-/// 50054 "Invalid webhook format": the code of a malformed webhook setting at the account and
-/// service levels (a URL that is not absolute http(s), a filter that names no event). 50365,
-/// "Invalid conversation webhook filter", belongs to conversation-scoped webhooks.
-const INVALID_WEBHOOK: u32 = 50054;
 
 pub fn render(config: &WebhookConfig, account_sid: &str, urls: &Urls) -> Value {
     json!({
@@ -50,29 +45,28 @@ pub struct WebhookConfigParams {
 }
 
 /// `GET` or `POST`, in any case, as upper case (how the account and service levels echo it;
-/// conversation-scoped webhooks echo it lower case). Anything else is 50055 "Invalid webhook
-/// method".
-pub fn http_method(value: Option<&str>) -> ApiResult<Option<&'static str>> {
+/// conversation-scoped webhooks echo it lower case). Anything else is `InvalidWebhookMethod`.
+pub fn http_method(value: Option<&str>) -> Result<Option<&'static str>> {
     let Some(value) = value else { return Ok(None) };
     match value.to_ascii_uppercase().as_str() {
         "GET" => Ok(Some("GET")),
         "POST" => Ok(Some("POST")),
-        _ => Err(ApiError::bad_request(
-            50055,
-            format!("Invalid webhook method '{value}': expected GET or POST"),
+        _ => Err(Error::with(
+            Code::InvalidWebhookMethod,
+            format!("'{value}': expected GET or POST"),
         )),
     }
 }
 
 /// A webhook URL: absolute, http or https. Sent empty, it clears the setting (`Some(None)`).
-fn webhook_url(name: &str, value: Option<&str>) -> ApiResult<Option<Option<String>>> {
+fn webhook_url(name: &str, value: Option<&str>) -> Result<Option<Option<String>>> {
     match value {
         None => Ok(None),
         Some("") => Ok(Some(None)),
         Some(url) if is_absolute_http_url(url) => Ok(Some(Some(url.to_string()))),
-        Some(url) => Err(ApiError::bad_request(
-            INVALID_WEBHOOK,
-            format!("Invalid webhook format: {name} '{url}' is not an absolute http(s) URL"),
+        Some(url) => Err(Error::with(
+            Code::InvalidWebhook,
+            format!("{name} '{url}' is not an absolute http(s) URL"),
         )),
     }
 }
@@ -84,15 +78,17 @@ pub fn is_absolute_http_url(url: &str) -> bool {
 
 /// `Filters`: event names (all 23, twilio-behavior.md 17.2). Not sent keeps the list; sent once empty
 /// (`Filters=`) clears it.
-fn filters(values: &[String]) -> ApiResult<Option<Option<Vec<String>>>> {
+fn filters(values: &[String]) -> Result<Option<Option<Vec<String>>>> {
     match values {
         [] => Ok(None),
         [only] if only.is_empty() => Ok(Some(None)),
         names => {
             if let Some(bad) = webhook_events::first_unknown(names, Accepted::PreAndPost) {
-                return Err(ApiError::bad_request(
-                    INVALID_WEBHOOK,
-                    format!("Invalid webhook format: '{bad}' is not a webhook event"),
+                // `InvalidWebhook` at the account and service levels:
+                // `InvalidWebhookFilter` belongs to conversation-scoped webhooks.
+                return Err(Error::with(
+                    Code::InvalidWebhook,
+                    format!("'{bad}' is not a webhook event"),
                 ));
             }
             Ok(Some(Some(webhook_events::dedup(names.to_vec()))))
@@ -103,14 +99,14 @@ fn filters(values: &[String]) -> ApiResult<Option<Option<Vec<String>>>> {
 impl WebhookConfigParams {
     /// Validates a change; `Target` is read at the account level only (the service level has
     /// no such parameter, so there it is ignored like any unknown one).
-    pub fn check(&self, with_target: bool) -> ApiResult<WebhookConfigChange> {
+    pub fn check(&self, with_target: bool) -> Result<WebhookConfigChange> {
         let target = if with_target {
-            // No Conversations code names a bad routing target: the generic 20001.
+            // No Conversations code names a bad routing target: the generic `InvalidParameter`.
             params::one_of(
                 "Target",
                 self.target.as_deref(),
                 &["webhook", "flex"],
-                20001,
+                Code::InvalidParameter,
             )?
             .map(str::to_string)
         } else {
@@ -127,7 +123,7 @@ impl WebhookConfigParams {
 }
 
 /// FetchConfigurationWebhook: GET /v1/Configuration/Webhooks
-pub async fn fetch(scope: Scope, State(app): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn fetch(scope: Scope, State(app): State<AppState>) -> Result<Json<Value>> {
     let config = configuration::fetch_webhooks(&app.store, scope.tenant()).await?;
     Ok(Json(render(&config, scope.account_sid(), &scope.urls)))
 }
@@ -137,7 +133,7 @@ pub async fn update(
     scope: Scope,
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<WebhookConfigParams>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let config = configuration::update_webhooks(&app.store, scope.tenant(), p.check(true)?).await?;
     Ok(Json(render(&config, scope.account_sid(), &scope.urls)))
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::Prefix;
 use crate::store::addresses::{
     self, AddressRow, AddressUpdate, AutoCreation, AutoCreationChange, NewAddress,
@@ -99,8 +99,8 @@ fn enum_value(
     name: &str,
     value: Option<&str>,
     allowed: &[&'static str],
-    code: u32,
-) -> ApiResult<Option<&'static str>> {
+    code: Code,
+) -> Result<Option<&'static str>> {
     let Some(value) = value else { return Ok(None) };
     allowed
         .iter()
@@ -108,12 +108,10 @@ fn enum_value(
         .copied()
         .map(Some)
         .ok_or_else(|| {
-            ApiError::bad_request(
+            params::refused(
                 code,
-                format!(
-                    "Invalid {name} value '{value}', expected one of: {}",
-                    allowed.join(", ")
-                ),
+                name,
+                format!("'{value}', expected one of: {}", allowed.join(", ")),
             )
         })
 }
@@ -150,14 +148,19 @@ pub struct AddressParams {
 }
 
 impl AddressParams {
-    fn for_create(&self) -> ApiResult<NewAddress> {
-        let address_type = enum_value("Type", self.address_type.as_deref(), ADDRESS_TYPES, 20001)?
-            .ok_or_else(|| ApiError::missing("Type"))?;
+    fn for_create(&self) -> Result<NewAddress> {
+        let address_type = enum_value(
+            "Type",
+            self.address_type.as_deref(),
+            ADDRESS_TYPES,
+            Code::InvalidParameter,
+        )?
+        .ok_or_else(|| Error::missing("Type"))?;
         let address = self
             .address
             .clone()
             .filter(|a| !a.trim().is_empty())
-            .ok_or_else(|| ApiError::missing("Address"))?;
+            .ok_or_else(|| Error::missing("Address"))?;
         Ok(NewAddress {
             address_type: address_type.to_string(),
             address,
@@ -167,34 +170,35 @@ impl AddressParams {
         })
     }
 
-    fn for_update(&self) -> ApiResult<AddressUpdate> {
+    fn for_update(&self) -> Result<AddressUpdate> {
         Ok(AddressUpdate {
             friendly_name: friendly_name(self.friendly_name.as_deref())?,
             auto: self.auto_creation()?,
         })
     }
 
-    fn auto_creation(&self) -> ApiResult<AutoCreationChange> {
+    fn auto_creation(&self) -> Result<AutoCreationChange> {
         if let Some(url) = &self.webhook_url {
             check_webhook_url(url)?;
         }
         for filter in &self.webhook_filters {
             if !WEBHOOK_FILTERS.contains(&filter.as_str()) {
-                return Err(ApiError::bad_request(
-                    50365,
-                    format!("Invalid AutoCreation.WebhookFilters value: {filter}"),
+                return Err(Error::with(
+                    Code::InvalidWebhookFilter,
+                    format!("AutoCreation.WebhookFilters: '{filter}' is not a post-event"),
                 ));
             }
         }
         let studio_retry_count = params::integer(
             "AutoCreation.StudioRetryCount",
             self.studio_retry_count.as_deref(),
-            50065,
+            Code::InvalidWebhookRetryCount,
         )?;
         if studio_retry_count.is_some_and(|n| n < 0) {
-            return Err(ApiError::bad_request(
-                50065,
-                "AutoCreation.StudioRetryCount cannot be negative",
+            return Err(params::refused(
+                Code::InvalidWebhookRetryCount,
+                "AutoCreation.StudioRetryCount",
+                "cannot be negative",
             ));
         }
         Ok(AutoCreationChange {
@@ -203,14 +207,14 @@ impl AddressParams {
                 "AutoCreation.Type",
                 self.kind.as_deref(),
                 AUTO_CREATION_TYPES,
-                20001,
+                Code::InvalidParameter,
             )?
             .map(str::to_string),
             service_sid: params::sid(
                 "AutoCreation.ConversationServiceSid",
                 self.service_sid.as_deref(),
                 Prefix::Service,
-                50050,
+                Code::ServiceNotFound,
             )?,
             webhook_url: self.webhook_url.clone(),
             // The spec's examples send `post` and render `POST`.
@@ -218,7 +222,7 @@ impl AddressParams {
                 "AutoCreation.WebhookMethod",
                 self.webhook_method.as_deref(),
                 METHODS,
-                50055,
+                Code::InvalidWebhookMethod,
             )?
             .map(str::to_uppercase),
             webhook_filters: (!self.webhook_filters.is_empty())
@@ -227,7 +231,7 @@ impl AddressParams {
                 "AutoCreation.StudioFlowSid",
                 self.studio_flow_sid.as_deref(),
                 Prefix::Flow,
-                50367,
+                Code::InvalidWebhookFlowSid,
             )?,
             studio_retry_count,
         })
@@ -245,12 +249,13 @@ fn dedup(values: &[String]) -> Vec<String> {
     out
 }
 
-/// An absolute http(s) URL (50054 "Invalid webhook format") of at most 512 characters (50372).
-fn check_webhook_url(url: &str) -> ApiResult<()> {
+/// An absolute http(s) URL (`InvalidWebhook`) of at most 512 characters (`WebhookUrlTooLong`).
+fn check_webhook_url(url: &str) -> Result<()> {
     if url.chars().count() > MAX_WEBHOOK_URL {
-        return Err(ApiError::bad_request(
-            50372,
-            format!("AutoCreation.WebhookUrl is too long: limit is {MAX_WEBHOOK_URL} characters"),
+        return Err(params::refused(
+            Code::WebhookUrlTooLong,
+            "AutoCreation.WebhookUrl",
+            format!("limit is {MAX_WEBHOOK_URL} characters"),
         ));
     }
     let lower = url.to_ascii_lowercase();
@@ -258,30 +263,35 @@ fn check_webhook_url(url: &str) -> ApiResult<()> {
         .strip_prefix("https://")
         .or_else(|| lower.strip_prefix("http://"));
     if rest.is_none_or(|host| host.is_empty() || host.starts_with('/')) {
-        return Err(ApiError::bad_request(
-            50054,
-            format!("Invalid AutoCreation.WebhookUrl: {url}"),
+        return Err(Error::with(
+            Code::InvalidWebhook,
+            format!("AutoCreation.WebhookUrl '{url}' is not an absolute http(s) URL"),
         ));
     }
     Ok(())
 }
 
 /// `AddressCountry`: an ISO 3166-1 alpha-2 code, kept in upper case.
-fn country(value: Option<&str>) -> ApiResult<Option<String>> {
+fn country(value: Option<&str>) -> Result<Option<String>> {
     match value {
         None => Ok(None),
         Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()) => {
             Ok(Some(c.to_ascii_uppercase()))
         }
-        Some(c) => Err(ApiError::invalid(
+        Some(c) => Err(Error::invalid(
             "AddressCountry",
             format!("'{c}' is not an ISO 3166-1 alpha-2 country code"),
         )),
     }
 }
 
-fn friendly_name(value: Option<&str>) -> ApiResult<Option<String>> {
-    params::text("FriendlyName", value, MAX_FRIENDLY_NAME, 50003)
+fn friendly_name(value: Option<&str>) -> Result<Option<String>> {
+    params::text(
+        "FriendlyName",
+        value,
+        MAX_FRIENDLY_NAME,
+        Code::FriendlyNameTooLong,
+    )
 }
 
 #[derive(Deserialize)]
@@ -302,7 +312,7 @@ pub async fn create(
     scope: Scope,
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<AddressParams>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>)> {
     let row = addresses::create(&app.store, scope.tenant(), p.for_create()?).await?;
     Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))))
 }
@@ -312,9 +322,14 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(q): TwilioQuery<ListFilters>,
-) -> ApiResult<Json<ListPage<Value>>> {
+) -> Result<Json<ListPage<Value>>> {
     let req = q.page.validate(LIMITS_50)?;
-    let address_type = enum_value("Type", q.address_type.as_deref(), ADDRESS_TYPES, 20001)?;
+    let address_type = enum_value(
+        "Type",
+        q.address_type.as_deref(),
+        ADDRESS_TYPES,
+        Code::InvalidParameter,
+    )?;
     let rows = addresses::list(
         &app.store,
         scope.tenant(),
@@ -338,7 +353,7 @@ pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<AddressPath>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let row = addresses::fetch(&app.store, scope.tenant(), p.address).await?;
     Ok(Json(render(&row, &scope.urls)))
 }
@@ -349,7 +364,7 @@ pub async fn update(
     State(app): State<AppState>,
     Path(p): Path<AddressPath>,
     TwilioForm(form): TwilioForm<AddressParams>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let row = addresses::update(&app.store, scope.tenant(), p.address, form.for_update()?).await?;
     Ok(Json(render(&row, &scope.urls)))
 }
@@ -359,7 +374,7 @@ pub async fn delete(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<AddressPath>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     addresses::delete(&app.store, scope.tenant(), p.address).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -373,23 +388,36 @@ mod tests {
         assert!(check_webhook_url("https://example.com/hook").is_ok());
         assert!(check_webhook_url("http://127.0.0.1:9000").is_ok());
         for bad in ["example.com", "ftp://example.com", "https://", "https:///x"] {
-            assert_eq!(check_webhook_url(bad).unwrap_err().code, 50054, "{bad}");
+            assert_eq!(
+                check_webhook_url(bad).unwrap_err().code,
+                Code::InvalidWebhook,
+                "{bad}"
+            );
         }
         let long = format!("https://example.com/{}", "a".repeat(600));
-        assert_eq!(check_webhook_url(&long).unwrap_err().code, 50372);
+        assert_eq!(
+            check_webhook_url(&long).unwrap_err().code,
+            Code::WebhookUrlTooLong
+        );
     }
 
     #[test]
     fn enums_match_without_case_and_keep_their_spelling() {
         assert_eq!(
-            enum_value("Type", Some("whAtsAPP"), ADDRESS_TYPES, 20001).unwrap(),
+            enum_value(
+                "Type",
+                Some("whAtsAPP"),
+                ADDRESS_TYPES,
+                Code::InvalidParameter
+            )
+            .unwrap(),
             Some("whatsapp")
         );
         assert_eq!(
-            enum_value("Type", Some("fax"), ADDRESS_TYPES, 20001)
+            enum_value("Type", Some("fax"), ADDRESS_TYPES, Code::InvalidParameter)
                 .unwrap_err()
                 .code,
-            20001
+            Code::InvalidParameter
         );
     }
 }

@@ -10,10 +10,11 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Result};
 use crate::store::bindings::{self, BindingFilter, BindingRow};
 use crate::wire::TwilioQuery;
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
+use crate::wire::params;
 use crate::wire::time::format_date;
 use crate::wire::urls::Urls;
 
@@ -36,19 +37,17 @@ pub fn render(row: &BindingRow, urls: &Urls) -> Value {
     })
 }
 
-/// A binding type, checked against the enum (50209 "Invalid binding type").
-pub fn binding_type(value: &str) -> ApiResult<&'static str> {
+/// A binding type, checked against the enum (`InvalidBindingType`).
+pub fn binding_type(value: &str) -> Result<&'static str> {
     BINDING_TYPES
         .iter()
         .find(|t| **t == value)
         .copied()
         .ok_or_else(|| {
-            ApiError::bad_request(
-                50209,
-                format!(
-                    "Invalid BindingType '{value}', expected one of: {}",
-                    BINDING_TYPES.join(", ")
-                ),
+            params::refused(
+                Code::InvalidBindingType,
+                "BindingType",
+                format!("'{value}', expected one of: {}", BINDING_TYPES.join(", ")),
             )
         })
 }
@@ -80,7 +79,7 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(q): TwilioQuery<ListQuery>,
-) -> ApiResult<Json<ListPage<Value>>> {
+) -> Result<Json<ListPage<Value>>> {
     let req = PageParams {
         page_size: q.page_size,
         page: q.page,
@@ -116,7 +115,7 @@ pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<BindingPath>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let row = bindings::fetch(&app.store, scope.tenant(), p.binding).await?;
     Ok(Json(render(&row, &scope.urls)))
 }
@@ -126,7 +125,7 @@ pub async fn delete(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<BindingPath>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     bindings::delete(&app.store, scope.tenant(), p.binding).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::store::accounts::{self, Credential};
 use crate::store::outbox;
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
@@ -33,13 +33,12 @@ pub async fn create_account(
     State(app): State<AppState>,
     headers: HeaderMap,
     TwilioForm(p): TwilioForm<CreateAccount>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>)> {
     let caller = app.authenticate(&headers).await?;
     if caller != *app.operator_account {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            20403,
-            "Only the operator account may create accounts",
+        return Err(Error::with(
+            Code::Forbidden,
+            "only the operator account may create accounts",
         ));
     }
     let name = p.friendly_name.unwrap_or_else(|| "confab account".into());
@@ -51,7 +50,7 @@ pub async fn create_account(
     });
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::to_value(account).map_err(ApiError::internal)?),
+        Json(serde_json::to_value(account).map_err(Error::internal)?),
     ))
 }
 
@@ -67,13 +66,13 @@ pub async fn create_api_key(
     headers: HeaderMap,
     Path(p): Path<AccountPath>,
     TwilioForm(form): TwilioForm<CreateAccount>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>)> {
     let caller = app.authenticate(&headers).await?;
     if caller != p.account && caller != *app.operator_account {
-        return Err(ApiError::not_found(&format!(
-            "/confab/Accounts/{}/Keys",
-            p.account
-        )));
+        return Err(Error::with(
+            Code::NotFound,
+            format!("/confab/Accounts/{}/Keys", p.account),
+        ));
     }
     let name = form.friendly_name.unwrap_or_else(|| "confab key".into());
     let key = accounts::create_api_key(&app.store, p.account, name).await?;
@@ -84,7 +83,7 @@ pub async fn create_api_key(
     });
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::to_value(key).map_err(ApiError::internal)?),
+        Json(serde_json::to_value(key).map_err(Error::internal)?),
     ))
 }
 
@@ -94,7 +93,7 @@ pub async fn list_webhook_deliveries(
     State(app): State<AppState>,
     headers: HeaderMap,
     TwilioQuery(page): TwilioQuery<PageParams>,
-) -> ApiResult<Json<ListPage<Value>>> {
+) -> Result<Json<ListPage<Value>>> {
     let account = app.authenticate(&headers).await?;
     let req = page.validate(LIMITS_100)?;
     let rows = outbox::deliveries(&app.store, account, req.clone()).await?;
@@ -115,10 +114,7 @@ fn clock_body(app: &AppState) -> Json<Value> {
 }
 
 /// GET /confab/Clock: the server's current time (moved forward in test mode).
-pub async fn fetch_clock(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+pub async fn fetch_clock(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>> {
     app.authenticate(&headers).await?;
     Ok(clock_body(&app))
 }
@@ -135,22 +131,21 @@ pub async fn advance_clock(
     State(app): State<AppState>,
     headers: HeaderMap,
     TwilioForm(p): TwilioForm<AdvanceClock>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     app.authenticate(&headers).await?;
     if !app.test_mode {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            20403,
-            "The clock can be moved only in --test-mode",
+        return Err(Error::with(
+            Code::Forbidden,
+            "the clock can be moved only in --test-mode",
         ));
     }
-    let advance = p.advance.ok_or_else(|| ApiError::missing("Advance"))?;
+    let advance = p.advance.ok_or_else(|| Error::missing("Advance"))?;
     let secs = parse_duration(&advance)
-        .ok_or_else(|| ApiError::invalid("Advance", "an ISO-8601 duration such as PT10M"))?;
+        .ok_or_else(|| Error::invalid("Advance", "an ISO-8601 duration such as PT10M"))?;
     app.store
         .clock
         .advance(chrono::Duration::seconds(secs))
-        .map_err(|e| ApiError::invalid("Advance", e))?;
+        .map_err(|e| Error::invalid("Advance", e))?;
     app.store.wake.clock_moved();
     Ok(clock_body(&app))
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::{Code, Result};
 use crate::sid::Prefix;
 use crate::store::configuration::{self, ConfigurationChange, ConfigurationRow};
 use crate::wire::TwilioForm;
@@ -48,7 +48,7 @@ pub struct ConfigurationParams {
 }
 
 impl ConfigurationParams {
-    fn check(&self) -> ApiResult<ConfigurationChange> {
+    fn check(&self) -> Result<ConfigurationChange> {
         // The account defaults become new conversations' own timers: the same rules and codes.
         // They are stored and echoed back as the client wrote them.
         INACTIVE_TIMER.check(
@@ -57,21 +57,22 @@ impl ConfigurationParams {
         )?;
         CLOSED_TIMER.check("DefaultClosedTimer", self.default_closed_timer.as_deref())?;
         Ok(ConfigurationChange {
-            // A malformed SID names no service either: the same 400/50050 as an unknown one
+            // A malformed SID names no service either: the same `ServiceNotFound` as an unknown one
             // (see store::configuration::check_own_service).
             default_chat_service_sid: params::sid(
                 "DefaultChatServiceSid",
                 self.default_chat_service_sid.as_deref(),
                 Prefix::Service,
-                50050,
+                Code::ServiceNotFound,
             )?,
-            // confab has no Messaging Services to look up: any well-formed MG SID is taken, as
-            // a conversation's own MessagingServiceSid is (50341 when malformed).
+            // confab has no Messaging Services to look up: any well-formed MG SID is taken, as a
+            // conversation's own MessagingServiceSid is (`InvalidMessagingServiceSid` when
+            // malformed).
             default_messaging_service_sid: params::sid(
                 "DefaultMessagingServiceSid",
                 self.default_messaging_service_sid.as_deref(),
                 Prefix::MessagingService,
-                50341,
+                Code::InvalidMessagingServiceSid,
             )?,
             default_inactive_timer: self.default_inactive_timer.clone(),
             default_closed_timer: self.default_closed_timer.clone(),
@@ -80,7 +81,7 @@ impl ConfigurationParams {
 }
 
 /// FetchConfiguration: GET /v1/Configuration
-pub async fn fetch(scope: Scope, State(app): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn fetch(scope: Scope, State(app): State<AppState>) -> Result<Json<Value>> {
     let row = configuration::fetch(&app.store, scope.tenant()).await?;
     Ok(Json(render(&row, &scope.urls)))
 }
@@ -90,7 +91,7 @@ pub async fn update(
     scope: Scope,
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<ConfigurationParams>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let row = configuration::update(&app.store, scope.tenant(), p.check()?).await?;
     Ok(Json(render(&row, &scope.urls)))
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::account_webhooks::http_method;
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::Prefix;
 use crate::store::conversation_webhooks::{self, NewWebhook, WebhookRow, WebhookUpdate};
 use crate::webhook_events::{self, Accepted};
@@ -21,9 +21,10 @@ use crate::wire::urls::{Urls, encode};
 use crate::wire::{TwilioForm, TwilioQuery};
 
 pub const TARGETS: &[&str] = &["webhook", "trigger", "studio"];
-/// `Configuration.Url` is at most 512 characters (50372).
+/// `Configuration.Url` is at most 512 characters (`WebhookUrlTooLong`).
 const MAX_URL: usize = 512;
-/// At most 5 trigger keywords (50362), each non-empty and at most 248 characters (50366).
+/// At most 5 trigger keywords (`TooManyWebhookTriggers`), each non-empty and at most 248 characters
+/// (`InvalidWebhookTrigger`).
 const MAX_TRIGGERS: usize = 5;
 const MAX_TRIGGER: usize = 248;
 
@@ -94,53 +95,57 @@ struct Checked {
     flow_sid: Option<String>,
 }
 
-fn check_url(url: Option<&str>) -> ApiResult<Option<String>> {
-    params::text("Configuration.Url", url, MAX_URL, 50372)
+fn check_url(url: Option<&str>) -> Result<Option<String>> {
+    params::text("Configuration.Url", url, MAX_URL, Code::WebhookUrlTooLong)
 }
 
-/// Post-event names only (see `webhook_events::Accepted::PostOnly`); 50365 otherwise.
-fn check_filters(filters: &[String]) -> ApiResult<Option<Vec<String>>> {
+/// Post-event names only (see `webhook_events::Accepted::PostOnly`); `InvalidWebhookFilter`
+/// otherwise.
+fn check_filters(filters: &[String]) -> Result<Option<Vec<String>>> {
     if filters.is_empty() {
         return Ok(None);
     }
     if let Some(bad) = webhook_events::first_unknown(filters, Accepted::PostOnly) {
-        return Err(ApiError::bad_request(
-            50365,
-            format!("Invalid conversation webhook filter: '{bad}' is not a post-event"),
+        return Err(Error::with(
+            Code::InvalidWebhookFilter,
+            format!("'{bad}' is not a post-event"),
         ));
     }
     Ok(Some(webhook_events::dedup(filters.to_vec())))
 }
 
-fn check_triggers(triggers: &[String]) -> ApiResult<Option<Vec<String>>> {
+fn check_triggers(triggers: &[String]) -> Result<Option<Vec<String>>> {
     if triggers.is_empty() {
         return Ok(None);
     }
     if triggers.len() > MAX_TRIGGERS {
-        return Err(ApiError::bad_request(
-            50362,
-            format!("Too many conversation webhook triggers: at most {MAX_TRIGGERS}"),
+        return Err(Error::with(
+            Code::TooManyWebhookTriggers,
+            format!("at most {MAX_TRIGGERS}"),
         ));
     }
     if let Some(bad) = triggers
         .iter()
         .find(|t| t.is_empty() || t.chars().count() > MAX_TRIGGER)
     {
-        return Err(ApiError::bad_request(
-            50366,
-            format!(
-                "Invalid conversation webhook trigger '{bad}': a trigger is 1 to {MAX_TRIGGER} characters"
-            ),
+        return Err(Error::with(
+            Code::InvalidWebhookTrigger,
+            format!("'{bad}': a trigger is 1 to {MAX_TRIGGER} characters"),
         ));
     }
     Ok(Some(triggers.to_vec()))
 }
 
 impl WebhookParams {
-    fn check(&self) -> ApiResult<Checked> {
+    fn check(&self) -> Result<Checked> {
         Ok(Checked {
-            target: params::one_of("Target", self.target.as_deref(), TARGETS, 50364)?
-                .map(str::to_string),
+            target: params::one_of(
+                "Target",
+                self.target.as_deref(),
+                TARGETS,
+                Code::InvalidWebhookTarget,
+            )?
+            .map(str::to_string),
             url: check_url(self.url.as_deref())?,
             // Echoed lower case, as the spec's enum (`get`/`post`) and examples have it.
             method: http_method(self.method.as_deref())?.map(str::to_ascii_lowercase),
@@ -150,54 +155,52 @@ impl WebhookParams {
                 "Configuration.FlowSid",
                 self.flow_sid.as_deref(),
                 Prefix::Flow,
-                50367,
+                Code::InvalidWebhookFlowSid,
             )?,
         })
     }
 
-    /// A create: `Target` is required (50368), and each target needs its own settings: a URL
-    /// for `webhook` and `trigger` (50369), filters for `webhook` (50370), keywords for
-    /// `trigger` (50371), a Flow SID for `studio` (50367). The method defaults to `post`
-    /// (twilio-behavior.md 17.1) where there is a URL to call.
-    fn for_create(&self) -> ApiResult<NewWebhook> {
+    /// A create: `Target` is required (`WebhookTargetMissing`), and each target needs its own
+    /// settings: a URL for `webhook` and `trigger` (`WebhookUrlMissing`), filters for `webhook`
+    /// (`WebhookFiltersMissing`), keywords for `trigger` (`WebhookTriggersMissing`), a Flow SID for
+    /// `studio` (`InvalidWebhookFlowSid`). The method defaults to `post` (twilio-behavior.md 17.1)
+    /// where there is a URL to call.
+    fn for_create(&self) -> Result<NewWebhook> {
         let c = self.check()?;
-        let target = c.target.ok_or_else(|| {
-            ApiError::bad_request(50368, "Conversation webhook type not provided: Target")
-        })?;
+        let target = c
+            .target
+            .ok_or_else(|| Error::with(Code::WebhookTargetMissing, "Target"))?;
         let replay_after = params::integer(
             "Configuration.ReplayAfter",
             self.replay_after.as_deref(),
-            20001,
+            Code::InvalidParameter,
         )?;
         if replay_after.is_some_and(|i| i < 0) {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "Configuration.ReplayAfter",
                 "must be a message index (0 or more)",
             ));
         }
         let calls_url = target != "studio";
         if calls_url && c.url.is_none() {
-            return Err(ApiError::bad_request(
-                50369,
-                "Conversation webhook URL not provided: Configuration.Url",
-            ));
+            return Err(Error::with(Code::WebhookUrlMissing, "Configuration.Url"));
         }
         if target == "webhook" && c.filters.is_none() {
-            return Err(ApiError::bad_request(
-                50370,
-                "Conversation webhook filter not provided: Configuration.Filters",
+            return Err(Error::with(
+                Code::WebhookFiltersMissing,
+                "Configuration.Filters",
             ));
         }
         if target == "trigger" && c.triggers.is_none() {
-            return Err(ApiError::bad_request(
-                50371,
-                "Conversation webhook trigger not provided: Configuration.Triggers",
+            return Err(Error::with(
+                Code::WebhookTriggersMissing,
+                "Configuration.Triggers",
             ));
         }
         if target == "studio" && c.flow_sid.is_none() {
-            return Err(ApiError::bad_request(
-                50367,
-                "Invalid conversation webhook flow SID: Configuration.FlowSid is required for a studio target",
+            return Err(Error::with(
+                Code::InvalidWebhookFlowSid,
+                "Configuration.FlowSid is required for a studio target",
             ));
         }
         let method = c.method.or_else(|| calls_url.then(|| "post".to_string()));
@@ -214,7 +217,7 @@ impl WebhookParams {
 
     /// An update: each setting sent is checked; `Target` may only repeat the current one (the
     /// store checks it) and `Configuration.ReplayAfter` is create-only (ignored here).
-    fn for_update(&self) -> ApiResult<WebhookUpdate> {
+    fn for_update(&self) -> Result<WebhookUpdate> {
         let c = self.check()?;
         Ok(WebhookUpdate {
             target: c.target,
@@ -245,7 +248,7 @@ pub async fn create(
     State(app): State<AppState>,
     Path(p): Path<WebhooksPath>,
     TwilioForm(form): TwilioForm<WebhookParams>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>)> {
     let new = form.for_create()?;
     let row =
         conversation_webhooks::create(&app.store, scope.tenant(), p.conversation, new).await?;
@@ -259,7 +262,7 @@ pub async fn list(
     State(app): State<AppState>,
     Path(p): Path<WebhooksPath>,
     TwilioQuery(q): TwilioQuery<PageParams>,
-) -> ApiResult<Json<ListPage<Value>>> {
+) -> Result<Json<ListPage<Value>>> {
     let req = q.validate(LIMITS_5)?;
     let list_url = scope.urls.scoped(&format!(
         "Conversations/{}/Webhooks",
@@ -277,7 +280,7 @@ pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<WebhookPath>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let row =
         conversation_webhooks::fetch(&app.store, scope.tenant(), p.conversation, p.webhook).await?;
     Ok(Json(render(&row, &scope.urls)))
@@ -290,7 +293,7 @@ pub async fn update(
     State(app): State<AppState>,
     Path(p): Path<WebhookPath>,
     TwilioForm(form): TwilioForm<WebhookParams>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let change = form.for_update()?;
     let row = conversation_webhooks::update(
         &app.store,
@@ -309,7 +312,7 @@ pub async fn delete(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<WebhookPath>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     conversation_webhooks::delete(&app.store, scope.tenant(), p.conversation, p.webhook).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -21,10 +21,10 @@ use super::conversations::{self, ConversationParams};
 use super::participants::CreateParams;
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::store::participants::{self, NewParticipant};
 
-/// At most this many `Participant` parameters in one request (50426).
+/// At most this many `Participant` parameters in one request (`TooManyParticipantsAtOnce`).
 const MAX_PARTICIPANTS: usize = 10;
 
 /// The repeated `Participant` parameter; the conversation's own parameters are read separately
@@ -96,25 +96,22 @@ impl ParticipantJson {
 /// Reads the form body as `T`, failing as [`crate::wire::TwilioForm`] does. The body is read
 /// twice (conversation parameters, then the repeated `Participant`), because one struct
 /// flattening the other would lose serde_html_form's handling of a lone repeated key.
-fn read_form<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
-    serde_html_form::from_bytes(body)
-        .map_err(|e| ApiError::bad_request(20001, format!("Invalid request body: {e}")))
+fn read_form<T: DeserializeOwned>(body: &Bytes) -> Result<T> {
+    serde_html_form::from_bytes(body).map_err(|e| Error::with(Code::InvalidBody, e))
 }
 
 /// Parses and checks every `Participant` before anything is written (twilio-behavior.md 9).
-fn check_participants(raw: &[String]) -> ApiResult<Vec<NewParticipant>> {
+fn check_participants(raw: &[String]) -> Result<Vec<NewParticipant>> {
     if raw.len() > MAX_PARTICIPANTS {
-        return Err(ApiError::bad_request(
-            50426,
-            format!(
-                "Too many Participant entries: at most {MAX_PARTICIPANTS} participants can be added in one request"
-            ),
+        return Err(Error::with(
+            Code::TooManyParticipantsAtOnce,
+            format!("at most {MAX_PARTICIPANTS} participants can be added in one request"),
         ));
     }
     raw.iter()
         .map(|json| {
             let parsed: ParticipantJson = serde_json::from_str(json).map_err(|e| {
-                ApiError::invalid(
+                Error::invalid(
                     "Participant",
                     format!("not a participant JSON object ({e}): {json}"),
                 )
@@ -125,7 +122,7 @@ fn check_participants(raw: &[String]) -> ApiResult<Vec<NewParticipant>> {
 }
 
 /// CreateConversationWithParticipants: POST /v1/ConversationWithParticipants
-pub async fn create(scope: Scope, State(app): State<AppState>, body: Bytes) -> ApiResult<Response> {
+pub async fn create(scope: Scope, State(app): State<AppState>, body: Bytes) -> Result<Response> {
     let mut params = read_form::<ConversationParams>(&body)?;
     params.for_create()?;
     let list: ParticipantList = read_form(&body)?;

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid};
 use crate::store::conversations::{
     self, ConversationFilter, ConversationRow, ConversationUpdate, NewConversation,
@@ -190,17 +190,14 @@ struct Checked {
 }
 
 impl ConversationParams {
-    fn check(&self) -> ApiResult<Checked> {
+    fn check(&self) -> Result<Checked> {
         if let Some(name) = &self.unique_name
             && is_sid(Prefix::Conversation, name)
         {
-            return Err(ApiError::bad_request(
-                50390,
-                "Unique name should not match conversation sid pattern",
-            ));
+            return Err(Error::new(Code::UniqueNameLooksLikeSid));
         }
         if self.state.as_deref() == Some("") {
-            return Err(ApiError::bad_request(50374, "'State' field can't be empty"));
+            return Err(Error::new(Code::EmptyState));
         }
         let timer_inactive =
             INACTIVE_TIMER.check("Timers.Inactive", self.timers_inactive.as_deref())?;
@@ -209,54 +206,63 @@ impl ConversationParams {
             json!({"email": {"address": self.email_address, "name": self.email_name}}).to_string()
         });
         Ok(Checked {
-            friendly_name: params::text("FriendlyName", self.friendly_name.as_deref(), 256, 50003)?,
-            unique_name: params::text("UniqueName", self.unique_name.as_deref(), 256, 50004)?,
+            friendly_name: params::text(
+                "FriendlyName",
+                self.friendly_name.as_deref(),
+                256,
+                Code::FriendlyNameTooLong,
+            )?,
+            unique_name: params::text(
+                "UniqueName",
+                self.unique_name.as_deref(),
+                256,
+                Code::UniqueNameTooLong,
+            )?,
             attributes: params::attributes(self.attributes.as_deref(), MAX_ATTRIBUTES)?,
             messaging_service_sid: params::sid(
                 "MessagingServiceSid",
                 self.messaging_service_sid.as_deref(),
                 Prefix::MessagingService,
-                50341,
+                Code::InvalidMessagingServiceSid,
             )?,
             state: params::one_of(
                 "State",
                 self.state.as_deref(),
                 &["active", "inactive", "closed", "initializing"],
-                50378,
+                Code::InvalidState,
             )?
             .map(str::to_string),
             timer_inactive,
             timer_closed,
             bindings,
-            date_created: params::date("DateCreated", self.date_created.as_deref(), 50308)?,
-            date_updated: params::date("DateUpdated", self.date_updated.as_deref(), 50309)?,
+            date_created: params::date(
+                "DateCreated",
+                self.date_created.as_deref(),
+                Code::InvalidDateCreated,
+            )?,
+            date_updated: params::date(
+                "DateUpdated",
+                self.date_updated.as_deref(),
+                Code::InvalidDateUpdated,
+            )?,
         })
     }
 
-    /// Validates a create: a conversation cannot start closed (50384), and timers need a
-    /// state (50382).
-    pub fn for_create(&self) -> ApiResult<NewConversation> {
+    /// Validates a create: a conversation cannot start closed (`InitialStateClosed`), and timers
+    /// need a state (`TimerWithoutState`).
+    pub fn for_create(&self) -> Result<NewConversation> {
         let c = self.check()?;
         match c.state.as_deref() {
             Some("closed") => {
-                return Err(ApiError::bad_request(
-                    50384,
-                    "Initial state can't be 'closed'",
-                ));
+                return Err(Error::new(Code::InitialStateClosed));
             }
             Some("initializing") => {
-                return Err(ApiError::bad_request(
-                    50378,
-                    "'State' parameter value is invalid",
-                ));
+                return Err(Error::new(Code::InvalidState));
             }
             _ => {}
         }
         if (c.timer_inactive.is_some() || c.timer_closed.is_some()) && c.state.is_none() {
-            return Err(ApiError::bad_request(
-                50382,
-                "Timer can't be set without state",
-            ));
+            return Err(Error::new(Code::TimerWithoutState));
         }
         Ok(NewConversation {
             friendly_name: c.friendly_name,
@@ -315,9 +321,9 @@ impl ConversationParams {
     }
 
     /// Runs `onConversationAdd` for a create (and for ConversationWithParticipants): bad input
-    /// fails before any webhook goes out; the target may veto (50056) or rename, and what it
-    /// changed is validated again by the caller's `for_create`.
-    pub async fn pre_add(&mut self, app: &AppState, tenant: &Tenant) -> ApiResult<()> {
+    /// fails before any webhook goes out; the target may veto (`WebhookRejected`) or rename, and
+    /// what it changed is validated again by the caller's `for_create`.
+    pub async fn pre_add(&mut self, app: &AppState, tenant: &Tenant) -> Result<()> {
         self.for_create()?;
         let params = self.pre_action_params(None);
         let changes = pre_action::run(
@@ -331,13 +337,10 @@ impl ConversationParams {
         Ok(())
     }
 
-    fn for_update(&self) -> ApiResult<ConversationUpdate> {
+    fn for_update(&self) -> Result<ConversationUpdate> {
         let c = self.check()?;
         if c.state.as_deref() == Some("initializing") {
-            return Err(ApiError::bad_request(
-                50378,
-                "'State' parameter value is invalid",
-            ));
+            return Err(Error::new(Code::InvalidState));
         }
         let update = ConversationUpdate {
             friendly_name: c.friendly_name,
@@ -377,7 +380,7 @@ pub async fn create(
     scope: Scope,
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<ConversationParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let mut p = p;
     if scope.tenant.webhooks {
         p.pre_add(&app, &scope.tenant).await?;
@@ -391,12 +394,13 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(q): TwilioQuery<ListFilters>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let req = q.page.validate(LIMITS_100)?;
     let filter = ConversationFilter {
-        state: params::one_of("State", q.state.as_deref(), STATES, 50378)?.map(str::to_string),
-        start_date: params::date("StartDate", q.start_date.as_deref(), 20001)?,
-        end_date: params::date("EndDate", q.end_date.as_deref(), 20001)?,
+        state: params::one_of("State", q.state.as_deref(), STATES, Code::InvalidState)?
+            .map(str::to_string),
+        start_date: params::date("StartDate", q.start_date.as_deref(), Code::InvalidParameter)?,
+        end_date: params::date("EndDate", q.end_date.as_deref(), Code::InvalidParameter)?,
     };
     let mut echoed = Vec::new();
     for (name, value) in [
@@ -420,7 +424,7 @@ pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<ConversationPath>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let row = conversations::fetch(&app.store, scope.tenant(), p.conversation).await?;
     Ok(Written(render(&row, &scope.urls)).into_response())
 }
@@ -431,7 +435,7 @@ pub async fn update(
     State(app): State<AppState>,
     Path(p): Path<ConversationPath>,
     TwilioForm(form): TwilioForm<ConversationParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let mut form = form;
     if scope.tenant.webhooks {
         form.for_update()?; // bad input fails before any webhook goes out
@@ -458,7 +462,7 @@ pub async fn delete(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<ConversationPath>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     if scope.tenant.webhooks {
         let current = conversations::fetch(&app.store, scope.tenant(), p.conversation.clone());
         let params = async { Ok(current.await?.event_params()) };

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::store::credentials::{self, CredentialRow, CredentialUpdate, NewCredential, Secrets};
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::params;
@@ -40,7 +40,7 @@ pub fn render(row: &CredentialRow, urls: &Urls) -> Value {
 
 /// The push type, matched without regard to case (the spec's examples send `GcM` and `FcM`) and
 /// kept in the enum's lower case.
-pub fn push_type(value: Option<&str>) -> ApiResult<Option<&'static str>> {
+pub fn push_type(value: Option<&str>) -> Result<Option<&'static str>> {
     let Some(value) = value else { return Ok(None) };
     TYPES
         .iter()
@@ -48,7 +48,7 @@ pub fn push_type(value: Option<&str>) -> ApiResult<Option<&'static str>> {
         .copied()
         .map(Some)
         .ok_or_else(|| {
-            ApiError::invalid(
+            Error::invalid(
                 "Type",
                 format!("'{value}' is not one of {}", TYPES.join(", ")),
             )
@@ -84,18 +84,18 @@ impl CredentialParams {
         }
     }
 
-    fn friendly_name(&self) -> ApiResult<Option<String>> {
+    fn friendly_name(&self) -> Result<Option<String>> {
         params::text(
             "FriendlyName",
             self.friendly_name.as_deref(),
             MAX_FRIENDLY_NAME,
-            50003,
+            Code::FriendlyNameTooLong,
         )
     }
 
-    fn for_create(&self) -> ApiResult<NewCredential> {
+    fn for_create(&self) -> Result<NewCredential> {
         let credential_type =
-            push_type(self.credential_type.as_deref())?.ok_or_else(|| ApiError::missing("Type"))?;
+            push_type(self.credential_type.as_deref())?.ok_or_else(|| Error::missing("Type"))?;
         Ok(NewCredential {
             credential_type: credential_type.to_string(),
             friendly_name: self.friendly_name()?,
@@ -106,7 +106,7 @@ impl CredentialParams {
 
     /// Checks an update. `Type` may be sent (the spec lists it), but the store accepts only
     /// the credential's own type: its secrets are that vendor's, so the type never changes.
-    fn for_update(&self) -> ApiResult<CredentialUpdate> {
+    fn for_update(&self) -> Result<CredentialUpdate> {
         Ok(CredentialUpdate {
             credential_type: push_type(self.credential_type.as_deref())?.map(str::to_string),
             friendly_name: self.friendly_name()?,
@@ -126,7 +126,7 @@ pub async fn create(
     scope: Scope,
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<CredentialParams>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>)> {
     let row = credentials::create(&app.store, scope.tenant(), p.for_create()?).await?;
     Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))))
 }
@@ -136,7 +136,7 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(page): TwilioQuery<PageParams>,
-) -> ApiResult<Json<ListPage<Value>>> {
+) -> Result<Json<ListPage<Value>>> {
     let req = page.validate(LIMITS_100)?;
     let rows = credentials::list(&app.store, scope.tenant(), req.clone()).await?;
     let page = rows.map(|r| render(&r, &scope.urls));
@@ -154,7 +154,7 @@ pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<CredentialPath>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let row = credentials::fetch(&app.store, scope.tenant(), p.credential).await?;
     Ok(Json(render(&row, &scope.urls)))
 }
@@ -165,7 +165,7 @@ pub async fn update(
     State(app): State<AppState>,
     Path(p): Path<CredentialPath>,
     TwilioForm(form): TwilioForm<CredentialParams>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let row =
         credentials::update(&app.store, scope.tenant(), p.credential, form.for_update()?).await?;
     Ok(Json(render(&row, &scope.urls)))
@@ -176,7 +176,7 @@ pub async fn delete(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<CredentialPath>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     credentials::delete(&app.store, scope.tenant(), p.credential).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,13 +14,13 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::store::media::{self, MediaRow, NewMedia};
 use crate::wire::time::format_date;
 use crate::wire::urls::Urls;
 
 /// The largest upload: 5 MB, the media limit of an MMS (Twilio documents no MCS limit of its
-/// own for REST uploads). Larger is refused with 50512.
+/// own for REST uploads). Larger is refused with `MediaTooLarge`.
 pub const MAX_MEDIA_BYTES: usize = 5 * 1024 * 1024;
 
 pub fn render(row: &MediaRow, urls: &Urls) -> Value {
@@ -42,9 +42,10 @@ pub fn render(row: &MediaRow, urls: &Urls) -> Value {
     })
 }
 
-/// The upload's `Content-Type`, which must be a `type/subtype` media type (50511 otherwise).
-fn content_type(headers: &HeaderMap) -> ApiResult<String> {
-    let invalid = || ApiError::bad_request(50511, "Invalid message media content type");
+/// The upload's `Content-Type`, which must be a `type/subtype` media type (`InvalidMediaType`
+/// otherwise).
+fn content_type(headers: &HeaderMap) -> Result<String> {
+    let invalid = || Error::new(Code::InvalidMediaType);
     let value = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -89,17 +90,17 @@ fn filename(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The upload's bytes, up to [`MAX_MEDIA_BYTES`].
-async fn read_body(body: Body) -> ApiResult<Vec<u8>> {
+async fn read_body(body: Body) -> Result<Vec<u8>> {
     let bytes = axum::body::to_bytes(body, MAX_MEDIA_BYTES)
         .await
         .map_err(|_| {
-            ApiError::bad_request(
-                50512,
-                format!("Message media size is too large: the limit is {MAX_MEDIA_BYTES} bytes"),
+            Error::with(
+                Code::MediaTooLarge,
+                format!("the limit is {MAX_MEDIA_BYTES} bytes"),
             )
         })?;
     if bytes.is_empty() {
-        return Err(ApiError::bad_request(20001, "The media file is empty"));
+        return Err(Error::with(Code::InvalidBody, "the media file is empty"));
     }
     Ok(bytes.to_vec())
 }
@@ -115,7 +116,7 @@ pub async fn create(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>)> {
     let new = NewMedia {
         content_type: content_type(&headers)?,
         filename: filename(&headers),
@@ -130,7 +131,7 @@ pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<MediaPath>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let row = media::fetch(&app.store, scope.tenant(), p.media).await?;
     Ok(Json(render(&row, &scope.urls)))
 }
@@ -141,7 +142,7 @@ pub async fn content(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<MediaPath>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let (row, bytes) = media::content(&app.store, scope.tenant(), p.media).await?;
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
@@ -196,9 +197,12 @@ mod tests {
         }
         for bad in ["", "image", "/jpeg", "image/", "ima ge/jpeg"] {
             let err = content_type(&headers(&[("content-type", bad)])).unwrap_err();
-            assert_eq!(err.code, 50511, "{bad}");
+            assert_eq!(err.code, Code::InvalidMediaType, "{bad}");
         }
-        assert_eq!(content_type(&HeaderMap::new()).unwrap_err().code, 50511);
+        assert_eq!(
+            content_type(&HeaderMap::new()).unwrap_err().code,
+            Code::InvalidMediaType
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::Prefix;
 use crate::store::messages::{self, Delivery, MessageRef, MessageUpdate, NewMessage};
 use crate::webhooks::pre_action::{self, Modifications, modified_json, modified_text};
@@ -22,7 +22,7 @@ use crate::wire::{TwilioForm, TwilioQuery};
 
 /// Message attributes may be up to 4 KB (twilio-behavior.md 6).
 const MAX_ATTRIBUTES: usize = 4 * 1024;
-/// A REST message body may be up to 1600 characters (50504).
+/// A REST message body may be up to 1600 characters (`BodyTooLong`).
 const MAX_BODY: usize = 1600;
 /// The author's limit is undocumented; 256, as for identities (twilio-behavior.md 14.1).
 const MAX_AUTHOR: usize = 256;
@@ -187,61 +187,58 @@ pub struct MessageParams {
 
 /// `ContentVariables`: a JSON object of at most 100 short keys and values, only with a
 /// `ContentSid` (twilio-behavior.md 14.3).
-fn content_variables(value: Option<&str>, content_sid: Option<&str>) -> ApiResult<Option<String>> {
+fn content_variables(value: Option<&str>, content_sid: Option<&str>) -> Result<Option<String>> {
     let Some(value) = value else { return Ok(None) };
     if content_sid.is_none() {
-        return Err(ApiError::bad_request(
-            50528,
+        return Err(Error::with(
+            Code::ContentSidMissing,
             "ContentVariables were given without a ContentSid",
         ));
     }
     let variables = serde_json::from_str::<Map<String, Value>>(value).map_err(|_| {
-        ApiError::bad_request(
-            50527,
+        Error::with(
+            Code::InvalidContentVariables,
             "ContentVariables must be a JSON object of variable names to values",
         )
     })?;
     if value.chars().count() > MAX_VARIABLES_LEN || variables.len() > MAX_VARIABLES {
-        return Err(ApiError::bad_request(
-            50529,
-            format!(
-                "ContentVariables are too long: at most {MAX_VARIABLES} variables and {MAX_VARIABLES_LEN} characters"
-            ),
+        return Err(Error::with(
+            Code::ContentVariablesTooLong,
+            format!("at most {MAX_VARIABLES} variables and {MAX_VARIABLES_LEN} characters"),
         ));
     }
     for (key, value) in &variables {
         if key.chars().count() > MAX_VARIABLE_KEY {
-            return Err(ApiError::bad_request(
-                50540,
-                format!("Content variable key is too long: {key}"),
-            ));
+            return Err(Error::with(Code::ContentVariableKeyTooLong, key));
         }
         let length = match value {
             Value::String(s) => s.chars().count(),
             other => other.to_string().chars().count(),
         };
         if length > MAX_VARIABLE_VALUE {
-            return Err(ApiError::bad_request(
-                50541,
-                format!("Content variable value is too long: {key}"),
-            ));
+            return Err(Error::with(Code::ContentVariableValueTooLong, key));
         }
     }
     Ok(Some(value.to_string()))
 }
 
 impl MessageParams {
-    fn author(&self) -> ApiResult<Option<String>> {
-        params::text("Author", self.author.as_deref(), MAX_AUTHOR, 50310)
+    fn author(&self) -> Result<Option<String>> {
+        params::text(
+            "Author",
+            self.author.as_deref(),
+            MAX_AUTHOR,
+            Code::AuthorTooLong,
+        )
     }
 
-    fn body(&self) -> ApiResult<Option<String>> {
-        params::text("Body", self.body.as_deref(), MAX_BODY, 50504)
+    fn body(&self) -> Result<Option<String>> {
+        params::text("Body", self.body.as_deref(), MAX_BODY, Code::BodyTooLong)
     }
 
-    fn subject(&self) -> ApiResult<Option<String>> {
+    fn subject(&self) -> Result<Option<String>> {
         match &self.subject {
-            Some(s) if s.chars().count() > MAX_SUBJECT => Err(ApiError::invalid(
+            Some(s) if s.chars().count() > MAX_SUBJECT => Err(Error::invalid(
                 "Subject",
                 format!("can be up to {MAX_SUBJECT} characters long"),
             )),
@@ -249,26 +246,39 @@ impl MessageParams {
         }
     }
 
-    fn for_create(&self) -> ApiResult<NewMessage> {
+    fn for_create(&self) -> Result<NewMessage> {
         let author = self.author()?;
         let body = self.body()?;
         let attributes = params::attributes(self.attributes.as_deref(), MAX_ATTRIBUTES)?;
-        let media_sid = params::sid("MediaSid", self.media_sid.as_deref(), Prefix::Media, 50510)?;
+        let media_sid = params::sid(
+            "MediaSid",
+            self.media_sid.as_deref(),
+            Prefix::Media,
+            Code::InvalidMediaSid,
+        )?;
         let content_sid = params::sid(
             "ContentSid",
             self.content_sid.as_deref(),
             Prefix::Content,
-            50526,
+            Code::InvalidContentSid,
         )?;
         let content_variables =
             content_variables(self.content_variables.as_deref(), content_sid.as_deref())?;
-        let date_created = params::date("DateCreated", self.date_created.as_deref(), 50308)?;
-        let date_updated = params::date("DateUpdated", self.date_updated.as_deref(), 50309)?;
+        let date_created = params::date(
+            "DateCreated",
+            self.date_created.as_deref(),
+            Code::InvalidDateCreated,
+        )?;
+        let date_updated = params::date(
+            "DateUpdated",
+            self.date_updated.as_deref(),
+            Code::InvalidDateUpdated,
+        )?;
         let subject = self.subject()?;
         if body.is_none() && media_sid.is_none() && content_sid.is_none() {
-            return Err(ApiError::bad_request(
-                50503,
-                "Message body not provided: a message needs a Body, a MediaSid or a ContentSid",
+            return Err(Error::with(
+                Code::BodyMissing,
+                "a message needs a Body, a MediaSid or a ContentSid",
             ));
         }
         // With a ContentSid the template defines the media: MediaSid is ignored, and the media
@@ -307,14 +317,22 @@ impl MessageParams {
         }
     }
 
-    fn for_update(&self) -> ApiResult<MessageUpdate> {
+    fn for_update(&self) -> Result<MessageUpdate> {
         Ok(MessageUpdate {
             author: self.author()?,
             body: self.body()?,
             attributes: params::attributes(self.attributes.as_deref(), MAX_ATTRIBUTES)?,
             subject: self.subject()?,
-            date_created: params::date("DateCreated", self.date_created.as_deref(), 50308)?,
-            date_updated: params::date("DateUpdated", self.date_updated.as_deref(), 50309)?,
+            date_created: params::date(
+                "DateCreated",
+                self.date_created.as_deref(),
+                Code::InvalidDateCreated,
+            )?,
+            date_updated: params::date(
+                "DateUpdated",
+                self.date_updated.as_deref(),
+                Code::InvalidDateUpdated,
+            )?,
         })
     }
 }
@@ -345,7 +363,7 @@ pub async fn create(
     State(app): State<AppState>,
     Path(p): Path<ConversationPath>,
     TwilioForm(mut form): TwilioForm<MessageParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     if scope.tenant.webhooks {
         let new = form.for_create()?; // bad input fails before any webhook goes out
         let params =
@@ -369,9 +387,14 @@ pub async fn list(
     State(app): State<AppState>,
     Path(p): Path<ConversationPath>,
     TwilioQuery(q): TwilioQuery<ListParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let req = q.page.validate(LIMITS_100)?;
-    let order = params::one_of("Order", q.order.as_deref(), &["asc", "desc"], 20001)?;
+    let order = params::one_of(
+        "Order",
+        q.order.as_deref(),
+        &["asc", "desc"],
+        Code::InvalidParameter,
+    )?;
     let echoed: Vec<(&str, String)> = order
         .map(|o| ("Order", o.to_string()))
         .into_iter()
@@ -394,7 +417,7 @@ pub async fn list(
     .await?;
     let page = page
         .try_map(|written| written)
-        .map_err(|e| ApiError::internal(format!("could not write a message: {e}")))?;
+        .map_err(|e| Error::internal(format!("could not write a message: {e}")))?;
     Ok(Written(paging::render("messages", page, &req, &list_url, &echoed)).into_response())
 }
 
@@ -404,7 +427,7 @@ pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<MessagePath>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let row = messages::fetch(&app.store, scope.tenant(), p.conversation, p.message).await?;
     Ok(Written(render(row.borrowed(), &scope.urls)).into_response())
 }
@@ -416,7 +439,7 @@ pub async fn update(
     State(app): State<AppState>,
     Path(p): Path<MessagePath>,
     TwilioForm(mut form): TwilioForm<MessageParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     if scope.tenant.webhooks {
         let change = form.for_update()?; // bad input fails before any webhook goes out
         let params = messages::update_event_params(
@@ -447,7 +470,7 @@ pub async fn delete(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<MessagePath>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     if scope.tenant.webhooks {
         let params = messages::remove_event_params(
             &app.store,

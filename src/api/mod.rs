@@ -11,6 +11,7 @@ pub mod conversation_webhooks;
 pub mod conversation_with_participants;
 pub mod conversations;
 pub mod credentials;
+pub mod error;
 pub mod media;
 pub mod messages;
 pub mod notifications;

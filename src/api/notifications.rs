@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::Result;
 use crate::store::service_configuration::{self, NotificationChange, NotificationSettings};
 use crate::wire::TwilioForm;
 use crate::wire::params;
@@ -84,9 +84,10 @@ pub struct NotificationParams {
 }
 
 impl NotificationParams {
-    /// Booleans must be `true`/`false` (20001). Templates and sounds are free text: Twilio has
-    /// codes for too long ones (50058, 50059) but documents no limit, so none is invented here.
-    fn check(self) -> ApiResult<NotificationChange> {
+    /// Booleans must be `true`/`false` (`InvalidParameter`). Templates and sounds are free text:
+    /// Twilio has codes for too long ones (50058, 50059) but documents no limit, so none is
+    /// invented here.
+    fn check(self) -> Result<NotificationChange> {
         let flag = |name: &str, value: &Option<String>| params::boolean(name, value.as_deref());
         Ok(NotificationChange {
             log_enabled: flag("LogEnabled", &self.log_enabled)?,
@@ -119,7 +120,7 @@ impl NotificationParams {
 }
 
 /// FetchServiceNotification: GET /v1/Services/{ChatServiceSid}/Configuration/Notifications
-pub async fn fetch(scope: Scope, State(app): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn fetch(scope: Scope, State(app): State<AppState>) -> Result<Json<Value>> {
     let (service_sid, settings) =
         service_configuration::fetch_notifications(&app.store, scope.tenant()).await?;
     Ok(Json(render(
@@ -135,7 +136,7 @@ pub async fn update(
     scope: Scope,
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<NotificationParams>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let (service_sid, settings) =
         service_configuration::update_notifications(&app.store, scope.tenant(), p.check()?).await?;
     Ok(Json(render(

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::store::lifecycle;
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::params::{integer, one_of};
@@ -31,7 +31,7 @@ pub async fn list(
     State(app): State<AppState>,
     headers: HeaderMap,
     TwilioQuery(q): TwilioQuery<OutboundFilter>,
-) -> ApiResult<Json<ListPage<Value>>> {
+) -> Result<Json<ListPage<Value>>> {
     let account = app.authenticate(&headers).await?;
     let req = q.page.validate(LIMITS_100)?;
     let rows =
@@ -73,12 +73,21 @@ pub async fn set_status(
     headers: HeaderMap,
     Path(p): Path<ReceiptPath>,
     TwilioForm(form): TwilioForm<ReceiptStatus>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let account = app.authenticate(&headers).await?;
     let statuses = ["sent", "delivered", "read", "failed", "undelivered"];
-    let status = one_of("Status", form.status.as_deref(), &statuses, 20001)?
-        .ok_or_else(|| ApiError::missing("Status"))?;
-    let error_code = integer("ErrorCode", form.error_code.as_deref(), 20001)?;
+    let status = one_of(
+        "Status",
+        form.status.as_deref(),
+        &statuses,
+        Code::InvalidParameter,
+    )?
+    .ok_or_else(|| Error::missing("Status"))?;
+    let error_code = integer(
+        "ErrorCode",
+        form.error_code.as_deref(),
+        Code::InvalidParameter,
+    )?;
     let updated = lifecycle::force_receipt_status(
         &app.store,
         account,
@@ -88,6 +97,6 @@ pub async fn set_status(
     )
     .await?;
     Ok(Json(
-        serde_json::to_value(updated).map_err(ApiError::internal)?,
+        serde_json::to_value(updated).map_err(Error::internal)?,
     ))
 }

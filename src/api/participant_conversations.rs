@@ -11,7 +11,7 @@ use super::conversations::{Timers, render_timers};
 use super::participants::participant_url;
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::store::conversations::ConversationRow;
 use crate::store::participants::{self, Binding, ListedParticipant, Lookup};
 use crate::wire::TwilioQuery;
@@ -30,14 +30,12 @@ pub struct Filters {
 }
 
 impl Filters {
-    /// Exactly one of `Identity` and `Address` (twilio-behavior.md 13): both is 50451; neither is a
-    /// missing parameter (20001), since the list has nothing to look for.
-    fn lookup(&self) -> ApiResult<(Lookup, (&'static str, String))> {
+    /// Exactly one of `Identity` and `Address` (twilio-behavior.md 13): both is `AmbiguousLookup`;
+    /// neither is a missing parameter (`MissingQueryParameter`), since the list has nothing to look
+    /// for.
+    fn lookup(&self) -> Result<(Lookup, (&'static str, String))> {
         match (&self.identity, &self.address) {
-            (Some(_), Some(_)) => Err(ApiError::bad_request(
-                50451,
-                "One user identifier parameter for lookup at a time is allowed. Please, use either Identity or Address.",
-            )),
+            (Some(_), Some(_)) => Err(Error::new(Code::AmbiguousLookup)),
             (Some(identity), None) => Ok((
                 Lookup::Identity(identity.clone()),
                 ("Identity", identity.clone()),
@@ -46,9 +44,9 @@ impl Filters {
                 Lookup::Address(address.clone()),
                 ("Address", address.clone()),
             )),
-            (None, None) => Err(ApiError::bad_request(
-                20001,
-                "Missing required parameter: either Identity or Address",
+            (None, None) => Err(Error::with(
+                Code::MissingQueryParameter,
+                "Identity or Address",
             )),
         }
     }
@@ -176,7 +174,7 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(q): TwilioQuery<Filters>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let (lookup, echoed) = q.lookup()?;
     let req = q.page.validate(LIMITS_50)?;
     let rows =

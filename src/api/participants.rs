@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid};
 use crate::store::participants::{
     self, AddressChange, Binding, NewParticipant, ParticipantRow, ParticipantUpdate,
@@ -126,54 +126,54 @@ pub fn is_valid_address(address: &str) -> bool {
     }
 }
 
-/// `Identity`: at most 256 characters (50207), and not shaped like a User SID (50206), which
-/// would make `/Users/{Sid}` ambiguous for the User it creates (twilio-behavior.md 2, 11).
-pub fn check_identity(identity: Option<&str>) -> ApiResult<Option<String>> {
+/// `Identity`: at most 256 characters (`IdentityTooLong`), and not shaped like a User SID
+/// (`IdentityLooksLikeSid`), which would make `/Users/{Sid}` ambiguous for the User it creates
+/// (twilio-behavior.md 2, 11).
+pub fn check_identity(identity: Option<&str>) -> Result<Option<String>> {
     if let Some(identity) = identity
         && is_sid(Prefix::User, identity)
     {
-        return Err(ApiError::bad_request(
-            50206,
-            "Identity should not match user SID pattern",
-        ));
+        return Err(Error::new(Code::IdentityLooksLikeSid));
     }
-    params::text("Identity", identity, MAX_ADDRESS_CHARS, 50207)
+    params::text(
+        "Identity",
+        identity,
+        MAX_ADDRESS_CHARS,
+        Code::IdentityTooLong,
+    )
 }
 
-/// `RoleSid`: a malformed SID is as unknown as a missing role (50109).
-fn check_role(role_sid: Option<&str>) -> ApiResult<Option<String>> {
+/// `RoleSid`: a malformed SID is as unknown as a missing role (`ConversationRoleNotFound`).
+fn check_role(role_sid: Option<&str>) -> Result<Option<String>> {
     match role_sid {
         Some(sid) if !is_sid(Prefix::Role, sid) => Err(role_not_found(sid)),
         other => Ok(other.map(str::to_string)),
     }
 }
 
-fn invalid_address(address: &str) -> ApiError {
-    ApiError::bad_request(
-        50407,
-        format!("Invalid messaging binding address: {address}"),
-    )
+fn invalid_address(address: &str) -> Error {
+    Error::with(Code::InvalidAddress, address)
 }
 
-fn invalid_proxy(proxy: &str) -> ApiError {
-    ApiError::bad_request(50408, format!("Invalid participant proxy address: {proxy}"))
+fn invalid_proxy(proxy: &str) -> Error {
+    Error::with(Code::InvalidProxyAddress, proxy)
 }
 
-fn empty_address() -> ApiError {
-    ApiError::bad_request(50411, "Participant address is empty")
+fn empty_address() -> Error {
+    Error::new(Code::EmptyAddress)
 }
 
-fn empty_proxy() -> ApiError {
-    ApiError::bad_request(50412, "Participant proxy address is empty")
+fn empty_proxy() -> Error {
+    Error::new(Code::EmptyProxyAddress)
 }
 
-fn empty_projected() -> ApiError {
-    ApiError::bad_request(50434, "Participant projected address not provided")
+fn empty_projected() -> Error {
+    Error::new(Code::ProjectedAddressMissing)
 }
 
 /// A projected address stands for a chat participant in a group MMS, which runs on US/Canada
 /// phone numbers: it must be a phone number.
-fn check_projected(projected: &str) -> ApiResult<String> {
+fn check_projected(projected: &str) -> Result<String> {
     if channel_of(projected) == "sms" && is_valid_address(projected) {
         Ok(projected.to_string())
     } else {
@@ -182,7 +182,7 @@ fn check_projected(projected: &str) -> ApiResult<String> {
 }
 
 /// The binding of a participant reached at a device address (twilio-behavior.md 10.1, 10.2).
-fn device_binding(address: &str, proxy: Option<&str>) -> ApiResult<Binding> {
+fn device_binding(address: &str, proxy: Option<&str>) -> Result<Binding> {
     if proxy == Some(address) {
         return Err(address_equals_proxy());
     }
@@ -231,8 +231,9 @@ pub struct CreateParams {
         deserialize_with = "keep_empty"
     )]
     pub projected_address: Option<String>,
-    /// Email bindings only (50420 otherwise). Not in the spec's create parameters, but named
-    /// by error 50420 ("Sms Participant should not have MessagingBinding.Name or Level").
+    /// Email bindings only (`UnsupportedBindingParameter` otherwise). Not in the spec's create
+    /// parameters, but named by error `UnsupportedBindingParameter` ("Sms Participant should not
+    /// have MessagingBinding.Name or Level").
     #[serde(rename = "MessagingBinding.Name")]
     pub name: Option<String>,
     #[serde(rename = "MessagingBinding.Level")]
@@ -250,7 +251,7 @@ pub struct CreateParams {
 impl CreateParams {
     /// Everything that can be checked without the database, in the order a caller would fix
     /// them: who the participant is, then its binding, then the rest.
-    pub fn check(&self) -> ApiResult<NewParticipant> {
+    pub fn check(&self) -> Result<NewParticipant> {
         let identity = check_identity(self.identity.as_deref())?;
         let address = self.address.as_deref();
         let proxy = self.proxy_address.as_deref();
@@ -275,9 +276,9 @@ impl CreateParams {
                 projected_address: Some(check_projected(projected)?),
                 ..Binding::default()
             }),
-            (None, Some(_)) => return Err(ApiError::missing("Identity")),
+            (None, Some(_)) => return Err(Error::missing("Identity")),
             (None, None) if identity.is_some() => None,
-            (None, None) => return Err(ApiError::missing("Identity or MessagingBinding.Address")),
+            (None, None) => return Err(Error::missing("Identity or MessagingBinding.Address")),
         };
         if self.name.is_some() || self.level.is_some() {
             match binding.as_mut().filter(|b| b.kind == "email") {
@@ -286,9 +287,9 @@ impl CreateParams {
                     email.level = self.level.clone();
                 }
                 None => {
-                    return Err(ApiError::bad_request(
-                        50420,
-                        "Participant Messaging Binding type does not support all of the provided Messaging Binding parameters: only an email participant has MessagingBinding.Name or MessagingBinding.Level",
+                    return Err(Error::with(
+                        Code::UnsupportedBindingParameter,
+                        "only an email participant has MessagingBinding.Name or MessagingBinding.Level",
                     ));
                 }
             }
@@ -298,8 +299,16 @@ impl CreateParams {
             binding,
             attributes: params::attributes(self.attributes.as_deref(), MAX_ATTRIBUTES)?,
             role_sid: check_role(self.role_sid.as_deref())?,
-            date_created: params::date("DateCreated", self.date_created.as_deref(), 50308)?,
-            date_updated: params::date("DateUpdated", self.date_updated.as_deref(), 50309)?,
+            date_created: params::date(
+                "DateCreated",
+                self.date_created.as_deref(),
+                Code::InvalidDateCreated,
+            )?,
+            date_updated: params::date(
+                "DateUpdated",
+                self.date_updated.as_deref(),
+                Code::InvalidDateUpdated,
+            )?,
         })
     }
 }
@@ -344,15 +353,15 @@ fn is_null(value: &str) -> bool {
     value.is_empty() || value == "null"
 }
 
-/// A bad read horizon is 50421 for both parameters: twilio-behavior.md 10.4 gives that code for a bad
-/// `LastReadMessageIndex` or `LastReadTimestamp` on the participant (the dictionary's older
-/// Chat codes 50405/50406 name the "consumption" horizon of Chat members).
-fn bad_read_horizon(name: &str, value: &str) -> ApiError {
-    ApiError::bad_request(50421, format!("Invalid {name} format: {value}"))
+/// A bad read horizon is `InvalidLastReadIndex` for both parameters: twilio-behavior.md 10.4 gives
+/// that code for a bad `LastReadMessageIndex` or `LastReadTimestamp` on the participant (the
+/// dictionary's older Chat codes 50405/50406 name the "consumption" horizon of Chat members).
+fn bad_read_horizon(name: &str, value: &str) -> Error {
+    params::refused(Code::InvalidLastReadIndex, name, format!("'{value}'"))
 }
 
 impl UpdateParams {
-    fn check(&self) -> ApiResult<ParticipantUpdate> {
+    fn check(&self) -> Result<ParticipantUpdate> {
         let proxy_address = match self.proxy_address.as_deref() {
             None => None,
             Some("null") => Some(AddressChange::Remove),
@@ -390,8 +399,16 @@ impl UpdateParams {
             identity: check_identity(self.identity.as_deref())?,
             last_read_message_index,
             last_read_timestamp,
-            date_created: params::date("DateCreated", self.date_created.as_deref(), 50308)?,
-            date_updated: params::date("DateUpdated", self.date_updated.as_deref(), 50309)?,
+            date_created: params::date(
+                "DateCreated",
+                self.date_created.as_deref(),
+                Code::InvalidDateCreated,
+            )?,
+            date_updated: params::date(
+                "DateUpdated",
+                self.date_updated.as_deref(),
+                Code::InvalidDateUpdated,
+            )?,
         })
     }
 }
@@ -413,7 +430,7 @@ pub async fn create(
     State(app): State<AppState>,
     Path(p): Path<ConversationPath>,
     TwilioForm(form): TwilioForm<CreateParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let new = form.check()?;
     // A participant event's target may veto, not modify (twilio-behavior.md 17.2).
     if scope.tenant.webhooks {
@@ -435,7 +452,7 @@ pub async fn list(
     State(app): State<AppState>,
     Path(p): Path<ConversationPath>,
     TwilioQuery(q): TwilioQuery<PageParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let req = q.validate(LIMITS_100)?;
     let (conversation_sid, rows) =
         participants::list(&app.store, scope.tenant(), p.conversation, req.clone()).await?;
@@ -451,7 +468,7 @@ pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<ParticipantPath>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let row =
         participants::fetch(&app.store, scope.tenant(), p.conversation, p.participant).await?;
     Ok(Json(render(&row, &scope.urls)).into_response())
@@ -463,7 +480,7 @@ pub async fn update(
     State(app): State<AppState>,
     Path(p): Path<ParticipantPath>,
     TwilioForm(form): TwilioForm<UpdateParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let change = form.check()?;
     if scope.tenant.webhooks {
         let params = participants::update_event_params(
@@ -491,7 +508,7 @@ pub async fn delete(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<ParticipantPath>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     if scope.tenant.webhooks {
         let params = participants::remove_event_params(
             &app.store,

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::bindings::{binding_type, render};
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::store::bindings::{self, Registration};
 use crate::wire::TwilioForm;
 use crate::wire::params;
@@ -48,24 +48,34 @@ pub struct RegistrationParams {
     message_types: Vec<String>,
 }
 
-fn required<'a>(name: &str, value: &'a Option<String>) -> ApiResult<&'a str> {
+fn required<'a>(name: &str, value: &'a Option<String>) -> Result<&'a str> {
     value
         .as_deref()
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| ApiError::missing(name))
+        .ok_or_else(|| Error::missing(name))
 }
 
 impl RegistrationParams {
-    fn check(&self) -> ApiResult<Registration> {
+    fn check(&self) -> Result<Registration> {
         let identity = required("Identity", &self.identity)?;
-        params::text("Identity", Some(identity), MAX_IDENTITY, 50207)?;
+        params::text(
+            "Identity",
+            Some(identity),
+            MAX_IDENTITY,
+            Code::IdentityTooLong,
+        )?;
         let kind = binding_type(required("BindingType", &self.binding_type)?)?;
         let endpoint = required("Endpoint", &self.endpoint)?;
-        params::text("Endpoint", Some(endpoint), MAX_ENDPOINT, 20001)?;
+        params::text(
+            "Endpoint",
+            Some(endpoint),
+            MAX_ENDPOINT,
+            Code::InvalidParameter,
+        )?;
         let mut message_types: Vec<String> = Vec::new();
         for t in &self.message_types {
             if !MESSAGE_TYPES.contains(&t.as_str()) {
-                return Err(ApiError::invalid(
+                return Err(Error::invalid(
                     "MessageTypes",
                     format!("'{t}' is not one of {}", MESSAGE_TYPES.join(", ")),
                 ));
@@ -94,7 +104,7 @@ pub async fn register(
     scope: Scope,
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<RegistrationParams>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>)> {
     let (row, created) = bindings::register(&app.store, scope.tenant(), p.check()?).await?;
     let status = if created {
         StatusCode::CREATED

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::Result;
 use crate::store::receipts::{self, ReceiptRow};
 use crate::wire::TwilioQuery;
 use crate::wire::paging::{self, LIMITS_50, ListPage, PageParams};
@@ -72,7 +72,7 @@ pub async fn list(
     State(app): State<AppState>,
     Path(p): Path<MessagePath>,
     TwilioQuery(q): TwilioQuery<PageParams>,
-) -> ApiResult<Json<ListPage<Value>>> {
+) -> Result<Json<ListPage<Value>>> {
     let req = q.validate(LIMITS_50)?;
     let list_url = scope.urls.scoped(&format!(
         "Conversations/{}/Messages/{}/Receipts",
@@ -104,7 +104,7 @@ pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<ReceiptPath>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let row = receipts::fetch(
         &app.store,
         scope.tenant(),

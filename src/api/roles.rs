@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::store::roles::{self, NewRole, RoleRow};
 use crate::wire::paging::{self, LIMITS_50, ListPage, PageParams};
 use crate::wire::params;
@@ -49,9 +49,9 @@ pub struct RoleParams {
 }
 
 /// At least one permission, each once, in the order given.
-fn permission_list(sent: &[String]) -> ApiResult<Vec<String>> {
+fn permission_list(sent: &[String]) -> Result<Vec<String>> {
     if sent.is_empty() {
-        return Err(ApiError::missing("Permission"));
+        return Err(Error::missing("Permission"));
     }
     let mut list: Vec<String> = Vec::with_capacity(sent.len());
     for p in sent {
@@ -63,23 +63,24 @@ fn permission_list(sent: &[String]) -> ApiResult<Vec<String>> {
 }
 
 impl RoleParams {
-    fn for_create(&self) -> ApiResult<NewRole> {
+    fn for_create(&self) -> Result<NewRole> {
         let friendly_name = self
             .friendly_name
             .as_deref()
-            .ok_or_else(|| ApiError::missing("FriendlyName"))?;
+            .ok_or_else(|| Error::missing("FriendlyName"))?;
         let friendly_name = params::text(
             "FriendlyName",
             Some(friendly_name),
             MAX_FRIENDLY_NAME,
-            50003,
+            Code::FriendlyNameTooLong,
         )?
         .unwrap_or_default();
         let role_type = self
             .role_type
             .as_deref()
-            .ok_or_else(|| ApiError::missing("Type"))?;
-        let role_type = params::one_of("Type", Some(role_type), TYPES, 50105)?.unwrap_or_default();
+            .ok_or_else(|| Error::missing("Type"))?;
+        let role_type = params::one_of("Type", Some(role_type), TYPES, Code::InvalidRoleType)?
+            .unwrap_or_default();
         let permissions = permission_list(&self.permission)?;
         roles::check_permissions(role_type, &permissions)?;
         Ok(NewRole {
@@ -100,7 +101,7 @@ pub async fn create(
     scope: Scope,
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<RoleParams>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>)> {
     let row = roles::create(&app.store, scope.tenant(), p.for_create()?).await?;
     Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))))
 }
@@ -110,7 +111,7 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(page): TwilioQuery<PageParams>,
-) -> ApiResult<Json<ListPage<Value>>> {
+) -> Result<Json<ListPage<Value>>> {
     let req = page.validate(LIMITS_50)?;
     let rows = roles::list(&app.store, scope.tenant(), req.clone()).await?;
     let page = rows.map(|r| render(&r, &scope.urls));
@@ -128,7 +129,7 @@ pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<RolePath>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let row = roles::fetch(&app.store, scope.tenant(), p.role).await?;
     Ok(Json(render(&row, &scope.urls)))
 }
@@ -140,7 +141,7 @@ pub async fn update(
     State(app): State<AppState>,
     Path(p): Path<RolePath>,
     TwilioForm(form): TwilioForm<RoleParams>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let permissions = permission_list(&form.permission)?;
     let row = roles::update(&app.store, scope.tenant(), p.role, permissions).await?;
     Ok(Json(render(&row, &scope.urls)))
@@ -151,7 +152,7 @@ pub async fn delete(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<RolePath>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     roles::delete(&app.store, scope.tenant(), p.role).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,7 +11,7 @@ use axum::routing::{MethodRouter, get, post};
 
 use super::*;
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{Code, Error};
 
 /// Resources that live inside a service, relative to either prefix.
 fn per_service() -> Vec<(&'static str, MethodRouter<AppState>)> {
@@ -180,7 +180,8 @@ fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
     ]
 }
 
-/// Every route, with Twilio-shaped answers for unknown paths (20404) and wrong methods (20004).
+/// Every route, with Twilio-shaped answers for unknown paths (`NotFound`) and wrong methods
+/// (`MethodNotAllowed`).
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
     for (path, route) in per_service() {
@@ -197,8 +198,10 @@ pub fn router() -> Router<AppState> {
         router = router.route(path, route);
     }
     router
-        .fallback(
-            |uri: axum::http::Uri| async move { ApiError::not_found(uri.path()).into_response() },
-        )
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
+        .fallback(|uri: axum::http::Uri| async move {
+            Error::with(Code::NotFound, uri.path()).into_response()
+        })
+        .method_not_allowed_fallback(|| async {
+            Error::new(Code::MethodNotAllowed).into_response()
+        })
 }

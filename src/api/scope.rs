@@ -6,7 +6,7 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{Code, Error};
 use crate::store::services::{ServiceRef, Tenant};
 use crate::wire::params::webhooks_enabled;
 use crate::wire::urls::Urls;
@@ -28,7 +28,7 @@ impl Scope {
 }
 
 impl FromRequestParts<AppState> for Scope {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -37,7 +37,7 @@ impl FromRequestParts<AppState> for Scope {
         let account_sid = state.authenticate(&parts.headers).await?;
         let params = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|_| ApiError::not_found(parts.uri.path()))?;
+            .map_err(|_| Error::with(Code::NotFound, parts.uri.path()))?;
         let service_sid = params
             .iter()
             .find(|(name, _)| *name == "service")

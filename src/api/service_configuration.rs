@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::{Code, Result};
 use crate::sid::Prefix;
 use crate::store::service_configuration::{
     self, ServiceConfigurationChange, ServiceConfigurationRow,
@@ -46,14 +46,14 @@ pub struct ServiceConfigurationParams {
     pub reachability_enabled: Option<String>,
 }
 
-/// A malformed role SID names no role: the same 400/50100 "Role not found" as an unknown one
+/// A malformed role SID names no role: the same `RoleNotFound` as an unknown one
 /// (see store::service_configuration::check_role for the codes).
-fn role_sid(name: &str, value: Option<&str>) -> ApiResult<Option<String>> {
-    params::sid(name, value, Prefix::Role, 50100)
+fn role_sid(name: &str, value: Option<&str>) -> Result<Option<String>> {
+    params::sid(name, value, Prefix::Role, Code::RoleNotFound)
 }
 
 impl ServiceConfigurationParams {
-    fn check(&self) -> ApiResult<ServiceConfigurationChange> {
+    fn check(&self) -> Result<ServiceConfigurationChange> {
         Ok(ServiceConfigurationChange {
             default_conversation_creator_role_sid: role_sid(
                 "DefaultConversationCreatorRoleSid",
@@ -76,7 +76,7 @@ impl ServiceConfigurationParams {
 }
 
 /// FetchServiceConfiguration: GET /v1/Services/{ChatServiceSid}/Configuration
-pub async fn fetch(scope: Scope, State(app): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn fetch(scope: Scope, State(app): State<AppState>) -> Result<Json<Value>> {
     let row = service_configuration::fetch(&app.store, scope.tenant()).await?;
     Ok(Json(render(&row, &scope.urls)))
 }
@@ -86,7 +86,7 @@ pub async fn update(
     scope: Scope,
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<ServiceConfigurationParams>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let row = service_configuration::update(&app.store, scope.tenant(), p.check()?).await?;
     Ok(Json(render(&row, &scope.urls)))
 }

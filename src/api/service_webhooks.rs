@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::account_webhooks::WebhookConfigParams;
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::Result;
 use crate::store::configuration::WebhookConfig;
 use crate::store::service_configuration;
 use crate::wire::TwilioForm;
@@ -28,7 +28,7 @@ pub fn render(config: &WebhookConfig, account_sid: &str, service_sid: &str, urls
 }
 
 /// FetchServiceWebhookConfiguration: GET /v1/Services/{ChatServiceSid}/Configuration/Webhooks
-pub async fn fetch(scope: Scope, State(app): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn fetch(scope: Scope, State(app): State<AppState>) -> Result<Json<Value>> {
     let (service_sid, config) =
         service_configuration::fetch_webhooks(&app.store, scope.tenant()).await?;
     Ok(Json(render(
@@ -44,7 +44,7 @@ pub async fn update(
     scope: Scope,
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<WebhookConfigParams>,
-) -> ApiResult<Json<Value>> {
+) -> Result<Json<Value>> {
     let (service_sid, config) =
         service_configuration::update_webhooks(&app.store, scope.tenant(), p.check(false)?).await?;
     Ok(Json(render(

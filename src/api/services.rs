@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::store::services::{self, ServiceRow};
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::params::text;
@@ -48,11 +48,12 @@ pub async fn create(
     scope: Scope,
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<CreateService>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Value>)> {
     let name = p
         .friendly_name
-        .ok_or_else(|| ApiError::missing("FriendlyName"))?;
-    let name = text("FriendlyName", Some(&name), 256, 50003)?.unwrap_or_default();
+        .ok_or_else(|| Error::missing("FriendlyName"))?;
+    let name =
+        text("FriendlyName", Some(&name), 256, Code::FriendlyNameTooLong)?.unwrap_or_default();
     let row = services::create(&app.store, scope.account_sid().to_string(), name).await?;
     Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))))
 }
@@ -62,7 +63,7 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(page): TwilioQuery<PageParams>,
-) -> ApiResult<Json<ListPage<Value>>> {
+) -> Result<Json<ListPage<Value>>> {
     let req = page.validate(LIMITS_100)?;
     let rows = services::list(&app.store, scope.account_sid().to_string(), req.clone()).await?;
     let page = rows.map(|r| render(&r, &scope.urls));
@@ -76,13 +77,13 @@ pub async fn list(
 }
 
 /// FetchService: GET /v1/Services/{Sid}
-pub async fn fetch(scope: Scope, State(app): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn fetch(scope: Scope, State(app): State<AppState>) -> Result<Json<Value>> {
     let row = services::fetch(&app.store, scope.tenant()).await?;
     Ok(Json(render(&row, &scope.urls)))
 }
 
 /// DeleteService: DELETE /v1/Services/{Sid}
-pub async fn delete(scope: Scope, State(app): State<AppState>) -> ApiResult<StatusCode> {
+pub async fn delete(scope: Scope, State(app): State<AppState>) -> Result<StatusCode> {
     services::delete(&app.store, scope.tenant()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

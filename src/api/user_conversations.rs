@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::conversations::{Timers, render_timers};
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Result};
 use crate::store::users::{self, UserConversationRow, UserConversationUpdate};
 use crate::wire::TwilioForm;
 use crate::wire::TwilioQuery;
@@ -107,29 +107,30 @@ fn clears(value: &str) -> bool {
 }
 
 impl UserConversationParams {
-    fn check(&self) -> ApiResult<UserConversationUpdate> {
+    fn check(&self) -> Result<UserConversationUpdate> {
         let notification_level = params::one_of(
             "NotificationLevel",
             self.notification_level.as_deref(),
             NOTIFICATION_LEVELS,
-            50210,
+            Code::InvalidNotificationLevel,
         )?
         .map(str::to_string);
-        // 50421 "Invalid last read message index format"; an index is never negative.
+        // `InvalidLastReadIndex`; an index is never negative.
         let last_read_message_index = match self.last_read_message_index.as_deref() {
             None => None,
             Some(v) if clears(v) => Some(None),
             Some(v) => match v.parse::<i64>() {
                 Ok(index) if index >= 0 => Some(Some(index)),
                 _ => {
-                    return Err(ApiError::bad_request(
-                        50421,
-                        format!("Invalid LastReadMessageIndex: {v}"),
+                    return Err(params::refused(
+                        Code::InvalidLastReadIndex,
+                        "LastReadMessageIndex",
+                        format!("'{v}' is not an index"),
                     ));
                 }
             },
         };
-        // 50405 "Invalid last consumption timestamp format": Chat's name for the same
+        // `InvalidLastReadTimestamp` is Chat's "last consumption timestamp" code, the same
         // timestamp (Conversations has no code of its own for it; twilio-behavior.md 21).
         let last_read_timestamp = match self.last_read_timestamp.as_deref() {
             None => None,
@@ -137,9 +138,10 @@ impl UserConversationParams {
             Some(v) => match parse_date(v) {
                 Some(secs) => Some(Some(format_date(secs))),
                 None => {
-                    return Err(ApiError::bad_request(
-                        50405,
-                        format!("Invalid LastReadTimestamp: {v}"),
+                    return Err(params::refused(
+                        Code::InvalidLastReadTimestamp,
+                        "LastReadTimestamp",
+                        format!("'{v}' is not a date"),
                     ));
                 }
             },
@@ -170,7 +172,7 @@ pub async fn list(
     State(app): State<AppState>,
     Path(p): Path<UserPath>,
     TwilioQuery(page): TwilioQuery<PageParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let req = page.validate(LIMITS_50)?;
     let (user, rows) =
         users::list_conversations(&app.store, scope.tenant(), p.user, req.clone()).await?;
@@ -187,7 +189,7 @@ pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<UserConversationPath>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let row = users::fetch_conversation(&app.store, scope.tenant(), p.user, p.conversation).await?;
     Ok(Json(render(&row, &scope.urls)).into_response())
 }
@@ -199,7 +201,7 @@ pub async fn update(
     State(app): State<AppState>,
     Path(p): Path<UserConversationPath>,
     TwilioForm(form): TwilioForm<UserConversationParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let change = form.check()?;
     let row =
         users::update_conversation(&app.store, scope.tenant(), p.user, p.conversation, change)
@@ -213,7 +215,7 @@ pub async fn delete(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<UserConversationPath>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     users::delete_conversation(&app.store, scope.tenant(), p.user, p.conversation).await?;
     Ok(StatusCode::NO_CONTENT)
 }

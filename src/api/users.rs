@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::scope::Scope;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid};
 use crate::store::users::{self, NewUser, Reachability, UserRow, UserUpdate};
 use crate::webhooks::pre_action;
@@ -83,39 +83,42 @@ pub struct UserParams {
     role_sid: Option<String>,
 }
 
-/// An identity: at most 256 characters (50207), never shaped like a user SID (50206), so that
-/// `{Sid}` in a path can be either.
-fn check_identity(identity: &str) -> ApiResult<()> {
+/// An identity: at most 256 characters (`IdentityTooLong`), never shaped like a user SID
+/// (`IdentityLooksLikeSid`), so that `{Sid}` in a path can be either.
+fn check_identity(identity: &str) -> Result<()> {
     if identity.chars().count() > MAX_IDENTITY {
-        return Err(ApiError::bad_request(
-            50207,
-            format!("Identity is too long: limit is {MAX_IDENTITY} characters"),
+        return Err(params::refused(
+            Code::IdentityTooLong,
+            "Identity",
+            format!("limit is {MAX_IDENTITY} characters"),
         ));
     }
     if is_sid(Prefix::User, identity) {
-        return Err(ApiError::bad_request(
-            50206,
-            "Identity should not match user SID pattern",
-        ));
+        return Err(Error::new(Code::IdentityLooksLikeSid));
     }
     Ok(())
 }
 
 impl UserParams {
-    fn checked_common(&self) -> ApiResult<UserUpdate> {
+    fn checked_common(&self) -> Result<UserUpdate> {
         Ok(UserUpdate {
             friendly_name: self.friendly_name.clone(),
             attributes: params::attributes(self.attributes.as_deref(), MAX_ATTRIBUTES)?,
-            // A malformed SID names no role: the same 50100 as an unknown one.
-            role_sid: params::sid("RoleSid", self.role_sid.as_deref(), Prefix::Role, 50100)?,
+            // A malformed SID names no role: the same `RoleNotFound` as an unknown one.
+            role_sid: params::sid(
+                "RoleSid",
+                self.role_sid.as_deref(),
+                Prefix::Role,
+                Code::RoleNotFound,
+            )?,
         })
     }
 
-    fn for_create(&self) -> ApiResult<NewUser> {
+    fn for_create(&self) -> Result<NewUser> {
         let identity = self
             .identity
             .as_deref()
-            .ok_or_else(|| ApiError::missing("Identity"))?;
+            .ok_or_else(|| Error::missing("Identity"))?;
         check_identity(identity)?;
         let common = self.checked_common()?;
         Ok(NewUser {
@@ -137,7 +140,7 @@ pub async fn create(
     scope: Scope,
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<UserParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let (row, reach) = users::create(&app.store, scope.tenant(), p.for_create()?).await?;
     let body = Json(render(&row, Some(reach), &scope.urls));
     Ok((StatusCode::CREATED, body).into_response())
@@ -148,7 +151,7 @@ pub async fn list(
     scope: Scope,
     State(app): State<AppState>,
     TwilioQuery(page): TwilioQuery<PageParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let req = page.validate(LIMITS_50)?;
     let rows = users::list(&app.store, scope.tenant(), req.clone()).await?;
     let page = rows.as_ref().map(|r| render(r, None, &scope.urls));
@@ -161,7 +164,7 @@ pub async fn fetch(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<UserPath>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let (row, reach) = users::fetch(&app.store, scope.tenant(), p.user).await?;
     Ok(Json(render(&row, Some(reach), &scope.urls)).into_response())
 }
@@ -172,7 +175,7 @@ pub async fn update(
     State(app): State<AppState>,
     Path(p): Path<UserPath>,
     TwilioForm(form): TwilioForm<UserParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let change = form.checked_common()?;
     // A user event's target may veto, not modify (twilio-behavior.md 17.2).
     if scope.tenant.webhooks {
@@ -189,7 +192,7 @@ pub async fn delete(
     scope: Scope,
     State(app): State<AppState>,
     Path(p): Path<UserPath>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     users::delete(&app.store, scope.tenant(), p.user).await?;
     Ok(StatusCode::NO_CONTENT)
 }

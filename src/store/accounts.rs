@@ -5,7 +5,7 @@ use rusqlite::{Connection, params};
 use super::services::{self, DEFAULT_SERVICE_NAME};
 use super::sql::optional;
 use super::{Store, WriteCtx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::sid::{Prefix, new_secret, new_sid};
 
 /// A Basic-auth username and password, and the account they open.
@@ -33,12 +33,7 @@ pub struct NewApiKey {
 
 /// Creates the account with its configuration and default service, or, if it exists, sets its
 /// auth token (so that `--auth-token` always wins at start).
-fn upsert_account(
-    ctx: &WriteCtx,
-    sid: &str,
-    auth_token: &str,
-    friendly_name: &str,
-) -> ApiResult<()> {
+fn upsert_account(ctx: &WriteCtx, sid: &str, auth_token: &str, friendly_name: &str) -> Result<()> {
     let exists = optional(
         ctx.tx,
         "SELECT 1 FROM accounts WHERE sid = ?1",
@@ -77,9 +72,9 @@ pub fn default_messaging_service_sid(account_sid: &str) -> String {
 }
 
 /// Makes sure the account exists with this token (the account given on the command line).
-pub async fn ensure(store: &Store, sid: String, auth_token: String) -> ApiResult<()> {
+pub async fn ensure(store: &Store, sid: String, auth_token: String) -> Result<()> {
     if !crate::sid::is_sid(Prefix::Account, &sid) {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "AccountSid",
             "must be AC followed by 32 hex digits",
         ));
@@ -90,7 +85,7 @@ pub async fn ensure(store: &Store, sid: String, auth_token: String) -> ApiResult
 }
 
 /// Creates a new account with a fresh SID and auth token.
-pub async fn create(store: &Store, friendly_name: String) -> ApiResult<NewAccount> {
+pub async fn create(store: &Store, friendly_name: String) -> Result<NewAccount> {
     store
         .write(move |ctx| {
             let account = NewAccount {
@@ -114,7 +109,7 @@ pub async fn create_api_key(
     store: &Store,
     account_sid: String,
     friendly_name: String,
-) -> ApiResult<NewApiKey> {
+) -> Result<NewApiKey> {
     store
         .write(move |ctx| {
             let key = NewApiKey { sid: new_sid(Prefix::ApiKey), secret: new_secret(), account_sid, friendly_name };
@@ -128,7 +123,7 @@ pub async fn create_api_key(
 }
 
 /// Every credential that opens an account: account tokens and API key secrets.
-pub fn all_credentials(conn: &Connection) -> ApiResult<Vec<Credential>> {
+pub fn all_credentials(conn: &Connection) -> Result<Vec<Credential>> {
     let mut stmt = conn.prepare(
         "SELECT sid, auth_token, sid FROM accounts UNION ALL SELECT sid, secret, account_sid FROM api_keys",
     )?;
@@ -142,12 +137,12 @@ pub fn all_credentials(conn: &Connection) -> ApiResult<Vec<Credential>> {
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub async fn load_credentials(store: &Store) -> ApiResult<Vec<Credential>> {
+pub async fn load_credentials(store: &Store) -> Result<Vec<Credential>> {
     store.read(all_credentials).await
 }
 
 /// The credential with this username (an account SID or an API key SID), if the store has it.
-pub async fn find_credential(store: &Store, username: String) -> ApiResult<Option<Credential>> {
+pub async fn find_credential(store: &Store, username: String) -> Result<Option<Credential>> {
     store
         .read(move |conn| {
             optional(

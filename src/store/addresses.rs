@@ -7,7 +7,7 @@ use rusqlite::{Connection, Row, params};
 use super::services::{self, ServiceRef, Tenant};
 use super::sql::{Keyset, is_unique_violation, optional};
 use super::{Store, WriteCtx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
 
@@ -102,7 +102,7 @@ pub struct AddressUpdate {
 
 /// Finds one of the tenant's configurations by IG SID or, failing the SID pattern, by its
 /// address (`+13115552368`, `whatsapp:+1...`), or answers 404 for the request path.
-pub fn resolve(conn: &Connection, tenant: &Tenant, sid_or_address: &str) -> ApiResult<AddressRow> {
+pub fn resolve(conn: &Connection, tenant: &Tenant, sid_or_address: &str) -> Result<AddressRow> {
     let column = if is_sid(Prefix::AddressConfiguration, sid_or_address) {
         "sid"
     } else {
@@ -118,13 +118,9 @@ pub fn resolve(conn: &Connection, tenant: &Tenant, sid_or_address: &str) -> ApiR
 }
 
 /// The service autocreated conversations go to: the one named, which must be the account's
-/// (400/50050 otherwise, as for any unknown SID referenced in a body parameter, twilio-behavior.md 5),
-/// or the account's default service.
-fn conversation_service(
-    conn: &Connection,
-    tenant: &Tenant,
-    named: Option<&str>,
-) -> ApiResult<String> {
+/// (`ServiceNotFound` otherwise, as for any unknown SID referenced in a body parameter,
+/// twilio-behavior.md 5), or the account's default service.
+fn conversation_service(conn: &Connection, tenant: &Tenant, named: Option<&str>) -> Result<String> {
     let Some(sid) = named else {
         let default = Tenant {
             service: ServiceRef::Default,
@@ -139,9 +135,9 @@ fn conversation_service(
     services::resolve(conn, &scoped)
         .map(|s| s.sid)
         .map_err(|_| {
-            ApiError::bad_request(
-                50050,
-                format!("Service Instance not found: AutoCreation.ConversationServiceSid {sid}"),
+            Error::with(
+                Code::ServiceNotFound,
+                format!("AutoCreation.ConversationServiceSid {sid}"),
             )
         })
 }
@@ -184,41 +180,40 @@ fn merge(
     }
 }
 
-/// A `webhook` autocreation attaches a conversation-scoped webhook, so it needs a URL (50369);
-/// a `studio` one attaches a Studio webhook, so it needs a flow (50367). Checked on the merged
-/// settings, so that an update may change the type and its target together.
-fn check_complete(auto: &AutoCreation) -> ApiResult<()> {
+/// A `webhook` autocreation attaches a conversation-scoped webhook, so it needs a URL
+/// (`WebhookUrlMissing`); a `studio` one attaches a Studio webhook, so it needs a flow
+/// (`InvalidWebhookFlowSid`). Checked on the merged settings, so that an update may change the type
+/// and its target together.
+fn check_complete(auto: &AutoCreation) -> Result<()> {
     match auto.kind.as_str() {
-        "webhook" if auto.webhook_url.is_none() => Err(ApiError::bad_request(
-            50369,
+        "webhook" if auto.webhook_url.is_none() => Err(Error::with(
+            Code::WebhookUrlMissing,
             "AutoCreation.WebhookUrl is required when AutoCreation.Type is webhook",
         )),
-        "studio" if auto.studio_flow_sid.is_none() => Err(ApiError::bad_request(
-            50367,
+        "studio" if auto.studio_flow_sid.is_none() => Err(Error::with(
+            Code::InvalidWebhookFlowSid,
             "AutoCreation.StudioFlowSid is required when AutoCreation.Type is studio",
         )),
         _ => Ok(()),
     }
 }
 
-fn filters_json(auto: &AutoCreation) -> ApiResult<Option<String>> {
+fn filters_json(auto: &AutoCreation) -> Result<Option<String>> {
     auto.webhook_filters
         .as_ref()
         .map(serde_json::to_string)
         .transpose()
-        .map_err(ApiError::internal)
+        .map_err(Error::internal)
 }
 
-/// One configuration per address per account. The error dictionary has no code of its own for
-/// a duplicate address configuration, so this is the platform's generic 409 Conflict (20409).
-fn duplicate_address(address: &str) -> ApiError {
-    ApiError::conflict(
-        20409,
-        format!("An address configuration already exists for address {address}"),
-    )
+/// One configuration per address per account. The error dictionary has no code of its own for a
+/// duplicate address configuration, so this is the platform's generic 409 Conflict
+/// (`AddressConfigurationExists`).
+fn duplicate_address(address: &str) -> Error {
+    Error::with(Code::AddressConfigurationExists, address)
 }
 
-fn insert(ctx: &WriteCtx, tenant: &Tenant, new: NewAddress) -> ApiResult<AddressRow> {
+fn insert(ctx: &WriteCtx, tenant: &Tenant, new: NewAddress) -> Result<AddressRow> {
     let service_sid = conversation_service(ctx.tx, tenant, new.auto.service_sid.as_deref())?;
     let auto = merge(None, new.auto, service_sid);
     check_complete(&auto)?;
@@ -248,18 +243,18 @@ fn insert(ctx: &WriteCtx, tenant: &Tenant, new: NewAddress) -> ApiResult<Address
     );
     match inserted {
         Err(e) if is_unique_violation(&e) => Err(duplicate_address(&new.address)),
-        other => other.map_err(ApiError::from),
+        other => other.map_err(Error::from),
     }?;
     resolve(ctx.tx, tenant, &sid)
 }
 
 /// CreateConfigurationAddress.
-pub async fn create(store: &Store, tenant: Tenant, new: NewAddress) -> ApiResult<AddressRow> {
+pub async fn create(store: &Store, tenant: Tenant, new: NewAddress) -> Result<AddressRow> {
     store.write(move |ctx| insert(ctx, &tenant, new)).await
 }
 
 /// FetchConfigurationAddress.
-pub async fn fetch(store: &Store, tenant: Tenant, sid_or_address: String) -> ApiResult<AddressRow> {
+pub async fn fetch(store: &Store, tenant: Tenant, sid_or_address: String) -> Result<AddressRow> {
     store
         .read(move |conn| resolve(conn, &tenant, &sid_or_address))
         .await
@@ -271,7 +266,7 @@ pub async fn list(
     tenant: Tenant,
     address_type: Option<String>,
     req: PageRequest,
-) -> ApiResult<Page<AddressRow>> {
+) -> Result<Page<AddressRow>> {
     store
         .read(move |conn| {
             let mut select = format!("{SELECT} WHERE account_sid = ?1");
@@ -296,7 +291,7 @@ pub async fn update(
     tenant: Tenant,
     sid_or_address: String,
     change: AddressUpdate,
-) -> ApiResult<AddressRow> {
+) -> Result<AddressRow> {
     store
         .write(move |ctx| {
             let current = resolve(ctx.tx, &tenant, &sid_or_address)?;
@@ -334,7 +329,7 @@ pub async fn update(
 /// DeleteConfigurationAddress: inbound messages to the address no longer autocreate
 /// conversations (Twilio logs 50610 "Address configuration deleted"; confab has no debugger
 /// log to write it to).
-pub async fn delete(store: &Store, tenant: Tenant, sid_or_address: String) -> ApiResult<()> {
+pub async fn delete(store: &Store, tenant: Tenant, sid_or_address: String) -> Result<()> {
     store
         .write(move |ctx| {
             let current = resolve(ctx.tx, &tenant, &sid_or_address)?;

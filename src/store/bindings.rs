@@ -9,7 +9,7 @@ use super::credentials;
 use super::services::{self, Tenant};
 use super::sql::{Keyset, optional};
 use super::{Store, WriteCtx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
 
@@ -51,12 +51,7 @@ fn map_row(row: &Row) -> rusqlite::Result<BindingRow> {
 }
 
 /// One of the service's bindings by SID, or 404 for the request path.
-fn resolve(
-    conn: &Connection,
-    tenant: &Tenant,
-    service_id: i64,
-    sid: &str,
-) -> ApiResult<BindingRow> {
+fn resolve(conn: &Connection, tenant: &Tenant, service_id: i64, sid: &str) -> Result<BindingRow> {
     if !is_sid(Prefix::Binding, sid) {
         return Err(tenant.not_found());
     }
@@ -83,7 +78,7 @@ pub async fn list(
     tenant: Tenant,
     filter: BindingFilter,
     req: PageRequest,
-) -> ApiResult<Page<BindingRow>> {
+) -> Result<Page<BindingRow>> {
     store
         .read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
@@ -114,7 +109,7 @@ pub async fn list(
 }
 
 /// FetchServiceBinding.
-pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> ApiResult<BindingRow> {
+pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> Result<BindingRow> {
     store
         .read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
@@ -124,7 +119,7 @@ pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> ApiResult<Bind
 }
 
 /// DeleteServiceBinding.
-pub async fn delete(store: &Store, tenant: Tenant, sid: String) -> ApiResult<()> {
+pub async fn delete(store: &Store, tenant: Tenant, sid: String) -> Result<()> {
     store
         .write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
@@ -149,37 +144,37 @@ pub struct Registration {
 }
 
 /// The credential a push binding sends with: one of the account's, of the binding's own push
-/// type. A missing one is 52004 "Credential SID not specified" and a wrong one 52002 "Invalid
-/// Credential Sid", the codes Twilio gives when a registration carries no usable credential
+/// type. A missing one is `CredentialSidMissing` and a wrong one `InvalidCredentialSid`, the
+/// codes Twilio gives when a registration carries no usable credential
 /// (https://www.twilio.com/docs/api/errors/52004, .../52002). A `twilsock` binding uses none.
 fn check_credential(
     conn: &Connection,
     tenant: &Tenant,
     binding_type: &str,
     credential_sid: Option<&str>,
-) -> ApiResult<()> {
+) -> Result<()> {
     match (binding_type, credential_sid) {
         ("twilsock", None) => Ok(()),
-        ("twilsock", Some(sid)) => Err(ApiError::bad_request(
-            52002,
-            format!("Invalid Credential Sid {sid}: twilsock bindings use no push credential"),
+        ("twilsock", Some(sid)) => Err(Error::with(
+            Code::InvalidCredentialSid,
+            format!("{sid}: twilsock bindings use no push credential"),
         )),
-        (_, None) => Err(ApiError::bad_request(
-            52004,
-            format!("Credential SID not specified: a {binding_type} binding needs CredentialSid"),
+        (_, None) => Err(Error::with(
+            Code::CredentialSidMissing,
+            format!("a {binding_type} binding needs CredentialSid"),
         )),
         (_, Some(sid)) => match credentials::find(conn, &tenant.account_sid, sid)? {
             Some(c) if c.credential_type == binding_type => Ok(()),
-            Some(c) => Err(ApiError::bad_request(
-                52002,
+            Some(c) => Err(Error::with(
+                Code::InvalidCredentialSid,
                 format!(
-                    "Invalid Credential Sid {sid}: a {} credential cannot send to a {binding_type} binding",
+                    "{sid}: a {} credential cannot send to a {binding_type} binding",
                     c.credential_type
                 ),
             )),
-            None => Err(ApiError::bad_request(
-                52002,
-                format!("Invalid Credential Sid {sid}: no such credential on this account"),
+            None => Err(Error::with(
+                Code::InvalidCredentialSid,
+                format!("{sid}: no such credential on this account"),
             )),
         },
     }
@@ -196,11 +191,11 @@ pub async fn register(
     store: &Store,
     tenant: Tenant,
     reg: Registration,
-) -> ApiResult<(BindingRow, bool)> {
+) -> Result<(BindingRow, bool)> {
     store.write(move |ctx| upsert(ctx, &tenant, reg)).await
 }
 
-fn upsert(ctx: &WriteCtx, tenant: &Tenant, reg: Registration) -> ApiResult<(BindingRow, bool)> {
+fn upsert(ctx: &WriteCtx, tenant: &Tenant, reg: Registration) -> Result<(BindingRow, bool)> {
     let service = services::resolve(ctx.tx, tenant)?;
     check_credential(
         ctx.tx,
@@ -208,7 +203,7 @@ fn upsert(ctx: &WriteCtx, tenant: &Tenant, reg: Registration) -> ApiResult<(Bind
         &reg.binding_type,
         reg.credential_sid.as_deref(),
     )?;
-    let message_types = serde_json::to_string(&reg.message_types).map_err(ApiError::internal)?;
+    let message_types = serde_json::to_string(&reg.message_types).map_err(Error::internal)?;
     let existing: Option<String> = optional(
         ctx.tx,
         "SELECT sid FROM bindings WHERE service_id = ?1 AND identity = ?2 AND endpoint = ?3 AND binding_type = ?4",

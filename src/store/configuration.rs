@@ -10,7 +10,7 @@ use rusqlite::{Connection, params};
 use super::services::Tenant;
 use super::sql::optional;
 use super::{Store, WriteCtx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct ConfigurationRow {
@@ -32,7 +32,7 @@ pub struct ConfigurationChange {
 }
 
 /// The account's configuration; an account without a row reads as all-null.
-fn read_configuration(conn: &Connection, account_sid: &str) -> ApiResult<ConfigurationRow> {
+fn read_configuration(conn: &Connection, account_sid: &str) -> Result<ConfigurationRow> {
     let row = optional(
         conn,
         "SELECT default_chat_service_sid, default_messaging_service_sid, default_inactive_timer,
@@ -56,23 +56,21 @@ fn read_configuration(conn: &Connection, account_sid: &str) -> ApiResult<Configu
 }
 
 /// The default Conversation Service must be a service of this account. A SID that names no such
-/// service answers 400 with 50050 "Service Instance not found": twilio-behavior.md 5 recommends 400
+/// service answers 400 with `ServiceNotFound`: twilio-behavior.md 5 recommends 400
 /// plus the resource's own not-found code for an unknown SID sent in a body parameter (404 is
 /// kept for path misses).
-fn check_own_service(ctx: &WriteCtx, account_sid: &str, service_sid: &str) -> ApiResult<()> {
+fn check_own_service(ctx: &WriteCtx, account_sid: &str, service_sid: &str) -> Result<()> {
     let found = optional(
         ctx.tx,
         "SELECT 1 FROM services WHERE sid = ?1 AND account_sid = ?2",
         &[&service_sid, &account_sid],
         |_| Ok(()),
     )?;
-    found.ok_or_else(|| {
-        ApiError::bad_request(50050, format!("Service Instance not found: {service_sid}"))
-    })
+    found.ok_or_else(|| Error::with(Code::ServiceNotFound, service_sid))
 }
 
 /// FetchConfiguration.
-pub async fn fetch(store: &Store, tenant: Tenant) -> ApiResult<ConfigurationRow> {
+pub async fn fetch(store: &Store, tenant: Tenant) -> Result<ConfigurationRow> {
     store
         .read(move |conn| read_configuration(conn, &tenant.account_sid))
         .await
@@ -84,7 +82,7 @@ pub async fn update(
     store: &Store,
     tenant: Tenant,
     change: ConfigurationChange,
-) -> ApiResult<ConfigurationRow> {
+) -> Result<ConfigurationRow> {
     store
         .write(move |ctx| {
             let account = tenant.account_sid.as_str();
@@ -153,9 +151,9 @@ impl WebhookConfig {
 }
 
 /// Filters are stored as a JSON array of names (what `store::outbox` reads), NULL when unset.
-pub(super) fn encode_names(names: Option<&Vec<String>>) -> ApiResult<Option<String>> {
+pub(super) fn encode_names(names: Option<&Vec<String>>) -> Result<Option<String>> {
     names
-        .map(|n| serde_json::to_string(n).map_err(ApiError::internal))
+        .map(|n| serde_json::to_string(n).map_err(Error::internal))
         .transpose()
 }
 
@@ -163,7 +161,7 @@ pub(super) fn decode_names(stored: Option<String>) -> Option<Vec<String>> {
     stored.and_then(|s| serde_json::from_str(&s).ok())
 }
 
-fn read_account_webhooks(conn: &Connection, account_sid: &str) -> ApiResult<WebhookConfig> {
+fn read_account_webhooks(conn: &Connection, account_sid: &str) -> Result<WebhookConfig> {
     let config = optional(
         conn,
         "SELECT method, filters, pre_webhook_url, post_webhook_url, target
@@ -183,7 +181,7 @@ fn read_account_webhooks(conn: &Connection, account_sid: &str) -> ApiResult<Webh
 }
 
 /// FetchConfigurationWebhook.
-pub async fn fetch_webhooks(store: &Store, tenant: Tenant) -> ApiResult<WebhookConfig> {
+pub async fn fetch_webhooks(store: &Store, tenant: Tenant) -> Result<WebhookConfig> {
     store
         .read(move |conn| read_account_webhooks(conn, &tenant.account_sid))
         .await
@@ -194,7 +192,7 @@ pub async fn update_webhooks(
     store: &Store,
     tenant: Tenant,
     change: WebhookConfigChange,
-) -> ApiResult<WebhookConfig> {
+) -> Result<WebhookConfig> {
     store
         .write(move |ctx| {
             let account = tenant.account_sid.as_str();

@@ -9,11 +9,12 @@ use super::conversations::{self, ConversationRow};
 use super::services::Tenant;
 use super::sql::{Keyset, optional};
 use super::{Store, WriteCtx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, new_sid};
 use crate::wire::paging::{Page, PageRequest};
 
-/// At most this many scoped webhooks per conversation (twilio-behavior.md 6, 17.7; 50361).
+/// At most this many scoped webhooks per conversation (twilio-behavior.md 6, 17.7;
+/// `TooManyConversationWebhooks`).
 pub const MAX_PER_CONVERSATION: i64 = 5;
 
 #[derive(Debug, Clone)]
@@ -92,7 +93,7 @@ fn resolve(
     tenant: &Tenant,
     conversation: &ConversationRow,
     sid: &str,
-) -> ApiResult<WebhookRow> {
+) -> Result<WebhookRow> {
     optional(
         conn,
         &format!("{SELECT} WHERE w.conversation_id = ?1 AND w.sid = ?2"),
@@ -102,7 +103,7 @@ fn resolve(
     .ok_or_else(|| tenant.not_found())
 }
 
-fn count(ctx: &WriteCtx, conversation_id: i64) -> ApiResult<i64> {
+fn count(ctx: &WriteCtx, conversation_id: i64) -> Result<i64> {
     Ok(ctx.tx.query_row(
         "SELECT COUNT(*) FROM conversation_webhooks WHERE conversation_id = ?1",
         params![conversation_id],
@@ -110,24 +111,22 @@ fn count(ctx: &WriteCtx, conversation_id: i64) -> ApiResult<i64> {
     )?)
 }
 
-/// CreateConversationScopedWebhook. A sixth webhook on one conversation is refused with 50361,
-/// as 400: twilio-behavior.md 21 hesitates between 400 and 403, and it is a limit on the request's
-/// content rather than on the caller's rights.
+/// CreateConversationScopedWebhook. A sixth webhook on one conversation is refused with
+/// `TooManyConversationWebhooks`, as 400: twilio-behavior.md 21 hesitates between 400 and 403, and
+/// it is a limit on the request's content rather than on the caller's rights.
 pub async fn create(
     store: &Store,
     tenant: Tenant,
     conversation: String,
     new: NewWebhook,
-) -> ApiResult<WebhookRow> {
+) -> Result<WebhookRow> {
     store
         .write(move |ctx| {
             let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
             if count(ctx, conversation.id)? >= MAX_PER_CONVERSATION {
-                return Err(ApiError::bad_request(
-                    50361,
-                    format!(
-                        "Too many conversation webhooks: a conversation has at most {MAX_PER_CONVERSATION}"
-                    ),
+                return Err(Error::with(
+                    Code::TooManyConversationWebhooks,
+                    format!("a conversation has at most {MAX_PER_CONVERSATION}"),
                 ));
             }
             let sid = new_sid(Prefix::Webhook);
@@ -159,7 +158,7 @@ pub async fn list(
     tenant: Tenant,
     conversation: String,
     req: PageRequest,
-) -> ApiResult<Page<WebhookRow>> {
+) -> Result<Page<WebhookRow>> {
     conversations::read_within(store, tenant, conversation, move |conn, conversation| {
         let keyset = Keyset {
             select: &format!("{SELECT} WHERE w.conversation_id = ?1"),
@@ -177,7 +176,7 @@ pub async fn fetch(
     tenant: Tenant,
     conversation: String,
     sid: String,
-) -> ApiResult<WebhookRow> {
+) -> Result<WebhookRow> {
     conversations::read_within(
         store,
         tenant.clone(),
@@ -188,7 +187,7 @@ pub async fn fetch(
 }
 
 /// UpdateConversationScopedWebhook. The target cannot change (the spec's update has no
-/// `Target`); a different one sent anyway answers 50364 "Invalid conversation webhook type"
+/// `Target`); a different one sent anyway answers `InvalidWebhookTarget`
 /// rather than being silently ignored.
 pub async fn update(
     store: &Store,
@@ -196,16 +195,16 @@ pub async fn update(
     conversation: String,
     sid: String,
     change: WebhookUpdate,
-) -> ApiResult<WebhookRow> {
+) -> Result<WebhookRow> {
     store
         .write(move |ctx| {
             let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
             let current = resolve(ctx.tx, &tenant, &conversation, &sid)?;
             if let Some(target) = change.target.filter(|t| *t != current.target) {
-                return Err(ApiError::bad_request(
-                    50364,
+                return Err(Error::with(
+                    Code::InvalidWebhookTarget,
                     format!(
-                        "Invalid conversation webhook type: the target of a webhook cannot change from '{}' to '{target}'",
+                        "the target of a webhook cannot change from '{}' to '{target}'",
                         current.target
                     ),
                 ));
@@ -235,7 +234,7 @@ pub async fn delete(
     tenant: Tenant,
     conversation: String,
     sid: String,
-) -> ApiResult<()> {
+) -> Result<()> {
     store
         .write(move |ctx| {
             let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;

@@ -10,7 +10,7 @@ use super::outbox::{self, Params, Site};
 use super::services::{self, ServiceRef, Tenant};
 use super::sql::{Keyset, is_unique_violation, optional};
 use super::{Store, WriteCtx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
 
@@ -77,7 +77,7 @@ pub fn resolve(
     tenant: &Tenant,
     service_id: i64,
     sid_or_name: &str,
-) -> ApiResult<ConversationRow> {
+) -> Result<ConversationRow> {
     let column = if is_sid(Prefix::Conversation, sid_or_name) {
         "c.sid"
     } else {
@@ -100,7 +100,7 @@ pub fn resolve_in_tenant(
     conn: &Connection,
     tenant: &Tenant,
     sid_or_name: &str,
-) -> ApiResult<ConversationRow> {
+) -> Result<ConversationRow> {
     let by_sid = is_sid(Prefix::Conversation, sid_or_name);
     let found = match &tenant.service {
         ServiceRef::Sid(service) => {
@@ -134,7 +134,7 @@ pub fn resolve_in_batch(
     ctx: &WriteCtx,
     tenant: &Tenant,
     sid_or_name: &str,
-) -> ApiResult<Arc<ConversationRow>> {
+) -> Result<Arc<ConversationRow>> {
     if let Some(row) = ctx.conversations.get(tenant, sid_or_name) {
         return Ok(row);
     }
@@ -261,7 +261,7 @@ pub fn state_updated(
     row: &ConversationRow,
     from: &str,
     reason: &str,
-) -> ApiResult<()> {
+) -> Result<()> {
     if from == row.state {
         return Ok(());
     }
@@ -291,19 +291,13 @@ fn schedule(from: i64, timer: Option<i64>) -> Option<i64> {
     timer.filter(|secs| *secs > 0).map(|secs| from + secs)
 }
 
-fn duplicate_unique_name(name: &str) -> ApiError {
-    ApiError::conflict(
-        50353,
-        format!("Conversation with provided unique name already exists: {name}"),
-    )
+fn duplicate_unique_name(name: &str) -> Error {
+    Error::with(Code::UniqueNameTaken, name)
 }
 
 /// The account's default timers (`/v1/Configuration`), applied to conversations created
 /// without their own.
-fn account_default_timers(
-    ctx: &WriteCtx,
-    account_sid: &str,
-) -> ApiResult<(Option<i64>, Option<i64>)> {
+fn account_default_timers(ctx: &WriteCtx, account_sid: &str) -> Result<(Option<i64>, Option<i64>)> {
     let defaults: Option<(Option<String>, Option<String>)> = optional(
         ctx.tx,
         "SELECT default_inactive_timer, default_closed_timer FROM account_configurations WHERE account_sid = ?1",
@@ -321,7 +315,7 @@ fn account_default_timers(
 
 /// Inserts a conversation inside the caller's transaction (also used by
 /// ConversationWithParticipants).
-pub fn insert(ctx: &WriteCtx, tenant: &Tenant, new: NewConversation) -> ApiResult<ConversationRow> {
+pub fn insert(ctx: &WriteCtx, tenant: &Tenant, new: NewConversation) -> Result<ConversationRow> {
     let service = services::resolve(ctx.tx, tenant)?;
     let (default_inactive, default_closed) =
         if new.timer_inactive.is_none() && new.timer_closed.is_none() {
@@ -370,7 +364,7 @@ pub fn insert(ctx: &WriteCtx, tenant: &Tenant, new: NewConversation) -> ApiResul
         Err(e) if is_unique_violation(&e) => Err(duplicate_unique_name(
             new.unique_name.as_deref().unwrap_or(""),
         )),
-        other => other.map_err(ApiError::from),
+        other => other.map_err(Error::from),
     }?;
     let row = resolve(ctx.tx, tenant, service.id, &sid)?;
     outbox::enqueue(
@@ -388,7 +382,7 @@ pub async fn create(
     store: &Store,
     tenant: Tenant,
     new: NewConversation,
-) -> ApiResult<ConversationRow> {
+) -> Result<ConversationRow> {
     store.write(move |ctx| insert(ctx, &tenant, new)).await
 }
 
@@ -397,7 +391,7 @@ pub async fn fetch(
     store: &Store,
     tenant: Tenant,
     sid_or_name: String,
-) -> ApiResult<Arc<ConversationRow>> {
+) -> Result<Arc<ConversationRow>> {
     if let Some(row) = store.conversations.get(&tenant, &sid_or_name) {
         return Ok(row);
     }
@@ -418,10 +412,10 @@ pub async fn read_within<T, F>(
     tenant: Tenant,
     sid_or_name: String,
     query: F,
-) -> ApiResult<T>
+) -> Result<T>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection, &ConversationRow) -> ApiResult<T> + Send + 'static,
+    F: FnOnce(&Connection, &ConversationRow) -> Result<T> + Send + 'static,
 {
     let cache = Arc::clone(&store.conversations);
     let cached = cache.get(&tenant, &sid_or_name);
@@ -446,7 +440,7 @@ fn load(
     generation: u64,
     tenant: &Tenant,
     sid_or_name: &str,
-) -> ApiResult<Arc<ConversationRow>> {
+) -> Result<Arc<ConversationRow>> {
     let row = Arc::new(resolve_in_tenant(conn, tenant, sid_or_name)?);
     cache.offer(tenant, &row, generation);
     Ok(row)
@@ -466,7 +460,7 @@ pub async fn list(
     tenant: Tenant,
     filter: ConversationFilter,
     req: PageRequest,
-) -> ApiResult<Page<ConversationRow>> {
+) -> Result<Page<ConversationRow>> {
     store
         .read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
@@ -511,19 +505,19 @@ pub async fn list(
         .await
 }
 
-/// UpdateConversation. A closed conversation is final (50377); a state change or any update
-/// counts as activity and restarts the timers.
+/// UpdateConversation. A closed conversation is final (`ConversationClosed`); a state change or any
+/// update counts as activity and restarts the timers.
 pub async fn update(
     store: &Store,
     tenant: Tenant,
     sid_or_name: String,
     change: ConversationUpdate,
-) -> ApiResult<ConversationRow> {
+) -> Result<ConversationRow> {
     store
         .write(move |ctx| {
             let current = resolve_in_tenant(ctx.tx, &tenant, &sid_or_name)?;
             if current.state == "closed" {
-                return Err(ApiError::bad_request(50377, "Can't update conversation as it's in final closed state"));
+                return Err(Error::new(Code::ConversationClosed));
             }
             let state = change.state.clone().unwrap_or(current.state.clone());
             let timer_inactive = change.timer_inactive.or(current.timer_inactive);
@@ -558,7 +552,7 @@ pub async fn update(
             );
             match updated {
                 Err(e) if is_unique_violation(&e) => Err(duplicate_unique_name(unique_name.as_deref().unwrap_or(""))),
-                other => other.map_err(ApiError::from),
+                other => other.map_err(Error::from),
             }?;
             let row = resolve(ctx.tx, &tenant, current.service_id, &current.sid)?;
             outbox::enqueue(ctx, &tenant, row.site(), "onConversationUpdated", row.event_params())?;
@@ -569,7 +563,7 @@ pub async fn update(
 }
 
 /// DeleteConversation: its messages, participants, receipts and webhooks go with it.
-pub async fn delete(store: &Store, tenant: Tenant, sid_or_name: String) -> ApiResult<()> {
+pub async fn delete(store: &Store, tenant: Tenant, sid_or_name: String) -> Result<()> {
     store
         .write(move |ctx| {
             let current = resolve_in_tenant(ctx.tx, &tenant, &sid_or_name)?;

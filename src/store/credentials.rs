@@ -9,7 +9,7 @@ use rusqlite::{Connection, Row, params};
 use super::Store;
 use super::services::Tenant;
 use super::sql::{Keyset, optional};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
 
@@ -73,7 +73,7 @@ pub struct CredentialUpdate {
 
 /// Finds one of the account's credentials by SID; another account's is as absent as a
 /// credential that never existed.
-pub fn find(conn: &Connection, account_sid: &str, sid: &str) -> ApiResult<Option<CredentialRow>> {
+pub fn find(conn: &Connection, account_sid: &str, sid: &str) -> Result<Option<CredentialRow>> {
     if !is_sid(Prefix::Credential, sid) {
         return Ok(None);
     }
@@ -86,12 +86,12 @@ pub fn find(conn: &Connection, account_sid: &str, sid: &str) -> ApiResult<Option
 }
 
 /// One of the tenant's credentials, or 404 for the request path.
-pub fn resolve(conn: &Connection, tenant: &Tenant, sid: &str) -> ApiResult<CredentialRow> {
+pub fn resolve(conn: &Connection, tenant: &Tenant, sid: &str) -> Result<CredentialRow> {
     find(conn, &tenant.account_sid, sid)?.ok_or_else(|| tenant.not_found())
 }
 
 /// CreateCredential.
-pub async fn create(store: &Store, tenant: Tenant, new: NewCredential) -> ApiResult<CredentialRow> {
+pub async fn create(store: &Store, tenant: Tenant, new: NewCredential) -> Result<CredentialRow> {
     store
         .write(move |ctx| {
             let account_sid = &tenant.account_sid;
@@ -119,16 +119,12 @@ pub async fn create(store: &Store, tenant: Tenant, new: NewCredential) -> ApiRes
 }
 
 /// FetchCredential.
-pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> ApiResult<CredentialRow> {
+pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> Result<CredentialRow> {
     store.read(move |conn| resolve(conn, &tenant, &sid)).await
 }
 
 /// ListCredential, in creation order.
-pub async fn list(
-    store: &Store,
-    tenant: Tenant,
-    req: PageRequest,
-) -> ApiResult<Page<CredentialRow>> {
+pub async fn list(store: &Store, tenant: Tenant, req: PageRequest) -> Result<Page<CredentialRow>> {
     store
         .read(move |conn| {
             let account_sid = &tenant.account_sid;
@@ -148,12 +144,12 @@ pub async fn update(
     tenant: Tenant,
     sid: String,
     change: CredentialUpdate,
-) -> ApiResult<CredentialRow> {
+) -> Result<CredentialRow> {
     store
         .write(move |ctx| {
             let current = resolve(ctx.tx, &tenant, &sid)?;
             if let Some(t) = change.credential_type.filter(|t| *t != current.credential_type) {
-                return Err(ApiError::invalid(
+                return Err(Error::invalid(
                     "Type",
                     format!("a {} credential cannot become {t}", current.credential_type),
                 ));
@@ -187,7 +183,7 @@ pub async fn update(
 /// when a push is sent to it (error 52002 "Invalid Credential Sid", a debugger-log error:
 /// https://www.twilio.com/docs/api/errors/52002); so the delete succeeds and the bindings keep
 /// their `credential_sid`, as a client SDK's registration would until it registers again.
-pub async fn delete(store: &Store, tenant: Tenant, sid: String) -> ApiResult<()> {
+pub async fn delete(store: &Store, tenant: Tenant, sid: String) -> Result<()> {
     store
         .write(move |ctx| {
             let current = resolve(ctx.tx, &tenant, &sid)?;

@@ -9,7 +9,7 @@ use super::outbox::{self, Params};
 use super::services::{ServiceRef, Tenant};
 use super::sql::optional;
 use super::{Store, WriteCtx};
-use crate::error::ApiResult;
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, new_sid};
 use crate::wire::time::format_date;
 
@@ -30,7 +30,7 @@ fn system_tenant(account_sid: &str, service_sid: &str) -> Tenant {
 }
 
 /// The earliest time any timer or receipt transition falls due, if any is scheduled.
-pub async fn next_due(store: &Store) -> ApiResult<Option<i64>> {
+pub async fn next_due(store: &Store) -> Result<Option<i64>> {
     store
         .read(|conn| {
             let min = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0));
@@ -48,7 +48,7 @@ pub async fn next_due(store: &Store) -> ApiResult<Option<i64>> {
 
 /// Moves every conversation whose timer is due and every receipt whose next status is due.
 /// Returns how many things changed.
-pub async fn run_due(store: &Store) -> ApiResult<usize> {
+pub async fn run_due(store: &Store) -> Result<usize> {
     store
         .write(|ctx| {
             let closed = fire_timers(ctx, "date_closed", "closed")?;
@@ -59,7 +59,7 @@ pub async fn run_due(store: &Store) -> ApiResult<usize> {
         .await
 }
 
-fn due_ids(ctx: &WriteCtx, sql: &str) -> ApiResult<Vec<i64>> {
+fn due_ids(ctx: &WriteCtx, sql: &str) -> Result<Vec<i64>> {
     let mut stmt = ctx.tx.prepare_built(sql)?;
     let ids = stmt.query_map(params![ctx.now, BATCH], |r| r.get(0))?;
     Ok(ids.collect::<rusqlite::Result<Vec<i64>>>()?)
@@ -67,7 +67,7 @@ fn due_ids(ctx: &WriteCtx, sql: &str) -> ApiResult<Vec<i64>> {
 
 /// Moves conversations whose `column` timer is due to `state`, with `onConversationStateUpdated`
 /// (Reason=TIMER). Closing clears both timers; going inactive clears the inactive one.
-fn fire_timers(ctx: &WriteCtx, column: &str, state: &str) -> ApiResult<usize> {
+fn fire_timers(ctx: &WriteCtx, column: &str, state: &str) -> Result<usize> {
     let ids = due_ids(
         ctx,
         &format!("SELECT id FROM conversations WHERE {column} <= ?1 ORDER BY {column} LIMIT ?2"),
@@ -96,7 +96,7 @@ fn fire_timers(ctx: &WriteCtx, column: &str, state: &str) -> ApiResult<usize> {
     Ok(ids.len())
 }
 
-fn by_id(ctx: &WriteCtx, id: i64) -> ApiResult<Option<ConversationRow>> {
+fn by_id(ctx: &WriteCtx, id: i64) -> Result<Option<ConversationRow>> {
     optional(
         ctx.tx,
         &format!("{} WHERE c.id = ?1", conversations::SELECT),
@@ -116,7 +116,7 @@ fn next_status(current: Option<&str>) -> Option<(&'static str, bool)> {
 
 /// Moves due receipts one status forward (queued → sent → delivered), each with
 /// `onDeliveryUpdated`.
-fn advance_receipts(ctx: &WriteCtx) -> ApiResult<usize> {
+fn advance_receipts(ctx: &WriteCtx) -> Result<usize> {
     let ids = due_ids(
         ctx,
         "SELECT id FROM receipts WHERE next_status_at <= ?1 ORDER BY next_status_at LIMIT ?2",
@@ -151,7 +151,7 @@ pub fn set_receipt_status(
     status: &str,
     error_code: Option<i64>,
     next_status_at: Option<i64>,
-) -> ApiResult<()> {
+) -> Result<()> {
     ctx.tx.execute(
         "UPDATE receipts SET status = ?1, error_code = ?2, next_status_at = ?3, date_updated = ?4 WHERE id = ?5",
         params![status, error_code, next_status_at, ctx.now, receipt_id],
@@ -210,7 +210,7 @@ pub struct Audience {
 
 /// The author's participant and the message's recipients, in one statement: they were two
 /// (each a scan of the conversation's participants), and both ran for every message posted.
-pub fn audience(ctx: &WriteCtx, conversation_id: i64, author: &str) -> ApiResult<Audience> {
+pub fn audience(ctx: &WriteCtx, conversation_id: i64, author: &str) -> Result<Audience> {
     let mut stmt = ctx.tx.prepare_cached(
         "SELECT sid, identity IS ?2, binding_address IS NOT NULL AND binding_address <> ?2,
              binding_type, binding_address, binding_proxy_address, binding_projected_address
@@ -251,7 +251,7 @@ pub fn record_outbound(
     recipients: &[Recipient],
     body: Option<&str>,
     media: Option<&str>,
-) -> ApiResult<usize> {
+) -> Result<usize> {
     for recipient in recipients {
         let channel_prefix = if recipient.channel.as_deref() == Some("whatsapp") {
             "MM"
@@ -361,7 +361,7 @@ pub async fn list_outbound(
     account_sid: String,
     conversation_sid: Option<String>,
     req: crate::wire::paging::PageRequest,
-) -> ApiResult<crate::wire::paging::Page<Outbound>> {
+) -> Result<crate::wire::paging::Page<Outbound>> {
     store
         .read(move |conn| {
             let (select, params): (String, Vec<&dyn rusqlite::ToSql>) = match &conversation_sid {
@@ -392,7 +392,7 @@ pub async fn force_receipt_status(
     receipt_sid: String,
     status: String,
     error_code: Option<i64>,
-) -> ApiResult<Outbound> {
+) -> Result<Outbound> {
     store
         .write(move |ctx| {
             let found = optional(
@@ -402,7 +402,7 @@ pub async fn force_receipt_status(
                 map_outbound,
             )?;
             let found = found.ok_or_else(|| {
-                crate::error::ApiError::not_found(&format!("/confab/Receipts/{receipt_sid}"))
+                Error::with(Code::NotFound, format!("/confab/Receipts/{receipt_sid}"))
             })?;
             set_receipt_status(ctx, found.id, &status, error_code, None)?;
             Ok(Outbound {

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::services::{self, Tenant};
 use super::sql::optional;
 use super::{Store, WriteCtx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, new_sid};
 
 /// How long an upload waits for a message before it is garbage: "media not attached to a
@@ -97,7 +97,7 @@ pub struct NewMedia {
 
 /// Uploads media to the tenant's service. Expired unclaimed uploads of every service go first,
 /// so that garbage never outlives the next upload.
-pub async fn create(store: &Store, tenant: Tenant, new: NewMedia) -> ApiResult<MediaRow> {
+pub async fn create(store: &Store, tenant: Tenant, new: NewMedia) -> Result<MediaRow> {
     store
         .write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
@@ -146,12 +146,7 @@ fn expired(media: &MediaRow, now: i64) -> bool {
 }
 
 /// The live media of the tenant's service, or 404.
-fn resolve(
-    conn: &rusqlite::Connection,
-    tenant: &Tenant,
-    sid: &str,
-    now: i64,
-) -> ApiResult<MediaRow> {
+fn resolve(conn: &rusqlite::Connection, tenant: &Tenant, sid: &str, now: i64) -> Result<MediaRow> {
     let service = services::resolve(conn, tenant)?;
     optional(
         conn,
@@ -164,7 +159,7 @@ fn resolve(
 }
 
 /// Fetches the media's metadata.
-pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> ApiResult<MediaRow> {
+pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> Result<MediaRow> {
     let now = store.clock.now_secs();
     store
         .read(move |conn| resolve(conn, &tenant, &sid, now))
@@ -172,7 +167,7 @@ pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> ApiResult<Medi
 }
 
 /// The media's metadata and its bytes.
-pub async fn content(store: &Store, tenant: Tenant, sid: String) -> ApiResult<(MediaRow, Vec<u8>)> {
+pub async fn content(store: &Store, tenant: Tenant, sid: String) -> Result<(MediaRow, Vec<u8>)> {
     let now = store.clock.now_secs();
     store
         .read(move |conn| {
@@ -185,10 +180,10 @@ pub async fn content(store: &Store, tenant: Tenant, sid: String) -> ApiResult<(M
         .await
 }
 
-/// Takes media of the service for a new message, inside its write job: unknown (or expired)
-/// media is 50507, media another message holds is 50508. Twilio's statuses for both are
+/// Takes media of the service for a new message, inside its write job: unknown (or expired) media
+/// is `MediaNotFound`, media another message holds is `MediaTaken`. Twilio's statuses for both are
 /// uncertain (twilio-behavior.md 21); as validation failures of a body parameter they answer 400.
-pub fn claim(ctx: &WriteCtx, service_id: i64, sid: &str) -> ApiResult<MediaRow> {
+pub fn claim(ctx: &WriteCtx, service_id: i64, sid: &str) -> Result<MediaRow> {
     claimable(ctx.tx, service_id, sid, ctx.now)
 }
 
@@ -199,20 +194,17 @@ pub fn claimable(
     service_id: i64,
     sid: &str,
     now: i64,
-) -> ApiResult<MediaRow> {
+) -> Result<MediaRow> {
     let found = optional(
         conn,
         &format!("{SELECT} WHERE md.service_id = ?1 AND md.sid = ?2"),
         &[&service_id, &sid],
         map_row,
     )?;
-    let not_found = || ApiError::bad_request(50507, format!("Media not found: {sid}"));
+    let not_found = || Error::with(Code::MediaNotFound, sid);
     let media = found.ok_or_else(not_found)?;
     if media.message_sid.is_some() {
-        return Err(ApiError::bad_request(
-            50508,
-            format!("Media {sid} was already sent with another message"),
-        ));
+        return Err(Error::with(Code::MediaTaken, sid));
     }
     if expired(&media, now) {
         return Err(not_found());
@@ -221,7 +213,7 @@ pub fn claimable(
 }
 
 /// Attaches claimed media to its message.
-pub fn attach(ctx: &WriteCtx, media_id: i64, message_id: i64) -> ApiResult<()> {
+pub fn attach(ctx: &WriteCtx, media_id: i64, message_id: i64) -> Result<()> {
     ctx.tx
         .prepare_cached("UPDATE media SET message_id = ?1, date_updated = ?2 WHERE id = ?3")?
         .execute(params![message_id, ctx.now, media_id])?;
@@ -263,14 +255,14 @@ mod tests {
         let gone = fetch(&store, tenant.clone(), old.sid.clone())
             .await
             .unwrap_err();
-        assert_eq!(gone.code, 20404);
+        assert_eq!(gone.code, Code::NotFound);
         let service_id = old_service_id(&store, &old.sid).await;
         let sid = old.sid.clone();
         let claimed = store
             .write(move |ctx| claim(ctx, service_id, &sid))
             .await
             .unwrap_err();
-        assert_eq!(claimed.code, 50507);
+        assert_eq!(claimed.code, Code::MediaNotFound);
         // The next upload collects it.
         create(&store, tenant.clone(), upload("new")).await.unwrap();
         let sid = old.sid.clone();

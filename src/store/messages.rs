@@ -13,7 +13,7 @@ use super::services::Tenant;
 use super::sql::{Keyset, optional};
 use super::{Store, WriteCtx};
 use super::{lifecycle, media};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
 use crate::wire::time::format_date;
@@ -204,7 +204,7 @@ pub fn resolve(
     tenant: &Tenant,
     conv: &ConversationRow,
     sid: &str,
-) -> ApiResult<MessageRow> {
+) -> Result<MessageRow> {
     if !is_sid(Prefix::Message, sid) {
         return Err(tenant.not_found());
     }
@@ -218,7 +218,7 @@ pub fn resolve_id(
     tenant: &Tenant,
     conv: &ConversationRow,
     sid: &str,
-) -> ApiResult<i64> {
+) -> Result<i64> {
     if !is_sid(Prefix::Message, sid) {
         return Err(tenant.not_found());
     }
@@ -272,7 +272,7 @@ const NEXT_INDEX: &str = "SELECT max(c.next_message_index,
 /// whose `date_updated` is already this second (dates are whole seconds) writes nothing to the
 /// conversation's row: spread over many conversations, that row's page was one more page in
 /// every message's commit.
-fn allocate_index(ctx: &WriteCtx, conv: &ConversationRow) -> ApiResult<i64> {
+fn allocate_index(ctx: &WriteCtx, conv: &ConversationRow) -> Result<i64> {
     let plainly_active = conv.state == "active"
         && conv.timer_inactive.is_none_or(|t| t <= 0)
         && conv.timer_closed.is_none_or(|t| t <= 0)
@@ -314,7 +314,7 @@ fn participant_for(
     conn: &Connection,
     conversation_id: i64,
     author: &str,
-) -> ApiResult<Option<String>> {
+) -> Result<Option<String>> {
     optional(
         conn,
         "SELECT sid FROM participants WHERE conversation_id = ?1 AND identity = ?2",
@@ -324,13 +324,14 @@ fn participant_for(
 }
 
 /// A closed conversation is archived and read-only (twilio-behavior.md 8.2): no message is added or
-/// edited there any more (50377, "can't be used for chatting anymore"). Deleting stays possible,
-/// as deleting the conversation itself does: data retention must not depend on its state.
-fn refuse_if_closed(conv: &ConversationRow) -> ApiResult<()> {
+/// edited there any more (`ConversationClosed`, "can't be used for chatting anymore"). Deleting
+/// stays possible, as deleting the conversation itself does: data retention must not depend on its
+/// state.
+fn refuse_if_closed(conv: &ConversationRow) -> Result<()> {
     if conv.state == "closed" {
-        return Err(ApiError::bad_request(
-            50377,
-            "The conversation is in its final closed state: its messages can't change",
+        return Err(Error::with(
+            Code::ConversationClosed,
+            "its messages can't change",
         ));
     }
     Ok(())
@@ -357,7 +358,7 @@ pub async fn create(
     tenant: Tenant,
     conversation: String,
     new: NewMessage,
-) -> ApiResult<MessageRow> {
+) -> Result<MessageRow> {
     store
         .write(move |ctx| insert(ctx, &tenant, &conversation, new))
         .await
@@ -368,7 +369,7 @@ fn insert(
     tenant: &Tenant,
     conversation: &str,
     mut new: NewMessage,
-) -> ApiResult<MessageRow> {
+) -> Result<MessageRow> {
     let conv = conversations::resolve_in_batch(ctx, tenant, conversation)?;
     refuse_if_closed(&conv)?;
     let media = match &new.media_sid {
@@ -453,7 +454,7 @@ pub async fn add_event_params(
     tenant: Tenant,
     conversation: String,
     new: NewMessage,
-) -> ApiResult<Params> {
+) -> Result<Params> {
     const ON_MESSAGE_ADD: &[&str] = &[
         "ConversationSid",
         "Body",
@@ -487,7 +488,7 @@ fn insert_row(
     row: &MessageRow,
     content_variables: Option<String>,
     subject: Option<String>,
-) -> ApiResult<i64> {
+) -> Result<i64> {
     ctx.tx
         .prepare_cached(
             "INSERT INTO messages (sid, conversation_id, idx, author, body, media, attributes,
@@ -534,7 +535,7 @@ pub async fn fetch(
     tenant: Tenant,
     conversation: String,
     message: String,
-) -> ApiResult<MessageRow> {
+) -> Result<MessageRow> {
     conversations::read_within(store, tenant.clone(), conversation, move |conn, conv| {
         resolve(conn, &tenant, conv, &message)
     })
@@ -552,7 +553,7 @@ pub async fn list<T: Send + 'static>(
     descending: bool,
     req: PageRequest,
     write: impl Fn(MessageRef<'_>) -> T + Send + 'static,
-) -> ApiResult<Page<T>> {
+) -> Result<Page<T>> {
     conversations::read_within(store, tenant, conversation, move |conn, conv| {
         let keyset = Keyset {
             select: &SELECT_IN_CONVERSATION,
@@ -587,7 +588,7 @@ pub async fn update(
     conversation: String,
     message: String,
     change: MessageUpdate,
-) -> ApiResult<MessageRow> {
+) -> Result<MessageRow> {
     store
         .write(move |ctx| {
             let conv = resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
@@ -619,21 +620,18 @@ pub async fn update(
 }
 
 /// What an update does to a message, or why it cannot: the body of a media message is fixed
-/// (50509), and so is every message of a closed conversation (50377); a new author is matched
-/// to a participant again.
+/// (`MediaBodyLocked`), and so is every message of a closed conversation (`ConversationClosed`); a
+/// new author is matched to a participant again.
 fn apply_update(
     conn: &Connection,
     conv: &ConversationRow,
     row: &mut MessageRow,
     change: &MessageUpdate,
     now: i64,
-) -> ApiResult<()> {
+) -> Result<()> {
     refuse_if_closed(conv)?;
     if change.body.is_some() && row.media.is_some() {
-        return Err(ApiError::bad_request(
-            50509,
-            "Media message body cannot be updated",
-        ));
+        return Err(Error::new(Code::MediaBodyLocked));
     }
     if let Some(author) = &change.author {
         row.participant_sid = participant_for(conn, conv.id, author)?;
@@ -665,7 +663,7 @@ pub async fn update_event_params(
     conversation: String,
     message: String,
     change: MessageUpdate,
-) -> ApiResult<Params> {
+) -> Result<Params> {
     let now = store.clock.now_secs();
     store
         .read(move |conn| {
@@ -683,7 +681,7 @@ pub async fn remove_event_params(
     tenant: Tenant,
     conversation: String,
     message: String,
-) -> ApiResult<Params> {
+) -> Result<Params> {
     let row = fetch(store, tenant, conversation, message).await?;
     Ok(updated_event_params(&row))
 }
@@ -694,7 +692,7 @@ pub async fn delete(
     tenant: Tenant,
     conversation: String,
     message: String,
-) -> ApiResult<()> {
+) -> Result<()> {
     store
         .write(move |ctx| {
             let conv = resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
@@ -747,7 +745,7 @@ mod tests {
 
     /// Takes an index as a message would: the conversation resolved in the job, then the index.
     /// The conversation stays cached as the job wrote it (see `stored_and_cached`).
-    fn take_index(ctx: &WriteCtx, tenant: &Tenant, sid: &str) -> ApiResult<i64> {
+    fn take_index(ctx: &WriteCtx, tenant: &Tenant, sid: &str) -> Result<i64> {
         let conv = conversations::resolve_in_batch(ctx, tenant, sid)?;
         allocate_index(ctx, &conv)
     }
@@ -871,7 +869,7 @@ mod tests {
         assert_eq!(indexes, (0..20).collect::<Vec<_>>());
         assert_eq!(closed.unwrap().state, "closed");
         for refused in after {
-            assert_eq!(refused.unwrap_err().code, 50377);
+            assert_eq!(refused.unwrap_err().code, Code::ConversationClosed);
         }
         let now = conversations::fetch(&store, tenant, conv.sid)
             .await
@@ -921,7 +919,7 @@ mod tests {
             .write(move |ctx| {
                 (0..count)
                     .map(|n| insert(ctx, &t, &s, message(n)))
-                    .collect::<ApiResult<Vec<_>>>()
+                    .collect::<Result<Vec<_>>>()
             })
             .await
             .unwrap()

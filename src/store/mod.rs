@@ -48,7 +48,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::clock::Clock;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 
 /// At most this many read connections are kept open.
 const MAX_READERS: usize = 8;
@@ -64,7 +64,7 @@ pub struct WriteCtx<'a, 'conn> {
     conversations: &'a cache::BatchView<'a>,
 }
 
-type Reply = Box<dyn FnOnce(ApiResult<()>) + Send>;
+type Reply = Box<dyn FnOnce(Result<()>) + Send>;
 type Job = Box<dyn FnOnce(&mut WriteCtx) -> (bool, Reply) + Send>;
 
 /// When a write is answered, and so what it survives.
@@ -172,12 +172,12 @@ impl Store {
 
     /// Runs `job` in the next write batch and answers once that batch has committed and is on
     /// disk (with `Durability::Process`: once the operating system has it).
-    pub async fn write<T, F>(&self, job: F) -> ApiResult<T>
+    pub async fn write<T, F>(&self, job: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut WriteCtx) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&mut WriteCtx) -> Result<T> + Send + 'static,
     {
-        let (reply_to, reply) = oneshot::channel::<ApiResult<T>>();
+        let (reply_to, reply) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |ctx| {
             let result = job(ctx);
             let ok = result.is_ok();
@@ -188,10 +188,10 @@ impl Store {
         });
         self.writer
             .send(job)
-            .map_err(|_| ApiError::internal("the writer has stopped"))?;
+            .map_err(|_| Error::internal("the writer has stopped"))?;
         reply
             .await
-            .map_err(|_| ApiError::internal("the writer dropped a job"))?
+            .map_err(|_| Error::internal("the writer dropped a job"))?
     }
 
     /// Moves the whole WAL into the database file and empties it. Called once the server has
@@ -220,10 +220,10 @@ impl Store {
     /// back costing more than the query itself (conversation fetch: 69 µs of CPU per request
     /// with the hand-off, 45 µs without). Running inline also bounds the open read connections
     /// by the threads that can run a read at once, so none is opened per request.
-    pub async fn read<T, F>(&self, query: F) -> ApiResult<T>
+    pub async fn read<T, F>(&self, query: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let Some(pool) = &self.readers else {
             return self.write(move |ctx| query(ctx.tx)).await;
@@ -242,8 +242,8 @@ impl Store {
 /// lock taken and released instead of one per statement.
 fn in_read_transaction<T>(
     conn: &Connection,
-    query: impl FnOnce(&Connection) -> ApiResult<T>,
-) -> ApiResult<T> {
+    query: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
     conn.prepare_cached("BEGIN")?.execute([])?;
     let result = query(conn);
     // A read-only transaction has nothing to roll back: COMMIT only ends it.
@@ -252,7 +252,7 @@ fn in_read_transaction<T>(
 }
 
 impl ReaderPool {
-    fn take(&self) -> ApiResult<Connection> {
+    fn take(&self) -> Result<Connection> {
         if let Some(conn) = self.idle.lock().expect("reader pool poisoned").pop() {
             return Ok(conn);
         }

@@ -11,7 +11,7 @@ use rusqlite::params;
 use super::services::Tenant;
 use super::sql::{Keyset, optional};
 use super::{Store, WriteCtx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::wire::paging::{Page, PageRequest};
 
 /// An event's own form parameters, in Twilio's names; `None` values are not sent.
@@ -43,7 +43,7 @@ pub fn enqueue(
     site: Site,
     event: &'static str,
     own: Params,
-) -> ApiResult<()> {
+) -> Result<()> {
     if !tenant.webhooks {
         return Ok(());
     }
@@ -80,7 +80,7 @@ pub fn enqueue(
             params.push(("WebhookSid".into(), sid.clone()));
             params.push(("WebhookType".into(), target.kind.into()));
         }
-        let params = serde_json::to_string(&params).map_err(ApiError::internal)?;
+        let params = serde_json::to_string(&params).map_err(Error::internal)?;
         ctx.tx.execute(
             "INSERT INTO webhook_outbox (account_sid, conversation_sid, ordering_key, event_type, target, url,
                  method, params, webhook_sid, next_attempt_at, date_created)
@@ -123,7 +123,7 @@ fn effective_config(
     conn: &rusqlite::Connection,
     account_sid: &str,
     service_id: i64,
-) -> ApiResult<LevelConfig> {
+) -> Result<LevelConfig> {
     let map = |r: &rusqlite::Row| {
         Ok(LevelConfig {
             pre_url: r.get(0)?,
@@ -162,7 +162,7 @@ fn service_or_account_targets(
     tenant: &Tenant,
     service_id: i64,
     event: &str,
-) -> ApiResult<Vec<Target>> {
+) -> Result<Vec<Target>> {
     let config = effective_config(ctx.tx, &tenant.account_sid, service_id)?;
     Ok(match config.post_url {
         Some(url) if listed(config.filters.as_deref(), event) => {
@@ -185,7 +185,7 @@ fn scoped_targets(
     conversation_id: i64,
     event: &str,
     body: Option<&str>,
-) -> ApiResult<Vec<Target>> {
+) -> Result<Vec<Target>> {
     let mut stmt = ctx.tx.prepare_cached(
         "SELECT sid, target, url, method, filters, triggers, flow_sid FROM conversation_webhooks
          WHERE conversation_id = ?1 ORDER BY id",
@@ -279,7 +279,7 @@ pub struct Pending {
 /// (or a user's) events go to each target URL in order, the next one only once the previous
 /// one is delivered or given up. Queues are per target, so that a failing target holds up only
 /// its own deliveries (Twilio documents no ordering between targets, twilio-behavior.md 17.6).
-pub async fn due(store: &Store, now: i64, limit: usize) -> ApiResult<Vec<Pending>> {
+pub async fn due(store: &Store, now: i64, limit: usize) -> Result<Vec<Pending>> {
     store
         .read(move |conn| {
             let mut stmt = conn.prepare_cached(
@@ -317,7 +317,7 @@ pub async fn due(store: &Store, now: i64, limit: usize) -> ApiResult<Vec<Pending
 
 /// When the earliest head of a queue falls due, if any delivery is queued. Deliveries waiting
 /// behind their queue's head are not counted: they cannot go before it, however overdue.
-pub async fn next_due(store: &Store) -> ApiResult<Option<i64>> {
+pub async fn next_due(store: &Store) -> Result<Option<i64>> {
     store
         .read(|conn| {
             Ok(conn.query_row(
@@ -348,7 +348,7 @@ pub async fn record(
     pending: Pending,
     attempt: Attempt,
     retry_at: Option<i64>,
-) -> ApiResult<()> {
+) -> Result<()> {
     store
         .write(move |ctx| {
             log_attempt(ctx, &pending, "post", &attempt)?;
@@ -365,12 +365,7 @@ pub async fn record(
 }
 
 /// Logs one attempt (post-action from the outbox, or pre-action inline).
-pub fn log_attempt(
-    ctx: &WriteCtx,
-    pending: &Pending,
-    kind: &str,
-    attempt: &Attempt,
-) -> ApiResult<()> {
+pub fn log_attempt(ctx: &WriteCtx, pending: &Pending, kind: &str, attempt: &Attempt) -> Result<()> {
     ctx.tx.execute(
         "INSERT INTO webhook_deliveries (account_sid, event_type, kind, target, url, method, webhook_sid,
              conversation_sid, attempt, status, outcome, error, latency_ms, date_created)
@@ -396,7 +391,7 @@ pub fn log_attempt(
 }
 
 /// Logs a pre-action attempt in its own write (the action itself may not be written at all).
-pub async fn log_pre_action(store: &Store, pending: Pending, attempt: Attempt) -> ApiResult<()> {
+pub async fn log_pre_action(store: &Store, pending: Pending, attempt: Attempt) -> Result<()> {
     store
         .write(move |ctx| log_attempt(ctx, &pending, "pre", &attempt))
         .await
@@ -435,7 +430,7 @@ pub async fn deliveries(
     store: &Store,
     account_sid: String,
     req: PageRequest,
-) -> ApiResult<Page<Delivery>> {
+) -> Result<Page<Delivery>> {
     store
         .read(move |conn| {
             let keyset = Keyset {
@@ -482,7 +477,7 @@ pub async fn pre_action_target(
     store: &Store,
     tenant: Tenant,
     event: &'static str,
-) -> ApiResult<Option<PreActionTarget>> {
+) -> Result<Option<PreActionTarget>> {
     store
         .read(move |conn| {
             let service = super::services::resolve(conn, &tenant)?;

@@ -14,7 +14,7 @@ use super::outbox::{self, Params, Site};
 use super::services::Tenant;
 use super::sql::{Keyset, is_unique_violation, optional};
 use super::{Store, WriteCtx, users};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
 use crate::wire::time::format_date;
@@ -155,7 +155,7 @@ pub fn resolve(
     tenant: &Tenant,
     conversation_id: i64,
     sid_or_identity: &str,
-) -> ApiResult<ParticipantRow> {
+) -> Result<ParticipantRow> {
     let column = if is_sid(Prefix::Participant, sid_or_identity) {
         "p.sid"
     } else {
@@ -170,9 +170,9 @@ pub fn resolve(
     .ok_or_else(|| tenant.not_found())
 }
 
-fn by_id(conn: &Connection, id: i64) -> ApiResult<ParticipantRow> {
+fn by_id(conn: &Connection, id: i64) -> Result<ParticipantRow> {
     optional(conn, &format!("{SELECT} WHERE p.id = ?1"), &[&id], map_row)?
-        .ok_or_else(|| ApiError::internal(format!("participant {id} vanished")))
+        .ok_or_else(|| Error::internal(format!("participant {id} vanished")))
 }
 
 /// A validated CreateConversationParticipant (or one `Participant` of
@@ -212,15 +212,15 @@ pub struct ParticipantUpdate {
 /// The role a participant gets: the one asked for, which must be a conversation role of the
 /// service, or the service's `default_conversation_role_sid`.
 ///
-/// An unknown RoleSid, or a service-level role, answers 400 / 50109 "Conversation role not
-/// found": twilio-behavior.md 5 and 21 recommend 400 with the specific code for unknown SIDs in body
-/// parameters, and 50109 is the dictionary's code for a missing conversation-level role (a
-/// service role is not one).
+/// An unknown RoleSid, or a service-level role, answers 400 / `ConversationRoleNotFound`:
+/// twilio-behavior.md 5 and 21 recommend 400 with the specific code for unknown SIDs in body
+/// parameters, and `ConversationRoleNotFound` is the dictionary's code for a missing
+/// conversation-level role (a service role is not one).
 fn participant_role(
     conn: &Connection,
     service_id: i64,
     requested: Option<&str>,
-) -> ApiResult<Option<String>> {
+) -> Result<Option<String>> {
     match requested {
         Some(role_sid) => optional(
             conn,
@@ -240,44 +240,41 @@ fn participant_role(
     }
 }
 
-pub fn role_not_found(role_sid: &str) -> ApiError {
-    ApiError::bad_request(50109, format!("Conversation role not found: {role_sid}"))
+pub fn role_not_found(role_sid: &str) -> Error {
+    Error::with(Code::ConversationRoleNotFound, role_sid)
 }
 
 /// The participant limits (twilio-behavior.md 10.2). Twilio's docs give no status for them; confab
 /// answers 400, as for every other refused participant parameter.
-fn check_capacity(conn: &Connection, conversation_id: i64, non_chat: bool) -> ApiResult<()> {
+fn check_capacity(conn: &Connection, conversation_id: i64, non_chat: bool) -> Result<()> {
     let (total, non_chat_count): (i64, i64) = conn
         .prepare_cached(
             "SELECT COUNT(*), COUNT(binding_address) FROM participants WHERE conversation_id = ?1",
         )?
         .query_row([conversation_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if total >= MAX_PARTICIPANTS {
-        return Err(ApiError::bad_request(
-            50417,
-            format!(
-                "Participants limit exceeded: a conversation has at most {MAX_PARTICIPANTS} participants"
-            ),
+        return Err(Error::with(
+            Code::TooManyParticipants,
+            format!("a conversation has at most {MAX_PARTICIPANTS} participants"),
         ));
     }
     if non_chat && non_chat_count >= MAX_NON_CHAT_PARTICIPANTS {
-        return Err(ApiError::bad_request(
-            50418,
-            format!(
-                "Non-Chat participants limit exceeded: a conversation has at most {MAX_NON_CHAT_PARTICIPANTS} non-chat participants"
-            ),
+        return Err(Error::with(
+            Code::TooManyNonChatParticipants,
+            format!("a conversation has at most {MAX_NON_CHAT_PARTICIPANTS} non-chat participants"),
         ));
     }
     Ok(())
 }
 
-/// One identity appears once per conversation (50433), and in at most
-/// [`MAX_CONVERSATIONS_PER_IDENTITY`] non-closed conversations of the service (50214).
+/// One identity appears once per conversation (`ParticipantExists`), and in at most
+/// [`MAX_CONVERSATIONS_PER_IDENTITY`] non-closed conversations of the service
+/// (`UserConversationLimit`).
 fn check_identity_free(
     conn: &Connection,
     conversation: &ConversationRow,
     identity: &str,
-) -> ApiResult<()> {
+) -> Result<()> {
     let taken = optional(
         conn,
         "SELECT 1 FROM participants WHERE conversation_id = ?1 AND identity = ?2",
@@ -298,36 +295,34 @@ fn check_identity_free(
             |r| r.get(0),
         )?;
     if open >= MAX_CONVERSATIONS_PER_IDENTITY {
-        return Err(ApiError::bad_request(
-            50214,
+        return Err(Error::with(
+            Code::UserConversationLimit,
             format!(
-                "User conversation limit exceeded: {identity} is already in {MAX_CONVERSATIONS_PER_IDENTITY} conversations that are not closed"
+                "{identity} is already in {MAX_CONVERSATIONS_PER_IDENTITY} conversations that are not closed"
             ),
         ));
     }
     Ok(())
 }
 
-fn identity_taken(identity: &str) -> ApiError {
-    ApiError::conflict(
-        50433,
-        format!(
-            "Participant already exists: {identity} is already a participant of this conversation"
-        ),
+fn identity_taken(identity: &str) -> Error {
+    Error::with(
+        Code::ParticipantExists,
+        format!("{identity} is already a participant of this conversation"),
     )
 }
 
-/// The routing invariant (twilio-behavior.md 10.2): an (address, proxy address) pair belongs to at most
-/// one non-closed conversation of the account, this one included (50416, naming the holder). A
-/// group MMS member (an address without proxy) is unique within its conversation (50437).
-/// `except` is the participant being updated.
+/// The routing invariant (twilio-behavior.md 10.2): an (address, proxy address) pair belongs to at
+/// most one non-closed conversation of the account, this one included (`BindingTaken`, naming the
+/// holder). A group MMS member (an address without proxy) is unique within its conversation
+/// (`GroupParticipantExists`). `except` is the participant being updated.
 fn check_binding_free(
     conn: &Connection,
     tenant: &Tenant,
     conversation_id: i64,
     binding: &Binding,
     except: Option<i64>,
-) -> ApiResult<()> {
+) -> Result<()> {
     let Some(address) = &binding.address else {
         return Ok(());
     };
@@ -344,12 +339,7 @@ fn check_binding_free(
                 |r| r.get(0),
             )?;
             match holder {
-                Some(sid) => Err(ApiError::conflict(
-                    50416,
-                    format!(
-                        "A binding for this participant and proxy address already exists in Conversation {sid}"
-                    ),
-                )),
+                Some(sid) => Err(Error::with(Code::BindingTaken, sid)),
                 None => Ok(()),
             }
         }
@@ -363,10 +353,7 @@ fn check_binding_free(
             )?
             .is_some();
             if duplicate {
-                Err(ApiError::conflict(
-                    50437,
-                    format!("Group Participant already exists: {address}"),
-                ))
+                Err(Error::with(Code::GroupParticipantExists, address))
             } else {
                 Ok(())
             }
@@ -416,18 +403,18 @@ fn check_can_add(
     tenant: &Tenant,
     conversation: &ConversationRow,
     new: &NewParticipant,
-) -> ApiResult<Option<String>> {
+) -> Result<Option<String>> {
     if conversation.state == "closed" {
-        return Err(ApiError::bad_request(
-            50377,
-            "Can't update conversation as it's in final closed state: a closed conversation takes no participants",
+        return Err(Error::with(
+            Code::ConversationClosed,
+            "a closed conversation takes no participants",
         ));
     }
     let non_chat = new.binding.as_ref().is_some_and(|b| b.address.is_some());
     if non_chat && conversation.messaging_service_sid.is_none() {
-        return Err(ApiError::bad_request(
-            50373,
-            "No Messaging Service assigned to Conversation: it cannot take non-chat participants",
+        return Err(Error::with(
+            Code::NoMessagingService,
+            "it cannot take non-chat participants",
         ));
     }
     let role_sid = participant_role(conn, conversation.service_id, new.role_sid.as_deref())?;
@@ -449,7 +436,7 @@ pub async fn add_event_params(
     tenant: Tenant,
     conversation: String,
     new: NewParticipant,
-) -> ApiResult<Params> {
+) -> Result<Params> {
     const ON_PARTICIPANT_ADD: &[&str] = &[
         "ConversationSid",
         "Identity",
@@ -511,7 +498,7 @@ pub fn insert(
     tenant: &Tenant,
     conversation: &ConversationRow,
     new: NewParticipant,
-) -> ApiResult<ParticipantRow> {
+) -> Result<ParticipantRow> {
     let role_sid = check_can_add(ctx.tx, tenant, conversation, &new)?;
     let user_sid = new
         .identity
@@ -550,7 +537,7 @@ pub fn insert(
         Err(e) if is_unique_violation(&e) => {
             Err(identity_taken(new.identity.as_deref().unwrap_or_default()))
         }
-        other => other.map_err(ApiError::from),
+        other => other.map_err(Error::from),
     }?;
     let row = by_id(ctx.tx, ctx.tx.last_insert_rowid())?;
     outbox::enqueue(
@@ -569,7 +556,7 @@ pub async fn create(
     tenant: Tenant,
     conversation: String,
     new: NewParticipant,
-) -> ApiResult<ParticipantRow> {
+) -> Result<ParticipantRow> {
     store
         .write(move |ctx| {
             let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
@@ -585,7 +572,7 @@ pub async fn list(
     tenant: Tenant,
     conversation: String,
     req: PageRequest,
-) -> ApiResult<(String, Page<ParticipantRow>)> {
+) -> Result<(String, Page<ParticipantRow>)> {
     conversations::read_within(store, tenant, conversation, move |conn, conversation| {
         let keyset = Keyset {
             select: &format!("{SELECT} WHERE p.conversation_id = ?1"),
@@ -604,7 +591,7 @@ pub async fn fetch(
     tenant: Tenant,
     conversation: String,
     participant: String,
-) -> ApiResult<ParticipantRow> {
+) -> Result<ParticipantRow> {
     conversations::read_within(
         store,
         tenant.clone(),
@@ -615,25 +602,23 @@ pub async fn fetch(
 }
 
 /// Applies a proxy address change to a binding (twilio-behavior.md 10.3): removing one the
-/// participant lacks is 50440; adding one to a participant without an address is 50441; the
-/// proxy must differ from the address (50409) and be on its channel (50414).
-fn change_proxy(binding: &mut Option<Binding>, change: AddressChange) -> ApiResult<()> {
+/// participant lacks is `NoProxyAddress`; adding one to a participant without an address is
+/// `ProxyWithoutAddress`; the proxy must differ from the address (`AddressEqualsProxy`) and be on
+/// its channel (`AddressTypeMismatch`).
+fn change_proxy(binding: &mut Option<Binding>, change: AddressChange) -> Result<()> {
     match change {
         AddressChange::Remove => match binding.as_mut() {
             Some(b) if b.proxy_address.is_some() => {
                 b.proxy_address = None;
                 Ok(())
             }
-            _ => Err(ApiError::bad_request(
-                50440,
-                "Failed to remove the proxy address of a participant: it has none",
-            )),
+            _ => Err(Error::with(Code::NoProxyAddress, "it has none")),
         },
         AddressChange::Set(proxy) => {
             let Some(b) = binding.as_mut().filter(|b| b.address.is_some()) else {
-                return Err(ApiError::bad_request(
-                    50441,
-                    "Failed to add a proxy address to a participant: it has no messaging binding address",
+                return Err(Error::with(
+                    Code::ProxyWithoutAddress,
+                    "it has no messaging binding address",
                 ));
             };
             let address = b.address.as_deref().unwrap_or_default();
@@ -649,20 +634,18 @@ fn change_proxy(binding: &mut Option<Binding>, change: AddressChange) -> ApiResu
     }
 }
 
-pub fn address_equals_proxy() -> ApiError {
-    ApiError::bad_request(50409, "Participant address equals proxy address")
+pub fn address_equals_proxy() -> Error {
+    Error::new(Code::AddressEqualsProxy)
 }
 
-pub fn channel_mismatch() -> ApiError {
-    ApiError::bad_request(
-        50414,
-        "Participant address type does not match proxy address type",
-    )
+pub fn channel_mismatch() -> Error {
+    Error::new(Code::AddressTypeMismatch)
 }
 
 /// Applies a projected address change (twilio-behavior.md 10.2, 10.3): only a participant without a
-/// device address may have one (50443); removing one it lacks is 50442.
-fn change_projected(binding: &mut Option<Binding>, change: AddressChange) -> ApiResult<()> {
+/// device address may have one (`ProjectedNotAllowed`); removing one it lacks is
+/// `NoProjectedAddress`.
+fn change_projected(binding: &mut Option<Binding>, change: AddressChange) -> Result<()> {
     match change {
         AddressChange::Remove => match binding.as_mut() {
             Some(b) if b.projected_address.is_some() => {
@@ -672,10 +655,7 @@ fn change_projected(binding: &mut Option<Binding>, change: AddressChange) -> Api
                 }
                 Ok(())
             }
-            _ => Err(ApiError::bad_request(
-                50442,
-                "Failed to remove the projected address of a participant: it has none",
-            )),
+            _ => Err(Error::with(Code::NoProjectedAddress, "it has none")),
         },
         AddressChange::Set(projected) => {
             if binding.as_ref().is_some_and(|b| b.address.is_some()) {
@@ -691,31 +671,28 @@ fn change_projected(binding: &mut Option<Binding>, change: AddressChange) -> Api
     }
 }
 
-pub fn projected_on_bound_participant() -> ApiError {
-    ApiError::bad_request(
-        50443,
-        "Failed to add a projected address to a participant: only a participant without a messaging binding address may have one",
+pub fn projected_on_bound_participant() -> Error {
+    Error::with(
+        Code::ProjectedNotAllowed,
+        "only a participant without a messaging binding address may have one",
     )
 }
 
-/// Applies an identity change: a participant keeps the identity it has (50444 for another),
-/// and one reached at a device address takes none (50211).
-fn change_identity(current: &ParticipantRow, identity: &str) -> ApiResult<bool> {
+/// Applies an identity change: a participant keeps the identity it has (`IdentityExists` for
+/// another), and one reached at a device address takes none (`IdentityNotAcceptable`).
+fn change_identity(current: &ParticipantRow, identity: &str) -> Result<bool> {
     match &current.identity {
         Some(same) if same == identity => Ok(false),
-        Some(_) => Err(ApiError::bad_request(
-            50444,
-            "Failed to add an identity to a participant: it already has one",
-        )),
+        Some(_) => Err(Error::with(Code::IdentityExists, "it already has one")),
         None if current.is_non_chat() => Err(identity_not_acceptable()),
         None => Ok(true),
     }
 }
 
-pub fn identity_not_acceptable() -> ApiError {
-    ApiError::bad_request(
-        50211,
-        "Identity parameter not acceptable for this Participant: a participant with a messaging binding address has no identity",
+pub fn identity_not_acceptable() -> Error {
+    Error::with(
+        Code::IdentityNotAcceptable,
+        "a participant with a messaging binding address has no identity",
     )
 }
 
@@ -726,7 +703,7 @@ fn updated_binding(
     tenant: &Tenant,
     current: &ParticipantRow,
     change: &ParticipantUpdate,
-) -> ApiResult<Option<Binding>> {
+) -> Result<Option<Binding>> {
     let mut binding = current.binding.clone();
     if let Some(proxy) = change.proxy_address.clone() {
         let adds = matches!(proxy, AddressChange::Set(_));
@@ -752,7 +729,7 @@ fn planned_update(
     current: &ParticipantRow,
     change: &ParticipantUpdate,
     now: i64,
-) -> ApiResult<ParticipantRow> {
+) -> Result<ParticipantRow> {
     let mut planned = current.clone();
     if let Some(role) = change.role_sid.as_deref() {
         planned.role_sid = participant_role(conn, conversation.service_id, Some(role))?;
@@ -786,7 +763,7 @@ pub async fn update_event_params(
     conversation: String,
     participant: String,
     change: ParticipantUpdate,
-) -> ApiResult<Params> {
+) -> Result<Params> {
     let now = store.clock.now_secs();
     store
         .read(move |conn| {
@@ -804,7 +781,7 @@ pub async fn remove_event_params(
     tenant: Tenant,
     conversation: String,
     participant: String,
-) -> ApiResult<Params> {
+) -> Result<Params> {
     let row = fetch(store, tenant, conversation, participant).await?;
     Ok(event_params(&row))
 }
@@ -818,7 +795,7 @@ pub async fn update(
     conversation: String,
     participant: String,
     change: ParticipantUpdate,
-) -> ApiResult<ParticipantRow> {
+) -> Result<ParticipantRow> {
     store
         .write(move |ctx| {
             let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
@@ -874,7 +851,7 @@ pub async fn delete(
     tenant: Tenant,
     conversation: String,
     participant: String,
-) -> ApiResult<()> {
+) -> Result<()> {
     store
         .write(move |ctx| {
             let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
@@ -941,7 +918,7 @@ pub async fn list_conversations(
     tenant: Tenant,
     lookup: Lookup,
     req: PageRequest,
-) -> ApiResult<Page<(ListedParticipant, Arc<ConversationRow>)>> {
+) -> Result<Page<(ListedParticipant, Arc<ConversationRow>)>> {
     let cache = Arc::clone(&store.conversations);
     // Read before the read transaction begins: see `ConversationCache::offer`.
     let generation = cache.generation();
@@ -966,7 +943,7 @@ pub async fn list_conversations(
                 .iter()
                 .any(|p| !conversations.contains_key(&p.conversation_id))
             {
-                return Err(ApiError::internal("a participant without its conversation"));
+                return Err(Error::internal("a participant without its conversation"));
             }
             Ok(page.map(|p| {
                 let c = Arc::clone(&conversations[&p.conversation_id]);
@@ -986,7 +963,7 @@ fn conversations_of(
     generation: u64,
     tenant: &Tenant,
     participants: &[ListedParticipant],
-) -> ApiResult<foldhash::HashMap<i64, Arc<ConversationRow>>> {
+) -> Result<foldhash::HashMap<i64, Arc<ConversationRow>>> {
     let ids: Vec<i64> = participants.iter().map(|p| p.conversation_id).collect();
     // foldhash, not std's SipHash, which was 4% of a page's instructions: the keys are rowids.
     let mut found = foldhash::HashMap::with_capacity_and_hasher(ids.len(), Default::default());
@@ -1025,7 +1002,7 @@ pub async fn create_conversation_with(
     tenant: Tenant,
     conversation: NewConversation,
     participants: Vec<NewParticipant>,
-) -> ApiResult<ConversationRow> {
+) -> Result<ConversationRow> {
     store
         .write(move |ctx| {
             let conversation = conversations::insert(ctx, &tenant, conversation)?;
@@ -1078,36 +1055,39 @@ mod tests {
         let mut b = sms();
         change_proxy(&mut b, AddressChange::Remove).unwrap();
         assert_eq!(b.as_ref().unwrap().proxy_address, None);
-        let code = |r: ApiResult<()>| r.unwrap_err().code;
-        assert_eq!(code(change_proxy(&mut b, AddressChange::Remove)), 50440);
+        let code = |r: Result<()>| r.unwrap_err().code;
+        assert_eq!(
+            code(change_proxy(&mut b, AddressChange::Remove)),
+            Code::NoProxyAddress
+        );
         assert_eq!(
             code(change_proxy(&mut None, AddressChange::Set("+1555".into()))),
-            50441
+            Code::ProxyWithoutAddress
         );
         assert_eq!(
             code(change_proxy(
                 &mut sms(),
                 AddressChange::Set("+15550001".into())
             )),
-            50409
+            Code::AddressEqualsProxy
         );
         assert_eq!(
             code(change_proxy(
                 &mut sms(),
                 AddressChange::Set("whatsapp:+1555".into())
             )),
-            50414
+            Code::AddressTypeMismatch
         );
         assert_eq!(
             code(change_projected(
                 &mut sms(),
                 AddressChange::Set("+1555".into())
             )),
-            50443
+            Code::ProjectedNotAllowed
         );
         assert_eq!(
             code(change_projected(&mut None, AddressChange::Remove)),
-            50442
+            Code::NoProjectedAddress
         );
         let mut chat = None;
         change_projected(&mut chat, AddressChange::Set("+15557777".into())).unwrap();
@@ -1166,7 +1146,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(refused.code, 50109);
+        assert_eq!(refused.code, Code::ConversationRoleNotFound);
 
         let account_sid = account.account_sid.clone();
         store
@@ -1195,7 +1175,7 @@ mod tests {
         let refused = create(&store, tenant.clone(), bare.sid.clone(), texter)
             .await
             .unwrap_err();
-        assert_eq!(refused.code, 50373);
+        assert_eq!(refused.code, Code::NoMessagingService);
         create(
             &store,
             tenant,

@@ -9,7 +9,7 @@ use super::conversations::{self, ConversationRow};
 use super::messages;
 use super::services::Tenant;
 use super::sql::{Keyset, optional};
-use crate::error::ApiResult;
+use crate::error::Result;
 use crate::sid::{Prefix, is_sid};
 use crate::wire::paging::{Page, PageRequest};
 
@@ -65,7 +65,7 @@ pub async fn list(
     conversation: String,
     message: String,
     req: PageRequest,
-) -> ApiResult<Page<ReceiptRow>> {
+) -> Result<Page<ReceiptRow>> {
     conversations::read_within(store, tenant.clone(), conversation, move |conn, conv| {
         let message_id = messages::resolve_id(conn, &tenant, conv, &message)?;
         let select = format!("{SELECT} WHERE message_id = ?1");
@@ -89,7 +89,7 @@ pub async fn fetch(
     conversation: String,
     message: String,
     receipt: String,
-) -> ApiResult<ReceiptRow> {
+) -> Result<ReceiptRow> {
     conversations::read_within(store, tenant.clone(), conversation, move |conn, conv| {
         let message_id = messages::resolve_id(conn, &tenant, conv, &message)?;
         if !is_sid(Prefix::Receipt, &receipt) {

@@ -7,7 +7,7 @@ use rusqlite::{Connection, Row, params};
 use super::services::{self, Tenant};
 use super::sql::{Keyset, optional};
 use super::{Store, WriteCtx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
 
@@ -49,7 +49,7 @@ fn map_row(row: &Row) -> rusqlite::Result<RoleRow> {
 }
 
 /// The role with this SID in the service, if there is one.
-pub fn find(conn: &Connection, service_id: i64, sid: &str) -> ApiResult<Option<RoleRow>> {
+pub fn find(conn: &Connection, service_id: i64, sid: &str) -> Result<Option<RoleRow>> {
     if !is_sid(Prefix::Role, sid) {
         return Ok(None);
     }
@@ -62,35 +62,30 @@ pub fn find(conn: &Connection, service_id: i64, sid: &str) -> ApiResult<Option<R
 }
 
 /// Finds a role of the service named by the request path, or answers 404 for that path.
-pub fn resolve(
-    conn: &Connection,
-    tenant: &Tenant,
-    service_id: i64,
-    sid: &str,
-) -> ApiResult<RoleRow> {
+pub fn resolve(conn: &Connection, tenant: &Tenant, service_id: i64, sid: &str) -> Result<RoleRow> {
     find(conn, service_id, sid)?.ok_or_else(|| tenant.not_found())
 }
 
 /// Checks a `RoleSid` body parameter: it must name a role of this service of the given type
 /// (`service` for users, `conversation` for participants). Otherwise 400 with `code`.
 ///
-/// Twilio documents no separate code for "a role of the other type" (twilio-behavior.md 7.3 and 16.1:
-/// uncertain); for the service that is the same as no such role of that type, so one code
-/// covers both (users use 50100 "Role not found", twilio-behavior.md 11 and 21).
+/// Twilio documents no separate code for "a role of the other type" (twilio-behavior.md 7.3 and
+/// 16.1: uncertain); for the service that is the same as no such role of that type, so one code
+/// covers both (users use `RoleNotFound`, twilio-behavior.md 11 and 21).
 pub fn require_of_type(
     conn: &Connection,
     service_id: i64,
     sid: &str,
     role_type: &str,
-    code: u32,
-) -> ApiResult<RoleRow> {
+    code: Code,
+) -> Result<RoleRow> {
     match find(conn, service_id, sid)? {
         Some(role) if role.role_type == role_type => Ok(role),
-        Some(_) => Err(ApiError::bad_request(
+        Some(_) => Err(Error::with(
             code,
-            format!("Role {sid} is not a {role_type} role"),
+            format!("{sid} is not a {role_type} role"),
         )),
-        None => Err(ApiError::bad_request(code, format!("Role {sid} not found"))),
+        None => Err(Error::with(code, sid)),
     }
 }
 
@@ -102,12 +97,12 @@ pub struct NewRole {
     pub permissions: Vec<String>,
 }
 
-fn to_json(permissions: &[String]) -> ApiResult<String> {
-    serde_json::to_string(permissions).map_err(ApiError::internal)
+fn to_json(permissions: &[String]) -> Result<String> {
+    serde_json::to_string(permissions).map_err(Error::internal)
 }
 
 /// CreateRole.
-pub async fn create(store: &Store, tenant: Tenant, new: NewRole) -> ApiResult<RoleRow> {
+pub async fn create(store: &Store, tenant: Tenant, new: NewRole) -> Result<RoleRow> {
     store
         .write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
@@ -123,7 +118,7 @@ pub async fn create(store: &Store, tenant: Tenant, new: NewRole) -> ApiResult<Ro
 }
 
 /// FetchRole.
-pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> ApiResult<RoleRow> {
+pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> Result<RoleRow> {
     store
         .read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
@@ -133,7 +128,7 @@ pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> ApiResult<Role
 }
 
 /// ListRole, in creation order (the seeded roles first).
-pub async fn list(store: &Store, tenant: Tenant, req: PageRequest) -> ApiResult<Page<RoleRow>> {
+pub async fn list(store: &Store, tenant: Tenant, req: PageRequest) -> Result<Page<RoleRow>> {
     store
         .read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
@@ -153,7 +148,7 @@ pub async fn update(
     tenant: Tenant,
     sid: String,
     permissions: Vec<String>,
-) -> ApiResult<RoleRow> {
+) -> Result<RoleRow> {
     store
         .write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
@@ -168,22 +163,22 @@ pub async fn update(
         .await
 }
 
-/// Checks every permission against the catalogue of the role's type (50104 otherwise). Public
-/// so that the handler can check a create before any store call; update checks here, once the
-/// role (and so its type) is known.
-pub fn check_permissions(role_type: &str, permissions: &[String]) -> ApiResult<()> {
+/// Checks every permission against the catalogue of the role's type (`PermissionNotFound`
+/// otherwise). Public so that the handler can check a create before any store call; update checks
+/// here, once the role (and so its type) is known.
+pub fn check_permissions(role_type: &str, permissions: &[String]) -> Result<()> {
     let allowed = crate::permissions::allowed_for(role_type);
     match permissions.iter().find(|p| !allowed.contains(&p.as_str())) {
-        Some(unknown) => Err(ApiError::bad_request(
-            50104,
-            format!("Permission not found: '{unknown}' is not a {role_type} permission"),
+        Some(unknown) => Err(Error::with(
+            Code::PermissionNotFound,
+            format!("'{unknown}' is not a {role_type} permission"),
         )),
         None => Ok(()),
     }
 }
 
 /// What still names a role: users, participants and the service configuration's defaults.
-fn references(ctx: &WriteCtx, role: &RoleRow) -> ApiResult<Vec<&'static str>> {
+fn references(ctx: &WriteCtx, role: &RoleRow) -> Result<Vec<&'static str>> {
     let checks: [(&'static str, &str); 3] = [
         (
             "users",
@@ -210,22 +205,22 @@ fn references(ctx: &WriteCtx, role: &RoleRow) -> ApiResult<Vec<&'static str>> {
 }
 
 /// DeleteRole. A role that users, participants or the service configuration still name is not
-/// deleted: 409 with 20409 (Conflict). Twilio documents nothing about this case (the Role
+/// deleted: 409 with `RoleInUse` (Conflict). Twilio documents nothing about this case (the Role
 /// resource pages of Conversations and Chat only say "Delete a Role resource"); deleting it
 /// anyway would leave `role_sid`s that name nothing, and a default role that every new user or
 /// participant would then get. Reassign them first (UpdateUser / UpdateParticipant /
 /// UpdateServiceConfiguration), then delete.
-pub async fn delete(store: &Store, tenant: Tenant, sid: String) -> ApiResult<()> {
+pub async fn delete(store: &Store, tenant: Tenant, sid: String) -> Result<()> {
     store
         .write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
             let role = resolve(ctx.tx, &tenant, service.id, &sid)?;
             let used_by = references(ctx, &role)?;
             if !used_by.is_empty() {
-                return Err(ApiError::conflict(
-                    20409,
+                return Err(Error::with(
+                    Code::RoleInUse,
                     format!(
-                        "Role {} is still assigned (by {}); reassign it before deleting it",
+                        "{} is assigned by {}; reassign it before deleting it",
                         role.sid,
                         used_by.join(", ")
                     ),

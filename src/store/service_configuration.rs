@@ -9,7 +9,7 @@ use super::configuration::{WebhookConfig, WebhookConfigChange, decode_names, enc
 use super::services::{self, ServiceKey, Tenant};
 use super::sql::optional;
 use super::{Store, WriteCtx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 
 #[derive(Debug, Clone)]
 pub struct ServiceConfigurationRow {
@@ -45,10 +45,7 @@ impl RoleType {
     }
 }
 
-fn read_configuration(
-    conn: &Connection,
-    service: &ServiceKey,
-) -> ApiResult<ServiceConfigurationRow> {
+fn read_configuration(conn: &Connection, service: &ServiceKey) -> Result<ServiceConfigurationRow> {
     let row = optional(
         conn,
         "SELECT default_conversation_creator_role_sid, default_conversation_role_sid,
@@ -76,15 +73,15 @@ fn read_configuration(
 
 /// A default role must be a role of this very service, of the right type. The codes, for a SID
 /// sent in a body parameter (twilio-behavior.md 5: 400 with the specific code, 404 being for path
-/// misses): a SID that names no role of the service → 50100 "Role not found"; a role of the
-/// other type → 50105 "Invalid role type" (twilio-behavior.md 7.3 leaves the mismatch code open).
+/// misses): a SID that names no role of the service → `RoleNotFound`; a role of the
+/// other type → `InvalidRoleType` (twilio-behavior.md 7.3 leaves the mismatch code open).
 fn check_role(
     ctx: &WriteCtx,
     service_id: i64,
     param: &str,
     role_sid: &str,
     wanted: RoleType,
-) -> ApiResult<()> {
+) -> Result<()> {
     let role_type: Option<String> = optional(
         ctx.tx,
         "SELECT type FROM roles WHERE service_id = ?1 AND sid = ?2",
@@ -92,14 +89,14 @@ fn check_role(
         |r| r.get(0),
     )?;
     match role_type {
-        None => Err(ApiError::bad_request(
-            50100,
-            format!("Role not found: {param} {role_sid} is not a role of this service"),
+        None => Err(Error::with(
+            Code::RoleNotFound,
+            format!("{param} {role_sid} is not a role of this service"),
         )),
-        Some(t) if t != wanted.as_str() => Err(ApiError::bad_request(
-            50105,
+        Some(t) if t != wanted.as_str() => Err(Error::with(
+            Code::InvalidRoleType,
             format!(
-                "Invalid role type: {param} must be a {} role, {role_sid} is a {t} role",
+                "{param} must be a {} role, {role_sid} is a {t} role",
                 wanted.as_str()
             ),
         )),
@@ -108,7 +105,7 @@ fn check_role(
 }
 
 /// FetchServiceConfiguration.
-pub async fn fetch(store: &Store, tenant: Tenant) -> ApiResult<ServiceConfigurationRow> {
+pub async fn fetch(store: &Store, tenant: Tenant) -> Result<ServiceConfigurationRow> {
     store
         .read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
@@ -122,7 +119,7 @@ pub async fn update(
     store: &Store,
     tenant: Tenant,
     change: ServiceConfigurationChange,
-) -> ApiResult<ServiceConfigurationRow> {
+) -> Result<ServiceConfigurationRow> {
     store
         .write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
@@ -310,7 +307,7 @@ impl NotificationSettings {
 
 /// The service's notification settings; a service without a row yet has the defaults (the row
 /// is written on the first update).
-fn read_notifications(conn: &Connection, service_id: i64) -> ApiResult<NotificationSettings> {
+fn read_notifications(conn: &Connection, service_id: i64) -> Result<NotificationSettings> {
     let stored: Option<String> = optional(
         conn,
         "SELECT settings FROM service_notifications WHERE service_id = ?1",
@@ -318,7 +315,7 @@ fn read_notifications(conn: &Connection, service_id: i64) -> ApiResult<Notificat
         |r| r.get(0),
     )?;
     match stored {
-        Some(json) => serde_json::from_str(&json).map_err(ApiError::internal),
+        Some(json) => serde_json::from_str(&json).map_err(Error::internal),
         None => Ok(NotificationSettings::default()),
     }
 }
@@ -327,7 +324,7 @@ fn read_notifications(conn: &Connection, service_id: i64) -> ApiResult<Notificat
 pub async fn fetch_notifications(
     store: &Store,
     tenant: Tenant,
-) -> ApiResult<(String, NotificationSettings)> {
+) -> Result<(String, NotificationSettings)> {
     store
         .read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
@@ -341,12 +338,12 @@ pub async fn update_notifications(
     store: &Store,
     tenant: Tenant,
     change: NotificationChange,
-) -> ApiResult<(String, NotificationSettings)> {
+) -> Result<(String, NotificationSettings)> {
     store
         .write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
             let settings = read_notifications(ctx.tx, service.id)?.apply(change);
-            let json = serde_json::to_string(&settings).map_err(ApiError::internal)?;
+            let json = serde_json::to_string(&settings).map_err(Error::internal)?;
             ctx.tx.execute(
                 "INSERT INTO service_notifications (service_id, settings) VALUES (?1, ?2)
                  ON CONFLICT (service_id) DO UPDATE SET settings = excluded.settings",
@@ -357,7 +354,7 @@ pub async fn update_notifications(
         .await
 }
 
-fn read_service_webhooks(conn: &Connection, service_id: i64) -> ApiResult<WebhookConfig> {
+fn read_service_webhooks(conn: &Connection, service_id: i64) -> Result<WebhookConfig> {
     let config = optional(
         conn,
         "SELECT method, filters, pre_webhook_url, post_webhook_url
@@ -377,7 +374,7 @@ fn read_service_webhooks(conn: &Connection, service_id: i64) -> ApiResult<Webhoo
 }
 
 /// FetchServiceWebhookConfiguration: the service SID and its configuration.
-pub async fn fetch_webhooks(store: &Store, tenant: Tenant) -> ApiResult<(String, WebhookConfig)> {
+pub async fn fetch_webhooks(store: &Store, tenant: Tenant) -> Result<(String, WebhookConfig)> {
     store
         .read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
@@ -395,7 +392,7 @@ pub async fn update_webhooks(
     store: &Store,
     tenant: Tenant,
     change: WebhookConfigChange,
-) -> ApiResult<(String, WebhookConfig)> {
+) -> Result<(String, WebhookConfig)> {
     store
         .write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;

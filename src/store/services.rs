@@ -5,7 +5,7 @@ use rusqlite::{Connection, Row, params};
 
 use super::sql::{Keyset, optional};
 use super::{Store, WriteCtx};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::permissions::{DEFAULT_ROLES, DefaultFor};
 use crate::sid::{Prefix, new_sid};
 use crate::wire::paging::{Page, PageRequest};
@@ -30,8 +30,8 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    pub fn not_found(&self) -> ApiError {
-        ApiError::not_found(&self.path)
+    pub fn not_found(&self) -> Error {
+        Error::with(Code::NotFound, &self.path)
     }
 }
 
@@ -68,7 +68,7 @@ fn map_row(row: &Row) -> rusqlite::Result<ServiceRow> {
 
 /// Resolves the tenant's service, or answers 404 for the request path: another account's
 /// service is as unknown as one that never existed.
-pub fn resolve(conn: &Connection, tenant: &Tenant) -> ApiResult<ServiceKey> {
+pub fn resolve(conn: &Connection, tenant: &Tenant) -> Result<ServiceKey> {
     let found = match &tenant.service {
         ServiceRef::Sid(sid) => optional(
             conn,
@@ -89,7 +89,7 @@ pub fn resolve(conn: &Connection, tenant: &Tenant) -> ApiResult<ServiceKey> {
 
 /// Inserts a service with its default roles, configuration, notifications and webhook
 /// configuration, inside the caller's transaction.
-pub fn insert(ctx: &WriteCtx, account_sid: &str, friendly_name: &str) -> ApiResult<ServiceRow> {
+pub fn insert(ctx: &WriteCtx, account_sid: &str, friendly_name: &str) -> Result<ServiceRow> {
     let sid = new_sid(Prefix::Service);
     ctx.tx.execute(
         "INSERT INTO services (sid, account_sid, friendly_name, date_created, date_updated) VALUES (?1, ?2, ?3, ?4, ?4)",
@@ -99,7 +99,7 @@ pub fn insert(ctx: &WriteCtx, account_sid: &str, friendly_name: &str) -> ApiResu
     let mut defaults = [None, None, None];
     for role in DEFAULT_ROLES {
         let role_sid = new_sid(Prefix::Role);
-        let permissions = serde_json::to_string(role.permissions).map_err(ApiError::internal)?;
+        let permissions = serde_json::to_string(role.permissions).map_err(Error::internal)?;
         ctx.tx.execute(
             "INSERT INTO roles (sid, service_id, friendly_name, type, permissions, date_created, date_updated)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -137,14 +137,14 @@ pub async fn create(
     store: &Store,
     account_sid: String,
     friendly_name: String,
-) -> ApiResult<ServiceRow> {
+) -> Result<ServiceRow> {
     store
         .write(move |ctx| insert(ctx, &account_sid, &friendly_name))
         .await
 }
 
 /// FetchService: `tenant.service` names it.
-pub async fn fetch(store: &Store, tenant: Tenant) -> ApiResult<ServiceRow> {
+pub async fn fetch(store: &Store, tenant: Tenant) -> Result<ServiceRow> {
     store
         .read(move |conn| {
             let key = resolve(conn, &tenant)?;
@@ -164,7 +164,7 @@ pub async fn list(
     store: &Store,
     account_sid: String,
     req: PageRequest,
-) -> ApiResult<Page<ServiceRow>> {
+) -> Result<Page<ServiceRow>> {
     store
         .read(move |conn| {
             let keyset = Keyset {
@@ -180,7 +180,7 @@ pub async fn list(
 /// DeleteService: everything inside goes with it (cascades). If it was the account's default,
 /// the default moves to the account's oldest remaining service; an account always has one, so
 /// when none remains a new default service is created (as on first use).
-pub async fn delete(store: &Store, tenant: Tenant) -> ApiResult<()> {
+pub async fn delete(store: &Store, tenant: Tenant) -> Result<()> {
     store
         .write(move |ctx| {
             let key = resolve(ctx.tx, &tenant)?;

@@ -3,7 +3,7 @@
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use crate::error::ApiResult;
+use crate::error::{Code, Error, Result};
 use crate::wire::paging::{Cursor, Page, PageRequest};
 
 /// One list query in keyset form: `select` is everything up to and including the WHERE
@@ -25,7 +25,7 @@ impl Keyset<'_> {
         req: &PageRequest,
         map: impl Fn(&Row) -> rusqlite::Result<T>,
         key: impl Fn(&T) -> Vec<i64>,
-    ) -> ApiResult<Page<T>> {
+    ) -> Result<Page<T>> {
         let cols = self.keys.join(", ");
         // Walking backwards from a PB token reads the list in reverse, then flips the rows.
         let backwards = matches!(req.cursor, Some(Cursor::Before(_)));
@@ -39,7 +39,7 @@ impl Keyset<'_> {
         let mut values: Vec<i64> = Vec::new();
         if let Some(Cursor::After(k) | Cursor::Before(k)) = &req.cursor {
             if k.len() != self.keys.len() {
-                return Err(crate::error::ApiError::invalid_page_token());
+                return Err(Error::new(Code::InvalidPageToken));
             }
             let marks = vec!["?"; k.len()].join(", ");
             sql.push_str(&format!(" AND ({cols}) {cmp} ({marks})"));
@@ -70,7 +70,7 @@ pub fn optional<T>(
     sql: &str,
     params: &[&dyn ToSql],
     map: impl FnOnce(&Row) -> rusqlite::Result<T>,
-) -> ApiResult<Option<T>> {
+) -> Result<Option<T>> {
     Ok(conn
         .prepare_cached(sql)?
         .query_row(params, map)

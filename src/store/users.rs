@@ -8,7 +8,7 @@ use super::outbox::{self, Site};
 use super::services::{self, ServiceKey, Tenant};
 use super::sql::{Keyset, optional};
 use super::{Store, WriteCtx, roles};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
 use crate::wire::time::format_date;
@@ -21,7 +21,7 @@ pub fn find_or_create_for_identity(
     tenant: &Tenant,
     service_id: i64,
     identity: &str,
-) -> ApiResult<String> {
+) -> Result<String> {
     let existing: Option<String> = optional(
         ctx.tx,
         "SELECT sid FROM users WHERE service_id = ?1 AND identity = ?2",
@@ -54,7 +54,7 @@ pub fn find_or_create_for_identity(
 }
 
 /// The service configuration's `default_chat_service_role_sid` (twilio-behavior.md 7.3).
-fn default_role(conn: &Connection, service_id: i64) -> ApiResult<Option<String>> {
+fn default_role(conn: &Connection, service_id: i64) -> Result<Option<String>> {
     Ok(optional(
         conn,
         "SELECT default_chat_service_role_sid FROM service_configurations WHERE service_id = ?1",
@@ -101,14 +101,14 @@ fn map_row(row: &Row) -> rusqlite::Result<UserRow> {
 }
 
 /// Finds a user of the service by SID or, failing the SID pattern, by identity (exact and
-/// case-sensitive; twilio-behavior.md 3), or answers 404 for the request path. Identities never look
-/// like a SID (50206), so the two cannot be confused.
+/// case-sensitive; twilio-behavior.md 3), or answers 404 for the request path. Identities never
+/// look like a SID (`IdentityLooksLikeSid`), so the two cannot be confused.
 pub fn resolve(
     conn: &Connection,
     tenant: &Tenant,
     service_id: i64,
     sid_or_identity: &str,
-) -> ApiResult<UserRow> {
+) -> Result<UserRow> {
     let column = if is_sid(Prefix::User, sid_or_identity) {
         "u.sid"
     } else {
@@ -138,7 +138,7 @@ pub struct Reachability {
 /// online. `is_notifiable` is `true` when the identity has a push registration (an APN, GCM or
 /// FCM binding) in the service, and otherwise `null` ("null ... if the User has never had a
 /// notification registration"; confab keeps no history of removed registrations).
-fn reachability(conn: &Connection, user: &UserRow) -> ApiResult<Reachability> {
+fn reachability(conn: &Connection, user: &UserRow) -> Result<Reachability> {
     let enabled: bool = optional(
         conn,
         "SELECT reachability_enabled FROM service_configurations WHERE service_id = ?1",
@@ -180,11 +180,11 @@ pub struct UserUpdate {
     pub role_sid: Option<String>,
 }
 
-/// A user's `RoleSid` must be a service-type role of its own service: 400 with 50100 ("Role
-/// not found", twilio-behavior.md 11 and 21) otherwise, whether the SID names nothing, a role of
+/// A user's `RoleSid` must be a service-type role of its own service: 400 with `RoleNotFound`
+/// (twilio-behavior.md 11 and 21) otherwise, whether the SID names nothing, a role of
 /// another service, or a conversation role.
-fn check_role(conn: &Connection, service_id: i64, role_sid: &str) -> ApiResult<()> {
-    roles::require_of_type(conn, service_id, role_sid, "service", 50100).map(|_| ())
+fn check_role(conn: &Connection, service_id: i64, role_sid: &str) -> Result<()> {
+    roles::require_of_type(conn, service_id, role_sid, "service", Code::RoleNotFound).map(|_| ())
 }
 
 /// The parameters every user event carries (twilio-behavior.md 17.4).
@@ -208,12 +208,12 @@ fn site(service: &ServiceKey) -> Site<'_> {
     }
 }
 
-/// CreateUser. An identity is unique in its service (409 / 50201, as observed on Twilio).
+/// CreateUser. An identity is unique in its service (409 / `UserExists`, as observed on Twilio).
 pub async fn create(
     store: &Store,
     tenant: Tenant,
     new: NewUser,
-) -> ApiResult<(UserRow, Reachability)> {
+) -> Result<(UserRow, Reachability)> {
     store
         .write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
@@ -225,10 +225,7 @@ pub async fn create(
             )?
             .is_some()
             {
-                return Err(ApiError::conflict(
-                    50201,
-                    format!("User already exists: {}", new.identity),
-                ));
+                return Err(Error::with(Code::UserExists, &new.identity));
             }
             let role_sid = match new.role_sid {
                 Some(sid) => {
@@ -264,7 +261,7 @@ pub async fn fetch(
     store: &Store,
     tenant: Tenant,
     sid_or_identity: String,
-) -> ApiResult<(UserRow, Reachability)> {
+) -> Result<(UserRow, Reachability)> {
     store
         .read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
@@ -276,7 +273,7 @@ pub async fn fetch(
 }
 
 /// ListUser, in creation order.
-pub async fn list(store: &Store, tenant: Tenant, req: PageRequest) -> ApiResult<Page<UserRow>> {
+pub async fn list(store: &Store, tenant: Tenant, req: PageRequest) -> Result<Page<UserRow>> {
     store
         .read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
@@ -296,7 +293,7 @@ pub async fn update(
     tenant: Tenant,
     sid_or_identity: String,
     change: UserUpdate,
-) -> ApiResult<(UserRow, Reachability)> {
+) -> Result<(UserRow, Reachability)> {
     store
         .write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
@@ -327,13 +324,13 @@ pub async fn update(
 }
 
 /// The user as an update would leave it, or why not: a new role must be a service role of its
-/// service (50100).
+/// service (`RoleNotFound`).
 fn planned_update(
     conn: &Connection,
     current: UserRow,
     change: UserUpdate,
     now: i64,
-) -> ApiResult<UserRow> {
+) -> Result<UserRow> {
     if let Some(role_sid) = &change.role_sid {
         check_role(conn, current.service_id, role_sid)?;
     }
@@ -360,7 +357,7 @@ pub async fn update_event_params(
     tenant: Tenant,
     sid_or_identity: String,
     change: UserUpdate,
-) -> ApiResult<outbox::Params> {
+) -> Result<outbox::Params> {
     let now = store.clock.now_secs();
     store
         .read(move |conn| {
@@ -377,7 +374,7 @@ pub async fn update_event_params(
 /// participants are removed with it (twilio-behavior.md 11, inferred from Chat, where deleting a User
 /// removes its Members; their messages stay, as when a participant is removed). Twilio has no
 /// "user removed" event, and the removals are not reported as participant events either.
-pub async fn delete(store: &Store, tenant: Tenant, sid_or_identity: String) -> ApiResult<()> {
+pub async fn delete(store: &Store, tenant: Tenant, sid_or_identity: String) -> Result<()> {
     store
         .write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
@@ -440,7 +437,7 @@ pub fn unread_count(
     conn: &Connection,
     conversation_id: i64,
     last_read_message_index: Option<i64>,
-) -> ApiResult<Option<i64>> {
+) -> Result<Option<i64>> {
     let Some(last_read) = last_read_message_index else {
         return Ok(None);
     };
@@ -452,21 +449,21 @@ pub fn unread_count(
     Ok(Some(count))
 }
 
-fn conversation_by_id(conn: &Connection, id: i64) -> ApiResult<ConversationRow> {
+fn conversation_by_id(conn: &Connection, id: i64) -> Result<ConversationRow> {
     optional(
         conn,
         &format!("{} WHERE c.id = ?1", conversations::SELECT),
         &[&id],
         conversations::map_row,
     )?
-    .ok_or_else(|| ApiError::internal(format!("participant of missing conversation {id}")))
+    .ok_or_else(|| Error::internal(format!("participant of missing conversation {id}")))
 }
 
 fn assemble(
     conn: &Connection,
     user: &UserRow,
     membership: Membership,
-) -> ApiResult<UserConversationRow> {
+) -> Result<UserConversationRow> {
     let conversation = conversation_by_id(conn, membership.conversation_id)?;
     let unread = unread_count(
         conn,
@@ -490,7 +487,7 @@ fn resolve_membership(
     tenant: &Tenant,
     user_ref: &str,
     conversation_ref: &str,
-) -> ApiResult<(UserRow, Membership)> {
+) -> Result<(UserRow, Membership)> {
     let service = services::resolve(conn, tenant)?;
     let user = resolve(conn, tenant, service.id, user_ref)?;
     let conversation = conversations::resolve(conn, tenant, service.id, conversation_ref)?;
@@ -511,7 +508,7 @@ pub async fn list_conversations(
     tenant: Tenant,
     user_ref: String,
     req: PageRequest,
-) -> ApiResult<(UserRow, Page<UserConversationRow>)> {
+) -> Result<(UserRow, Page<UserConversationRow>)> {
     store
         .read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
@@ -559,7 +556,7 @@ pub async fn fetch_conversation(
     tenant: Tenant,
     user_ref: String,
     conversation_ref: String,
-) -> ApiResult<UserConversationRow> {
+) -> Result<UserConversationRow> {
     store
         .read(move |conn| {
             let (user, membership) =
@@ -587,7 +584,7 @@ pub async fn update_conversation(
     user_ref: String,
     conversation_ref: String,
     change: UserConversationUpdate,
-) -> ApiResult<UserConversationRow> {
+) -> Result<UserConversationRow> {
     store
         .write(move |ctx| {
             let (user, membership) =
@@ -636,7 +633,7 @@ pub async fn delete_conversation(
     tenant: Tenant,
     user_ref: String,
     conversation_ref: String,
-) -> ApiResult<()> {
+) -> Result<()> {
     store
         .write(move |ctx| {
             let (_, membership) =

@@ -46,7 +46,7 @@ use super::statements::WriteConn;
 use super::wal::{self, WalAhead};
 use super::{Durability, Job, Location, Reply, Wakeups, WriteCtx};
 use crate::clock::Clock;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 
 /// At most this many write jobs share one commit.
 const MAX_BATCH: usize = 512;
@@ -156,7 +156,7 @@ struct Writer {
 /// A committed batch, waiting to be made durable and answered.
 struct Committed {
     replies: Vec<Reply>,
-    outcome: ApiResult<()>,
+    outcome: Result<()>,
     queued_webhooks: bool,
 }
 
@@ -204,7 +204,7 @@ impl Writer {
                         // The syncer is gone (it only stops with the process): answer an error
                         // rather than claim durability.
                         let mut committed = unsent.0;
-                        committed.outcome = Err(ApiError::internal("the WAL syncer has stopped"));
+                        committed.outcome = Err(Error::internal("the WAL syncer has stopped"));
                         committed.answer(&self.wake);
                     }
                 }
@@ -278,7 +278,7 @@ impl Writer {
         let written = view.into_written();
         let committed = Committed {
             replies,
-            outcome: commit(conn).map_err(ApiError::from),
+            outcome: commit(conn).map_err(Error::from),
             queued_webhooks,
         };
         (committed, written)
@@ -322,7 +322,7 @@ fn sync_and_answer(wal: File, committed: Receiver<Committed>, wake: Arc<Wakeups>
         covered.extend(committed.try_iter());
         let synced = wal.sync_data().map_err(|e| {
             tracing::error!(error = %e, "could not sync the WAL: answering its batches 500");
-            ApiError::internal("the write could not be made durable")
+            Error::internal("the write could not be made durable")
         });
         for mut batch in covered {
             if let Err(e) = &synced {

@@ -1,7 +1,7 @@
-//! Pre-action webhooks (twilio-behavior.md 17.5): sent before an action is written, with Twilio's 5 s
-//! timeout. The target may veto (any non-2xx answer: nothing is written, the caller gets 50056)
-//! or modify (a 2xx JSON body whose fields replace the action's). A timeout or unreachable
-//! target lets the action proceed unmodified (fail-open), as Twilio documents.
+//! Pre-action webhooks (twilio-behavior.md 17.5): sent before an action is written, with Twilio's 5
+//! s timeout. The target may veto (any non-2xx answer: nothing is written, the caller gets
+//! `WebhookRejected`) or modify (a 2xx JSON body whose fields replace the action's). A timeout or
+//! unreachable target lets the action proceed unmodified (fail-open), as Twilio documents.
 //!
 //! Handlers call [`run`] only when the request carried `X-Twilio-Webhook-Enabled: true`, after
 //! validating it, and validate again after applying the modifications.
@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{Request, send};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::store::outbox::{self, Params, Pending};
 use crate::store::services::Tenant;
 
@@ -28,8 +28,8 @@ pub async fn run(
     app: &AppState,
     tenant: &Tenant,
     event: &'static str,
-    own: impl Future<Output = ApiResult<Params>>,
-) -> ApiResult<Modifications> {
+    own: impl Future<Output = Result<Params>>,
+) -> Result<Modifications> {
     if !tenant.webhooks {
         return Ok(Modifications::new());
     }
@@ -82,11 +82,11 @@ pub async fn run(
         Some(status) if (200..300).contains(&status) => Ok(modifications(&response.body)),
         Some(status) => {
             attempt.outcome = "rejected";
-            // Twilio answers the caller 50056; the HTTP status is not documented, and 400 is
-            // what its other refusals of a command use (twilio-behavior.md 21, [uncertain]).
-            Err(ApiError::bad_request(
-                50056,
-                format!("Webhook disabled processing of command: {event} target answered {status}"),
+            // Twilio answers the caller `WebhookRejected`; the HTTP status is not documented, and
+            // 400 is what its other refusals of a command use (twilio-behavior.md 21, [uncertain]).
+            Err(Error::with(
+                Code::WebhookRejected,
+                format!("{event} target answered {status}"),
             ))
         }
         // No answer within 5 s, or no connection: the action proceeds (fail-open), and the log

@@ -5,11 +5,11 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{Code, Error};
 
 /// Like `axum::Form`, but with `serde_html_form` (repeated keys fill a `Vec`), tolerant of a
 /// missing `Content-Type` (the SDKs send none on a POST without parameters), and failing with
-/// Twilio's 20001 instead of axum's plain-text rejection. A JSON body is read as a form, as
+/// Twilio's `InvalidBody` instead of axum's plain-text rejection. A JSON body is read as a form, as
 /// Twilio does: its fields are simply not there, so the required ones are reported missing.
 pub struct TwilioForm<T>(pub T);
 
@@ -18,20 +18,20 @@ where
     T: DeserializeOwned,
     S: Send + Sync,
 {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let body = Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::bad_request(20001, format!("Unreadable request body: {e}")))?;
+            .map_err(|e| Error::with(Code::InvalidBody, e))?;
         serde_html_form::from_bytes(&body)
             .map(TwilioForm)
-            .map_err(|e| ApiError::bad_request(20001, format!("Invalid request body: {e}")))
+            .map_err(|e| Error::with(Code::InvalidBody, e))
     }
 }
 
-/// The query string, read the same way: repeated keys fill a `Vec` (`BindingType=apn&BindingType=fcm`),
-/// and a malformed one fails with Twilio's 20001.
+/// The query string, read the same way: repeated keys fill a `Vec`
+/// (`BindingType=apn&BindingType=fcm`), and a malformed one fails with Twilio's `InvalidQuery`.
 pub struct TwilioQuery<T>(pub T);
 
 impl<T, S> axum::extract::FromRequestParts<S> for TwilioQuery<T>
@@ -39,7 +39,7 @@ where
     T: DeserializeOwned,
     S: Send + Sync,
 {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
@@ -48,7 +48,7 @@ where
         let query = parts.uri.query().unwrap_or_default();
         serde_html_form::from_str(query)
             .map(TwilioQuery)
-            .map_err(|e| ApiError::bad_request(20001, format!("Invalid query string: {e}")))
+            .map_err(|e| Error::with(Code::InvalidQuery, e))
     }
 }
 

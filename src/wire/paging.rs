@@ -7,7 +7,7 @@
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::wire::json::WriteJson;
 
 /// `PageSize`, `Page` and `PageToken`, as every list endpoint takes them.
@@ -59,13 +59,13 @@ pub const LIMITS_5: PageLimits = PageLimits { default: 5, max: 5 };
 impl PageParams {
     /// Validates the parameters. A `PageSize` over the maximum is clamped to it and echoed in
     /// `meta.page_size` (twilio-behavior.md 4); below 1 or not a number is refused.
-    pub fn validate(&self, limits: PageLimits) -> ApiResult<PageRequest> {
+    pub fn validate(&self, limits: PageLimits) -> Result<PageRequest> {
         let size = match &self.page_size {
             None => limits.default,
             Some(s) => match s.parse::<usize>() {
                 Ok(n) if n >= 1 => n.min(limits.max),
                 _ => {
-                    return Err(ApiError::invalid(
+                    return Err(Error::invalid(
                         "PageSize",
                         "must be a whole number of at least 1",
                     ));
@@ -76,7 +76,7 @@ impl PageParams {
             None => 0,
             Some(s) => s
                 .parse::<u64>()
-                .map_err(|_| ApiError::invalid("Page", "must be a whole number"))?,
+                .map_err(|_| Error::invalid("Page", "must be a whole number"))?,
         };
         let cursor = self
             .page_token
@@ -93,16 +93,16 @@ impl PageParams {
     }
 }
 
-fn decode_token(token: &str) -> ApiResult<Cursor> {
+fn decode_token(token: &str) -> Result<Cursor> {
     let (direction, key) = token
         .split_at_checked(2)
-        .ok_or_else(ApiError::invalid_page_token)?;
+        .ok_or_else(|| Error::new(Code::InvalidPageToken))?;
     let parts: Result<Vec<i64>, _> = key.split('_').map(str::parse::<i64>).collect();
-    let parts = parts.map_err(|_| ApiError::invalid_page_token())?;
+    let parts = parts.map_err(|_| Error::new(Code::InvalidPageToken))?;
     match direction {
         "PA" => Ok(Cursor::After(parts)),
         "PB" => Ok(Cursor::Before(parts)),
-        _ => Err(ApiError::invalid_page_token()),
+        _ => Err(Error::new(Code::InvalidPageToken)),
     }
 }
 
@@ -319,14 +319,14 @@ mod tests {
                 .validate(LIMITS_100)
                 .unwrap_err()
                 .code,
-            20001
+            Code::InvalidParameter
         );
         assert_eq!(
             params(Some("x"), None)
                 .validate(LIMITS_100)
                 .unwrap_err()
                 .code,
-            20001
+            Code::InvalidParameter
         );
     }
 
@@ -342,7 +342,7 @@ mod tests {
                     .validate(LIMITS_100)
                     .unwrap_err()
                     .code,
-                21481,
+                Code::InvalidPageToken,
                 "{bad}"
             );
         }

@@ -4,56 +4,45 @@
 
 use axum::http::{HeaderMap, HeaderName};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid};
 use crate::wire::time::{parse_date, parse_duration};
 
 /// `Attributes`: a string that must hold valid JSON, stored verbatim, at most `max_bytes`.
-pub fn attributes(value: Option<&str>, max_bytes: usize) -> ApiResult<Option<String>> {
+pub fn attributes(value: Option<&str>, max_bytes: usize) -> Result<Option<String>> {
     let Some(value) = value else { return Ok(None) };
     if value.len() > max_bytes {
-        return Err(ApiError::bad_request(
-            50303,
-            format!("Attributes too long: limit is {max_bytes} bytes"),
+        return Err(Error::with(
+            Code::AttributesTooLong,
+            format!("limit is {max_bytes} bytes"),
         ));
     }
     serde_json::from_str::<serde_json::Value>(value)
-        .map_err(|_| ApiError::bad_request(50304, "Attributes not valid JSON"))?;
+        .map_err(|_| Error::new(Code::AttributesNotJson))?;
     Ok(Some(value.to_string()))
 }
 
 /// A date-time parameter (`DateCreated`, `LastReadTimestamp`...), to whole seconds.
-pub fn date(name: &str, value: Option<&str>, code: u32) -> ApiResult<Option<i64>> {
+pub fn date(name: &str, value: Option<&str>, code: Code) -> Result<Option<i64>> {
     value
-        .map(|v| {
-            parse_date(v).ok_or_else(|| {
-                ApiError::bad_request(code, format!("Invalid {name} parameter: {v}"))
-            })
-        })
+        .map(|v| parse_date(v).ok_or_else(|| refused(code, name, format!("'{v}' is not a date"))))
         .transpose()
 }
 
 /// An ISO-8601 duration parameter, to seconds.
-pub fn duration(name: &str, value: Option<&str>, code: u32) -> ApiResult<Option<i64>> {
+pub fn duration(name: &str, value: Option<&str>, code: Code) -> Result<Option<i64>> {
     value
         .map(|v| {
             parse_duration(v)
-                .ok_or_else(|| ApiError::bad_request(code, format!("Invalid {name} format: {v}")))
+                .ok_or_else(|| refused(code, name, format!("'{v}' is not an ISO-8601 duration")))
         })
         .transpose()
 }
 
 /// A SID parameter of a known kind (`RoleSid`, `MessagingServiceSid`...).
-pub fn sid(
-    name: &str,
-    value: Option<&str>,
-    prefix: Prefix,
-    code: u32,
-) -> ApiResult<Option<String>> {
+pub fn sid(name: &str, value: Option<&str>, prefix: Prefix, code: Code) -> Result<Option<String>> {
     match value {
-        Some(v) if !is_sid(prefix, v) => {
-            Err(ApiError::bad_request(code, format!("Invalid {name}: {v}")))
-        }
+        Some(v) if !is_sid(prefix, v) => Err(refused(code, name, format!("'{v}' is not a SID"))),
         other => Ok(other.map(str::to_string)),
     }
 }
@@ -63,8 +52,8 @@ pub fn one_of<'a>(
     name: &str,
     value: Option<&str>,
     allowed: &[&'a str],
-    code: u32,
-) -> ApiResult<Option<&'a str>> {
+    code: Code,
+) -> Result<Option<&'a str>> {
     let Some(value) = value else { return Ok(None) };
     allowed
         .iter()
@@ -72,23 +61,27 @@ pub fn one_of<'a>(
         .copied()
         .map(Some)
         .ok_or_else(|| {
-            ApiError::bad_request(
+            let expected = allowed.join(", ");
+            refused(
                 code,
-                format!(
-                    "Invalid {name} value '{value}', expected one of: {}",
-                    allowed.join(", ")
-                ),
+                name,
+                format!("'{value}', expected one of: {expected}"),
             )
         })
 }
 
+/// The error `code` for the parameter `name`, with what is wrong with it.
+pub fn refused(code: Code, name: &str, detail: impl std::fmt::Display) -> Error {
+    Error::with(code, format!("{name}: {detail}"))
+}
+
 /// `true` / `false`, as Twilio's SDKs serialize booleans.
-pub fn boolean(name: &str, value: Option<&str>) -> ApiResult<Option<bool>> {
+pub fn boolean(name: &str, value: Option<&str>) -> Result<Option<bool>> {
     match value.map(str::to_ascii_lowercase).as_deref() {
         None => Ok(None),
         Some("true") => Ok(Some(true)),
         Some("false") => Ok(Some(false)),
-        Some(other) => Err(ApiError::invalid(
+        Some(other) => Err(Error::invalid(
             name,
             format!("'{other}' is not true or false"),
         )),
@@ -96,11 +89,11 @@ pub fn boolean(name: &str, value: Option<&str>) -> ApiResult<Option<bool>> {
 }
 
 /// A whole number parameter.
-pub fn integer(name: &str, value: Option<&str>, code: u32) -> ApiResult<Option<i64>> {
+pub fn integer(name: &str, value: Option<&str>, code: Code) -> Result<Option<i64>> {
     value
         .map(|v| {
             v.parse::<i64>()
-                .map_err(|_| ApiError::bad_request(code, format!("Invalid {name}: {v}")))
+                .map_err(|_| refused(code, name, format!("'{v}' is not a whole number")))
         })
         .transpose()
 }
@@ -110,12 +103,13 @@ pub fn text(
     name: &str,
     value: Option<&str>,
     max_chars: usize,
-    code: u32,
-) -> ApiResult<Option<String>> {
+    code: Code,
+) -> Result<Option<String>> {
     match value {
-        Some(v) if v.chars().count() > max_chars => Err(ApiError::bad_request(
+        Some(v) if v.chars().count() > max_chars => Err(refused(
             code,
-            format!("{name} is too long: limit is {max_chars} characters"),
+            name,
+            format!("limit is {max_chars} characters"),
         )),
         other => Ok(other.map(str::to_string)),
     }
@@ -138,32 +132,29 @@ pub fn webhooks_enabled(headers: &HeaderMap) -> bool {
 /// units, at least `min_secs` unless it is zero (`PT0S` disables it). The account's default
 /// timers become conversations' own, so they follow the same rules and codes.
 pub struct TimerRule {
-    format_code: u32,
+    format_code: Code,
     min_secs: i64,
-    min_code: u32,
-    min_message: &'static str,
+    min_code: Code,
 }
 
 pub const INACTIVE_TIMER: TimerRule = TimerRule {
-    format_code: 50379,
+    format_code: Code::InvalidInactiveTimer,
     min_secs: 60,
-    min_code: 50375,
-    min_message: "TimeToInactive should be greater or equal to 1 minute",
+    min_code: Code::InactiveTimerTooShort,
 };
 
 pub const CLOSED_TIMER: TimerRule = TimerRule {
-    format_code: 50380,
+    format_code: Code::InvalidClosedTimer,
     min_secs: 600,
-    min_code: 50376,
-    min_message: "TimeToClosed should be greater or equal to 10 minutes",
+    min_code: Code::ClosedTimerTooShort,
 };
 
 impl TimerRule {
     /// The timer in seconds, once checked; `name` is the parameter that carried it.
-    pub fn check(&self, name: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
+    pub fn check(&self, name: &str, value: Option<&str>) -> Result<Option<i64>> {
         let secs = duration(name, value, self.format_code)?;
         if secs.is_some_and(|s| s > 0 && s < self.min_secs) {
-            return Err(ApiError::bad_request(self.min_code, self.min_message));
+            return Err(refused(self.min_code, name, value.unwrap_or_default()));
         }
         Ok(secs)
     }
