@@ -1,36 +1,107 @@
-//! The names of Conversations webhook events (twilio-behavior.md 17.2), in one place: what the webhook
-//! configurations accept in their `Filters`, and what the outbox fires.
+//! The Conversations webhook events (twilio-behavior.md 17.2), in one place: the typed
+//! [`EventType`] that the store fires and the outbox filters on, and what the webhook
+//! configurations accept in their `Filters`. On the wire and in the database an event is its
+//! Twilio name (`onMessageAdded`), written only in the table below.
 
-/// Pre-action (blocking) events: only the account and service configurations send them.
-pub const PRE_EVENTS: &[&str] = &[
-    "onConversationAdd",
-    "onConversationUpdate",
-    "onConversationRemove",
-    "onMessageAdd",
-    "onMessageUpdate",
-    "onMessageRemove",
-    "onParticipantAdd",
-    "onParticipantUpdate",
-    "onParticipantRemove",
-    "onUserUpdate",
-];
+use std::fmt;
+use std::str::FromStr;
 
-/// Post-action events: every level sends them, conversation-scoped webhooks included.
-pub const POST_EVENTS: &[&str] = &[
-    "onConversationAdded",
-    "onConversationUpdated",
-    "onConversationRemoved",
-    "onConversationStateUpdated",
-    "onMessageAdded",
-    "onMessageUpdated",
-    "onMessageRemoved",
-    "onParticipantAdded",
-    "onParticipantUpdated",
-    "onParticipantRemoved",
-    "onDeliveryUpdated",
-    "onUserAdded",
-    "onUserUpdated",
-];
+/// Declares the events, pre-action ones first: `Variant = "twilioName",`.
+macro_rules! events {
+    (
+        pre { $($pre:ident = $pre_name:literal,)+ }
+        post { $($post:ident = $post_name:literal,)+ }
+    ) => {
+        /// A Conversations webhook event.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventType {
+            $($pre,)+
+            $($post,)+
+        }
+
+        /// Pre-action (blocking) events' names: only the account and service configurations
+        /// send them.
+        pub const PRE_EVENTS: &[&str] = &[$($pre_name),+];
+
+        /// Post-action events' names: every level sends them, conversation-scoped webhooks
+        /// included.
+        pub const POST_EVENTS: &[&str] = &[$($post_name),+];
+
+        impl EventType {
+            /// The pre-action events, in the table's order.
+            pub const PRE: &'static [EventType] = &[$(EventType::$pre),+];
+            /// The post-action events, in the table's order.
+            pub const POST: &'static [EventType] = &[$(EventType::$post),+];
+            /// Every event: the pre-action ones, then the post-action ones.
+            pub const ALL: &'static [EventType] = &[$(EventType::$pre,)+ $(EventType::$post),+];
+
+            /// Twilio's name for the event (`EventType` in the webhook's form, `Filters` entries).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(EventType::$pre => $pre_name,)+
+                    $(EventType::$post => $post_name,)+
+                }
+            }
+
+            /// Whether the event is sent before the action, which its target may veto or change.
+            pub const fn is_pre_action(self) -> bool {
+                matches!(self, $(EventType::$pre)|+)
+            }
+        }
+    };
+}
+
+events! {
+    pre {
+        ConversationAdd = "onConversationAdd",
+        ConversationUpdate = "onConversationUpdate",
+        ConversationRemove = "onConversationRemove",
+        MessageAdd = "onMessageAdd",
+        MessageUpdate = "onMessageUpdate",
+        MessageRemove = "onMessageRemove",
+        ParticipantAdd = "onParticipantAdd",
+        ParticipantUpdate = "onParticipantUpdate",
+        ParticipantRemove = "onParticipantRemove",
+        UserUpdate = "onUserUpdate",
+    }
+    post {
+        ConversationAdded = "onConversationAdded",
+        ConversationUpdated = "onConversationUpdated",
+        ConversationRemoved = "onConversationRemoved",
+        ConversationStateUpdated = "onConversationStateUpdated",
+        MessageAdded = "onMessageAdded",
+        MessageUpdated = "onMessageUpdated",
+        MessageRemoved = "onMessageRemoved",
+        ParticipantAdded = "onParticipantAdded",
+        ParticipantUpdated = "onParticipantUpdated",
+        ParticipantRemoved = "onParticipantRemoved",
+        DeliveryUpdated = "onDeliveryUpdated",
+        UserAdded = "onUserAdded",
+        UserUpdated = "onUserUpdated",
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is no event (names are case-sensitive, as Twilio spells them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownEvent;
+
+impl FromStr for EventType {
+    type Err = UnknownEvent;
+
+    fn from_str(name: &str) -> Result<Self, UnknownEvent> {
+        EventType::ALL
+            .iter()
+            .copied()
+            .find(|e| e.as_str() == name)
+            .ok_or(UnknownEvent)
+    }
+}
 
 /// Which events a `Filters` list may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,12 +115,33 @@ pub enum Accepted {
     /// only ("Only post-event webhooks are supported by the Conversation-Scoped Webhooks",
     /// twilio-behavior.md 17.7 [CWH]); a pre-event name there could never fire.
     PostOnly,
+    /// The post-events of an existing conversation: an address configuration's
+    /// `AutoCreation.WebhookFilters` (the spec's list), for the scoped webhook it attaches to the
+    /// conversations it creates. The conversation is already added by then, and user events are
+    /// not a conversation's.
+    AutoCreation,
+}
+
+impl Accepted {
+    /// Whether a `Filters` list of this kind may name `event`.
+    pub fn accepts(self, event: EventType) -> bool {
+        use EventType::{ConversationAdded, UserAdded, UserUpdated};
+        match self {
+            Accepted::PreAndPost => true,
+            Accepted::PostOnly => !event.is_pre_action(),
+            Accepted::AutoCreation => {
+                !event.is_pre_action()
+                    && !matches!(event, ConversationAdded | UserAdded | UserUpdated)
+            }
+        }
+    }
 }
 
 /// Whether `name` is an event of the accepted kind (names are case-sensitive, as Twilio spells
 /// them).
 pub fn is_accepted(name: &str, accepted: Accepted) -> bool {
-    POST_EVENTS.contains(&name) || (accepted == Accepted::PreAndPost && PRE_EVENTS.contains(&name))
+    name.parse()
+        .is_ok_and(|event: EventType| accepted.accepts(event))
 }
 
 /// The first name in `filters` that is not an accepted event, if any: the caller answers it
@@ -79,9 +171,29 @@ mod tests {
     #[test]
     fn the_catalogue_has_the_23_names_of_the_spec() {
         assert_eq!(PRE_EVENTS.len() + POST_EVENTS.len(), 23);
+        assert_eq!(EventType::ALL.len(), 23);
         for name in PRE_EVENTS {
             assert!(!POST_EVENTS.contains(name), "{name}");
         }
+    }
+
+    #[test]
+    fn names_and_events_convert_both_ways() {
+        for event in EventType::ALL {
+            assert_eq!(event.as_str().parse::<EventType>(), Ok(*event));
+            assert_eq!(event.to_string(), event.as_str());
+        }
+        for (events, names) in [(EventType::PRE, PRE_EVENTS), (EventType::POST, POST_EVENTS)] {
+            let spelled: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
+            assert_eq!(spelled, names);
+        }
+        assert!(EventType::PRE.iter().all(|e| e.is_pre_action()));
+        assert!(EventType::POST.iter().all(|e| !e.is_pre_action()));
+        assert_eq!("onmessageadded".parse::<EventType>(), Err(UnknownEvent));
+        assert_eq!(
+            "onMessageAdded".parse::<EventType>(),
+            Ok(EventType::MessageAdded)
+        );
     }
 
     #[test]
@@ -94,6 +206,30 @@ mod tests {
         assert_eq!(
             first_unknown(&filters, Accepted::PreAndPost),
             Some("onMessageSent")
+        );
+    }
+
+    #[test]
+    fn auto_creation_filters_are_the_specs_ten() {
+        let names: Vec<&str> = EventType::ALL
+            .iter()
+            .filter(|e| Accepted::AutoCreation.accepts(**e))
+            .map(|e| e.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "onConversationUpdated",
+                "onConversationRemoved",
+                "onConversationStateUpdated",
+                "onMessageAdded",
+                "onMessageUpdated",
+                "onMessageRemoved",
+                "onParticipantAdded",
+                "onParticipantUpdated",
+                "onParticipantRemoved",
+                "onDeliveryUpdated",
+            ]
         );
     }
 

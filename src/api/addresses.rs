@@ -14,6 +14,7 @@ use crate::sid::Prefix;
 use crate::store::addresses::{
     self, AddressRow, AddressUpdate, AutoCreation, AutoCreationChange, NewAddress,
 };
+use crate::webhook_events::{self, Accepted};
 use crate::wire::paging::{self, LIMITS_50, ListPage, PageParams};
 use crate::wire::params;
 use crate::wire::time::format_date;
@@ -35,20 +36,6 @@ pub const ADDRESS_TYPES: &[&str] = &[
 const AUTO_CREATION_TYPES: &[&str] = &["webhook", "studio", "default"];
 /// `configuration_address_enum_method`; rendered in upper case (below).
 const METHODS: &[&str] = &["get", "post"];
-/// The events an autocreated conversation's webhook may subscribe to (the spec's list for
-/// `AutoCreation.WebhookFilters`).
-const WEBHOOK_FILTERS: &[&str] = &[
-    "onMessageAdded",
-    "onMessageUpdated",
-    "onMessageRemoved",
-    "onConversationUpdated",
-    "onConversationStateUpdated",
-    "onConversationRemoved",
-    "onParticipantAdded",
-    "onParticipantUpdated",
-    "onParticipantRemoved",
-    "onDeliveryUpdated",
-];
 const MAX_FRIENDLY_NAME: usize = 256;
 /// A conversation webhook URL is limited to 512 characters (twilio-behavior.md 6).
 const MAX_WEBHOOK_URL: usize = 512;
@@ -182,7 +169,7 @@ impl AddressParams {
             check_webhook_url(url)?;
         }
         for filter in &self.webhook_filters {
-            if !WEBHOOK_FILTERS.contains(&filter.as_str()) {
+            if !webhook_events::is_accepted(filter, Accepted::AutoCreation) {
                 return Err(Error::with(
                     Code::InvalidWebhookFilter,
                     format!("AutoCreation.WebhookFilters: '{filter}' is not a post-event"),

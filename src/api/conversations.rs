@@ -16,6 +16,7 @@ use crate::store::conversations::{
 };
 use crate::store::outbox::Params;
 use crate::store::services::Tenant;
+use crate::webhook_events::EventType;
 use crate::webhooks::pre_action::{self, Modifications, modified_json, modified_text};
 use crate::wire::form::keep_empty;
 use crate::wire::paging::{self, LIMITS_100, PageParams};
@@ -329,7 +330,7 @@ impl ConversationParams {
         let changes = pre_action::run(
             app,
             tenant,
-            "onConversationAdd",
+            EventType::ConversationAdd,
             std::future::ready(Ok(params)),
         )
         .await?;
@@ -444,7 +445,8 @@ pub async fn update(
             let current = current.await?;
             Ok(form.pre_action_params(Some(&current)))
         };
-        let changes = pre_action::run(&app, &scope.tenant, "onConversationUpdate", params).await?;
+        let changes =
+            pre_action::run(&app, &scope.tenant, EventType::ConversationUpdate, params).await?;
         form.apply(&changes);
     }
     let row = conversations::update(
@@ -466,7 +468,7 @@ pub async fn delete(
     if scope.tenant.webhooks {
         let current = conversations::fetch(&app.store, scope.tenant(), p.conversation.clone());
         let params = async { Ok(current.await?.event_params()) };
-        pre_action::run(&app, &scope.tenant, "onConversationRemove", params).await?;
+        pre_action::run(&app, &scope.tenant, EventType::ConversationRemove, params).await?;
     }
     conversations::delete(&app.store, scope.tenant(), p.conversation).await?;
     Ok(StatusCode::NO_CONTENT)

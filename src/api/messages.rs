@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::error::{Code, Error, Result};
 use crate::sid::Prefix;
 use crate::store::messages::{self, Delivery, MessageRef, MessageUpdate, NewMessage};
+use crate::webhook_events::EventType;
 use crate::webhooks::pre_action::{self, Modifications, modified_json, modified_text};
 use crate::wire::paging::{self, LIMITS_100, PageParams};
 use crate::wire::params;
@@ -368,7 +369,7 @@ pub async fn create(
         let new = form.for_create()?; // bad input fails before any webhook goes out
         let params =
             messages::add_event_params(&app.store, scope.tenant(), p.conversation.clone(), new);
-        let changes = pre_action::run(&app, &scope.tenant, "onMessageAdd", params).await?;
+        let changes = pre_action::run(&app, &scope.tenant, EventType::MessageAdd, params).await?;
         form.apply(&changes);
     }
     let new = form.for_create()?;
@@ -449,7 +450,8 @@ pub async fn update(
             p.message.clone(),
             change,
         );
-        let changes = pre_action::run(&app, &scope.tenant, "onMessageUpdate", params).await?;
+        let changes =
+            pre_action::run(&app, &scope.tenant, EventType::MessageUpdate, params).await?;
         form.apply(&changes);
     }
     let change = form.for_update()?;
@@ -478,7 +480,7 @@ pub async fn delete(
             p.conversation.clone(),
             p.message.clone(),
         );
-        pre_action::run(&app, &scope.tenant, "onMessageRemove", params).await?;
+        pre_action::run(&app, &scope.tenant, EventType::MessageRemove, params).await?;
     }
     messages::delete(&app.store, scope.tenant(), p.conversation, p.message).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -17,6 +17,7 @@ use crate::store::participants::{
     address_equals_proxy, channel_mismatch, channel_of, identity_not_acceptable,
     projected_on_bound_participant, role_not_found, without_channel,
 };
+use crate::webhook_events::EventType;
 use crate::webhooks::pre_action;
 use crate::wire::form::keep_empty;
 use crate::wire::paging::{self, LIMITS_100, PageParams};
@@ -440,7 +441,7 @@ pub async fn create(
             p.conversation.clone(),
             new.clone(),
         );
-        pre_action::run(&app, &scope.tenant, "onParticipantAdd", params).await?;
+        pre_action::run(&app, &scope.tenant, EventType::ParticipantAdd, params).await?;
     }
     let row = participants::create(&app.store, scope.tenant(), p.conversation, new).await?;
     Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))).into_response())
@@ -490,7 +491,7 @@ pub async fn update(
             p.participant.clone(),
             change.clone(),
         );
-        pre_action::run(&app, &scope.tenant, "onParticipantUpdate", params).await?;
+        pre_action::run(&app, &scope.tenant, EventType::ParticipantUpdate, params).await?;
     }
     let row = participants::update(
         &app.store,
@@ -516,7 +517,7 @@ pub async fn delete(
             p.conversation.clone(),
             p.participant.clone(),
         );
-        pre_action::run(&app, &scope.tenant, "onParticipantRemove", params).await?;
+        pre_action::run(&app, &scope.tenant, EventType::ParticipantRemove, params).await?;
     }
     participants::delete(&app.store, scope.tenant(), p.conversation, p.participant).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -11,6 +11,7 @@ use crate::app::AppState;
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid};
 use crate::store::users::{self, NewUser, Reachability, UserRow, UserUpdate};
+use crate::webhook_events::EventType;
 use crate::webhooks::pre_action;
 use crate::wire::paging::{self, LIMITS_50, PageParams};
 use crate::wire::params;
@@ -181,7 +182,7 @@ pub async fn update(
     if scope.tenant.webhooks {
         let params =
             users::update_event_params(&app.store, scope.tenant(), p.user.clone(), change.clone());
-        pre_action::run(&app, &scope.tenant, "onUserUpdate", params).await?;
+        pre_action::run(&app, &scope.tenant, EventType::UserUpdate, params).await?;
     }
     let (row, reach) = users::update(&app.store, scope.tenant(), p.user, change).await?;
     Ok(Json(render(&row, Some(reach), &scope.urls)).into_response())

@@ -12,6 +12,7 @@ use super::sql::{Keyset, is_unique_violation, optional};
 use super::{Store, WriteCtx};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
+use crate::webhook_events::EventType;
 use crate::wire::paging::{Page, PageRequest};
 
 #[derive(Debug, Clone)]
@@ -281,7 +282,7 @@ pub fn state_updated(
         ctx,
         tenant,
         row.site(),
-        "onConversationStateUpdated",
+        EventType::ConversationStateUpdated,
         params,
     )
 }
@@ -371,7 +372,7 @@ pub fn insert(ctx: &WriteCtx, tenant: &Tenant, new: NewConversation) -> Result<C
         ctx,
         tenant,
         row.site(),
-        "onConversationAdded",
+        EventType::ConversationAdded,
         row.event_params(),
     )?;
     Ok(row)
@@ -555,7 +556,8 @@ pub async fn update(
                 other => other.map_err(Error::from),
             }?;
             let row = resolve(ctx.tx, &tenant, current.service_id, &current.sid)?;
-            outbox::enqueue(ctx, &tenant, row.site(), "onConversationUpdated", row.event_params())?;
+            let event = EventType::ConversationUpdated;
+            outbox::enqueue(ctx, &tenant, row.site(), event, row.event_params())?;
             state_updated(ctx, &tenant, &row, &current.state, "API")?;
             Ok(row)
         })
@@ -574,7 +576,7 @@ pub async fn delete(store: &Store, tenant: Tenant, sid_or_name: String) -> Resul
                 ctx,
                 &tenant,
                 current.site(),
-                "onConversationRemoved",
+                EventType::ConversationRemoved,
                 removed,
             )?;
             ctx.tx.execute(

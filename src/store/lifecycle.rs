@@ -11,6 +11,7 @@ use super::sql::optional;
 use super::{Store, WriteCtx};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, new_sid};
+use crate::webhook_events::EventType;
 use crate::wire::time::format_date;
 
 /// At most this many conversations or receipts move in one write.
@@ -183,7 +184,7 @@ pub fn set_receipt_status(
         ctx,
         &tenant,
         conversation.site(),
-        "onDeliveryUpdated",
+        EventType::DeliveryUpdated,
         params,
     )
 }

@@ -15,6 +15,7 @@ use super::{Store, WriteCtx};
 use super::{lifecycle, media};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
+use crate::webhook_events::EventType;
 use crate::wire::paging::{Page, PageRequest};
 use crate::wire::time::format_date;
 
@@ -413,7 +414,7 @@ fn insert(
         }
         let mut params = event_params(&row);
         params.push(("MessagingServiceSid", conv.messaging_service_sid.clone()));
-        outbox::enqueue(ctx, tenant, conv.site(), "onMessageAdded", params)?;
+        outbox::enqueue(ctx, tenant, conv.site(), EventType::MessageAdded, params)?;
     }
     Ok(row)
 }
@@ -612,7 +613,7 @@ pub async fn update(
                 ])?;
             if tenant.webhooks {
                 let params = updated_event_params(&row);
-                outbox::enqueue(ctx, &tenant, conv.site(), "onMessageUpdated", params)?;
+                outbox::enqueue(ctx, &tenant, conv.site(), EventType::MessageUpdated, params)?;
             }
             Ok(row)
         })
@@ -711,7 +712,7 @@ pub async fn delete(
             if tenant.webhooks {
                 let mut params = updated_event_params(&row);
                 params.push(("DateRemoved", Some(format_date(ctx.now))));
-                outbox::enqueue(ctx, &tenant, conv.site(), "onMessageRemoved", params)?;
+                outbox::enqueue(ctx, &tenant, conv.site(), EventType::MessageRemoved, params)?;
             }
             Ok(())
         })

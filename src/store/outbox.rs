@@ -12,6 +12,7 @@ use super::services::Tenant;
 use super::sql::{Keyset, optional};
 use super::{Store, WriteCtx};
 use crate::error::{Error, Result};
+use crate::webhook_events::EventType;
 use crate::wire::paging::{Page, PageRequest};
 
 /// An event's own form parameters, in Twilio's names; `None` values are not sent.
@@ -41,7 +42,7 @@ pub fn enqueue(
     ctx: &WriteCtx,
     tenant: &Tenant,
     site: Site,
-    event: &'static str,
+    event: EventType,
     own: Params,
 ) -> Result<()> {
     if !tenant.webhooks {
@@ -49,7 +50,7 @@ pub fn enqueue(
     }
     let mut form: Vec<(String, String)> = vec![
         ("AccountSid".into(), tenant.account_sid.clone()),
-        ("EventType".into(), event.into()),
+        ("EventType".into(), event.as_str().into()),
         ("Source".into(), "API".into()),
     ];
     if !own.iter().any(|(k, _)| *k == "ChatServiceSid") {
@@ -89,7 +90,7 @@ pub fn enqueue(
                 tenant.account_sid,
                 site.conversation.map(|(_, sid)| sid),
                 ordering_key,
-                event,
+                event.as_str(),
                 target.kind,
                 target.url,
                 target.method,
@@ -103,10 +104,10 @@ pub fn enqueue(
     Ok(())
 }
 
-fn listed(filters: Option<&str>, event: &str) -> bool {
+fn listed(filters: Option<&str>, event: EventType) -> bool {
     filters
         .and_then(|f| serde_json::from_str::<Vec<String>>(f).ok())
-        .is_some_and(|f| f.iter().any(|e| e == event))
+        .is_some_and(|f| f.iter().any(|e| e == event.as_str()))
 }
 
 /// The webhook configuration that applies to a service: its own, or the account's (global)
@@ -161,7 +162,7 @@ fn service_or_account_targets(
     ctx: &WriteCtx,
     tenant: &Tenant,
     service_id: i64,
-    event: &str,
+    event: EventType,
 ) -> Result<Vec<Target>> {
     let config = effective_config(ctx.tx, &tenant.account_sid, service_id)?;
     Ok(match config.post_url {
@@ -183,7 +184,7 @@ fn service_or_account_targets(
 fn scoped_targets(
     ctx: &WriteCtx,
     conversation_id: i64,
-    event: &str,
+    event: EventType,
     body: Option<&str>,
 ) -> Result<Vec<Target>> {
     let mut stmt = ctx.tx.prepare_cached(
@@ -207,10 +208,12 @@ fn scoped_targets(
         let method = upper_method(method);
         let target = match kind.as_str() {
             "webhook" if listed(filters.as_deref(), event) => url.map(|url| ("webhook", url)),
-            "trigger" if event == "onMessageAdded" && triggered(triggers.as_deref(), body) => {
+            "trigger"
+                if event == EventType::MessageAdded && triggered(triggers.as_deref(), body) =>
+            {
                 url.map(|url| ("trigger", url))
             }
-            "studio" if event == "onMessageAdded" => flow_sid.map(|flow| ("studio", flow)),
+            "studio" if event == EventType::MessageAdded => flow_sid.map(|flow| ("studio", flow)),
             _ => None,
         };
         if let Some((kind, url)) = target {
@@ -476,7 +479,7 @@ pub struct PreActionTarget {
 pub async fn pre_action_target(
     store: &Store,
     tenant: Tenant,
-    event: &'static str,
+    event: EventType,
 ) -> Result<Option<PreActionTarget>> {
     store
         .read(move |conn| {

@@ -16,6 +16,7 @@ use super::sql::{Keyset, is_unique_violation, optional};
 use super::{Store, WriteCtx, users};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
+use crate::webhook_events::EventType;
 use crate::wire::paging::{Page, PageRequest};
 use crate::wire::time::format_date;
 
@@ -544,7 +545,7 @@ pub fn insert(
         ctx,
         tenant,
         site(&row),
-        "onParticipantAdded",
+        EventType::ParticipantAdded,
         event_params(&row),
     )?;
     Ok(row)
@@ -838,7 +839,7 @@ pub async fn update(
             )?;
             let row = by_id(ctx.tx, current.id)?;
             let params = updated_event_params(&row);
-            outbox::enqueue(ctx, &tenant, site(&row), "onParticipantUpdated", params)?;
+            outbox::enqueue(ctx, &tenant, site(&row), EventType::ParticipantUpdated, params)?;
             Ok(row)
         })
         .await
@@ -862,7 +863,13 @@ pub async fn delete(
             )?;
             let mut params = updated_event_params(&current);
             params.push(("DateRemoved", Some(format_date(ctx.now))));
-            outbox::enqueue(ctx, &tenant, site(&current), "onParticipantRemoved", params)?;
+            outbox::enqueue(
+                ctx,
+                &tenant,
+                site(&current),
+                EventType::ParticipantRemoved,
+                params,
+            )?;
             Ok(())
         })
         .await

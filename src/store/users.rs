@@ -10,6 +10,7 @@ use super::sql::{Keyset, optional};
 use super::{Store, WriteCtx, roles};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
+use crate::webhook_events::EventType;
 use crate::wire::paging::{Page, PageRequest};
 use crate::wire::time::format_date;
 
@@ -47,7 +48,7 @@ pub fn find_or_create_for_identity(
         ctx,
         tenant,
         site(&service),
-        "onUserAdded",
+        EventType::UserAdded,
         event_params(&user),
     )?;
     Ok(sid)
@@ -249,7 +250,8 @@ pub async fn create(
                 ],
             )?;
             let user = resolve(ctx.tx, &tenant, service.id, &sid)?;
-            outbox::enqueue(ctx, &tenant, site(&service), "onUserAdded", event_params(&user))?;
+            let event = EventType::UserAdded;
+            outbox::enqueue(ctx, &tenant, site(&service), event, event_params(&user))?;
             let reach = reachability(ctx.tx, &user)?;
             Ok((user, reach))
         })
@@ -317,7 +319,7 @@ pub async fn update(
                 ("IsOnline", reach.is_online.map(|b| b.to_string())),
                 ("IsNotifiable", reach.is_notifiable.map(|b| b.to_string())),
             ]);
-            outbox::enqueue(ctx, &tenant, site(&service), "onUserUpdated", event)?;
+            outbox::enqueue(ctx, &tenant, site(&service), EventType::UserUpdated, event)?;
             Ok((user, reach))
         })
         .await

@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::error::{Code, Error, Result};
 use crate::store::outbox::{self, Params, Pending};
 use crate::store::services::Tenant;
+use crate::webhook_events::EventType;
 
 /// The fields a pre-action target asked to change (snake_case keys, as the resource's own),
 /// empty when it changed nothing.
@@ -27,7 +28,7 @@ pub type Modifications = Map<String, Value>;
 pub async fn run(
     app: &AppState,
     tenant: &Tenant,
-    event: &'static str,
+    event: EventType,
     own: impl Future<Output = Result<Params>>,
 ) -> Result<Modifications> {
     if !tenant.webhooks {
@@ -39,7 +40,7 @@ pub async fn run(
     let own = own.await?;
     let mut params: Vec<(String, String)> = vec![
         ("AccountSid".into(), tenant.account_sid.clone()),
-        ("EventType".into(), event.into()),
+        ("EventType".into(), event.as_str().into()),
         ("Source".into(), "API".into()),
         ("RetryCount".into(), "0".into()),
     ];
@@ -60,7 +61,7 @@ pub async fn run(
             .find(|(k, _)| k == "ConversationSid")
             .map(|(_, v)| v.clone()),
         ordering_key: None,
-        event_type: event.into(),
+        event_type: event.as_str().into(),
         target: "webhook".into(),
         url: target.url.clone(),
         method: target.method.clone(),
@@ -96,7 +97,7 @@ pub async fn run(
             Ok(Modifications::new())
         }
     };
-    tracing::info!(event, url = %pending.url, status = ?attempt.status, outcome = attempt.outcome, "pre-action webhook");
+    tracing::info!(event = event.as_str(), url = %pending.url, status = ?attempt.status, outcome = attempt.outcome, "pre-action webhook");
     outbox::log_pre_action(&app.store, pending, attempt).await?;
     verdict
 }
