@@ -2,8 +2,8 @@
 """confab's benchmark driver. Run it through bench/run.sh, which builds the binaries first.
 
 It starts confab (release build, a real SQLite file on disk, default durability) and the
-baseline server (examples/bench_baseline.rs) side by side, seeds data through confab's HTTP API
-with the load generator (examples/loadgen.rs), then measures every scenario at each connection
+baseline server (bench/bench_baseline.rs) side by side, seeds data through confab's HTTP API
+with the load generator (bench/loadgen.rs), then measures every scenario at each connection
 count, repeated, alternating confab and its baseline, and reports medians and ratios.
 
 Everything is configured by environment variables (see README "Benchmark" and

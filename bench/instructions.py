@@ -14,7 +14,7 @@ LOW and then HIGH requests on one keep-alive connection; (count(HIGH) - count(LO
 (HIGH - LOW) is the cost of one request with start-up and shutdown taken out. Scenarios that
 cycle over a list of resources add one pass over the list to both, so that only warm requests
 are counted, as in the load runs. The baseline
-server (examples/bench_baseline.rs) is counted the same way, and, with --against, a second
+server (bench/bench_baseline.rs) is counted the same way, and, with --against, a second
 confab build, so that two builds are compared request for request.
 
     bench/instructions.py                          # this checkout's release build
