@@ -6,8 +6,8 @@
 //! reaches the size at which the writer checkpoints. An `fdatasync` of a file that grew must
 //! also write the file's new size (its inode, or a journal commit), a second synchronous write
 //! after the data: on the benchmark's disk an 8 KiB write and `fdatasync` took 183 µs at the end
-//! of a file and 105 µs over bytes already written (docs/benchmark-history.md, "What changed
-//! since the run at `95bb2e0`"). So the writer writes zeros past the end of the WAL before
+//! of a file and 105 µs over bytes already written (docs/design.md, "The WAL written ahead").
+//! So the writer writes zeros past the end of the WAL before
 //! SQLite gets there, and SQLite's appends become overwrites. `fallocate` would not do: the
 //! blocks it reserves are marked unwritten, and writing them changes the file's metadata as
 //! growing it does (168 µs).
@@ -105,8 +105,7 @@ impl WalAhead {
         // frames then land in small writes (two per frame when this was measured, before
         // `wal_gather.rs` gathered each commit's): over 1 MiB folios that took a fifth of the
         // writer's time. Page-sized pieces spared that too, but their 256 writes per chunk
-        // measured slower under load (docs/benchmark-history.md, "What changed since the run
-        // at `c440b65`").
+        // measured slower under load (docs/design.md, "The WAL written ahead").
         static ZEROS: [u8; PIECE_BYTES as usize] = [0; PIECE_BYTES as usize];
         for at in (len..len + CHUNK_BYTES).step_by(PIECE_BYTES as usize) {
             self.file.write_all_at(&ZEROS, at)?;

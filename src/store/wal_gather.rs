@@ -3,8 +3,8 @@
 //!
 //! SQLite writes every WAL frame with two `pwrite`s, its 24-byte header and then its page, and
 //! a batch's commit writes a frame for each page the batch changed. In a profile of spread
-//! message posts those `pwrite`s took a fifth of the writer's time (docs/benchmark-history.md,
-//! "What changed since the run at `7d718d1`"). This VFS passes every call through to SQLite's
+//! message posts those `pwrite`s took a fifth of the writer's time (docs/design.md, "The VFS
+//! that gathers WAL frames"). This VFS passes every call through to SQLite's
 //! own (`unix`), but for the WAL file it gathers appended frames in memory and writes them out
 //! when the commit frame's page arrives, which is before SQLite publishes the commit to
 //! readers and before `COMMIT` returns: what a reader, a sync or a crash sees is what it would

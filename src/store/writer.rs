@@ -342,11 +342,11 @@ fn sync_and_answer(wal: File, committed: Receiver<Committed>, wake: Arc<Wakeups>
 /// the other. Started by this thread, the frames of the batches committed while a sync runs are
 /// on their way by the time the next sync begins, and that sync mostly waits for them and the
 /// flush. Not on the writer thread: issuing the writes there cost it as much time as the sync
-/// saved (docs/benchmark-history.md, "What changed since the run at `7d718d1`"). This changes
+/// saved (docs/design.md, "Writeback started early"). This changes
 /// only when the frames reach the disk, not what is answered when: every answer still waits for
 /// the syncer's `fdatasync`, which writes anything this has not. POST at 16 connections went
 /// about 5% faster with it, on average over 25 alternations, in a noise wider than that
-/// (docs/benchmark-history.md, "What changed since the run at `b37f036`").
+/// (docs/design.md, "Writeback started early").
 #[cfg(target_os = "linux")]
 fn spawn_writeback(db: &Path) -> anyhow::Result<Option<SyncSender<()>>> {
     use std::os::fd::AsRawFd;
