@@ -65,7 +65,7 @@ impl Shared {
         }
         let username = crate::auth::basic_username(headers)
             .ok_or_else(|| Error::new(Code::Unauthenticated))?;
-        let stored = crate::store::accounts::find_credential(&self.store, username).await?;
+        let stored = crate::domain::accounts::find_credential(&self.store, username).await?;
         let credential = stored.ok_or_else(|| Error::new(Code::Unauthenticated))?;
         self.credentials.add(credential);
         self.credentials
@@ -76,6 +76,7 @@ impl Shared {
 
 pub fn router(state: AppState) -> Router {
     crate::api::routes::router()
+        .layer(middleware::from_fn(crate::api::error::name_the_path))
         .layer(middleware::from_fn(log_request))
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
         .layer(BrowserCors)

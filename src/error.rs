@@ -68,6 +68,9 @@ catalogue! {
     AddressConfigurationExists  = 20409, 409, "An address configuration already exists for this address";
     /// Deleting a role that users or participants still have.
     RoleInUse                   = 20409, 409, "The role is still assigned";
+    /// A unique key of the store refused a row; the domain names the conflict where it can
+    /// (a taken unique name, an existing user...).
+    Conflict                    = 20409, 409, "Conflict";
     /// Something broke inside; the cause is logged, not sent.
     Internal                    = 20500, 500, "Internal Server Error";
     /// A `PageToken` this server did not issue.
@@ -296,6 +299,21 @@ impl Error {
     pub fn internal(cause: impl Display) -> Self {
         tracing::error!(%cause, "internal error");
         Self::new(Code::Internal)
+    }
+
+    /// 20404 for what the request names: the HTTP edge fills in the request's path.
+    pub fn not_found() -> Self {
+        Self::new(Code::NotFound)
+    }
+
+    /// This error, unless it is the store's generic [`Code::Conflict`]: then the one `name`
+    /// makes, which says what the conflict is about.
+    pub fn on_conflict(self, name: impl FnOnce() -> Error) -> Self {
+        if self.code == Code::Conflict {
+            name()
+        } else {
+            self
+        }
     }
 
     /// A required parameter is missing from the form body.

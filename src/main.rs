@@ -2,7 +2,6 @@ use clap::Parser;
 use tokio::net::TcpListener;
 
 use confab::server::{self, Cli, Command};
-use confab::store;
 
 /// mimalloc instead of glibc's malloc: a request allocates on one thread what another frees
 /// (the writer, the reply), and a list page allocates a `String` per column of every row.
@@ -17,15 +16,19 @@ async fn main() -> anyhow::Result<()> {
         None => serve(cli.serve).await,
         Some(Command::Serve(opts)) => serve(opts).await,
         Some(Command::CreateAccount(opts)) => {
-            let store = server::open_store(&opts.db)?;
-            let account = store::accounts::create(&store, opts.friendly_name).await?;
+            let store = server::open_store(&opts.db).await?;
+            let account = confab::domain::accounts::create(&store, opts.friendly_name).await?;
             println!("{}", serde_json::to_string_pretty(&account)?);
             Ok(())
         }
         Some(Command::CreateKey(opts)) => {
-            let store = server::open_store(&opts.db)?;
-            let key = store::accounts::create_api_key(&store, opts.account_sid, opts.friendly_name)
-                .await?;
+            let store = server::open_store(&opts.db).await?;
+            let key = confab::domain::accounts::create_api_key(
+                &store,
+                opts.account_sid,
+                opts.friendly_name,
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&key)?);
             Ok(())
         }
@@ -39,7 +42,7 @@ async fn serve(opts: server::ServeOpts) -> anyhow::Result<()> {
     let store = state.store.clone();
     println!("{}", server::banner(&opts, addr));
     confab::app::serve(listener, state, shutdown_signal()).await?;
-    if let Err(e) = tokio::task::spawn_blocking(move || store.truncate_wal()).await? {
+    if let Err(e) = tokio::task::spawn_blocking(move || store.close()).await? {
         // Nothing is lost: the WAL is replayed at the next start.
         tracing::warn!(error = %e, "could not empty the WAL on the way out");
     }

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use crate::store::{Store, lifecycle};
+use crate::domain::lifecycle;
+use crate::store::Store;
 
 pub fn spawn(store: Store) {
     tokio::spawn(run(store));

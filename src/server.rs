@@ -10,7 +10,8 @@ use tokio::net::TcpListener;
 use crate::app::{self, AppState, Shared};
 use crate::auth::Credentials;
 use crate::clock::Clock;
-use crate::store::{self, Durability, Location, Store};
+use crate::store::sqlite::Durability;
+use crate::store::{Location, Options, Store};
 
 /// The development account printed at start. Fixed, so that snippets and tests can name it.
 pub const DEV_ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -88,9 +89,13 @@ pub struct CreateKeyOpts {
 /// Opens the store, makes sure the operator account exists, and builds the shared state.
 pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
     let clock = Clock::default();
-    let store = Store::open(&Location::parse(&opts.db), opts.durability, clock)?;
-    store::accounts::ensure(&store, opts.account_sid.clone(), opts.auth_token.clone()).await?;
-    let credentials = Credentials::new(store::accounts::load_credentials(&store).await?);
+    let options = Options {
+        durability: opts.durability,
+    };
+    let store = Store::open(&Location::parse(&opts.db), &options, clock).await?;
+    crate::domain::accounts::ensure(&store, opts.account_sid.clone(), opts.auth_token.clone())
+        .await?;
+    let credentials = Credentials::new(crate::domain::accounts::load_credentials(&store).await?);
     crate::webhooks::delivery::spawn(store.clone());
     crate::scheduler::spawn(store.clone());
     Ok(AppState::new(Shared {
@@ -115,8 +120,8 @@ pub async fn run_with_listener(
 }
 
 /// Opens a store that a subcommand writes to directly.
-pub fn open_store(db: &str) -> anyhow::Result<Store> {
-    Store::open(&Location::parse(db), Durability::Disk, Clock::default())
+pub async fn open_store(db: &str) -> anyhow::Result<Store> {
+    Store::open(&Location::parse(db), &Options::default(), Clock::default()).await
 }
 
 /// The banner printed at start: where it listens, the store, the credentials, and how to point

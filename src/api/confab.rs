@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
+use crate::domain::{accounts, deliveries};
 use crate::error::{Code, Error, Result};
-use crate::store::accounts::{self, Credential};
-use crate::store::outbox;
+use crate::store::accounts::Credential;
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::time::{format_date, parse_duration};
 use crate::wire::urls::Urls;
@@ -96,7 +96,7 @@ pub async fn list_webhook_deliveries(
 ) -> Result<Json<ListPage<Value>>> {
     let account = app.authenticate(&headers).await?;
     let req = page.validate(LIMITS_100)?;
-    let rows = outbox::deliveries(&app.store, account, req.clone()).await?;
+    let rows = deliveries::log(&app.store, account, req.clone()).await?;
     let page = rows.map(|d| serde_json::to_value(d).unwrap_or_default());
     let urls = Urls::from_request(app.public_url.as_deref(), &headers, String::new());
     let list_url = format!("{}/confab/Webhooks/Deliveries", urls.base);

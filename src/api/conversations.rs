@@ -9,13 +9,13 @@ use serde_json::json;
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::conversations::{self, ConversationUpdate, NewConversation};
+use crate::domain::webhook_params::{self, Params};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid};
-use crate::store::conversations::{
-    self, ConversationFilter, ConversationRow, ConversationUpdate, NewConversation,
-};
-use crate::store::outbox::Params;
-use crate::store::services::Tenant;
+use crate::states::ConversationState;
+use crate::store::Tenant;
+use crate::store::conversations::{ConversationFilter, ConversationRow};
 use crate::webhook_events::EventType;
 use crate::webhooks::pre_action::{self, Modifications, modified_json, modified_text};
 use crate::wire::form::keep_empty;
@@ -129,7 +129,7 @@ pub fn render<'a>(row: &'a ConversationRow, urls: &'a Urls) -> ConversationView<
         friendly_name: row.friendly_name.as_deref(),
         unique_name: row.unique_name.as_deref(),
         attributes: &row.attributes,
-        state: &row.state,
+        state: row.state.as_str(),
         date_created: Date(row.date_created),
         date_updated: Date(row.date_updated),
         timers: render_timers(row.date_inactive, row.date_closed),
@@ -270,7 +270,7 @@ impl ConversationParams {
             unique_name: c.unique_name,
             attributes: c.attributes,
             messaging_service_sid: c.messaging_service_sid,
-            state: c.state,
+            state: c.state.as_deref().and_then(ConversationState::parse),
             timer_inactive: c.timer_inactive,
             timer_closed: c.timer_closed,
             bindings: c.bindings,
@@ -284,7 +284,7 @@ impl ConversationParams {
     /// request says otherwise).
     fn pre_action_params(&self, current: Option<&ConversationRow>) -> Params {
         let mut params = current
-            .map(ConversationRow::event_params)
+            .map(webhook_params::conversation)
             .unwrap_or_else(|| {
                 vec![
                     ("Attributes", Some("{}".to_string())),
@@ -348,7 +348,7 @@ impl ConversationParams {
             unique_name: c.unique_name,
             attributes: c.attributes,
             messaging_service_sid: c.messaging_service_sid,
-            state: c.state,
+            state: c.state.as_deref().and_then(ConversationState::parse),
             timer_inactive: c.timer_inactive,
             timer_closed: c.timer_closed,
             bindings: c.bindings,
@@ -399,7 +399,7 @@ pub async fn list(
     let req = q.page.validate(LIMITS_100)?;
     let filter = ConversationFilter {
         state: params::one_of("State", q.state.as_deref(), STATES, Code::InvalidState)?
-            .map(str::to_string),
+            .and_then(ConversationState::parse),
         start_date: params::date("StartDate", q.start_date.as_deref(), Code::InvalidParameter)?,
         end_date: params::date("EndDate", q.end_date.as_deref(), Code::InvalidParameter)?,
     };
@@ -467,7 +467,7 @@ pub async fn delete(
 ) -> Result<StatusCode> {
     if scope.tenant.webhooks {
         let current = conversations::fetch(&app.store, scope.tenant(), p.conversation.clone());
-        let params = async { Ok(current.await?.event_params()) };
+        let params = async { Ok(webhook_params::conversation(&*current.await?)) };
         pre_action::run(&app, &scope.tenant, EventType::ConversationRemove, params).await?;
     }
     conversations::delete(&app.store, scope.tenant(), p.conversation).await?;
@@ -497,7 +497,7 @@ mod tests {
         full.friendly_name = Some(odd.into());
         full.attributes = r#"{"a":"\"b\""}"#.into();
         full.messaging_service_sid = Some("MG00000000000000000000000000000004".into());
-        full.state = "inactive".into();
+        full.state = crate::states::ConversationState::Inactive;
         full.date_inactive = Some(1_700_000_100);
         full.date_closed = Some(1_700_000_200);
         full.bindings = Some(r#"{"email": {"address": "a@b.c", "name": "A"}}"#.into());

@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::media::{self, NewMedia};
 use crate::error::{Code, Error, Result};
-use crate::store::media::{self, MediaRow, NewMedia};
+use crate::store::media::MediaRow;
 use crate::wire::time::format_date;
 use crate::wire::urls::Urls;
 

@@ -10,9 +10,10 @@ use serde_json::{Map, Value};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::messages::{self, MessageUpdate, NewMessage};
 use crate::error::{Code, Error, Result};
 use crate::sid::Prefix;
-use crate::store::messages::{self, Delivery, MessageRef, MessageUpdate, NewMessage};
+use crate::store::messages::{Delivery, MessageRef};
 use crate::webhook_events::EventType;
 use crate::webhooks::pre_action::{self, Modifications, modified_json, modified_text};
 use crate::wire::paging::{self, LIMITS_100, PageParams};

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::app::AppState;
+use crate::domain::lifecycle;
 use crate::error::{Code, Error, Result};
-use crate::store::lifecycle;
+use crate::states::ReceiptStatus as Status;
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::params::{integer, one_of};
 use crate::wire::urls::Urls;
@@ -92,7 +93,7 @@ pub async fn set_status(
         &app.store,
         account,
         p.receipt,
-        status.to_string(),
+        Status::parse(status).ok_or_else(|| Error::invalid("Status", status))?,
         error_code,
     )
     .await?;

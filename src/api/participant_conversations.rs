@@ -160,7 +160,7 @@ pub fn render<'a>(
         conversation_date_created: Date(conversation.date_created),
         conversation_date_updated: Date(conversation.date_updated),
         conversation_created_by: conversation.created_by.as_deref(),
-        conversation_state: &conversation.state,
+        conversation_state: conversation.state.as_str(),
         conversation_timers: render_timers(conversation.date_inactive, conversation.date_closed),
         links: Links {
             participant: participant_url(urls, &conversation.sid, &participant.sid),
@@ -220,7 +220,7 @@ mod tests {
         full.friendly_name = Some("friends".into());
         full.attributes = r#"{"a":"\"b\""}"#.into();
         full.created_by = Some(odd.into());
-        full.state = "inactive".into();
+        full.state = crate::states::ConversationState::Inactive;
         full.date_inactive = Some(1_700_000_100);
         full.date_closed = Some(1_700_000_200);
         let mut sms = participant();

@@ -8,8 +8,9 @@ use serde_json::{Map, Value};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::receipts;
 use crate::error::Result;
-use crate::store::receipts::{self, ReceiptRow};
+use crate::store::receipts::ReceiptRow;
 use crate::wire::TwilioQuery;
 use crate::wire::paging::{self, LIMITS_50, ListPage, PageParams};
 use crate::wire::time::{format_date, format_opt_date};
@@ -32,7 +33,7 @@ pub fn render(row: &ReceiptRow, urls: &Urls) -> Value {
         row.channel_message_sid.clone().into(),
     );
     body.insert("participant_sid".into(), row.participant_sid.clone().into());
-    body.insert("status".into(), row.status.clone().into());
+    body.insert("status".into(), row.status.map(|s| s.as_str()).into());
     // The spec types `error_code` as a non-null integer with default 0: 0 when there is none.
     body.insert("error_code".into(), row.error_code.unwrap_or(0).into());
     body.insert("date_created".into(), format_date(row.date_created).into());

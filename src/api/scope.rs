@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 
 use crate::app::AppState;
 use crate::error::{Code, Error};
-use crate::store::services::{ServiceRef, Tenant};
+use crate::store::{ServiceRef, Tenant};
 use crate::wire::params::webhooks_enabled;
 use crate::wire::urls::Urls;
 
@@ -50,7 +50,6 @@ impl FromRequestParts<AppState> for Scope {
             tenant: Tenant {
                 account_sid,
                 service,
-                path: parts.uri.path().to_string(),
                 webhooks: webhooks_enabled(&parts.headers),
             },
             urls: Urls::from_request(state.public_url.as_deref(), &parts.headers, prefix),

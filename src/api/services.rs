@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::services;
 use crate::error::{Code, Error, Result};
-use crate::store::services::{self, ServiceRow};
+use crate::store::services::ServiceRow;
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::params::text;
 use crate::wire::time::format_date;

@@ -65,7 +65,7 @@ pub fn render<'a>(row: &'a UserConversationRow, urls: &'a Urls) -> UserConversat
         participant_sid: &row.participant_sid,
         user_sid: &row.user_sid,
         friendly_name: c.friendly_name.as_deref(),
-        conversation_state: &c.state,
+        conversation_state: c.state.as_str(),
         timers: render_timers(c.date_inactive, c.date_closed),
         attributes: &c.attributes,
         date_created: Date(c.date_created),

@@ -4,9 +4,10 @@
 
 use rusqlite::{Connection, Row, params};
 
+use super::Store;
 use super::services::{self, ServiceRef, Tenant};
-use super::sql::{Keyset, is_unique_violation, optional};
-use super::{Store, WriteCtx};
+use super::sqlite::SqliteTx as WriteCtx;
+use super::sqlite::sql::{Keyset, is_unique_violation, optional};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
@@ -114,7 +115,7 @@ pub fn resolve(conn: &Connection, tenant: &Tenant, sid_or_address: &str) -> Resu
         &[&tenant.account_sid, &sid_or_address],
         map_row,
     )?
-    .ok_or_else(|| tenant.not_found())
+    .ok_or_else(Error::not_found)
 }
 
 /// The service autocreated conversations go to: the one named, which must be the account's
@@ -250,13 +251,15 @@ fn insert(ctx: &WriteCtx, tenant: &Tenant, new: NewAddress) -> Result<AddressRow
 
 /// CreateConfigurationAddress.
 pub async fn create(store: &Store, tenant: Tenant, new: NewAddress) -> Result<AddressRow> {
-    store.write(move |ctx| insert(ctx, &tenant, new)).await
+    store
+        .sqlite_write(move |ctx| insert(ctx, &tenant, new))
+        .await
 }
 
 /// FetchConfigurationAddress.
 pub async fn fetch(store: &Store, tenant: Tenant, sid_or_address: String) -> Result<AddressRow> {
     store
-        .read(move |conn| resolve(conn, &tenant, &sid_or_address))
+        .sqlite_read(move |conn| resolve(conn, &tenant, &sid_or_address))
         .await
 }
 
@@ -268,7 +271,7 @@ pub async fn list(
     req: PageRequest,
 ) -> Result<Page<AddressRow>> {
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let mut select = format!("{SELECT} WHERE account_sid = ?1");
             let mut params: Vec<&dyn rusqlite::ToSql> = vec![&tenant.account_sid];
             if let Some(t) = &address_type {
@@ -293,7 +296,7 @@ pub async fn update(
     change: AddressUpdate,
 ) -> Result<AddressRow> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let current = resolve(ctx.tx, &tenant, &sid_or_address)?;
             let service_sid = match change.auto.service_sid.as_deref() {
                 Some(named) => conversation_service(ctx.tx, &tenant, Some(named))?,
@@ -331,7 +334,7 @@ pub async fn update(
 /// log to write it to).
 pub async fn delete(store: &Store, tenant: Tenant, sid_or_address: String) -> Result<()> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let current = resolve(ctx.tx, &tenant, &sid_or_address)?;
             ctx.tx.execute(
                 "DELETE FROM address_configurations WHERE id = ?1",

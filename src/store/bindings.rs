@@ -5,10 +5,11 @@
 
 use rusqlite::{Connection, Row, params};
 
+use super::Store;
 use super::credentials;
 use super::services::{self, Tenant};
-use super::sql::{Keyset, optional};
-use super::{Store, WriteCtx};
+use super::sqlite::SqliteTx as WriteCtx;
+use super::sqlite::sql::{Keyset, optional};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
@@ -53,7 +54,7 @@ fn map_row(row: &Row) -> rusqlite::Result<BindingRow> {
 /// One of the service's bindings by SID, or 404 for the request path.
 fn resolve(conn: &Connection, tenant: &Tenant, service_id: i64, sid: &str) -> Result<BindingRow> {
     if !is_sid(Prefix::Binding, sid) {
-        return Err(tenant.not_found());
+        return Err(Error::not_found());
     }
     optional(
         conn,
@@ -61,7 +62,7 @@ fn resolve(conn: &Connection, tenant: &Tenant, service_id: i64, sid: &str) -> Re
         &[&service_id, &sid],
         map_row,
     )?
-    .ok_or_else(|| tenant.not_found())
+    .ok_or_else(Error::not_found)
 }
 
 /// The filters of ListServiceBinding: a binding matches when its type is one of
@@ -80,7 +81,7 @@ pub async fn list(
     req: PageRequest,
 ) -> Result<Page<BindingRow>> {
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
             let mut select = format!("{SELECT} WHERE b.service_id = ?1");
             let mut params: Vec<&dyn rusqlite::ToSql> = vec![&service.id];
@@ -111,7 +112,7 @@ pub async fn list(
 /// FetchServiceBinding.
 pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> Result<BindingRow> {
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
             resolve(conn, &tenant, service.id, &sid)
         })
@@ -121,7 +122,7 @@ pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> Result<Binding
 /// DeleteServiceBinding.
 pub async fn delete(store: &Store, tenant: Tenant, sid: String) -> Result<()> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
             let current = resolve(ctx.tx, &tenant, service.id, &sid)?;
             ctx.tx
@@ -192,7 +193,9 @@ pub async fn register(
     tenant: Tenant,
     reg: Registration,
 ) -> Result<(BindingRow, bool)> {
-    store.write(move |ctx| upsert(ctx, &tenant, reg)).await
+    store
+        .sqlite_write(move |ctx| upsert(ctx, &tenant, reg))
+        .await
 }
 
 fn upsert(ctx: &WriteCtx, tenant: &Tenant, reg: Registration) -> Result<(BindingRow, bool)> {

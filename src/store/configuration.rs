@@ -7,9 +7,10 @@
 
 use rusqlite::{Connection, params};
 
+use super::Store;
 use super::services::Tenant;
-use super::sql::optional;
-use super::{Store, WriteCtx};
+use super::sqlite::SqliteTx as WriteCtx;
+use super::sqlite::sql::optional;
 use crate::error::{Code, Error, Result};
 
 #[derive(Debug, Clone, Default)]
@@ -72,7 +73,7 @@ fn check_own_service(ctx: &WriteCtx, account_sid: &str, service_sid: &str) -> Re
 /// FetchConfiguration.
 pub async fn fetch(store: &Store, tenant: Tenant) -> Result<ConfigurationRow> {
     store
-        .read(move |conn| read_configuration(conn, &tenant.account_sid))
+        .sqlite_read(move |conn| read_configuration(conn, &tenant.account_sid))
         .await
 }
 
@@ -84,7 +85,7 @@ pub async fn update(
     change: ConfigurationChange,
 ) -> Result<ConfigurationRow> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let account = tenant.account_sid.as_str();
             if let Some(sid) = &change.default_chat_service_sid {
                 check_own_service(ctx, account, sid)?;
@@ -183,7 +184,7 @@ fn read_account_webhooks(conn: &Connection, account_sid: &str) -> Result<Webhook
 /// FetchConfigurationWebhook.
 pub async fn fetch_webhooks(store: &Store, tenant: Tenant) -> Result<WebhookConfig> {
     store
-        .read(move |conn| read_account_webhooks(conn, &tenant.account_sid))
+        .sqlite_read(move |conn| read_account_webhooks(conn, &tenant.account_sid))
         .await
 }
 
@@ -194,7 +195,7 @@ pub async fn update_webhooks(
     change: WebhookConfigChange,
 ) -> Result<WebhookConfig> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let account = tenant.account_sid.as_str();
             let config = read_account_webhooks(ctx.tx, account)?.apply(change);
             ctx.tx.execute(

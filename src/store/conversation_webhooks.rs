@@ -4,11 +4,12 @@
 
 use rusqlite::{Connection, Row, params};
 
+use super::Store;
 use super::configuration::{decode_names, encode_names};
-use super::conversations::{self, ConversationRow};
+use super::conversations::ConversationRow;
 use super::services::Tenant;
-use super::sql::{Keyset, optional};
-use super::{Store, WriteCtx};
+use super::sqlite::SqliteTx as WriteCtx;
+use super::sqlite::sql::{Keyset, optional};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, new_sid};
 use crate::wire::paging::{Page, PageRequest};
@@ -100,7 +101,7 @@ fn resolve(
         &[&conversation.id, &sid],
         map_row,
     )?
-    .ok_or_else(|| tenant.not_found())
+    .ok_or_else(Error::not_found)
 }
 
 fn count(ctx: &WriteCtx, conversation_id: i64) -> Result<i64> {
@@ -121,8 +122,8 @@ pub async fn create(
     new: NewWebhook,
 ) -> Result<WebhookRow> {
     store
-        .write(move |ctx| {
-            let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
+        .sqlite_write(move |ctx| {
+            let conversation = super::sqlite::conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
             if count(ctx, conversation.id)? >= MAX_PER_CONVERSATION {
                 return Err(Error::with(
                     Code::TooManyConversationWebhooks,
@@ -159,15 +160,16 @@ pub async fn list(
     conversation: String,
     req: PageRequest,
 ) -> Result<Page<WebhookRow>> {
-    conversations::read_within(store, tenant, conversation, move |conn, conversation| {
-        let keyset = Keyset {
-            select: &format!("{SELECT} WHERE w.conversation_id = ?1"),
-            keys: &["w.id"],
-            descending: false,
-        };
-        keyset.page(conn, &[&conversation.id], &req, map_row, |r| vec![r.id])
-    })
-    .await
+    store
+        .sqlite_read_within(tenant, conversation, move |conn, conversation| {
+            let keyset = Keyset {
+                select: &format!("{SELECT} WHERE w.conversation_id = ?1"),
+                keys: &["w.id"],
+                descending: false,
+            };
+            keyset.page(conn, &[&conversation.id], &req, map_row, |r| vec![r.id])
+        })
+        .await
 }
 
 /// FetchConversationScopedWebhook.
@@ -177,13 +179,11 @@ pub async fn fetch(
     conversation: String,
     sid: String,
 ) -> Result<WebhookRow> {
-    conversations::read_within(
-        store,
-        tenant.clone(),
-        conversation,
-        move |conn, conversation| resolve(conn, &tenant, conversation, &sid),
-    )
-    .await
+    store
+        .sqlite_read_within(tenant.clone(), conversation, move |conn, conversation| {
+            resolve(conn, &tenant, conversation, &sid)
+        })
+        .await
 }
 
 /// UpdateConversationScopedWebhook. The target cannot change (the spec's update has no
@@ -197,8 +197,8 @@ pub async fn update(
     change: WebhookUpdate,
 ) -> Result<WebhookRow> {
     store
-        .write(move |ctx| {
-            let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
+        .sqlite_write(move |ctx| {
+            let conversation = super::sqlite::conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
             let current = resolve(ctx.tx, &tenant, &conversation, &sid)?;
             if let Some(target) = change.target.filter(|t| *t != current.target) {
                 return Err(Error::with(
@@ -236,8 +236,9 @@ pub async fn delete(
     sid: String,
 ) -> Result<()> {
     store
-        .write(move |ctx| {
-            let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
+        .sqlite_write(move |ctx| {
+            let conversation =
+                super::sqlite::conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
             let current = resolve(ctx.tx, &tenant, &conversation, &sid)?;
             ctx.tx.execute(
                 "DELETE FROM conversation_webhooks WHERE id = ?1",

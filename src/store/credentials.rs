@@ -8,7 +8,7 @@ use rusqlite::{Connection, Row, params};
 
 use super::Store;
 use super::services::Tenant;
-use super::sql::{Keyset, optional};
+use super::sqlite::sql::{Keyset, optional};
 use crate::error::{Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
@@ -87,13 +87,13 @@ pub fn find(conn: &Connection, account_sid: &str, sid: &str) -> Result<Option<Cr
 
 /// One of the tenant's credentials, or 404 for the request path.
 pub fn resolve(conn: &Connection, tenant: &Tenant, sid: &str) -> Result<CredentialRow> {
-    find(conn, &tenant.account_sid, sid)?.ok_or_else(|| tenant.not_found())
+    find(conn, &tenant.account_sid, sid)?.ok_or_else(Error::not_found)
 }
 
 /// CreateCredential.
 pub async fn create(store: &Store, tenant: Tenant, new: NewCredential) -> Result<CredentialRow> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let account_sid = &tenant.account_sid;
             let sid = new_sid(Prefix::Credential);
             ctx.tx.execute(
@@ -120,13 +120,15 @@ pub async fn create(store: &Store, tenant: Tenant, new: NewCredential) -> Result
 
 /// FetchCredential.
 pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> Result<CredentialRow> {
-    store.read(move |conn| resolve(conn, &tenant, &sid)).await
+    store
+        .sqlite_read(move |conn| resolve(conn, &tenant, &sid))
+        .await
 }
 
 /// ListCredential, in creation order.
 pub async fn list(store: &Store, tenant: Tenant, req: PageRequest) -> Result<Page<CredentialRow>> {
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let account_sid = &tenant.account_sid;
             let keyset = Keyset {
                 select: &format!("{SELECT} WHERE account_sid = ?1"),
@@ -146,7 +148,7 @@ pub async fn update(
     change: CredentialUpdate,
 ) -> Result<CredentialRow> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let current = resolve(ctx.tx, &tenant, &sid)?;
             if let Some(t) = change.credential_type.filter(|t| *t != current.credential_type) {
                 return Err(Error::invalid(
@@ -185,7 +187,7 @@ pub async fn update(
 /// their `credential_sid`, as a client SDK's registration would until it registers again.
 pub async fn delete(store: &Store, tenant: Tenant, sid: String) -> Result<()> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let current = resolve(ctx.tx, &tenant, &sid)?;
             ctx.tx
                 .execute("DELETE FROM credentials WHERE id = ?1", params![current.id])?;

@@ -1,110 +1,117 @@
-//! The store: the only module that knows SQL. Handlers call its per-resource functions
-//! (`store::conversations::create(...)`), which run either as a read on a pooled connection or
-//! as a write job on the single writer thread.
+//! The storage boundary: one interface, two engines behind it.
 //!
-//! The write path, designed once for what every issue needs:
-//! - **One writer thread** owns the write connection. Write jobs queue on a channel.
-//! - **Group commit**: the writer takes every job that is waiting, runs each inside its own
-//!   SAVEPOINT within one transaction and commits once; a job that fails is rolled back to its
-//!   savepoint alone, and the others commit. Each job is answered only once its batch is
-//!   committed and, with the default [`Durability::Disk`], synced to disk, so every 2xx write
-//!   survives a crash (`writer.rs`).
-//! - **Everything in the same transaction**: a job gets a [`WriteCtx`] with the transaction and
-//!   the time of the batch (from the one injectable [`Clock`]), so the outbox row that reports a
-//!   change and any timer it schedules commit with the change itself, or not at all.
-//! - **Single writer, no races**: invariants that span rows (unique addresses among open
-//!   conversations, per-conversation message indexes) are checked and written by one thread.
+//! Domain code (`crate::domain`) runs its rules inside a job, `store.write(|tx| ...)` or
+//! `store.read(|tx| ...)`. A job sees a [`Tx`]: the data operations of every resource, one
+//! trait per resource. Reads take `&self` and writes `&mut self`, so that a read job, which
+//! is given `&dyn Tx`, cannot write. A write job is one transaction: what it does commits
+//! together, or not at all.
+//!
+//! Each engine implements [`Tx`] once, in its own folder: `sqlite/` (one file, one writer
+//! thread with group commit, readers beside it, a conversation cache).
+//!
+//! A store call fails with a domain error (`crate::error::Error`, named by its Twilio code);
+//! the HTTP status it travels with is decided at the API edge. Where a unique key refuses a
+//! row, an engine answers `Code::Conflict`, and the domain names the conflict.
+
+pub mod sqlite;
 
 pub mod accounts;
 pub mod addresses;
 pub mod bindings;
-pub mod cache;
 pub mod configuration;
 pub mod conversation_webhooks;
 pub mod conversations;
 pub mod credentials;
-pub mod lifecycle;
 pub mod media;
 pub mod messages;
-mod migrations;
-pub mod outbox;
 pub mod participants;
 pub mod receipts;
 pub mod roles;
 pub mod service_configuration;
 pub mod services;
-pub mod sql;
-mod statements;
 pub mod users;
-mod wal;
-mod wal_gather;
-mod writer;
+pub mod webhooks;
 
-use std::cell::Cell;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::Notify;
 
 use crate::clock::Clock;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
-/// At most this many read connections are kept open.
-const MAX_READERS: usize = 8;
-
-/// What a write job sees: the open transaction and the batch's clock reading.
-pub struct WriteCtx<'a, 'conn> {
-    pub tx: &'a statements::WriteConn<'conn>,
-    /// Seconds since the epoch, the same for every job in the batch.
-    pub now: i64,
-    /// Set when the job queued webhook deliveries: the delivery worker is woken after commit.
-    pub queued_webhooks: Cell<bool>,
-    /// Conversations the batch knows to be current (`cache.rs`, "Writes").
-    conversations: &'a cache::BatchView<'a>,
+/// Everything a job can do, whatever the engine: the union of the per-resource traits.
+pub trait Tx:
+    accounts::AccountStore
+    + services::ServiceStore
+    + conversations::ConversationStore
+    + messages::MessageStore
+    + media::MediaStore
+    + participants::ParticipantStore
+    + receipts::ReceiptStore
+    + webhooks::WebhookStore
+{
+    /// Seconds since the epoch, read once for the job from the one clock (for SQLite, once
+    /// for its batch): every date a job writes is this.
+    fn now(&self) -> i64;
 }
 
-type Reply = Box<dyn FnOnce(Result<()>) + Send>;
-type Job = Box<dyn FnOnce(&mut WriteCtx) -> (bool, Reply) + Send>;
-
-/// When a write is answered, and so what it survives.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Durability {
-    /// Answered once its batch is synced to disk (fdatasync): it survives a power loss.
-    #[default]
-    Disk,
-    /// Answered once its batch is committed and handed to the operating system: it survives
-    /// the process being killed (kill -9) or crashing, not a power loss or a kernel crash
-    /// (SQLite's `synchronous=NORMAL` in WAL mode). For CI and laptops that want the speed.
-    Process,
-}
-
-/// Where the data lives.
+/// Which service a request names: the account's default (`/v1/...`) or an explicit one
+/// (`/v1/Services/{sid}/...`).
 #[derive(Debug, Clone)]
+pub enum ServiceRef {
+    Default,
+    Sid(String),
+}
+
+/// Who is asking and about which service: every store call takes one.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub account_sid: String,
+    pub service: ServiceRef,
+    /// The request carried `X-Twilio-Webhook-Enabled: true`: its changes fire webhooks.
+    pub webhooks: bool,
+}
+
+/// Where the data lives, from `--db`: a SQLite file, or `:memory:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
-    File(PathBuf),
-    Memory,
+    SqliteFile(PathBuf),
+    SqliteMemory,
+    Postgres(String),
 }
 
 impl Location {
-    pub fn parse(s: &str) -> Self {
-        if s == ":memory:" {
-            Location::Memory
+    pub fn parse(db: &str) -> Self {
+        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            Location::Postgres(db.to_string())
+        } else if db == ":memory:" {
+            Location::SqliteMemory
         } else {
-            Location::File(PathBuf::from(s))
+            Location::SqliteFile(PathBuf::from(db))
         }
     }
 }
 
+/// How the store is opened; each engine reads what concerns it.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// SQLite: when a write is answered.
+    pub durability: sqlite::Durability,
+}
+
+/// The store: a handle to the engine, cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    writer: mpsc::UnboundedSender<Job>,
-    readers: Option<Arc<ReaderPool>>,
+    engine: Engine,
     pub clock: Clock,
     /// Wakes the background workers when there is work for them.
     pub wake: Arc<Wakeups>,
-    /// Conversations by SID; the writer forgets what each batch changes (`cache.rs`).
-    pub conversations: Arc<cache::ConversationCache>,
+}
+
+#[derive(Clone)]
+enum Engine {
+    Sqlite(Arc<sqlite::Engine>),
 }
 
 /// How the store and the test clock wake the background workers without polling.
@@ -124,180 +131,116 @@ impl Wakeups {
     }
 }
 
-struct ReaderPool {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-}
-
 impl Store {
-    /// Opens (creating and migrating if needed) the store and starts its writer thread.
-    pub fn open(location: &Location, durability: Durability, clock: Clock) -> anyhow::Result<Self> {
-        let mut conn = match location {
-            Location::File(path) => {
-                wal_gather::register().map_err(anyhow::Error::msg)?;
-                Connection::open_with_flags_and_vfs(path, OpenFlags::default(), wal_gather::NAME)?
-            }
-            Location::Memory => Connection::open_in_memory()?,
-        };
-        writer::configure(&conn)?;
-        migrations::run(&mut conn)?;
-        let (writer, jobs) = mpsc::unbounded_channel();
+    /// Opens the store at `location`, creating and migrating it if needed.
+    pub async fn open(
+        location: &Location,
+        options: &Options,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let wake = Arc::new(Wakeups::default());
-        let conversations = Arc::new(cache::ConversationCache::default());
-        writer::start(
-            conn,
-            location,
-            durability,
-            clock.clone(),
-            wake.clone(),
-            conversations.clone(),
-            jobs,
-        )?;
-        let readers = match location {
-            Location::File(path) => Some(Arc::new(ReaderPool {
-                path: path.clone(),
-                idle: Mutex::new(Vec::new()),
-            })),
-            // An in-memory database is private to its connection: reads go through the writer.
-            Location::Memory => None,
+        let engine = match location {
+            Location::Postgres(_) => anyhow::bail!("PostgreSQL is not supported yet"),
+            sqlite => Engine::Sqlite(Arc::new(sqlite::Engine::open(
+                sqlite,
+                options,
+                clock.clone(),
+                wake.clone(),
+            )?)),
         };
         Ok(Store {
-            writer,
-            readers,
+            engine,
             clock,
             wake,
-            conversations,
         })
     }
 
-    /// Runs `job` in the next write batch and answers once that batch has committed and is on
-    /// disk (with `Durability::Process`: once the operating system has it).
+    /// Runs `job` as one transaction and answers once it has committed (and, as the engine's
+    /// durability says, is on disk). A job that fails changes nothing.
     pub async fn write<T, F>(&self, job: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut WriteCtx) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     {
-        let (reply_to, reply) = oneshot::channel::<Result<T>>();
-        let job: Job = Box::new(move |ctx| {
-            let result = job(ctx);
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move |committed| {
-                let _ = reply_to.send(committed.and(result));
-            });
-            (ok, reply)
-        });
-        self.writer
-            .send(job)
-            .map_err(|_| Error::internal("the writer has stopped"))?;
-        reply
-            .await
-            .map_err(|_| Error::internal("the writer dropped a job"))?
-    }
-
-    /// Moves the whole WAL into the database file and empties it. Called once the server has
-    /// stopped taking requests, so that a stopped server leaves its data in the database file
-    /// and not in a WAL of up to 200 MB (`writer.rs`, `WRITER_CHECKPOINT_PAGES`). A write still
-    /// running finishes first: the checkpoint waits for the write lock.
-    pub fn truncate_wal(&self) -> anyhow::Result<()> {
-        let Some(pool) = &self.readers else {
-            return Ok(()); // an in-memory store has no WAL
-        };
-        let conn = Connection::open(&pool.path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-        if busy != 0 {
-            anyhow::bail!("the WAL is still in use: it was not emptied");
+        match &self.engine {
+            Engine::Sqlite(engine) => engine.write(move |tx| job(tx)).await,
         }
-        Ok(())
     }
 
-    /// Runs `query` on a read connection, inside one read transaction, so that everything it
-    /// reads comes from one snapshot; it sees every write that has answered.
-    ///
-    /// The query runs right here, on the runtime's worker thread, not on a blocking thread:
-    /// reads are short indexed queries (a page is at most a few hundred rows) that never wait
-    /// for the writer (WAL), and the benchmark measured the hand-off to `spawn_blocking` and
-    /// back costing more than the query itself (conversation fetch: 69 µs of CPU per request
-    /// with the hand-off, 45 µs without). Running inline also bounds the open read connections
-    /// by the threads that can run a read at once, so none is opened per request.
-    pub async fn read<T, F>(&self, query: F) -> Result<T>
+    /// Runs `job` on a read connection; it sees every write that has been answered.
+    pub async fn read<T, F>(&self, job: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&dyn Tx) -> Result<T> + Send + 'static,
     {
-        let Some(pool) = &self.readers else {
-            return self.write(move |ctx| query(ctx.tx)).await;
-        };
-        let conn = pool.take()?;
-        let result = in_read_transaction(&conn, query);
-        // A connection whose transaction could not end is not reused.
-        if conn.is_autocommit() {
-            pool.give_back(conn);
-        }
-        result
-    }
-}
-
-/// `BEGIN` ... `COMMIT` around `query`: one snapshot for all its statements, and one WAL read
-/// lock taken and released instead of one per statement.
-fn in_read_transaction<T>(
-    conn: &Connection,
-    query: impl FnOnce(&Connection) -> Result<T>,
-) -> Result<T> {
-    conn.prepare_cached("BEGIN")?.execute([])?;
-    let result = query(conn);
-    // A read-only transaction has nothing to roll back: COMMIT only ends it.
-    conn.prepare_cached("COMMIT")?.execute([])?;
-    result
-}
-
-impl ReaderPool {
-    fn take(&self) -> Result<Connection> {
-        if let Some(conn) = self.idle.lock().expect("reader pool poisoned").pop() {
-            return Ok(conn);
-        }
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "foreign_keys", true)?;
-        Ok(conn)
-    }
-
-    fn give_back(&self, conn: Connection) {
-        let mut idle = self.idle.lock().expect("reader pool poisoned");
-        if idle.len() < MAX_READERS {
-            idle.push(conn);
+        match &self.engine {
+            Engine::Sqlite(engine) => engine.read(move |tx| job(tx)).await,
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use rusqlite::Connection;
+    /// A write job on the SQLite engine's own context (code not yet behind [`Tx`]).
+    pub(crate) async fn sqlite_write<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut sqlite::SqliteTx) -> Result<T> + Send + 'static,
+    {
+        match &self.engine {
+            Engine::Sqlite(engine) => engine.write(job).await,
+        }
+    }
 
-    /// `.cargo/config.toml` builds SQLite with a page cache per connection and without global
-    /// allocation statistics, both to keep readers and the writer off process-wide mutexes.
-    #[test]
-    fn sqlite_is_built_without_process_wide_caches_and_statistics() {
-        let conn = Connection::open_in_memory().unwrap();
-        let mut stmt = conn.prepare("PRAGMA compile_options").unwrap();
-        let options: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert!(options.iter().any(|o| o == "THREADSAFE=1"), "{options:?}");
-        assert!(
-            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
-            "{options:?}"
-        );
-        assert!(
-            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
-            "{options:?}"
-        );
+    /// A read on a SQLite connection (code not yet behind [`Tx`]).
+    pub(crate) async fn sqlite_read<T, F>(&self, query: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        match &self.engine {
+            Engine::Sqlite(engine) => engine.read_conn(query).await,
+        }
+    }
+
+    /// Runs the read `query` on one of the tenant's conversations (by SID or unique name, from
+    /// the cache when it has it), on a SQLite connection (code not yet behind [`Tx`]).
+    pub(crate) async fn sqlite_read_within<T, F>(
+        &self,
+        tenant: Tenant,
+        sid_or_name: String,
+        query: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &conversations::ConversationRow) -> Result<T>
+            + Send
+            + 'static,
+    {
+        use conversations::ConversationStore;
+        match &self.engine {
+            Engine::Sqlite(engine) => {
+                engine
+                    .read(move |tx| {
+                        let conversation = tx
+                            .find_conversation(&tenant, &sid_or_name)?
+                            .ok_or_else(crate::error::Error::not_found)?;
+                        query(tx.tx, &conversation)
+                    })
+                    .await
+            }
+        }
+    }
+
+    /// The SQLite engine's conversation cache (code not yet behind [`Tx`]).
+    pub(crate) fn sqlite_cache(&self) -> Arc<sqlite::ConversationCache> {
+        match &self.engine {
+            Engine::Sqlite(engine) => Arc::clone(&engine.cache),
+        }
+    }
+
+    /// Leaves the store tidy once the server has stopped taking requests (SQLite: empties the
+    /// WAL into the database file).
+    pub fn close(&self) -> anyhow::Result<()> {
+        match &self.engine {
+            Engine::Sqlite(engine) => engine.truncate_wal(),
+        }
     }
 }

@@ -8,12 +8,15 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, Row, params};
 
-use super::cache::ConversationCache;
-use super::conversations::{self, ConversationRow, NewConversation};
-use super::outbox::{self, Params, Site};
+use super::conversations::ConversationRow;
 use super::services::Tenant;
-use super::sql::{Keyset, is_unique_violation, optional};
-use super::{Store, WriteCtx, users};
+use super::sqlite::ConversationCache;
+use super::sqlite::SqliteTx as WriteCtx;
+use super::sqlite::sql::{Keyset, is_unique_violation, optional};
+use super::{Store, users};
+use crate::domain::conversations::{self, NewConversation};
+use crate::domain::events::{self, Site};
+use crate::domain::webhook_params::Params;
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::webhook_events::EventType;
@@ -21,6 +24,31 @@ use crate::wire::paging::{Page, PageRequest};
 use crate::wire::time::format_date;
 
 /// Participants per conversation, chat and non-chat together (twilio-behavior.md 6, 10.2).
+/// A participant a new message concerns: its author, or a recipient over a messaging channel.
+#[derive(Debug, Clone)]
+pub struct AudienceMember {
+    pub sid: String,
+    pub identity: Option<String>,
+    /// `sms`, `whatsapp`, ...; `None` for chat.
+    pub channel: Option<String>,
+    pub address: Option<String>,
+    pub proxy_address: Option<String>,
+    pub projected_address: Option<String>,
+}
+
+pub trait ParticipantStore {
+    /// The SID of the conversation's participant with this identity, if any.
+    fn participant_sid_by_identity(
+        &self,
+        conversation_id: i64,
+        identity: &str,
+    ) -> Result<Option<String>>;
+
+    /// The participants a message by `author` concerns, in the order they joined: those whose
+    /// identity is the author, and those with a messaging binding.
+    fn message_audience(&self, conversation_id: i64, author: &str) -> Result<Vec<AudienceMember>>;
+}
+
 pub const MAX_PARTICIPANTS: i64 = 1000;
 /// Non-chat (SMS, WhatsApp, ...) participants per conversation.
 pub const MAX_NON_CHAT_PARTICIPANTS: i64 = 50;
@@ -168,7 +196,7 @@ pub fn resolve(
         &[&conversation_id, &sid_or_identity],
         map_row,
     )?
-    .ok_or_else(|| tenant.not_found())
+    .ok_or_else(Error::not_found)
 }
 
 fn by_id(conn: &Connection, id: i64) -> Result<ParticipantRow> {
@@ -405,7 +433,7 @@ fn check_can_add(
     conversation: &ConversationRow,
     new: &NewParticipant,
 ) -> Result<Option<String>> {
-    if conversation.state == "closed" {
+    if conversation.state == crate::states::ConversationState::Closed {
         return Err(Error::with(
             Code::ConversationClosed,
             "a closed conversation takes no participants",
@@ -450,8 +478,9 @@ pub async fn add_event_params(
     ];
     let now = store.clock.now_secs();
     store
-        .read(move |conn| {
-            let conversation = conversations::resolve_in_tenant(conn, &tenant, &conversation)?;
+        .sqlite_read(move |conn| {
+            let conversation =
+                super::sqlite::conversations::resolve_in_tenant(conn, &tenant, &conversation)?;
             let role_sid = check_can_add(conn, &tenant, &conversation, &new)?;
             let date_created = new.date_created.unwrap_or(now);
             let draft = ParticipantRow {
@@ -495,7 +524,7 @@ fn updated_event_params(row: &ParticipantRow) -> Params {
 /// ConversationWithParticipants): every cross-row rule, the chat participant's User, the row,
 /// and the `onParticipantAdded` event.
 pub fn insert(
-    ctx: &WriteCtx,
+    ctx: &mut WriteCtx,
     tenant: &Tenant,
     conversation: &ConversationRow,
     new: NewParticipant,
@@ -541,7 +570,7 @@ pub fn insert(
         other => other.map_err(Error::from),
     }?;
     let row = by_id(ctx.tx, ctx.tx.last_insert_rowid())?;
-    outbox::enqueue(
+    events::post_action(
         ctx,
         tenant,
         site(&row),
@@ -559,8 +588,9 @@ pub async fn create(
     new: NewParticipant,
 ) -> Result<ParticipantRow> {
     store
-        .write(move |ctx| {
-            let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
+        .sqlite_write(move |ctx| {
+            let conversation =
+                super::sqlite::conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
             insert(ctx, &tenant, &conversation, new)
         })
         .await
@@ -574,16 +604,17 @@ pub async fn list(
     conversation: String,
     req: PageRequest,
 ) -> Result<(String, Page<ParticipantRow>)> {
-    conversations::read_within(store, tenant, conversation, move |conn, conversation| {
-        let keyset = Keyset {
-            select: &format!("{SELECT} WHERE p.conversation_id = ?1"),
-            keys: &["p.id"],
-            descending: false,
-        };
-        let page = keyset.page(conn, &[&conversation.id], &req, map_row, |r| vec![r.id])?;
-        Ok((conversation.sid.clone(), page))
-    })
-    .await
+    store
+        .sqlite_read_within(tenant, conversation, move |conn, conversation| {
+            let keyset = Keyset {
+                select: &format!("{SELECT} WHERE p.conversation_id = ?1"),
+                keys: &["p.id"],
+                descending: false,
+            };
+            let page = keyset.page(conn, &[&conversation.id], &req, map_row, |r| vec![r.id])?;
+            Ok((conversation.sid.clone(), page))
+        })
+        .await
 }
 
 /// FetchConversationParticipant: by MB SID or identity.
@@ -593,13 +624,11 @@ pub async fn fetch(
     conversation: String,
     participant: String,
 ) -> Result<ParticipantRow> {
-    conversations::read_within(
-        store,
-        tenant.clone(),
-        conversation,
-        move |conn, conversation| resolve(conn, &tenant, conversation.id, &participant),
-    )
-    .await
+    store
+        .sqlite_read_within(tenant.clone(), conversation, move |conn, conversation| {
+            resolve(conn, &tenant, conversation.id, &participant)
+        })
+        .await
 }
 
 /// Applies a proxy address change to a binding (twilio-behavior.md 10.3): removing one the
@@ -767,8 +796,9 @@ pub async fn update_event_params(
 ) -> Result<Params> {
     let now = store.clock.now_secs();
     store
-        .read(move |conn| {
-            let conversation = conversations::resolve_in_tenant(conn, &tenant, &conversation)?;
+        .sqlite_read(move |conn| {
+            let conversation =
+                super::sqlite::conversations::resolve_in_tenant(conn, &tenant, &conversation)?;
             let current = resolve(conn, &tenant, conversation.id, &participant)?;
             let planned = planned_update(conn, &tenant, &conversation, &current, &change, now)?;
             Ok(event_params(&planned))
@@ -798,8 +828,8 @@ pub async fn update(
     change: ParticipantUpdate,
 ) -> Result<ParticipantRow> {
     store
-        .write(move |ctx| {
-            let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
+        .sqlite_write(move |ctx| {
+            let conversation = super::sqlite::conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
             let current = resolve(ctx.tx, &tenant, conversation.id, &participant)?;
             let mut planned =
                 planned_update(ctx.tx, &tenant, &conversation, &current, &change, ctx.now)?;
@@ -839,7 +869,7 @@ pub async fn update(
             )?;
             let row = by_id(ctx.tx, current.id)?;
             let params = updated_event_params(&row);
-            outbox::enqueue(ctx, &tenant, site(&row), EventType::ParticipantUpdated, params)?;
+            events::post_action(ctx, &tenant, site(&row), EventType::ParticipantUpdated, params)?;
             Ok(row)
         })
         .await
@@ -854,8 +884,9 @@ pub async fn delete(
     participant: String,
 ) -> Result<()> {
     store
-        .write(move |ctx| {
-            let conversation = conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
+        .sqlite_write(move |ctx| {
+            let conversation =
+                super::sqlite::conversations::resolve_in_tenant(ctx.tx, &tenant, &conversation)?;
             let current = resolve(ctx.tx, &tenant, conversation.id, &participant)?;
             ctx.tx.execute(
                 "DELETE FROM participants WHERE id = ?1",
@@ -863,7 +894,7 @@ pub async fn delete(
             )?;
             let mut params = updated_event_params(&current);
             params.push(("DateRemoved", Some(format_date(ctx.now))));
-            outbox::enqueue(
+            events::post_action(
                 ctx,
                 &tenant,
                 site(&current),
@@ -926,11 +957,11 @@ pub async fn list_conversations(
     lookup: Lookup,
     req: PageRequest,
 ) -> Result<Page<(ListedParticipant, Arc<ConversationRow>)>> {
-    let cache = Arc::clone(&store.conversations);
+    let cache = store.sqlite_cache();
     // Read before the read transaction begins: see `ConversationCache::offer`.
     let generation = cache.generation();
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let service = super::services::resolve(conn, &tenant)?;
             let (column, value) = match &lookup {
                 Lookup::Identity(identity) => ("p.identity", identity),
@@ -989,9 +1020,15 @@ fn conversations_of(
         return Ok(found);
     }
     let marks = vec!["?"; missing.len()].join(", ");
-    let sql = format!("{} WHERE c.id IN ({marks})", conversations::SELECT);
+    let sql = format!(
+        "{} WHERE c.id IN ({marks})",
+        super::sqlite::conversations::SELECT
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(missing), conversations::map_row)?;
+    let rows = stmt.query_map(
+        rusqlite::params_from_iter(missing),
+        super::sqlite::conversations::map_row,
+    )?;
     for row in rows {
         let row = Arc::new(row?);
         cache.offer(tenant, &row, generation);
@@ -1011,8 +1048,8 @@ pub async fn create_conversation_with(
     participants: Vec<NewParticipant>,
 ) -> Result<ConversationRow> {
     store
-        .write(move |ctx| {
-            let conversation = conversations::insert(ctx, &tenant, conversation)?;
+        .sqlite_write(move |ctx| {
+            let conversation = conversations::add(ctx, &tenant, conversation)?;
             for participant in participants {
                 insert(ctx, &tenant, &conversation, participant)?;
             }
@@ -1025,8 +1062,8 @@ pub async fn create_conversation_with(
 mod tests {
     use super::*;
     use crate::clock::Clock;
+    use crate::store::Location;
     use crate::store::services::ServiceRef;
-    use crate::store::{Location, accounts};
 
     #[test]
     fn channels_come_from_the_address_prefix() {
@@ -1110,7 +1147,6 @@ mod tests {
         Tenant {
             account_sid: account_sid.to_string(),
             service: ServiceRef::Default,
-            path: "/v1/test".into(),
             webhooks,
         }
     }
@@ -1120,11 +1156,19 @@ mod tests {
     /// Service takes no SMS participant.
     #[tokio::test]
     async fn service_roles_and_missing_messaging_services_are_refused() {
-        let store = Store::open(&Location::Memory, Default::default(), Clock::default()).unwrap();
-        let account = accounts::create(&store, "rules".into()).await.unwrap();
+        let store = Store::open(
+            &Location::SqliteMemory,
+            &Default::default(),
+            Clock::default(),
+        )
+        .await
+        .unwrap();
+        let account = crate::domain::accounts::create(&store, "rules".into())
+            .await
+            .unwrap();
         let tenant = tenant_of(&account.account_sid, false);
         let service_role: String = store
-            .read({
+            .sqlite_read({
                 let account_sid = account.account_sid.clone();
                 move |conn| {
                     Ok(conn.query_row(
@@ -1157,7 +1201,7 @@ mod tests {
 
         let account_sid = account.account_sid.clone();
         store
-            .write(move |ctx| {
+            .sqlite_write(move |ctx| {
                 ctx.tx.execute(
                     "UPDATE account_configurations SET default_messaging_service_sid = NULL WHERE account_sid = ?1",
                     [account_sid],
@@ -1199,8 +1243,16 @@ mod tests {
     /// A removed participant's past messages stay, still naming it (twilio-behavior.md 10.3).
     #[tokio::test]
     async fn removing_a_participant_keeps_its_messages() {
-        let store = Store::open(&Location::Memory, Default::default(), Clock::default()).unwrap();
-        let account = accounts::create(&store, "messages".into()).await.unwrap();
+        let store = Store::open(
+            &Location::SqliteMemory,
+            &Default::default(),
+            Clock::default(),
+        )
+        .await
+        .unwrap();
+        let account = crate::domain::accounts::create(&store, "messages".into())
+            .await
+            .unwrap();
         let tenant = tenant_of(&account.account_sid, false);
         let conversation =
             conversations::create(&store, tenant.clone(), NewConversation::default())
@@ -1219,7 +1271,7 @@ mod tests {
         .unwrap();
         let (conversation_id, participant_sid) = (conversation.id, alice.sid.clone());
         store
-            .write(move |ctx| {
+            .sqlite_write(move |ctx| {
                 ctx.tx.execute(
                     "INSERT INTO messages (sid, conversation_id, idx, author, body, attributes, participant_sid,
                          date_created, date_updated)
@@ -1234,7 +1286,7 @@ mod tests {
             .await
             .unwrap();
         let kept: (String, String) = store
-            .read(|conn| {
+            .sqlite_read(|conn| {
                 Ok(conn.query_row(
                     "SELECT author, participant_sid FROM messages WHERE sid = 'IM00000000000000000000000000000001'",
                     [],
@@ -1250,11 +1302,19 @@ mod tests {
     /// asked for webhooks, and not otherwise.
     #[tokio::test]
     async fn participant_changes_queue_their_events() {
-        let store = Store::open(&Location::Memory, Default::default(), Clock::default()).unwrap();
-        let account = accounts::create(&store, "events".into()).await.unwrap();
+        let store = Store::open(
+            &Location::SqliteMemory,
+            &Default::default(),
+            Clock::default(),
+        )
+        .await
+        .unwrap();
+        let account = crate::domain::accounts::create(&store, "events".into())
+            .await
+            .unwrap();
         let account_sid = account.account_sid.clone();
         store
-            .write(move |ctx| {
+            .sqlite_write(move |ctx| {
                 ctx.tx.execute(
                     "UPDATE service_webhooks SET post_webhook_url = 'https://hooks.example/post', method = 'POST',
                          filters = '[\"onParticipantAdded\",\"onParticipantUpdated\",\"onParticipantRemoved\",\"onConversationAdded\"]'
@@ -1321,7 +1381,7 @@ mod tests {
         .unwrap();
 
         let queued: Vec<(String, String)> = store
-            .read(|conn| {
+            .sqlite_read(|conn| {
                 let mut stmt =
                     conn.prepare("SELECT event_type, params FROM webhook_outbox ORDER BY id")?;
                 let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;

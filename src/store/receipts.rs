@@ -1,16 +1,10 @@
-//! Delivery Receipts (DY...) of a message: one per outbound channel message to a non-chat
-//! participant, holding only the latest status (twilio-behavior.md 15). Read here; written by the
-//! outbound-delivery side.
+//! Delivery Receipts (DY...): one per outbound channel message to a non-chat participant,
+//! holding only the latest status (twilio-behavior.md 15), and the outbound messages they
+//! report on.
 
-use rusqlite::Row;
-
-use super::Store;
-use super::conversations::{self, ConversationRow};
-use super::messages;
-use super::services::Tenant;
-use super::sql::{Keyset, optional};
+use super::conversations::ConversationRow;
 use crate::error::Result;
-use crate::sid::{Prefix, is_sid};
+use crate::states::ReceiptStatus;
 use crate::wire::paging::{Page, PageRequest};
 
 #[derive(Debug, Clone)]
@@ -24,84 +18,100 @@ pub struct ReceiptRow {
     pub participant_sid: Option<String>,
     pub channel_message_sid: Option<String>,
     /// `None` while the channel message is still queued inside Twilio.
-    pub status: Option<String>,
+    pub status: Option<ReceiptStatus>,
     pub error_code: Option<i64>,
     pub date_created: i64,
     /// `None` until the receipt is first updated.
     pub date_updated: Option<i64>,
 }
 
-const SELECT: &str = "SELECT id, sid, participant_sid, channel_message_sid, status, error_code,
-    date_created, date_updated FROM receipts";
-
-/// Reads rows of [`SELECT`]; the conversation and message supply the SIDs a receipt row does not
-/// hold.
-fn reader<'a>(
-    conv: &'a ConversationRow,
-    message_sid: &'a str,
-) -> impl Fn(&Row) -> rusqlite::Result<ReceiptRow> + 'a {
-    move |row| {
-        Ok(ReceiptRow {
-            id: row.get(0)?,
-            sid: row.get(1)?,
-            account_sid: conv.account_sid.clone(),
-            service_sid: conv.service_sid.clone(),
-            conversation_sid: conv.sid.clone(),
-            message_sid: message_sid.to_string(),
-            participant_sid: row.get(2)?,
-            channel_message_sid: row.get(3)?,
-            status: row.get(4)?,
-            error_code: row.get(5)?,
-            date_created: row.get(6)?,
-            date_updated: row.get(7)?,
-        })
-    }
+/// What a new message sends to one non-chat recipient, with its receipt.
+#[derive(Debug, Clone)]
+pub struct NewReceipt {
+    pub sid: String,
+    pub participant_sid: String,
+    pub channel_message_sid: String,
+    pub to_address: String,
+    pub from_address: Option<String>,
+    pub channel: Option<String>,
+    pub body: Option<String>,
+    pub media: Option<String>,
+    /// When it moves to its next status on its own.
+    pub next_status_at: i64,
 }
 
-/// ListConversationMessageReceipt: in creation order.
-pub async fn list(
-    store: &Store,
-    tenant: Tenant,
-    conversation: String,
-    message: String,
-    req: PageRequest,
-) -> Result<Page<ReceiptRow>> {
-    conversations::read_within(store, tenant.clone(), conversation, move |conn, conv| {
-        let message_id = messages::resolve_id(conn, &tenant, conv, &message)?;
-        let select = format!("{SELECT} WHERE message_id = ?1");
-        let keyset = Keyset {
-            select: &select,
-            keys: &["id"],
-            descending: false,
-        };
-        keyset.page(conn, &[&message_id], &req, reader(conv, &message), |r| {
-            vec![r.id]
-        })
-    })
-    .await
+/// One message that would have gone out by SMS/WhatsApp, with its receipt.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outbound {
+    #[serde(skip)]
+    pub id: i64,
+    #[serde(skip)]
+    pub conversation_id: i64,
+    pub receipt_sid: String,
+    pub message_sid: String,
+    pub conversation_sid: String,
+    pub participant_sid: Option<String>,
+    pub channel_message_sid: Option<String>,
+    pub channel: Option<String>,
+    pub to: Option<String>,
+    pub from: Option<String>,
+    pub body: Option<String>,
+    /// The message's media, as the message shows it (a JSON array), when it has any.
+    pub media: Option<serde_json::Value>,
+    pub status: Option<ReceiptStatus>,
+    pub error_code: Option<i64>,
+    #[serde(serialize_with = "crate::wire::time::serialize_date")]
+    pub date_created: i64,
 }
 
-/// FetchConversationMessageReceipt: the receipt must belong to that message, in that
-/// conversation, in the tenant's service; anything else is a 404.
-pub async fn fetch(
-    store: &Store,
-    tenant: Tenant,
-    conversation: String,
-    message: String,
-    receipt: String,
-) -> Result<ReceiptRow> {
-    conversations::read_within(store, tenant.clone(), conversation, move |conn, conv| {
-        let message_id = messages::resolve_id(conn, &tenant, conv, &message)?;
-        if !is_sid(Prefix::Receipt, &receipt) {
-            return Err(tenant.not_found());
-        }
-        optional(
-            conn,
-            &format!("{SELECT} WHERE message_id = ?1 AND sid = ?2"),
-            &[&message_id, &receipt],
-            reader(conv, &message),
-        )?
-        .ok_or_else(|| tenant.not_found())
-    })
-    .await
+pub trait ReceiptStore {
+    /// ListConversationMessageReceipt: the message's receipts, in creation order.
+    fn list_receipts(
+        &self,
+        conv: &ConversationRow,
+        message_id: i64,
+        message_sid: &str,
+        req: &PageRequest,
+    ) -> Result<Page<ReceiptRow>>;
+
+    /// One of the message's receipts by SID.
+    fn find_receipt(
+        &self,
+        conv: &ConversationRow,
+        message_id: i64,
+        message_sid: &str,
+        sid: &str,
+    ) -> Result<Option<ReceiptRow>>;
+
+    /// Records a new message's receipts, and their number on the message (which tells a
+    /// message list which rows have a delivery summary; receipts are recorded nowhere else).
+    fn insert_receipts(&mut self, message_id: i64, receipts: &[NewReceipt]) -> Result<()>;
+
+    /// Receipts whose next status is due by `now`, earliest first, at most `limit`, each
+    /// claimed for this job.
+    fn claim_due_receipts(&mut self, now: i64, limit: usize) -> Result<Vec<Outbound>>;
+
+    /// When the earliest receipt moves on its own, if any will.
+    fn next_receipt_due(&self) -> Result<Option<i64>>;
+
+    /// Sets a receipt's status and error code, and when it moves next (`None`: it stays).
+    fn set_receipt_status(
+        &mut self,
+        id: i64,
+        status: Option<ReceiptStatus>,
+        error_code: Option<i64>,
+        next_status_at: Option<i64>,
+    ) -> Result<()>;
+
+    /// What the account's messages sent by SMS/WhatsApp, newest first, optionally for one
+    /// conversation (by SID).
+    fn list_outbound(
+        &self,
+        account_sid: &str,
+        conversation_sid: Option<&str>,
+        req: &PageRequest,
+    ) -> Result<Page<Outbound>>;
+
+    /// One of the account's outbound messages, by its receipt's SID.
+    fn find_outbound(&self, account_sid: &str, receipt_sid: &str) -> Result<Option<Outbound>>;
 }

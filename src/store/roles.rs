@@ -4,9 +4,10 @@
 
 use rusqlite::{Connection, Row, params};
 
+use super::Store;
 use super::services::{self, Tenant};
-use super::sql::{Keyset, optional};
-use super::{Store, WriteCtx};
+use super::sqlite::SqliteTx as WriteCtx;
+use super::sqlite::sql::{Keyset, optional};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
@@ -63,7 +64,7 @@ pub fn find(conn: &Connection, service_id: i64, sid: &str) -> Result<Option<Role
 
 /// Finds a role of the service named by the request path, or answers 404 for that path.
 pub fn resolve(conn: &Connection, tenant: &Tenant, service_id: i64, sid: &str) -> Result<RoleRow> {
-    find(conn, service_id, sid)?.ok_or_else(|| tenant.not_found())
+    find(conn, service_id, sid)?.ok_or_else(Error::not_found)
 }
 
 /// Checks a `RoleSid` body parameter: it must name a role of this service of the given type
@@ -104,7 +105,7 @@ fn to_json(permissions: &[String]) -> Result<String> {
 /// CreateRole.
 pub async fn create(store: &Store, tenant: Tenant, new: NewRole) -> Result<RoleRow> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
             let sid = new_sid(Prefix::Role);
             ctx.tx.execute(
@@ -120,7 +121,7 @@ pub async fn create(store: &Store, tenant: Tenant, new: NewRole) -> Result<RoleR
 /// FetchRole.
 pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> Result<RoleRow> {
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
             resolve(conn, &tenant, service.id, &sid)
         })
@@ -130,7 +131,7 @@ pub async fn fetch(store: &Store, tenant: Tenant, sid: String) -> Result<RoleRow
 /// ListRole, in creation order (the seeded roles first).
 pub async fn list(store: &Store, tenant: Tenant, req: PageRequest) -> Result<Page<RoleRow>> {
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
             let keyset = Keyset {
                 select: &format!("{SELECT} WHERE r.service_id = ?1"),
@@ -150,7 +151,7 @@ pub async fn update(
     permissions: Vec<String>,
 ) -> Result<RoleRow> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
             let role = resolve(ctx.tx, &tenant, service.id, &sid)?;
             check_permissions(&role.role_type, &permissions)?;
@@ -212,7 +213,7 @@ fn references(ctx: &WriteCtx, role: &RoleRow) -> Result<Vec<&'static str>> {
 /// UpdateServiceConfiguration), then delete.
 pub async fn delete(store: &Store, tenant: Tenant, sid: String) -> Result<()> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
             let role = resolve(ctx.tx, &tenant, service.id, &sid)?;
             let used_by = references(ctx, &role)?;

@@ -5,10 +5,11 @@
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
+use super::Store;
 use super::configuration::{WebhookConfig, WebhookConfigChange, decode_names, encode_names};
 use super::services::{self, ServiceKey, Tenant};
-use super::sql::optional;
-use super::{Store, WriteCtx};
+use super::sqlite::SqliteTx as WriteCtx;
+use super::sqlite::sql::optional;
 use crate::error::{Code, Error, Result};
 
 #[derive(Debug, Clone)]
@@ -107,7 +108,7 @@ fn check_role(
 /// FetchServiceConfiguration.
 pub async fn fetch(store: &Store, tenant: Tenant) -> Result<ServiceConfigurationRow> {
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
             read_configuration(conn, &service)
         })
@@ -121,7 +122,7 @@ pub async fn update(
     change: ServiceConfigurationChange,
 ) -> Result<ServiceConfigurationRow> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
             let roles = [
                 (
@@ -326,7 +327,7 @@ pub async fn fetch_notifications(
     tenant: Tenant,
 ) -> Result<(String, NotificationSettings)> {
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
             Ok((service.sid.clone(), read_notifications(conn, service.id)?))
         })
@@ -340,7 +341,7 @@ pub async fn update_notifications(
     change: NotificationChange,
 ) -> Result<(String, NotificationSettings)> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
             let settings = read_notifications(ctx.tx, service.id)?.apply(change);
             let json = serde_json::to_string(&settings).map_err(Error::internal)?;
@@ -376,7 +377,7 @@ fn read_service_webhooks(conn: &Connection, service_id: i64) -> Result<WebhookCo
 /// FetchServiceWebhookConfiguration: the service SID and its configuration.
 pub async fn fetch_webhooks(store: &Store, tenant: Tenant) -> Result<(String, WebhookConfig)> {
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
             Ok((
                 service.sid.clone(),
@@ -394,7 +395,7 @@ pub async fn update_webhooks(
     change: WebhookConfigChange,
 ) -> Result<(String, WebhookConfig)> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
             let config = read_service_webhooks(ctx.tx, service.id)?.apply(WebhookConfigChange {
                 target: None,

@@ -3,11 +3,13 @@
 
 use rusqlite::{Connection, Row, params};
 
-use super::conversations::{self, ConversationRow};
-use super::outbox::{self, Site};
+use super::conversations::ConversationRow;
 use super::services::{self, ServiceKey, Tenant};
-use super::sql::{Keyset, optional};
-use super::{Store, WriteCtx, roles};
+use super::sqlite::SqliteTx as WriteCtx;
+use super::sqlite::sql::{Keyset, optional};
+use super::{Store, roles};
+use crate::domain::events::{self, Site};
+use crate::domain::webhook_params::Params;
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::webhook_events::EventType;
@@ -18,7 +20,7 @@ use crate::wire::time::format_date;
 /// (`default_chat_service_role_sid`) if there is none: a chat participant always has a User
 /// (twilio-behavior.md 10.1). A created user is reported with `onUserAdded`. Returns the user's SID.
 pub fn find_or_create_for_identity(
-    ctx: &WriteCtx,
+    ctx: &mut WriteCtx,
     tenant: &Tenant,
     service_id: i64,
     identity: &str,
@@ -44,7 +46,7 @@ pub fn find_or_create_for_identity(
         id: service_id,
         sid: user.service_sid.clone(),
     };
-    outbox::enqueue(
+    events::post_action(
         ctx,
         tenant,
         site(&service),
@@ -121,7 +123,7 @@ pub fn resolve(
         &[&service_id, &sid_or_identity],
         map_row,
     )?
-    .ok_or_else(|| tenant.not_found())
+    .ok_or_else(Error::not_found)
 }
 
 /// `is_online` and `is_notifiable`, which the spec returns only on single-resource answers
@@ -189,7 +191,7 @@ fn check_role(conn: &Connection, service_id: i64, role_sid: &str) -> Result<()> 
 }
 
 /// The parameters every user event carries (twilio-behavior.md 17.4).
-fn event_params(user: &UserRow) -> outbox::Params {
+fn event_params(user: &UserRow) -> Params {
     vec![
         ("ChatServiceSid", Some(user.service_sid.clone())),
         ("UserSid", Some(user.sid.clone())),
@@ -216,7 +218,7 @@ pub async fn create(
     new: NewUser,
 ) -> Result<(UserRow, Reachability)> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
             if optional(
                 ctx.tx,
@@ -251,7 +253,7 @@ pub async fn create(
             )?;
             let user = resolve(ctx.tx, &tenant, service.id, &sid)?;
             let event = EventType::UserAdded;
-            outbox::enqueue(ctx, &tenant, site(&service), event, event_params(&user))?;
+            events::post_action(ctx, &tenant, site(&service), event, event_params(&user))?;
             let reach = reachability(ctx.tx, &user)?;
             Ok((user, reach))
         })
@@ -265,7 +267,7 @@ pub async fn fetch(
     sid_or_identity: String,
 ) -> Result<(UserRow, Reachability)> {
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
             let user = resolve(conn, &tenant, service.id, &sid_or_identity)?;
             let reach = reachability(conn, &user)?;
@@ -277,7 +279,7 @@ pub async fn fetch(
 /// ListUser, in creation order.
 pub async fn list(store: &Store, tenant: Tenant, req: PageRequest) -> Result<Page<UserRow>> {
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
             let keyset = Keyset {
                 select: &format!("{SELECT} WHERE u.service_id = ?1"),
@@ -297,7 +299,7 @@ pub async fn update(
     change: UserUpdate,
 ) -> Result<(UserRow, Reachability)> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
             let current = resolve(ctx.tx, &tenant, service.id, &sid_or_identity)?;
             let planned = planned_update(ctx.tx, current, change, ctx.now)?;
@@ -319,7 +321,7 @@ pub async fn update(
                 ("IsOnline", reach.is_online.map(|b| b.to_string())),
                 ("IsNotifiable", reach.is_notifiable.map(|b| b.to_string())),
             ]);
-            outbox::enqueue(ctx, &tenant, site(&service), EventType::UserUpdated, event)?;
+            events::post_action(ctx, &tenant, site(&service), EventType::UserUpdated, event)?;
             Ok((user, reach))
         })
         .await
@@ -346,7 +348,7 @@ fn planned_update(
 }
 
 /// The parameters of `onUserUpdate` and (with the reachability) `onUserUpdated`.
-fn updated_event_params(user: &UserRow) -> outbox::Params {
+fn updated_event_params(user: &UserRow) -> Params {
     let mut params = event_params(user);
     params.push(("DateUpdated", Some(format_date(user.date_updated))));
     params
@@ -359,10 +361,10 @@ pub async fn update_event_params(
     tenant: Tenant,
     sid_or_identity: String,
     change: UserUpdate,
-) -> Result<outbox::Params> {
+) -> Result<Params> {
     let now = store.clock.now_secs();
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
             let current = resolve(conn, &tenant, service.id, &sid_or_identity)?;
             Ok(updated_event_params(&planned_update(
@@ -378,7 +380,7 @@ pub async fn update_event_params(
 /// "user removed" event, and the removals are not reported as participant events either.
 pub async fn delete(store: &Store, tenant: Tenant, sid_or_identity: String) -> Result<()> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
             let user = resolve(ctx.tx, &tenant, service.id, &sid_or_identity)?;
             ctx.tx.execute(
@@ -454,9 +456,9 @@ pub fn unread_count(
 fn conversation_by_id(conn: &Connection, id: i64) -> Result<ConversationRow> {
     optional(
         conn,
-        &format!("{} WHERE c.id = ?1", conversations::SELECT),
+        &format!("{} WHERE c.id = ?1", super::sqlite::conversations::SELECT),
         &[&id],
-        conversations::map_row,
+        super::sqlite::conversations::map_row,
     )?
     .ok_or_else(|| Error::internal(format!("participant of missing conversation {id}")))
 }
@@ -492,14 +494,15 @@ fn resolve_membership(
 ) -> Result<(UserRow, Membership)> {
     let service = services::resolve(conn, tenant)?;
     let user = resolve(conn, tenant, service.id, user_ref)?;
-    let conversation = conversations::resolve(conn, tenant, service.id, conversation_ref)?;
+    let conversation =
+        super::sqlite::conversations::resolve_in_tenant(conn, tenant, conversation_ref)?;
     let membership = optional(
         conn,
         &format!("{MEMBERSHIP} WHERE p.conversation_id = ?1 AND p.identity = ?2"),
         &[&conversation.id, &user.identity],
         map_membership,
     )?
-    .ok_or_else(|| tenant.not_found())?;
+    .ok_or_else(Error::not_found)?;
     Ok((user, membership))
 }
 
@@ -512,7 +515,7 @@ pub async fn list_conversations(
     req: PageRequest,
 ) -> Result<(UserRow, Page<UserConversationRow>)> {
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
             let user = resolve(conn, &tenant, service.id, &user_ref)?;
             // (conversation_id, identity) is unique, so the conversation orders the user's
@@ -560,7 +563,7 @@ pub async fn fetch_conversation(
     conversation_ref: String,
 ) -> Result<UserConversationRow> {
     store
-        .read(move |conn| {
+        .sqlite_read(move |conn| {
             let (user, membership) =
                 resolve_membership(conn, &tenant, &user_ref, &conversation_ref)?;
             assemble(conn, &user, membership)
@@ -588,7 +591,7 @@ pub async fn update_conversation(
     change: UserConversationUpdate,
 ) -> Result<UserConversationRow> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let (user, membership) =
                 resolve_membership(ctx.tx, &tenant, &user_ref, &conversation_ref)?;
             let (set_index, index) = match change.last_read_message_index {
@@ -622,7 +625,7 @@ pub async fn update_conversation(
                 &[&membership.id],
                 map_membership,
             )?
-            .ok_or_else(|| tenant.not_found())?;
+            .ok_or_else(Error::not_found)?;
             assemble(ctx.tx, &user, membership)
         })
         .await
@@ -637,7 +640,7 @@ pub async fn delete_conversation(
     conversation_ref: String,
 ) -> Result<()> {
     store
-        .write(move |ctx| {
+        .sqlite_write(move |ctx| {
             let (_, membership) =
                 resolve_membership(ctx.tx, &tenant, &user_ref, &conversation_ref)?;
             ctx.tx.execute(
@@ -656,8 +659,8 @@ mod tests {
 
     use super::*;
     use crate::clock::Clock;
+    use crate::store::Location;
     use crate::store::services::ServiceRef;
-    use crate::store::{Location, accounts};
 
     struct Fixture {
         store: Store,
@@ -665,14 +668,21 @@ mod tests {
     }
 
     async fn fixture(webhooks: bool) -> Fixture {
-        let store = Store::open(&Location::Memory, Default::default(), Clock::default()).unwrap();
-        let account = accounts::create(&store, "unit".into()).await.unwrap();
+        let store = Store::open(
+            &Location::SqliteMemory,
+            &Default::default(),
+            Clock::default(),
+        )
+        .await
+        .unwrap();
+        let account = crate::domain::accounts::create(&store, "unit".into())
+            .await
+            .unwrap();
         Fixture {
             store,
             tenant: Tenant {
                 account_sid: account.account_sid,
                 service: ServiceRef::Default,
-                path: "/v1/Users".into(),
                 webhooks,
             },
         }
@@ -689,8 +699,8 @@ mod tests {
     async fn conversation_with(fx: &Fixture, identity: &'static str, messages: i64) -> String {
         let tenant = fx.tenant.clone();
         fx.store
-            .write(move |ctx| {
-                let conv = conversations::insert(ctx, &tenant, Default::default())?;
+            .sqlite_write(move |ctx| {
+                let conv = crate::domain::conversations::add(ctx, &tenant, Default::default())?;
                 let user_sid = find_or_create_for_identity(ctx, &tenant, conv.service_id, identity)?;
                 ctx.tx.execute(
                     "INSERT INTO participants (sid, conversation_id, service_id, identity, user_sid, attributes,
@@ -753,7 +763,7 @@ mod tests {
         assert_eq!(reach, Reachability::default(), "off by default: both null");
         let tenant = fx.tenant.clone();
         fx.store
-            .write(move |ctx| {
+            .sqlite_write(move |ctx| {
                 let service = services::resolve(ctx.tx, &tenant)?;
                 ctx.tx.execute(
                     "UPDATE service_configurations SET reachability_enabled = 1 WHERE service_id = ?1",
@@ -772,7 +782,7 @@ mod tests {
         assert_eq!(fetch_reach().await, Reachability::default());
         let tenant = fx.tenant.clone();
         fx.store
-            .write(move |ctx| {
+            .sqlite_write(move |ctx| {
                 let service = services::resolve(ctx.tx, &tenant)?;
                 ctx.tx.execute(
                     "INSERT INTO bindings (sid, service_id, endpoint, identity, binding_type, message_types,
@@ -794,7 +804,7 @@ mod tests {
 
     async fn outbox(fx: &Fixture) -> Vec<(String, Vec<(String, String)>)> {
         fx.store
-            .read(|conn| {
+            .sqlite_read(|conn| {
                 let mut stmt =
                     conn.prepare("SELECT event_type, params FROM webhook_outbox ORDER BY id")?;
                 let rows = stmt.query_map([], |r| {
@@ -821,7 +831,7 @@ mod tests {
         for fx in [&quiet, &loud] {
             let tenant = fx.tenant.clone();
             fx.store
-                .write(move |ctx| {
+                .sqlite_write(move |ctx| {
                     let service = services::resolve(ctx.tx, &tenant)?;
                     ctx.tx.execute(
                         "UPDATE service_webhooks SET post_webhook_url = 'http://hook.test/post',

@@ -12,8 +12,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{Request, http_client, send};
+use crate::domain::deliveries;
 use crate::store::Store;
-use crate::store::outbox::{self, Attempt, Pending};
+use crate::store::webhooks::{Attempt, Pending};
 
 /// Requests in flight at once, over all targets.
 pub const MAX_IN_FLIGHT: usize = 32;
@@ -74,7 +75,7 @@ async fn run(store: Store) {
         let now = store.clock.now_secs();
         let free = MAX_IN_FLIGHT - in_flight.ids.len();
         if free > 0 {
-            match outbox::due(&store, now, in_flight.ids.len() + MAX_IN_FLIGHT).await {
+            match deliveries::due(&store, now, in_flight.ids.len() + MAX_IN_FLIGHT).await {
                 Ok(due) => {
                     let admitted: Vec<Pending> = due
                         .into_iter()
@@ -109,7 +110,7 @@ async fn run(store: Store) {
 /// already is in flight (every due head was just admitted, up to the limit): its answer, a
 /// commit or a moved clock wakes the worker sooner, so there is no need to poll for it.
 async fn time_to_next_due(store: &Store, now: i64) -> Duration {
-    match outbox::next_due(store).await {
+    match deliveries::next_due(store).await {
         Ok(Some(at)) if at > now => {
             Duration::from_secs((at - now) as u64).min(Duration::from_secs(1))
         }
@@ -164,7 +165,7 @@ async fn finish(store: &Store, pending: Pending, mut attempt: Attempt) {
         latency_ms = attempt.latency_ms,
         "webhook"
     );
-    if let Err(e) = outbox::record(store, pending, attempt, retry_at).await {
+    if let Err(e) = deliveries::record(store, pending, attempt, retry_at).await {
         tracing::error!(error = %e, "could not record a webhook attempt");
     }
 }

@@ -2,7 +2,7 @@
 //! levels (account, service, conversation).
 //!
 //! - Post-action events are queued in the store's outbox by the write that caused them
-//!   (`store::outbox::enqueue`) and sent by the [`delivery`] worker after commit: at least once,
+//!   (`domain::events::post_action`) and sent by the [`delivery`] worker after commit: at least once,
 //!   in order per conversation (or user) and target, retried with backoff, surviving restarts.
 //! - Pre-action events are sent inline by handlers before they write ([`pre_action`]).
 //! - Every request is signed ([`signature`]) and logged (`GET /confab/Webhooks/Deliveries`).
@@ -13,7 +13,7 @@ pub mod signature;
 
 use std::time::{Duration, Instant};
 
-use crate::store::outbox::Attempt;
+use crate::store::webhooks::Attempt;
 
 /// Twilio waits 5 seconds for a webhook's answer (twilio-behavior.md 17.5, 17.6).
 pub const TIMEOUT: Duration = Duration::from_secs(5);

@@ -12,9 +12,11 @@ use serde_json::{Map, Value};
 
 use super::{Request, send};
 use crate::app::AppState;
+use crate::domain::deliveries;
+use crate::domain::webhook_params::{self, Params};
 use crate::error::{Code, Error, Result};
-use crate::store::outbox::{self, Params, Pending};
-use crate::store::services::Tenant;
+use crate::store::Tenant;
+use crate::store::webhooks::Pending;
 use crate::webhook_events::EventType;
 
 /// The fields a pre-action target asked to change (snake_case keys, as the resource's own),
@@ -34,24 +36,12 @@ pub async fn run(
     if !tenant.webhooks {
         return Ok(Modifications::new());
     }
-    let Some(target) = outbox::pre_action_target(&app.store, tenant.clone(), event).await? else {
+    let Some(target) = deliveries::pre_action_target(&app.store, tenant.clone(), event).await?
+    else {
         return Ok(Modifications::new());
     };
     let own = own.await?;
-    let mut params: Vec<(String, String)> = vec![
-        ("AccountSid".into(), tenant.account_sid.clone()),
-        ("EventType".into(), event.as_str().into()),
-        ("Source".into(), "API".into()),
-        ("RetryCount".into(), "0".into()),
-    ];
-    // The event's own parameters may name the service already (a conversation's do): once.
-    if !own.iter().any(|(k, _)| *k == "ChatServiceSid") {
-        params.push(("ChatServiceSid".into(), target.service_sid.clone()));
-    }
-    params.extend(
-        own.into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v))),
-    );
+    let params = webhook_params::pre_action(&tenant.account_sid, &target.service_sid, event, own);
     let pending = Pending {
         id: 0,
         account_sid: tenant.account_sid.clone(),
@@ -98,7 +88,7 @@ pub async fn run(
         }
     };
     tracing::info!(event = event.as_str(), url = %pending.url, status = ?attempt.status, outcome = attempt.outcome, "pre-action webhook");
-    outbox::log_pre_action(&app.store, pending, attempt).await?;
+    deliveries::log_pre_action(&app.store, pending, attempt).await?;
     verdict
 }
 

@@ -154,6 +154,16 @@ impl<T> Page<T> {
         }
     }
 
+    /// Builds a page from rows read with one row of look-ahead, in the order the query read
+    /// them: a page before a `PB` token is read backwards, and is put back in the list's order
+    /// here.
+    pub fn from_read(mut rows: Vec<T>, req: &PageRequest, key: impl Fn(&T) -> Vec<i64>) -> Self {
+        if matches!(req.cursor, Some(Cursor::Before(_))) {
+            rows.reverse();
+        }
+        Self::from_lookahead(rows, req, key)
+    }
+
     /// The same page over borrowed rows, so that each row can render as a view that borrows it.
     pub fn as_ref(&self) -> Page<&T> {
         Page {

@@ -110,6 +110,11 @@ pub fn format_date(secs: i64) -> String {
     Date(secs).to_string()
 }
 
+/// Serializes seconds since the epoch as [`format_date`] writes them (`#[serde(serialize_with)]`).
+pub fn serialize_date<S: serde::Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_date(*secs))
+}
+
 pub fn format_opt_date(secs: Option<i64>) -> Option<String> {
     secs.map(format_date)
 }

@@ -30,8 +30,8 @@ use std::cell::RefCell;
 use foldhash::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::conversations::ConversationRow;
-use super::services::{ServiceRef, Tenant};
+use crate::store::conversations::ConversationRow;
+use crate::store::{ServiceRef, Tenant};
 
 /// Past this many conversations, the cache starts over empty: it holds the hot set, and a row
 /// is a few hundred bytes.
@@ -316,7 +316,6 @@ mod tests {
         Tenant {
             account_sid: account.into(),
             service,
-            path: "/v1/Conversations/CH1".into(),
             webhooks: false,
         }
     }

@@ -26,8 +26,25 @@ impl Keyset<'_> {
         map: impl Fn(&Row) -> rusqlite::Result<T>,
         key: impl Fn(&T) -> Vec<i64>,
     ) -> Result<Page<T>> {
+        let mut rows = Vec::with_capacity(req.size + 1);
+        self.each(conn, params, req, |row| {
+            rows.push(map(row)?);
+            Ok(())
+        })?;
+        Ok(Page::from_read(rows, req, key))
+    }
+
+    /// Runs the query for one page, with one row of look-ahead, and hands each row to `each`
+    /// while SQLite is on it, in the order read: walking backwards from a `PB` token reads the
+    /// list in reverse (`Page::from_read` flips the rows back).
+    pub fn each(
+        &self,
+        conn: &Connection,
+        params: &[&dyn ToSql],
+        req: &PageRequest,
+        mut each: impl FnMut(&Row) -> rusqlite::Result<()>,
+    ) -> Result<()> {
         let cols = self.keys.join(", ");
-        // Walking backwards from a PB token reads the list in reverse, then flips the rows.
         let backwards = matches!(req.cursor, Some(Cursor::Before(_)));
         let descending = self.descending != backwards;
         let (dir, cmp) = if descending {
@@ -54,13 +71,11 @@ impl Keyset<'_> {
         let mut all: Vec<&dyn ToSql> = params.to_vec();
         all.extend(values.iter().map(|v| v as &dyn ToSql));
         let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt
-            .query_map(all.as_slice(), |row| map(row))?
-            .collect::<rusqlite::Result<Vec<T>>>()?;
-        if backwards {
-            rows.reverse();
+        let mut rows = stmt.query(all.as_slice())?;
+        while let Some(row) = rows.next()? {
+            each(row)?;
         }
-        Ok(Page::from_lookahead(rows, req, key))
+        Ok(())
     }
 }
 

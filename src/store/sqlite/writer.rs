@@ -42,9 +42,9 @@ use rusqlite::hooks::Action;
 use tokio::sync::mpsc;
 
 use super::cache::{BatchView, Changes, ConversationCache, Written};
-use super::statements::WriteConn;
+use super::statements::Sql;
 use super::wal::{self, WalAhead};
-use super::{Durability, Job, Location, Reply, Wakeups, WriteCtx};
+use super::{Durability, Job, Location, Mode, Reply, SqliteTx, Wakeups};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 
@@ -87,8 +87,8 @@ pub(super) fn start(
     // A file store's WAL is checkpointed off the writer's path; with `Durability::Disk` it is
     // also synced before any write is answered, written ahead, and its writeback started early.
     let file = match location {
-        Location::File(path) => Some(path),
-        Location::Memory => None,
+        Location::SqliteFile(path) => Some(path),
+        _ => None,
     };
     let disk = file.filter(|_| durability == Durability::Disk);
     if file.is_some() {
@@ -174,7 +174,7 @@ impl Committed {
 
 impl Writer {
     fn run(self, mut jobs: mpsc::UnboundedReceiver<Job>) {
-        let conn = WriteConn::new(&self.conn);
+        let conn = Sql::writer(&self.conn);
         while let Some(first) = jobs.blocking_recv() {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -225,7 +225,7 @@ impl Writer {
 
     /// One transaction for the whole batch, one savepoint per job, one commit. Also answers
     /// the conversations the batch wrote and knows as they now are (`cache.rs`, "Writes").
-    fn run_batch(&self, conn: &WriteConn, batch: Vec<Job>) -> (Committed, Written) {
+    fn run_batch(&self, conn: &Sql, batch: Vec<Job>) -> (Committed, Written) {
         let now = self.clock.now_secs();
         if let Err(e) = execute(conn, "BEGIN IMMEDIATE") {
             // Dropping the jobs answers their callers with an internal error.
@@ -252,13 +252,16 @@ impl Writer {
                 tracing::error!(error = %e, "could not open a job's savepoint");
                 continue;
             }
-            let mut ctx = WriteCtx {
+            let queued = Cell::new(false);
+            let mut tx = SqliteTx {
                 tx: conn,
                 now,
-                queued_webhooks: Cell::new(false),
-                conversations: &view,
+                mode: Mode::Write {
+                    batch: &view,
+                    queued_webhooks: &queued,
+                },
             };
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut ctx)));
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut tx)));
             let (ok, reply) = match outcome {
                 Ok((ok, reply)) => (ok, Some(reply)),
                 Err(_) => (false, None),
@@ -272,7 +275,7 @@ impl Writer {
                 tracing::error!(error = %e, "could not end a job's savepoint");
             }
             view.job_ended(ok && ended.is_ok());
-            queued_webhooks |= ok && ctx.queued_webhooks.get();
+            queued_webhooks |= ok && queued.get();
             replies.extend(reply);
         }
         let written = view.into_written();
@@ -287,13 +290,13 @@ impl Writer {
 
 /// Runs one of the statements that open and close transactions and savepoints, which run for
 /// every job or batch: kept prepared, as the jobs' own statements are.
-fn execute(conn: &WriteConn, sql: &'static str) -> rusqlite::Result<()> {
+fn execute(conn: &Sql, sql: &'static str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// Commits the batch; if the commit fails, rolls it back, so that the next batch begins on a
 /// connection outside any transaction (as rusqlite's `Transaction` does when dropped).
-fn commit(conn: &WriteConn) -> rusqlite::Result<()> {
+fn commit(conn: &Sql) -> rusqlite::Result<()> {
     let committed = execute(conn, "COMMIT");
     if committed.is_err()
         && !conn.is_autocommit()

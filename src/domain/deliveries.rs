@@ -1,0 +1,101 @@
+//! Webhook deliveries once queued: what the delivery worker sends and how its attempts are
+//! recorded, where a pre-action event goes, and the delivery log.
+
+use super::events::{effective_level, listed, method_or_post};
+use super::services;
+use crate::error::{Error, Result};
+use crate::store::webhooks::{Attempt, DeliveryLogRow, Pending};
+use crate::store::{Store, Tenant};
+use crate::webhook_events::EventType;
+use crate::wire::paging::{Page, PageRequest};
+
+/// Deliveries that are due at `now`, oldest first, and only the head of each queue: a
+/// conversation's (or a user's) events go to each target URL in order, the next one only once
+/// the previous one is delivered or given up. Queues are per target, so that a failing target
+/// holds up only its own deliveries (Twilio documents no ordering between targets,
+/// twilio-behavior.md 17.6).
+pub async fn due(store: &Store, now: i64, limit: usize) -> Result<Vec<Pending>> {
+    store.read(move |tx| tx.due_deliveries(now, limit)).await
+}
+
+/// When the earliest head of a queue falls due, if any delivery is queued.
+pub async fn next_due(store: &Store) -> Result<Option<i64>> {
+    store.read(|tx| tx.next_delivery_due()).await
+}
+
+/// Records an attempt at a queued delivery: logged, then either removed from the outbox (done
+/// or given up) or rescheduled for `retry_at`.
+pub async fn record(
+    store: &Store,
+    pending: Pending,
+    attempt: Attempt,
+    retry_at: Option<i64>,
+) -> Result<()> {
+    store
+        .write(move |tx| {
+            tx.log_attempt(&pending, "post", &attempt)?;
+            match retry_at {
+                Some(at) => tx.retry_delivery(pending.id, at),
+                None => tx.remove_delivery(pending.id),
+            }
+        })
+        .await
+}
+
+/// Logs a pre-action attempt in its own write (the action itself may not be written at all).
+pub async fn log_pre_action(store: &Store, pending: Pending, attempt: Attempt) -> Result<()> {
+    store
+        .write(move |tx| tx.log_attempt(&pending, "pre", &attempt))
+        .await
+}
+
+/// The account's delivery log, newest first.
+pub async fn log(
+    store: &Store,
+    account_sid: String,
+    req: PageRequest,
+) -> Result<Page<DeliveryLogRow>> {
+    store
+        .read(move |tx| tx.delivery_log(&account_sid, &req))
+        .await
+}
+
+/// Where a pre-action event goes, if anywhere.
+#[derive(Debug, Clone)]
+pub struct PreActionTarget {
+    pub url: String,
+    pub method: String,
+    pub service_sid: String,
+    pub auth_token: String,
+}
+
+/// The pre-action target of the tenant's service that subscribes to `event`: the service's own
+/// configuration, or the account's when the service has none (flex targets receive nothing
+/// here).
+pub async fn pre_action_target(
+    store: &Store,
+    tenant: Tenant,
+    event: EventType,
+) -> Result<Option<PreActionTarget>> {
+    store
+        .read(move |tx| {
+            let service = services::find(tx, &tenant)?;
+            let level = effective_level(tx, &tenant.account_sid, service.id)?;
+            let Some(url) = level
+                .pre_url
+                .filter(|_| listed(level.filters.as_deref(), event))
+            else {
+                return Ok(None);
+            };
+            let auth_token = tx
+                .auth_token(&tenant.account_sid)?
+                .ok_or_else(|| Error::internal("an account without an auth token"))?;
+            Ok(Some(PreActionTarget {
+                url,
+                method: method_or_post(level.method.as_deref()),
+                service_sid: service.sid,
+                auth_token,
+            }))
+        })
+        .await
+}

@@ -1,0 +1,205 @@
+//! The one place webhook parameters are built (twilio-behavior.md 17.4): the fields every
+//! request carries, and each resource's own, for post-action events, pre-action calls and
+//! anything else that reports what happened.
+
+use serde_json::json;
+
+use crate::states::{ConversationState, ReceiptStatus};
+use crate::store::conversations::ConversationRow;
+use crate::store::messages::MessageRow;
+use crate::store::receipts::Outbound;
+use crate::webhook_events::EventType;
+use crate::wire::time::format_date;
+
+/// An event's own form parameters, in Twilio's names; `None` values are not sent.
+pub type Params = Vec<(&'static str, Option<String>)>;
+
+/// The fields every webhook request carries, then the event's own (without the `None`s). The
+/// event's own parameters may name the service already (a conversation's do): it is sent once.
+fn with_common(
+    account_sid: &str,
+    service_sid: &str,
+    event: EventType,
+    own: Params,
+    retry_count: Option<i64>,
+) -> Vec<(String, String)> {
+    let mut form: Vec<(String, String)> = vec![
+        ("AccountSid".into(), account_sid.into()),
+        ("EventType".into(), event.as_str().into()),
+        ("Source".into(), "API".into()),
+    ];
+    if let Some(count) = retry_count {
+        form.push(("RetryCount".into(), count.to_string()));
+    }
+    if !own.iter().any(|(k, _)| *k == "ChatServiceSid") {
+        form.push(("ChatServiceSid".into(), service_sid.into()));
+    }
+    form.extend(
+        own.into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v))),
+    );
+    form
+}
+
+/// A post-action event's parameters, as queued (the delivery worker adds `RetryCount` to each
+/// attempt, and the target's `WebhookSid` and `WebhookType` are added per target).
+pub fn post_action(
+    account_sid: &str,
+    service_sid: &str,
+    event: EventType,
+    own: Params,
+) -> Vec<(String, String)> {
+    with_common(account_sid, service_sid, event, own, None)
+}
+
+/// A pre-action call's parameters: sent once, inline, so `RetryCount` is 0.
+pub fn pre_action(
+    account_sid: &str,
+    service_sid: &str,
+    event: EventType,
+    own: Params,
+) -> Vec<(String, String)> {
+    with_common(account_sid, service_sid, event, own, Some(0))
+}
+
+/// Keeps only the parameters a pre-action event sends of the resource.
+pub fn only(mut params: Params, names: &[&str]) -> Params {
+    params.retain(|(name, _)| names.contains(name));
+    params
+}
+
+fn date(secs: i64) -> Option<String> {
+    Some(format_date(secs))
+}
+
+/// A conversation (`onConversationAdd[ed]`, `onConversationUpdate[d]`).
+pub fn conversation(row: &ConversationRow) -> Params {
+    vec![
+        ("ConversationSid", Some(row.sid.clone())),
+        ("DateCreated", date(row.date_created)),
+        ("DateUpdated", date(row.date_updated)),
+        ("FriendlyName", row.friendly_name.clone()),
+        ("UniqueName", row.unique_name.clone()),
+        ("Attributes", Some(row.attributes.clone())),
+        ("ChatServiceSid", Some(row.service_sid.clone())),
+        ("MessagingServiceSid", row.messaging_service_sid.clone()),
+        ("State", Some(row.state.as_str().to_string())),
+    ]
+}
+
+/// A conversation as it goes (`onConversationRemove[d]`).
+pub fn conversation_removed(row: &ConversationRow, now: i64) -> Params {
+    let mut params = conversation(row);
+    params.push(("DateRemoved", date(now)));
+    params
+}
+
+/// `onConversationStateUpdated` (`reason`: API, TIMER or EVENT).
+pub fn state_updated(
+    row: &ConversationRow,
+    from: ConversationState,
+    reason: &str,
+    now: i64,
+) -> Params {
+    vec![
+        ("ChatServiceSid", Some(row.service_sid.clone())),
+        ("ConversationSid", Some(row.sid.clone())),
+        ("MessagingServiceSid", row.messaging_service_sid.clone()),
+        ("StateFrom", Some(from.as_str().to_string())),
+        ("StateTo", Some(row.state.as_str().to_string())),
+        ("StateUpdated", date(now)),
+        ("Reason", Some(reason.to_string())),
+    ]
+}
+
+/// A message's `media` array (JSON text) as webhooks send it: the same items with PascalCase
+/// keys (`Sid`, `Size`, `ContentType`, `Filename`; twilio-behavior.md 14.2, 17.4).
+pub fn media(media_json: &str) -> String {
+    let items: Vec<serde_json::Value> = serde_json::from_str(media_json).unwrap_or_default();
+    let items: Vec<serde_json::Value> = items
+        .iter()
+        .map(|m| {
+            json!({
+                "Sid": m["sid"],
+                "Size": m["size"],
+                "ContentType": m["content_type"],
+                "Filename": m["filename"],
+            })
+        })
+        .collect();
+    serde_json::Value::Array(items).to_string()
+}
+
+/// The parameters every message event shares.
+fn message(row: &MessageRow) -> Params {
+    vec![
+        ("ConversationSid", Some(row.conversation_sid.to_string())),
+        ("MessageSid", Some(row.sid.clone())),
+        ("Index", Some(row.index.to_string())),
+        ("DateCreated", date(row.date_created)),
+        ("Body", row.body.clone()),
+        ("Author", Some(row.author.clone())),
+        ("ParticipantSid", row.participant_sid.clone()),
+        ("Attributes", Some(row.attributes.clone())),
+        ("Media", row.media.as_deref().map(media)),
+    ]
+}
+
+/// `onMessageAdd`: the message about to be added, before it has a SID or an index.
+pub fn message_add(row: &MessageRow) -> Params {
+    const ON_MESSAGE_ADD: &[&str] = &[
+        "ConversationSid",
+        "Body",
+        "Author",
+        "ParticipantSid",
+        "Attributes",
+        "Media",
+    ];
+    only(message(row), ON_MESSAGE_ADD)
+}
+
+/// `onMessageAdded`.
+pub fn message_added(row: &MessageRow, messaging_service_sid: Option<&str>) -> Params {
+    let mut params = message(row);
+    params.push((
+        "MessagingServiceSid",
+        messaging_service_sid.map(str::to_string),
+    ));
+    params
+}
+
+/// `onMessageUpdate[d]` and `onMessageRemove`.
+pub fn message_updated(row: &MessageRow) -> Params {
+    let mut params = message(row);
+    params.push(("DateUpdated", date(row.date_updated)));
+    params
+}
+
+/// `onMessageRemoved`.
+pub fn message_removed(row: &MessageRow, now: i64) -> Params {
+    let mut params = message_updated(row);
+    params.push(("DateRemoved", date(now)));
+    params
+}
+
+/// `onDeliveryUpdated`: a receipt of `conversation`'s moved to `status`.
+pub fn delivery_updated(
+    conversation: &ConversationRow,
+    receipt: &Outbound,
+    status: ReceiptStatus,
+    error_code: Option<i64>,
+    now: i64,
+) -> Params {
+    vec![
+        ("ConversationSid", Some(conversation.sid.clone())),
+        ("ChatServiceSid", Some(conversation.service_sid.clone())),
+        ("MessageSid", Some(receipt.message_sid.clone())),
+        ("DeliveryReceiptSid", Some(receipt.receipt_sid.clone())),
+        ("ChannelMessageSid", receipt.channel_message_sid.clone()),
+        ("ParticipantSid", receipt.participant_sid.clone()),
+        ("Status", Some(status.as_str().to_string())),
+        ("ErrorCode", error_code.map(|c| c.to_string())),
+        ("DateCreated", date(receipt.date_created)),
+        ("DateUpdated", date(now)),
+    ]
+}

@@ -1,0 +1,134 @@
+//! Webhooks as the store keeps them: the configuration of the three levels that decides where
+//! an event goes, the outbox of post-action deliveries, and the delivery log.
+
+use crate::error::Result;
+use crate::webhook_events::EventType;
+use crate::wire::paging::{Page, PageRequest};
+
+/// One level's webhook configuration (the account's or a service's).
+#[derive(Debug, Clone, Default)]
+pub struct WebhookLevel {
+    pub pre_url: Option<String>,
+    pub post_url: Option<String>,
+    pub method: Option<String>,
+    /// JSON array of event names.
+    pub filters: Option<String>,
+    /// The account level's `target`: `webhook` or `flex` (`None` for a service).
+    pub target: Option<String>,
+}
+
+/// A conversation-scoped webhook (WH...), as the outbox reads it.
+#[derive(Debug, Clone)]
+pub struct ScopedWebhook {
+    pub sid: String,
+    /// `webhook`, `trigger` or `studio`.
+    pub target: String,
+    pub url: Option<String>,
+    pub method: Option<String>,
+    /// JSON arrays.
+    pub filters: Option<String>,
+    pub triggers: Option<String>,
+    pub flow_sid: Option<String>,
+}
+
+/// A post-action delivery to queue: one event for one target.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub account_sid: String,
+    pub conversation_sid: Option<String>,
+    /// Deliveries with the same key and URL go out one at a time, oldest first.
+    pub ordering_key: Option<String>,
+    pub event: EventType,
+    /// `webhook`, `trigger` or `studio`.
+    pub target: &'static str,
+    /// The URL, or the Studio Flow SID for a `studio` target.
+    pub url: String,
+    pub method: String,
+    pub params: Vec<(String, String)>,
+    pub webhook_sid: Option<String>,
+}
+
+/// A queued delivery, with what the worker needs to send and sign it.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: i64,
+    pub account_sid: String,
+    pub auth_token: String,
+    pub conversation_sid: Option<String>,
+    /// Deliveries with the same key and URL go out one at a time, oldest first.
+    pub ordering_key: Option<String>,
+    pub event_type: String,
+    pub target: String,
+    pub url: String,
+    pub method: String,
+    pub params: Vec<(String, String)>,
+    pub webhook_sid: Option<String>,
+    pub attempts: i64,
+    pub date_created: i64,
+}
+
+/// One attempt to deliver a webhook, for the delivery log.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub status: Option<u16>,
+    pub outcome: &'static str,
+    pub error: Option<String>,
+    pub latency_ms: i64,
+}
+
+/// One row of the delivery log, as the extension route shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryLogRow {
+    #[serde(skip)]
+    pub id: i64,
+    pub event_type: String,
+    pub kind: String,
+    pub target: String,
+    pub url: String,
+    pub method: String,
+    pub webhook_sid: Option<String>,
+    pub conversation_sid: Option<String>,
+    pub retry_count: i64,
+    pub status: Option<i64>,
+    /// `delivered`, `retrying`, `gave_up` (post-action); `not_delivered` (a Studio target);
+    /// `delivered`, `rejected` (a veto) or `fail_open` (no answer: the action went ahead) for
+    /// pre-action.
+    pub outcome: String,
+    pub error: Option<String>,
+    pub latency_ms: Option<i64>,
+    #[serde(serialize_with = "crate::wire::time::serialize_date")]
+    pub date_created: i64,
+}
+
+pub trait WebhookStore {
+    /// The account's webhook configuration (`/v1/Configuration/Webhooks`).
+    fn account_webhooks(&self, account_sid: &str) -> Result<Option<WebhookLevel>>;
+
+    /// A service's webhook configuration (`/v1/Services/{IS}/Configuration/Webhooks`).
+    fn service_webhooks(&self, service_id: i64) -> Result<Option<WebhookLevel>>;
+
+    /// The conversation's scoped webhooks, in the order they were created.
+    fn scoped_webhooks(&self, conversation_id: i64) -> Result<Vec<ScopedWebhook>>;
+
+    /// Queues a delivery; the delivery worker is woken once the job's write is answered.
+    fn enqueue_delivery(&mut self, delivery: &NewDelivery) -> Result<()>;
+
+    /// Deliveries that are due at `now`, oldest first, and only the head of each queue: a
+    /// conversation's (or a user's) events go to each target URL in order.
+    fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<Pending>>;
+
+    /// When the earliest head of a queue falls due, if any delivery is queued.
+    fn next_delivery_due(&self) -> Result<Option<i64>>;
+
+    /// A delivery is done with (delivered or given up): it leaves the outbox.
+    fn remove_delivery(&mut self, id: i64) -> Result<()>;
+
+    /// A delivery failed and waits for `retry_at`, one attempt more.
+    fn retry_delivery(&mut self, id: i64, retry_at: i64) -> Result<()>;
+
+    /// Logs one attempt: `kind` is `post` (from the outbox) or `pre` (inline).
+    fn log_attempt(&mut self, pending: &Pending, kind: &str, attempt: &Attempt) -> Result<()>;
+
+    /// The account's delivery log, newest first.
+    fn delivery_log(&self, account_sid: &str, req: &PageRequest) -> Result<Page<DeliveryLogRow>>;
+}
