@@ -115,3 +115,67 @@ pub fn attach(tx: &mut dyn Tx, media: &MediaRow, message_id: i64) -> Result<()> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::domain::accounts;
+    use crate::store::{Location, ServiceRef};
+
+    #[tokio::test]
+    async fn unclaimed_media_expires_after_five_minutes() {
+        let store = Store::open(
+            &Location::SqliteMemory,
+            &Default::default(),
+            Clock::default(),
+        )
+        .await
+        .unwrap();
+        let account = accounts::create(&store, "media".into()).await.unwrap();
+        let tenant = Tenant {
+            account_sid: account.account_sid,
+            service: ServiceRef::Default,
+            webhooks: false,
+        };
+        let upload = |name: &str| NewMedia {
+            content_type: "text/plain".into(),
+            filename: Some(name.into()),
+            content: b"bytes".to_vec(),
+        };
+        let old = create(&store, tenant.clone(), upload("old")).await.unwrap();
+        store
+            .clock
+            .advance(chrono::Duration::seconds(UNATTACHED_LIFETIME_SECS))
+            .unwrap();
+        // Exactly at the limit it is still there.
+        fetch(&store, tenant.clone(), old.sid.clone())
+            .await
+            .unwrap();
+        store.clock.advance(chrono::Duration::seconds(1)).unwrap();
+        let gone = fetch(&store, tenant.clone(), old.sid.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(gone.code, Code::NotFound);
+        let (t, sid) = (tenant.clone(), old.sid.clone());
+        let claimed = store
+            .read(move |tx| {
+                let service = services::find(tx, &t)?;
+                claimable(tx, service.id, &sid)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(claimed.code, Code::MediaNotFound);
+        // The next upload collects it: even the row is gone.
+        create(&store, tenant.clone(), upload("new")).await.unwrap();
+        let (t, sid) = (tenant.clone(), old.sid.clone());
+        let row = store
+            .read(move |tx| {
+                let service = services::find(tx, &t)?;
+                tx.find_media(service.id, &sid)
+            })
+            .await
+            .unwrap();
+        assert!(row.is_none());
+    }
+}

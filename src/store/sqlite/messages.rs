@@ -274,3 +274,295 @@ impl MessageStore for SqliteTx<'_, '_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::domain::accounts;
+    use crate::domain::conversations::{self, NewConversation, after_activity};
+    use crate::domain::messages::{NewMessage, add, create, delete};
+    use crate::error::Result;
+    use crate::store::conversations::ConversationStore;
+    use crate::store::{Location, ServiceRef, Store, Tenant};
+
+    async fn conversation(new: NewConversation) -> (Store, Tenant, ConversationRow) {
+        let store = Store::open(
+            &Location::SqliteMemory,
+            &Default::default(),
+            Clock::default(),
+        )
+        .await
+        .unwrap();
+        let account = accounts::create(&store, "activity".into()).await.unwrap();
+        let tenant = Tenant {
+            account_sid: account.account_sid,
+            service: ServiceRef::Default,
+            webhooks: false,
+        };
+        let conv = conversations::create(&store, tenant.clone(), new)
+            .await
+            .unwrap();
+        (store, tenant, conv)
+    }
+
+    /// Takes an index as a message would: the conversation resolved in the job, then the index.
+    /// The conversation stays cached as the job wrote it (see `stored_and_cached`).
+    fn take_index(tx: &mut SqliteTx, tenant: &Tenant, sid: &str) -> Result<i64> {
+        let conv = tx
+            .lock_conversation(tenant, sid)?
+            .expect("the conversation");
+        let active = after_activity(&conv, tx.now);
+        tx.take_message_index(&conv, &active)
+    }
+
+    /// The conversation as SQLite has it, and as the cache has it (the writer kept it): the
+    /// same but for the next message index, which only the cached row knows, and which must be
+    /// what SQLite counts.
+    async fn stored_and_cached(
+        store: &Store,
+        tenant: &Tenant,
+        sid: &str,
+    ) -> (ConversationRow, Arc<ConversationRow>) {
+        let (t, s) = (tenant.clone(), sid.to_string());
+        let stored = store
+            .sqlite_read(move |conn| super::super::conversations::resolve_in_tenant(conn, &t, &s))
+            .await
+            .unwrap();
+        let cached = store.sqlite_cache().get(tenant, sid).expect("cached");
+        let without_index = ConversationRow {
+            next_message_index: None,
+            ..(*cached).clone()
+        };
+        assert_eq!(format!("{without_index:?}"), format!("{stored:?}"));
+        assert_eq!(
+            cached.next_message_index,
+            Some(counted_next_index(store, stored.id).await)
+        );
+        (stored, cached)
+    }
+
+    /// The next message index as the writer counts it from SQLite alone.
+    async fn counted_next_index(store: &Store, conversation_id: i64) -> i64 {
+        store
+            .sqlite_read(move |conn| {
+                Ok(conn.query_row(NEXT_INDEX, [conversation_id], |r| r.get(0))?)
+            })
+            .await
+            .unwrap()
+    }
+
+    fn with_timers(state: &str) -> NewConversation {
+        NewConversation {
+            state: crate::states::ConversationState::parse(state),
+            timer_inactive: Some(60),
+            timer_closed: Some(600),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn activity_wakes_an_inactive_conversation_and_restarts_its_timers() {
+        let (store, tenant, conv) = conversation(with_timers("inactive")).await;
+        assert_eq!(
+            conv.date_inactive, None,
+            "no inactive timer runs while inactive"
+        );
+        store.clock.advance(chrono::Duration::seconds(100)).unwrap();
+        let now = store.clock.now_secs();
+        let (t, sid) = (tenant.clone(), conv.sid.clone());
+        store
+            .sqlite_write(move |ctx| take_index(ctx, &t, &sid))
+            .await
+            .unwrap();
+        let (after, cached) = stored_and_cached(&store, &tenant, &conv.sid).await;
+        assert_eq!(after.state, ConversationState::Active);
+        assert_eq!(after.date_inactive, Some(now + 60));
+        assert_eq!(after.date_closed, Some(now + 600));
+        assert_eq!(after.date_updated, now);
+        assert_eq!(
+            cached.next_message_index,
+            Some(1),
+            "the message took index 0"
+        );
+    }
+
+    #[tokio::test]
+    async fn activity_without_timers_schedules_nothing() {
+        let (store, tenant, conv) = conversation(NewConversation::default()).await;
+        store.clock.advance(chrono::Duration::seconds(5)).unwrap();
+        let (t, sid) = (tenant.clone(), conv.sid.clone());
+        store
+            .sqlite_write(move |ctx| take_index(ctx, &t, &sid))
+            .await
+            .unwrap();
+        let (after, _) = stored_and_cached(&store, &tenant, &conv.sid).await;
+        assert_eq!((after.date_inactive, after.date_closed), (None, None));
+        assert_eq!(after.state, ConversationState::Active);
+        assert_eq!(after.date_updated, conv.date_created + 5);
+    }
+
+    fn message(n: usize) -> NewMessage {
+        NewMessage {
+            author: "alice".into(),
+            body: Some(format!("message {n}")),
+            ..Default::default()
+        }
+    }
+
+    /// Messages and a change of their conversation sent at once share write batches, where a
+    /// message takes its conversation from what the batch knows (`cache.rs`, "Writes"): each
+    /// must see the change exactly when it is ordered after it.
+    #[tokio::test]
+    async fn messages_sent_together_see_their_conversation_as_of_their_turn() {
+        let (store, tenant, conv) = conversation(NewConversation::default()).await;
+        let post = |n| create(&store, tenant.clone(), conv.sid.clone(), message(n));
+        let before: Vec<_> = (0..20).map(post).collect();
+        let close = conversations::update(
+            &store,
+            tenant.clone(),
+            conv.sid.clone(),
+            conversations::ConversationUpdate {
+                state: Some(ConversationState::Closed),
+                ..Default::default()
+            },
+        );
+        let after: Vec<_> = (20..40).map(post).collect();
+        let (before, closed, after) = tokio::join!(
+            futures_util::future::join_all(before),
+            close,
+            futures_util::future::join_all(after)
+        );
+        let indexes: Vec<i64> = before.into_iter().map(|m| m.unwrap().index).collect();
+        assert_eq!(indexes, (0..20).collect::<Vec<_>>());
+        assert_eq!(closed.unwrap().state, ConversationState::Closed);
+        for refused in after {
+            assert_eq!(
+                refused.unwrap_err().code,
+                crate::error::Code::ConversationClosed
+            );
+        }
+        let now = conversations::fetch(&store, tenant, conv.sid)
+            .await
+            .unwrap();
+        assert_eq!(now.state, ConversationState::Closed);
+        assert_eq!(counted_next_index(&store, conv.id).await, 20);
+    }
+
+    /// A conversation that takes messages stays cached, as the writer wrote it.
+    #[tokio::test]
+    async fn a_message_leaves_its_conversation_cached_as_written() {
+        let (store, tenant, conv) = conversation(NewConversation::default()).await;
+        store.clock.advance(chrono::Duration::seconds(7)).unwrap();
+        for n in 0..3 {
+            create(&store, tenant.clone(), conv.sid.clone(), message(n))
+                .await
+                .unwrap();
+        }
+        let (_, cached) = stored_and_cached(&store, &tenant, &conv.sid).await;
+        assert_eq!(cached.next_message_index, Some(3));
+        assert_eq!(cached.date_updated, conv.date_created + 7);
+    }
+
+    /// The conversation's stored counter, a floor under the next index.
+    async fn stored_floor(store: &Store, conversation_id: i64) -> i64 {
+        store
+            .sqlite_read(move |conn| {
+                Ok(conn.query_row(
+                    "SELECT next_message_index FROM conversations WHERE id = ?1",
+                    [conversation_id],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Posts `count` messages in one write job, so in one second.
+    async fn post_in_one_second(
+        store: &Store,
+        tenant: &Tenant,
+        sid: &str,
+        count: usize,
+    ) -> Vec<MessageRow> {
+        let (t, s) = (tenant.clone(), sid.to_string());
+        store
+            .sqlite_write(move |ctx| {
+                (0..count)
+                    .map(|n| add(ctx, &t, &s, message(n)))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Drops the cached row (and with it the counted index) by changing the conversation.
+    async fn rename(store: &Store, tenant: &Tenant, sid: &str) {
+        let change = conversations::ConversationUpdate {
+            friendly_name: Some("renamed".into()),
+            ..Default::default()
+        };
+        conversations::update(store, tenant.clone(), sid.into(), change)
+            .await
+            .unwrap();
+        assert!(store.sqlite_cache().get(tenant, sid).is_none());
+    }
+
+    /// Messages of one second write their conversation's row once: after the first, only the
+    /// counter would change, and that is counted from the messages when the row is read again.
+    #[tokio::test]
+    async fn messages_of_one_second_write_their_conversation_once() {
+        let (store, tenant, conv) = conversation(NewConversation::default()).await;
+        store.clock.advance(chrono::Duration::seconds(3)).unwrap();
+        let posted = post_in_one_second(&store, &tenant, &conv.sid, 3).await;
+        let taken: Vec<i64> = posted.iter().map(|m| m.index).collect();
+        assert_eq!(taken, [0, 1, 2]);
+        assert_eq!(
+            stored_floor(&store, conv.id).await,
+            1,
+            "written by the first only"
+        );
+        let (after, cached) = stored_and_cached(&store, &tenant, &conv.sid).await;
+        assert_eq!(cached.next_message_index, Some(3));
+        assert_eq!(after.date_updated, posted[0].date_created);
+        rename(&store, &tenant, &conv.sid).await;
+        let next = create(&store, tenant.clone(), conv.sid.clone(), message(3)).await;
+        assert_eq!(next.unwrap().index, 3);
+    }
+
+    /// Deleting the last message raises the floor past it, so its index stays taken even when
+    /// the stored counter lagged behind it.
+    #[tokio::test]
+    async fn a_deleted_last_index_is_not_taken_again() {
+        let (store, tenant, conv) = conversation(NewConversation::default()).await;
+        store.clock.advance(chrono::Duration::seconds(3)).unwrap();
+        let last = post_in_one_second(&store, &tenant, &conv.sid, 3)
+            .await
+            .pop()
+            .unwrap();
+        delete(&store, tenant.clone(), conv.sid.clone(), last.sid)
+            .await
+            .unwrap();
+        assert_eq!(stored_floor(&store, conv.id).await, 3);
+        let next = create(&store, tenant.clone(), conv.sid.clone(), message(3)).await;
+        assert_eq!(next.unwrap().index, 3);
+    }
+
+    #[tokio::test]
+    async fn indexes_count_up_from_zero_with_the_activity() {
+        let (store, tenant, conv) = conversation(with_timers("active")).await;
+        store.clock.advance(chrono::Duration::seconds(30)).unwrap();
+        let now = store.clock.now_secs();
+        let (t, sid) = (tenant.clone(), conv.sid.clone());
+        let taken = store
+            .sqlite_write(move |ctx| Ok((take_index(ctx, &t, &sid)?, take_index(ctx, &t, &sid)?)))
+            .await
+            .unwrap();
+        assert_eq!(taken, (0, 1));
+        let (after, cached) = stored_and_cached(&store, &tenant, &conv.sid).await;
+        assert_eq!(cached.next_message_index, Some(2));
+        assert_eq!(after.date_inactive, Some(now + 60));
+    }
+}
