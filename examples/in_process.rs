@@ -19,15 +19,7 @@ use tokio::sync::oneshot;
 async fn main() -> anyhow::Result<()> {
     // What `confab --db :memory:` would take on the command line. The operator account is
     // created at start with these credentials.
-    let opts = ServeOpts {
-        listen: "127.0.0.1:0".parse()?,
-        db: ":memory:".into(),
-        account_sid: DEV_ACCOUNT_SID.into(),
-        auth_token: DEV_AUTH_TOKEN.into(),
-        public_url: None,
-        test_mode: false,
-        durability: Default::default(),
-    };
+    let opts = ServeOpts::new(":memory:");
 
     // Bind first, so the port is known before the server runs; port 0 lets the OS pick one.
     let listener = TcpListener::bind(opts.listen).await?;

@@ -62,10 +62,30 @@ pub struct ServeOpts {
     /// Allow the test-only extension routes (moving the clock). Off by default.
     #[arg(long, env = "CONFAB_TEST_MODE")]
     pub test_mode: bool,
+    /// PostgreSQL: connections in the pool (the write jobs that run at once).
+    #[arg(long, env = "CONFAB_POOL_SIZE")]
+    pub pool_size: Option<u32>,
     /// When a write is answered: `disk` once it is synced to disk (survives a power loss),
     /// `process` once the operating system has it (survives kill -9, not a power loss; faster).
     #[arg(long, env = "CONFAB_DURABILITY", value_enum, default_value_t = Durability::Disk)]
     pub durability: Durability,
+}
+
+impl ServeOpts {
+    /// The defaults, on the store `db`, listening on an ephemeral port of 127.0.0.1: what a
+    /// program that starts confab in-process (a test suite, say) starts from.
+    pub fn new(db: &str) -> Self {
+        ServeOpts {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db: db.to_string(),
+            account_sid: DEV_ACCOUNT_SID.into(),
+            auth_token: DEV_AUTH_TOKEN.into(),
+            public_url: None,
+            test_mode: false,
+            pool_size: None,
+            durability: Durability::Disk,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -91,6 +111,7 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
     let clock = Clock::default();
     let options = Options {
         durability: opts.durability,
+        pool_size: opts.pool_size,
     };
     let store = Store::open(&Location::parse(&opts.db), &options, clock).await?;
     crate::domain::accounts::ensure(&store, opts.account_sid.clone(), opts.auth_token.clone())

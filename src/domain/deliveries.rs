@@ -4,18 +4,26 @@
 use super::events::{effective_level, listed, method_or_post};
 use super::services;
 use crate::error::{Error, Result};
-use crate::store::webhooks::{Attempt, DeliveryLogRow, Pending};
+use crate::store::webhooks::{Attempt, DeliveryLogRow, Lease, Pending};
 use crate::store::{Store, Tenant};
 use crate::webhook_events::EventType;
 use crate::wire::paging::{Page, PageRequest};
 
-/// Deliveries that are due at `now`, oldest first, and only the head of each queue: a
-/// conversation's (or a user's) events go to each target URL in order, the next one only once
-/// the previous one is delivered or given up. Queues are per target, so that a failing target
-/// holds up only its own deliveries (Twilio documents no ordering between targets,
-/// twilio-behavior.md 17.6).
-pub async fn due(store: &Store, now: i64, limit: usize) -> Result<Vec<Pending>> {
-    store.read(move |tx| tx.due_deliveries(now, limit)).await
+/// Claims deliveries that are due at `now` for this process, oldest first, and only the head of
+/// each queue: a conversation's (or a user's) events go to each target URL in order, the next
+/// one only once the previous one is delivered or given up. Queues are per target, so that a
+/// failing target holds up only its own deliveries (Twilio documents no ordering between
+/// targets, twilio-behavior.md 17.6). The accounts in `skip` have enough in flight already.
+pub async fn claim(
+    store: &Store,
+    now: i64,
+    lease: Lease,
+    limit: usize,
+    skip: Vec<String>,
+) -> Result<Vec<Pending>> {
+    store
+        .write(move |tx| tx.claim_deliveries(now, &lease, limit, &skip))
+        .await
 }
 
 /// When the earliest head of a queue falls due, if any delivery is queued.
@@ -35,8 +43,8 @@ pub async fn record(
         .write(move |tx| {
             tx.log_attempt(&pending, "post", &attempt)?;
             match retry_at {
-                Some(at) => tx.retry_delivery(pending.id, at),
-                None => tx.remove_delivery(pending.id),
+                Some(at) => tx.retry_delivery(&pending, at),
+                None => tx.remove_delivery(&pending),
             }
         })
         .await

@@ -13,6 +13,7 @@
 //! the HTTP status it travels with is decided at the API edge. Where a unique key refuses a
 //! row, an engine answers `Code::Conflict`, and the domain names the conflict.
 
+pub mod postgres;
 pub mod sqlite;
 
 pub mod accounts;
@@ -98,6 +99,8 @@ impl Location {
 pub struct Options {
     /// SQLite: when a write is answered.
     pub durability: sqlite::Durability,
+    /// PostgreSQL: connections in the pool, and so write jobs running at once.
+    pub pool_size: Option<u32>,
 }
 
 /// The store: a handle to the engine, cheap to clone.
@@ -112,6 +115,7 @@ pub struct Store {
 #[derive(Clone)]
 enum Engine {
     Sqlite(Arc<sqlite::Engine>),
+    Postgres(Arc<postgres::Engine>),
 }
 
 /// How the store and the test clock wake the background workers without polling.
@@ -140,7 +144,9 @@ impl Store {
     ) -> anyhow::Result<Self> {
         let wake = Arc::new(Wakeups::default());
         let engine = match location {
-            Location::Postgres(_) => anyhow::bail!("PostgreSQL is not supported yet"),
+            Location::Postgres(url) => Engine::Postgres(Arc::new(
+                postgres::Engine::open(url, options, clock.clone(), wake.clone()).await?,
+            )),
             sqlite => Engine::Sqlite(Arc::new(sqlite::Engine::open(
                 sqlite,
                 options,
@@ -164,6 +170,7 @@ impl Store {
     {
         match &self.engine {
             Engine::Sqlite(engine) => engine.write(move |tx| job(tx)).await,
+            Engine::Postgres(engine) => engine.write(move |tx| job(tx)).await,
         }
     }
 
@@ -175,6 +182,7 @@ impl Store {
     {
         match &self.engine {
             Engine::Sqlite(engine) => engine.read(move |tx| job(tx)).await,
+            Engine::Postgres(engine) => engine.read(move |tx| job(tx)).await,
         }
     }
 
@@ -186,6 +194,7 @@ impl Store {
     {
         match &self.engine {
             Engine::Sqlite(engine) => engine.write(job).await,
+            Engine::Postgres(_) => Err(not_behind_the_boundary()),
         }
     }
 
@@ -197,6 +206,7 @@ impl Store {
     {
         match &self.engine {
             Engine::Sqlite(engine) => engine.read_conn(query).await,
+            Engine::Postgres(_) => Err(not_behind_the_boundary()),
         }
     }
 
@@ -226,6 +236,7 @@ impl Store {
                     })
                     .await
             }
+            Engine::Postgres(_) => Err(not_behind_the_boundary()),
         }
     }
 
@@ -233,6 +244,7 @@ impl Store {
     pub(crate) fn sqlite_cache(&self) -> Arc<sqlite::ConversationCache> {
         match &self.engine {
             Engine::Sqlite(engine) => Arc::clone(&engine.cache),
+            Engine::Postgres(_) => Arc::default(),
         }
     }
 
@@ -241,6 +253,12 @@ impl Store {
     pub fn close(&self) -> anyhow::Result<()> {
         match &self.engine {
             Engine::Sqlite(engine) => engine.truncate_wal(),
+            Engine::Postgres(_) => Ok(()),
         }
     }
+}
+
+/// What code not yet behind [`Tx`] answers on PostgreSQL.
+fn not_behind_the_boundary() -> crate::error::Error {
+    crate::error::Error::internal("this operation does not run on PostgreSQL yet")
 }

@@ -52,6 +52,9 @@ pub struct NewDelivery {
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub id: i64,
+    /// Its queue: one conversation's (or one user's) deliveries to one URL, sent in order, or
+    /// a queue of its own when nothing orders it.
+    pub queue_id: i64,
     pub account_sid: String,
     pub auth_token: String,
     pub conversation_sid: Option<String>,
@@ -65,6 +68,18 @@ pub struct Pending {
     pub webhook_sid: Option<String>,
     pub attempts: i64,
     pub date_created: i64,
+}
+
+/// A claim on queued deliveries: who holds it, and until when. Leases run on the system's
+/// clock, not the server's movable one: moving the test clock must not make a delivery in
+/// flight look abandoned.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The claiming process (a random token per process).
+    pub holder: String,
+    /// Seconds since the epoch, now and when the claim lapses.
+    pub now: i64,
+    pub until: i64,
 }
 
 /// One attempt to deliver a webhook, for the delivery log.
@@ -113,18 +128,28 @@ pub trait WebhookStore {
     /// Queues a delivery; the delivery worker is woken once the job's write is answered.
     fn enqueue_delivery(&mut self, delivery: &NewDelivery) -> Result<()>;
 
-    /// Deliveries that are due at `now`, oldest first, and only the head of each queue: a
-    /// conversation's (or a user's) events go to each target URL in order.
-    fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<Pending>>;
+    /// Claims the heads of at most `limit` queues whose head is due at `now`, and which no
+    /// live claim holds, skipping the accounts in `skip`: each is leased to this process until
+    /// `lease.until`, so that no other sends it meanwhile, and a claim whose holder died lapses.
+    /// Oldest due first.
+    fn claim_deliveries(
+        &mut self,
+        now: i64,
+        lease: &Lease,
+        limit: usize,
+        skip: &[String],
+    ) -> Result<Vec<Pending>>;
 
     /// When the earliest head of a queue falls due, if any delivery is queued.
     fn next_delivery_due(&self) -> Result<Option<i64>>;
 
-    /// A delivery is done with (delivered or given up): it leaves the outbox.
-    fn remove_delivery(&mut self, id: i64) -> Result<()>;
+    /// A claimed delivery is done with (delivered or given up): it leaves the outbox, and the
+    /// next delivery of its queue, if any, is due at once.
+    fn remove_delivery(&mut self, pending: &Pending) -> Result<()>;
 
-    /// A delivery failed and waits for `retry_at`, one attempt more.
-    fn retry_delivery(&mut self, id: i64, retry_at: i64) -> Result<()>;
+    /// A claimed delivery failed: its queue waits for `retry_at`, and the delivery has one
+    /// attempt more.
+    fn retry_delivery(&mut self, pending: &Pending, retry_at: i64) -> Result<()>;
 
     /// Logs one attempt: `kind` is `post` (from the outbox) or `pre` (inline).
     fn log_attempt(&mut self, pending: &Pending, kind: &str, attempt: &Attempt) -> Result<()>;

@@ -1,12 +1,14 @@
 //! The delivery worker: sends queued post-action webhooks from the outbox.
 //!
-//! It keeps at most [`MAX_IN_FLIGHT`] requests going, one per queue at a time (a queue is one
-//! conversation's, or one user's, events to one target URL, so they arrive in order), wakes
-//! when a commit queued something or a retry falls due, and records each attempt: delivered
-//! rows leave the outbox, failed ones are retried with exponential backoff (`RetryCount`
-//! rises) until [`MAX_ATTEMPTS`].
+//! It keeps at most [`MAX_IN_FLIGHT`] requests going ([`MAX_IN_FLIGHT_PER_ACCOUNT`] of one
+//! account's), one per queue at a time (a queue is one conversation's, or one user's, events to
+//! one target URL, so they arrive in order): it claims the heads of due queues from the store
+//! with a lease, so that several nodes on one database never send the same one together and a
+//! dead node's claims lapse. It wakes when a commit queued something or a retry falls due, and
+//! records each attempt: delivered rows leave the outbox, failed ones are retried with
+//! exponential backoff (`RetryCount` rises) until [`MAX_ATTEMPTS`].
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -14,7 +16,7 @@ use tokio::sync::mpsc;
 use super::{Request, http_client, send};
 use crate::domain::deliveries;
 use crate::store::Store;
-use crate::store::webhooks::{Attempt, Pending};
+use crate::store::webhooks::{Attempt, Lease, Pending};
 
 /// Requests in flight at once, over all targets.
 pub const MAX_IN_FLIGHT: usize = 32;
@@ -35,54 +37,77 @@ pub fn spawn(store: Store) {
     tokio::spawn(run(store));
 }
 
-/// What is being sent: delivery ids, and the queues (ordering key and URL) that have one in
-/// flight, which admit no second one until it is recorded.
+/// At most this many of one account's deliveries are in flight at once, so that one account's
+/// slow or dead endpoints never take every slot from the others.
+pub const MAX_IN_FLIGHT_PER_ACCOUNT: usize = 8;
+/// How long a claim on a delivery holds (system clock): far longer than an attempt takes
+/// (Twilio's 5 s timeout), and short enough that another node takes over a dead node's claims
+/// soon.
+const LEASE_SECS: i64 = 60;
+
+/// What is being sent, by account.
 #[derive(Default)]
 struct InFlight {
-    ids: HashSet<i64>,
-    queues: HashSet<(String, String)>,
-}
-
-fn queue_of(p: &Pending) -> Option<(String, String)> {
-    p.ordering_key.clone().map(|key| (key, p.url.clone()))
+    total: usize,
+    by_account: HashMap<String, usize>,
 }
 
 impl InFlight {
-    fn admits(&self, p: &Pending) -> bool {
-        !self.ids.contains(&p.id) && queue_of(p).is_none_or(|q| !self.queues.contains(&q))
-    }
-
     fn add(&mut self, p: &Pending) {
-        self.ids.insert(p.id);
-        if let Some(q) = queue_of(p) {
-            self.queues.insert(q);
-        }
+        self.total += 1;
+        *self.by_account.entry(p.account_sid.clone()).or_default() += 1;
     }
 
     fn remove(&mut self, p: &Pending) {
-        self.ids.remove(&p.id);
-        if let Some(q) = queue_of(p) {
-            self.queues.remove(&q);
+        self.total -= 1;
+        if let Some(count) = self.by_account.get_mut(&p.account_sid) {
+            *count -= 1;
+            if *count == 0 {
+                self.by_account.remove(&p.account_sid);
+            }
         }
+    }
+
+    /// The accounts that may not have one more in flight.
+    fn full_accounts(&self) -> Vec<String> {
+        self.by_account
+            .iter()
+            .filter(|(_, count)| **count >= MAX_IN_FLIGHT_PER_ACCOUNT)
+            .map(|(account, _)| account.clone())
+            .collect()
+    }
+}
+
+/// A claim for this process, from the system clock.
+fn lease(holder: &str) -> Lease {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    Lease {
+        holder: holder.to_string(),
+        now,
+        until: now + LEASE_SECS,
     }
 }
 
 async fn run(store: Store) {
     let http = http_client();
+    let holder = crate::sid::new_secret();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Pending, Attempt)>();
     let mut in_flight = InFlight::default();
     loop {
         let now = store.clock.now_secs();
-        let free = MAX_IN_FLIGHT - in_flight.ids.len();
-        if free > 0 {
-            match deliveries::due(&store, now, in_flight.ids.len() + MAX_IN_FLIGHT).await {
-                Ok(due) => {
-                    let admitted: Vec<Pending> = due
-                        .into_iter()
-                        .filter(|p| in_flight.admits(p))
-                        .take(free)
-                        .collect();
-                    for pending in admitted {
+        let free = MAX_IN_FLIGHT - in_flight.total;
+        let next_due = deliveries::next_due(&store).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "could not read the webhook outbox");
+            None
+        });
+        // A claim is a write: made only when something is due.
+        if free > 0 && next_due.is_some_and(|at| at <= now) {
+            let skip = in_flight.full_accounts();
+            match deliveries::claim(&store, now, lease(&holder), free, skip).await {
+                Ok(claimed) => {
+                    for pending in claimed {
                         in_flight.add(&pending);
                         let (http, done) = (http.clone(), done_tx.clone());
                         tokio::spawn(async move {
@@ -91,10 +116,10 @@ async fn run(store: Store) {
                         });
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "could not read the webhook outbox"),
+                Err(e) => tracing::error!(error = %e, "could not claim webhook deliveries"),
             }
         }
-        let sleep = time_to_next_due(&store, now).await;
+        let sleep = time_to_next_due(next_due, now);
         tokio::select! {
             Some((pending, attempt)) = done_rx.recv() => {
                 in_flight.remove(&pending);
@@ -109,11 +134,9 @@ async fn run(store: Store) {
 /// How long to sleep before the next retry falls due (at most a second). A head that is due
 /// already is in flight (every due head was just admitted, up to the limit): its answer, a
 /// commit or a moved clock wakes the worker sooner, so there is no need to poll for it.
-async fn time_to_next_due(store: &Store, now: i64) -> Duration {
-    match deliveries::next_due(store).await {
-        Ok(Some(at)) if at > now => {
-            Duration::from_secs((at - now) as u64).min(Duration::from_secs(1))
-        }
+fn time_to_next_due(next_due: Option<i64>, now: i64) -> Duration {
+    match next_due {
+        Some(at) if at > now => Duration::from_secs((at - now) as u64).min(Duration::from_secs(1)),
         _ => Duration::from_secs(1),
     }
 }

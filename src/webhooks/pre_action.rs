@@ -44,6 +44,7 @@ pub async fn run(
     let params = webhook_params::pre_action(&tenant.account_sid, &target.service_sid, event, own);
     let pending = Pending {
         id: 0,
+        queue_id: 0,
         account_sid: tenant.account_sid.clone(),
         auth_token: target.auth_token.clone(),
         conversation_sid: params

@@ -25,13 +25,8 @@ impl TestServer {
     /// Starts a server, in test mode or not.
     pub fn start_with(db: &str, test_mode: bool) -> TestServer {
         Self::start_opts(ServeOpts {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            db: db.to_string(),
-            account_sid: DEV_ACCOUNT_SID.into(),
-            auth_token: DEV_AUTH_TOKEN.into(),
-            public_url: None,
             test_mode,
-            durability: Default::default(),
+            ..ServeOpts::new(db)
         })
     }
 

@@ -114,13 +114,8 @@ async fn absolute_urls_use_the_address_the_client_used() {
 #[tokio::test]
 async fn public_url_overrides_how_the_server_names_itself() {
     let server = crate::common::TestServer::start_opts(confab::server::ServeOpts {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        db: ":memory:".into(),
-        account_sid: confab::server::DEV_ACCOUNT_SID.into(),
-        auth_token: confab::server::DEV_AUTH_TOKEN.into(),
         public_url: Some("https://chat.example.com/".into()),
-        test_mode: false,
-        durability: Default::default(),
+        ..confab::server::ServeOpts::new(":memory:")
     });
     let client = server.new_account().await;
     let page = client.get("/v1/Conversations?PageSize=5").await;

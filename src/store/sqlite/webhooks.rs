@@ -6,7 +6,7 @@ use super::SqliteTx;
 use super::sql::Keyset;
 use crate::error::{Error, Result};
 use crate::store::webhooks::{
-    Attempt, DeliveryLogRow, NewDelivery, Pending, ScopedWebhook, WebhookLevel, WebhookStore,
+    Attempt, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook, WebhookLevel, WebhookStore,
 };
 use crate::wire::paging::{Page, PageRequest};
 
@@ -21,22 +21,48 @@ fn level(r: &Row) -> rusqlite::Result<WebhookLevel> {
 }
 
 fn pending(r: &Row) -> rusqlite::Result<Pending> {
-    let params: String = r.get(8)?;
+    let params: String = r.get(9)?;
     Ok(Pending {
         id: r.get(0)?,
-        account_sid: r.get(1)?,
-        auth_token: r.get(2)?,
-        conversation_sid: r.get(3)?,
-        event_type: r.get(4)?,
-        target: r.get(5)?,
-        url: r.get(6)?,
-        method: r.get(7)?,
+        queue_id: r.get(1)?,
+        account_sid: r.get(2)?,
+        auth_token: r.get(3)?,
+        conversation_sid: r.get(4)?,
+        event_type: r.get(5)?,
+        target: r.get(6)?,
+        url: r.get(7)?,
+        method: r.get(8)?,
         params: serde_json::from_str(&params).unwrap_or_default(),
-        webhook_sid: r.get(9)?,
-        attempts: r.get(10)?,
-        date_created: r.get(11)?,
-        ordering_key: r.get(12)?,
+        webhook_sid: r.get(10)?,
+        attempts: r.get(11)?,
+        date_created: r.get(12)?,
+        ordering_key: r.get(13)?,
     })
+}
+
+impl SqliteTx<'_, '_> {
+    /// The queue a new delivery joins: its key's (created if it has none yet, due now), or a
+    /// new one of its own when nothing orders it.
+    fn queue_for(&self, d: &NewDelivery) -> Result<i64> {
+        let queue = match &d.ordering_key {
+            Some(key) => self.tx.optional(
+                "INSERT INTO webhook_queues (account_sid, ordering_key, url, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (ordering_key, url) WHERE ordering_key IS NOT NULL
+                 DO UPDATE SET url = excluded.url
+                 RETURNING id",
+                &[&d.account_sid, key, &d.url, &self.now],
+                |r| r.get(0),
+            )?,
+            None => self.tx.optional(
+                "INSERT INTO webhook_queues (account_sid, url, next_attempt_at) VALUES (?1, ?2, ?3)
+                 RETURNING id",
+                &[&d.account_sid, &d.url, &self.now],
+                |r| r.get(0),
+            )?,
+        };
+        queue.ok_or_else(|| Error::internal("a webhook queue was not created"))
+    }
 }
 
 fn delivery_log_row(r: &Row) -> rusqlite::Result<DeliveryLogRow> {
@@ -97,12 +123,14 @@ impl WebhookStore for SqliteTx<'_, '_> {
     }
 
     fn enqueue_delivery(&mut self, d: &NewDelivery) -> Result<()> {
+        let queue = self.queue_for(d)?;
         let params = serde_json::to_string(&d.params).map_err(Error::internal)?;
         self.tx.run(
-            "INSERT INTO webhook_outbox (account_sid, conversation_sid, ordering_key, event_type, target, url,
-                 method, params, webhook_sid, next_attempt_at, date_created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            "INSERT INTO webhook_outbox (queue_id, account_sid, conversation_sid, ordering_key, event_type,
+                 target, url, method, params, webhook_sid, date_created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             &[
+                &queue,
                 &d.account_sid,
                 &d.conversation_sid,
                 &d.ordering_key,
@@ -119,48 +147,97 @@ impl WebhookStore for SqliteTx<'_, '_> {
         Ok(())
     }
 
-    fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<Pending>> {
-        // Only the heads of the queues: a delivery with no ordering key is a queue of its own.
-        self.tx.all(
-            "SELECT o.id, o.account_sid, a.auth_token, o.conversation_sid, o.event_type, o.target, o.url,
-                 o.method, o.params, o.webhook_sid, o.attempts, o.date_created, o.ordering_key
-             FROM webhook_outbox o JOIN accounts a ON a.sid = o.account_sid
-             WHERE o.next_attempt_at <= ?1
-               AND (o.ordering_key IS NULL OR o.id =
-                    (SELECT min(h.id) FROM webhook_outbox h
-                     WHERE h.ordering_key = o.ordering_key AND h.url = o.url))
-             ORDER BY o.id LIMIT ?2",
-            &[&now, &(limit as i64)],
-            pending,
-        )
+    /// One process serves a SQLite store, so a claim held by any other process died with it.
+    fn claim_deliveries(
+        &mut self,
+        now: i64,
+        lease: &Lease,
+        limit: usize,
+        skip: &[String],
+    ) -> Result<Vec<Pending>> {
+        let skip = serde_json::to_string(skip).map_err(Error::internal)?;
+        let queues = self.tx.all(
+            "UPDATE webhook_queues SET lease_holder = ?2, lease_until = ?3
+             WHERE id IN (
+                 SELECT id FROM webhook_queues
+                 WHERE next_attempt_at <= ?1
+                   AND (lease_until IS NULL OR lease_until <= ?4 OR lease_holder IS NOT ?2)
+                   AND account_sid NOT IN (SELECT value FROM json_each(?5))
+                 ORDER BY next_attempt_at LIMIT ?6)
+             RETURNING id",
+            &[
+                &now,
+                &lease.holder,
+                &lease.until,
+                &lease.now,
+                &skip,
+                &(limit as i64),
+            ],
+            |r| r.get::<_, i64>(0),
+        )?;
+        let mut heads = Vec::with_capacity(queues.len());
+        for queue in queues {
+            match self.tx.optional(
+                "SELECT o.id, o.queue_id, o.account_sid, a.auth_token, o.conversation_sid, o.event_type,
+                     o.target, o.url, o.method, o.params, o.webhook_sid, o.attempts, o.date_created,
+                     o.ordering_key
+                 FROM webhook_outbox o JOIN accounts a ON a.sid = o.account_sid
+                 WHERE o.queue_id = ?1 ORDER BY o.id LIMIT 1",
+                &[&queue],
+                pending,
+            )? {
+                Some(head) => heads.push(head),
+                // A queue whose deliveries went with their account: nothing left to send.
+                None => {
+                    self.tx
+                        .run("DELETE FROM webhook_queues WHERE id = ?1", &[&queue])?;
+                }
+            }
+        }
+        Ok(heads)
     }
 
     fn next_delivery_due(&self) -> Result<Option<i64>> {
-        // Deliveries waiting behind their queue's head are not counted: they cannot go before
-        // it, however overdue.
         Ok(self
             .tx
             .optional(
-                "SELECT min(o.next_attempt_at) FROM webhook_outbox o
-                 WHERE o.ordering_key IS NULL OR o.id =
-                       (SELECT min(h.id) FROM webhook_outbox h
-                        WHERE h.ordering_key = o.ordering_key AND h.url = o.url)",
+                "SELECT min(next_attempt_at) FROM webhook_queues",
                 &[],
                 |r| r.get(0),
             )?
             .flatten())
     }
 
-    fn remove_delivery(&mut self, id: i64) -> Result<()> {
+    fn remove_delivery(&mut self, pending: &Pending) -> Result<()> {
         self.tx
-            .run("DELETE FROM webhook_outbox WHERE id = ?1", &[&id])?;
+            .run("DELETE FROM webhook_outbox WHERE id = ?1", &[&pending.id])?;
+        let rest = self.tx.optional(
+            "SELECT 1 FROM webhook_outbox WHERE queue_id = ?1 LIMIT 1",
+            &[&pending.queue_id],
+            |_| Ok(()),
+        )?;
+        match rest {
+            Some(()) => self.tx.run(
+                "UPDATE webhook_queues SET next_attempt_at = ?2, lease_holder = NULL, lease_until = NULL
+                 WHERE id = ?1",
+                &[&pending.queue_id, &self.now],
+            )?,
+            None => self
+                .tx
+                .run("DELETE FROM webhook_queues WHERE id = ?1", &[&pending.queue_id])?,
+        };
         Ok(())
     }
 
-    fn retry_delivery(&mut self, id: i64, retry_at: i64) -> Result<()> {
+    fn retry_delivery(&mut self, pending: &Pending, retry_at: i64) -> Result<()> {
         self.tx.run(
-            "UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = ?1 WHERE id = ?2",
-            &[&retry_at, &id],
+            "UPDATE webhook_outbox SET attempts = attempts + 1 WHERE id = ?1",
+            &[&pending.id],
+        )?;
+        self.tx.run(
+            "UPDATE webhook_queues SET next_attempt_at = ?2, lease_holder = NULL, lease_until = NULL
+             WHERE id = ?1",
+            &[&pending.queue_id, &retry_at],
         )?;
         Ok(())
     }

@@ -1,0 +1,118 @@
+//! Accounts, API keys and the account-level configuration in PostgreSQL.
+
+use postgres::Row;
+
+use super::PgTx;
+use crate::error::Result;
+use crate::store::accounts::{AccountConfiguration, AccountStore, Credential};
+
+fn credential(r: &Row) -> Credential {
+    Credential {
+        username: r.get(0),
+        secret: r.get(1),
+        account_sid: r.get(2),
+    }
+}
+
+impl AccountStore for PgTx<'_> {
+    fn account_exists(&self, sid: &str) -> Result<bool> {
+        Ok(self
+            .query_opt("SELECT 1 FROM accounts WHERE sid = $1", &[&sid])?
+            .is_some())
+    }
+
+    fn insert_account(&mut self, sid: &str, auth_token: &str, friendly_name: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO accounts (sid, auth_token, friendly_name, date_created) VALUES ($1, $2, $3, $4)",
+            &[&sid, &auth_token, &friendly_name, &self.now],
+        )?;
+        self.execute(
+            "INSERT INTO account_webhooks (account_sid) VALUES ($1)",
+            &[&sid],
+        )?;
+        Ok(())
+    }
+
+    fn insert_account_configuration(
+        &mut self,
+        sid: &str,
+        configuration: &AccountConfiguration,
+    ) -> Result<()> {
+        self.execute(
+            "INSERT INTO account_configurations (account_sid, default_chat_service_sid,
+                 default_messaging_service_sid, default_inactive_timer, default_closed_timer)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &sid,
+                &configuration.default_chat_service_sid,
+                &configuration.default_messaging_service_sid,
+                &configuration.default_inactive_timer,
+                &configuration.default_closed_timer,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn set_auth_token(&mut self, sid: &str, auth_token: &str) -> Result<()> {
+        self.execute(
+            "UPDATE accounts SET auth_token = $1 WHERE sid = $2",
+            &[&auth_token, &sid],
+        )?;
+        Ok(())
+    }
+
+    fn insert_api_key(
+        &mut self,
+        sid: &str,
+        account_sid: &str,
+        secret: &str,
+        friendly_name: &str,
+    ) -> Result<()> {
+        self.execute(
+            "INSERT INTO api_keys (sid, account_sid, secret, friendly_name, date_created)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&sid, &account_sid, &secret, &friendly_name, &self.now],
+        )?;
+        Ok(())
+    }
+
+    fn credentials(&self) -> Result<Vec<Credential>> {
+        let rows = self.query(
+            "SELECT sid, auth_token, sid FROM accounts UNION ALL SELECT sid, secret, account_sid FROM api_keys",
+            &[],
+        )?;
+        Ok(rows.iter().map(credential).collect())
+    }
+
+    fn credential(&self, username: &str) -> Result<Option<Credential>> {
+        let row = self.query_opt(
+            "SELECT sid, auth_token, sid FROM accounts WHERE sid = $1
+             UNION ALL SELECT sid, secret, account_sid FROM api_keys WHERE sid = $1",
+            &[&username],
+        )?;
+        Ok(row.as_ref().map(credential))
+    }
+
+    fn auth_token(&self, account_sid: &str) -> Result<Option<String>> {
+        let row = self.query_opt(
+            "SELECT auth_token FROM accounts WHERE sid = $1",
+            &[&account_sid],
+        )?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn account_configuration(&self, account_sid: &str) -> Result<Option<AccountConfiguration>> {
+        let row = self.query_opt(
+            "SELECT default_chat_service_sid, default_messaging_service_sid, default_inactive_timer,
+                 default_closed_timer
+             FROM account_configurations WHERE account_sid = $1",
+            &[&account_sid],
+        )?;
+        Ok(row.map(|r| AccountConfiguration {
+            default_chat_service_sid: r.get(0),
+            default_messaging_service_sid: r.get(1),
+            default_inactive_timer: r.get(2),
+            default_closed_timer: r.get(3),
+        }))
+    }
+}

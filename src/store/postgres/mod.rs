@@ -1,0 +1,278 @@
+//! The PostgreSQL engine: several confab nodes on one database.
+//!
+//! - **A pool of connections**, a transaction per write job: `BEGIN`, the job, `COMMIT`. The
+//!   database makes it durable (its own WAL and group commit) before `COMMIT` returns, so a job
+//!   is answered only once every node can read it.
+//! - **Jobs run on blocking threads**: the domain code is synchronous, and so is the client
+//!   (rust-postgres's `postgres`), one connection held per running job.
+//! - **No cache**: another node may change any row at any time, and a cache that another node's
+//!   write does not reach could serve a row older than an answered write. Every read asks the
+//!   database.
+//! - **Rows, not a writer thread, serialize**: a job that changes a conversation or adds to it
+//!   locks its row first (`SELECT ... FOR UPDATE`), so that message indexes are taken one at a
+//!   time; what must be unique is a UNIQUE constraint; time-driven work is claimed with
+//!   `FOR UPDATE SKIP LOCKED`, webhook deliveries with a lease (docs/design.md, "Storage
+//!   engines").
+//!
+//! Every statement a job runs goes through [`PgTx`]'s methods, which keep each connection's
+//! prepared statements: the one way SQL runs here.
+
+mod accounts;
+mod conversations;
+mod media;
+mod messages;
+mod migrations;
+mod participants;
+mod receipts;
+mod services;
+mod sql;
+mod webhooks;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement};
+
+use super::{Options, Tx, Wakeups};
+use crate::clock::Clock;
+use crate::error::{Code, Error, Result};
+
+/// Connections in the pool when `--pool-size` does not say.
+const DEFAULT_POOL_SIZE: u32 = 16;
+/// How long a job waits for a free connection before it fails.
+const POOL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A pooled connection, with the statements prepared on it.
+pub struct PgConn {
+    client: Client,
+    /// Statements by the address and length of their SQL (`&'static str`), as the SQLite
+    /// writer keeps its own (docs/design.md, "Statements kept by address"): preparing is a
+    /// round trip to the server.
+    kept: HashMap<(usize, usize), Statement>,
+    /// Statements whose SQL is built at run time (a list's filters, a page's bounds), by text.
+    built: HashMap<String, Statement>,
+}
+
+/// Opens the pool's connections.
+struct Manager {
+    config: postgres::Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = PgConn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<PgConn, postgres::Error> {
+        Ok(PgConn {
+            client: self.config.connect(NoTls)?,
+            kept: HashMap::new(),
+            built: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+pub struct Engine {
+    pool: r2d2::Pool<Manager>,
+    clock: Clock,
+    wake: Arc<Wakeups>,
+}
+
+/// What a job runs against: one connection, inside the job's transaction (writes) or in
+/// autocommit (reads).
+pub struct PgTx<'a> {
+    conn: RefCell<&'a mut PgConn>,
+    now: i64,
+    /// Set when the job queued webhook deliveries: the delivery workers are woken after commit.
+    queued_webhooks: Cell<bool>,
+}
+
+impl Tx for PgTx<'_> {
+    fn now(&self) -> i64 {
+        self.now
+    }
+}
+
+impl From<postgres::Error> for Error {
+    /// A unique key that refused a row is the domain's to name (`Code::Conflict`); anything
+    /// else is internal.
+    fn from(e: postgres::Error) -> Self {
+        if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+            Error::new(Code::Conflict)
+        } else {
+            Error::internal(e)
+        }
+    }
+}
+
+impl From<r2d2::Error> for Error {
+    fn from(e: r2d2::Error) -> Self {
+        Error::internal(format!("no PostgreSQL connection: {e}"))
+    }
+}
+
+impl Engine {
+    /// Connects, and brings the schema up to date (once, whichever node gets there first).
+    pub async fn open(
+        url: &str,
+        options: &Options,
+        clock: Clock,
+        wake: Arc<Wakeups>,
+    ) -> anyhow::Result<Self> {
+        let config: postgres::Config = url.parse()?;
+        let size = options.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
+        let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let pool = r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .connection_timeout(POOL_TIMEOUT)
+                .build(Manager { config })?;
+            migrations::run(&mut pool.get()?.client)?;
+            Ok(pool)
+        })
+        .await??;
+        Ok(Engine { pool, clock, wake })
+    }
+
+    /// Runs `job` in a transaction of its own and answers once it has committed.
+    pub async fn write<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgTx) -> Result<T> + Send + 'static,
+    {
+        let (pool, clock) = (self.pool.clone(), self.clock.clone());
+        let (result, queued_webhooks) = tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            in_transaction(&mut conn, clock.now_secs(), job)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("a write job failed: {e}")))??;
+        if queued_webhooks {
+            self.wake.webhooks.notify_one();
+        }
+        Ok(result)
+    }
+
+    /// Runs `job` on a pooled connection, each statement on its own (autocommit): it sees
+    /// every write that has been answered, on any node.
+    pub async fn read<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PgTx) -> Result<T> + Send + 'static,
+    {
+        let (pool, clock) = (self.pool.clone(), self.clock.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            let tx = PgTx::new(&mut conn, clock.now_secs());
+            job(&tx)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("a read job failed: {e}")))?
+    }
+}
+
+/// `BEGIN`, the job, then `COMMIT` if it succeeded, `ROLLBACK` if it failed or panicked: the
+/// connection goes back to the pool outside any transaction. Also says whether the job queued
+/// webhook deliveries.
+fn in_transaction<T>(
+    conn: &mut PgConn,
+    now: i64,
+    job: impl FnOnce(&mut PgTx) -> Result<T>,
+) -> Result<(T, bool)> {
+    conn.client.batch_execute("BEGIN")?;
+    let mut tx = PgTx::new(conn, now);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut tx)));
+    let queued = tx.queued_webhooks.get();
+    drop(tx);
+    match outcome {
+        Ok(Ok(value)) => {
+            conn.client.batch_execute("COMMIT")?;
+            Ok((value, queued))
+        }
+        Ok(Err(e)) => {
+            conn.client.batch_execute("ROLLBACK")?;
+            Err(e)
+        }
+        Err(_) => {
+            conn.client.batch_execute("ROLLBACK")?;
+            Err(Error::internal("a write job panicked"))
+        }
+    }
+}
+
+impl<'a> PgTx<'a> {
+    fn new(conn: &'a mut PgConn, now: i64) -> Self {
+        PgTx {
+            conn: RefCell::new(conn),
+            now,
+            queued_webhooks: Cell::new(false),
+        }
+    }
+
+    /// The statement for `sql`, prepared on first use on this connection.
+    fn statement(conn: &mut PgConn, sql: &'static str) -> Result<Statement> {
+        let key = (sql.as_ptr() as usize, sql.len());
+        if let Some(statement) = conn.kept.get(&key) {
+            return Ok(statement.clone());
+        }
+        let statement = conn.client.prepare(sql)?;
+        conn.kept.insert(key, statement.clone());
+        Ok(statement)
+    }
+
+    /// The statement for a `sql` built at run time, prepared on first use on this connection.
+    fn built_statement(conn: &mut PgConn, sql: &str) -> Result<Statement> {
+        if let Some(statement) = conn.built.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = conn.client.prepare(sql)?;
+        conn.built.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    /// Every row `sql` finds.
+    fn query(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let mut conn = self.conn.borrow_mut();
+        let statement = Self::statement(&mut conn, sql)?;
+        Ok(conn.client.query(&statement, params)?)
+    }
+
+    /// The one row `sql` finds, or `None`.
+    fn query_opt(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>> {
+        let mut conn = self.conn.borrow_mut();
+        let statement = Self::statement(&mut conn, sql)?;
+        Ok(conn.client.query_opt(&statement, params)?)
+    }
+
+    /// The one row `sql` must find.
+    fn query_one(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+        let mut conn = self.conn.borrow_mut();
+        let statement = Self::statement(&mut conn, sql)?;
+        Ok(conn.client.query_one(&statement, params)?)
+    }
+
+    /// Every row a built `sql` finds.
+    fn query_built(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let mut conn = self.conn.borrow_mut();
+        let statement = Self::built_statement(&mut conn, sql)?;
+        Ok(conn.client.query(&statement, params)?)
+    }
+
+    /// Runs `sql`; how many rows it changed.
+    fn execute(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let mut conn = self.conn.borrow_mut();
+        let statement = Self::statement(&mut conn, sql)?;
+        Ok(conn.client.execute(&statement, params)?)
+    }
+}
