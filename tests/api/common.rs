@@ -1,5 +1,10 @@
-//! The test harness: one real confab server per test binary (in memory, on an ephemeral port),
-//! a fresh account per test, and a small HTTP client that speaks Twilio's wire format.
+//! The test harness: one real confab server per test binary (on an ephemeral port), a fresh
+//! account per test, and a small HTTP client that speaks Twilio's wire format.
+//!
+//! The store under test is the engine that ships: a SQLite file with the default durability,
+//! or, when `CONFAB_TEST_PG` names a PostgreSQL server (a URL of its maintenance database,
+//! e.g. `postgres://postgres@127.0.0.1:5432/postgres`), a database of its own created there
+//! for each server store ([`TestStore`]) and dropped after.
 #![allow(dead_code)] // Helpers shared by the test modules; not every module uses every one.
 
 use std::sync::OnceLock;
@@ -14,6 +19,8 @@ pub struct TestServer {
     pub base: String,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// The store it owns, dropped after it stops ([`TestServer::start_fresh`]).
+    store: Option<TestStore>,
 }
 
 impl TestServer {
@@ -55,7 +62,22 @@ impl TestServer {
             base: format!("http://{addr}"),
             stop: Some(stop_tx),
             thread: Some(thread),
+            store: None,
         }
+    }
+
+    /// Starts a server in test mode on a store of its own (moving the clock there touches no
+    /// other test), which lives as long as the server.
+    pub fn start_fresh() -> TestServer {
+        Self::start_fresh_with(true)
+    }
+
+    /// [`TestServer::start_fresh`], in test mode or not.
+    pub fn start_fresh_with(test_mode: bool) -> TestServer {
+        let store = TestStore::fresh();
+        let mut server = Self::start_with(&store.url(), test_mode);
+        server.store = Some(store);
+        server
     }
 
     /// Stops the server gracefully and waits until it has let go of its store.
@@ -70,6 +92,7 @@ impl TestServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        self.store.take();
     }
 
     /// A client authenticated as the operator account.
@@ -96,10 +119,85 @@ impl Drop for TestServer {
     }
 }
 
-/// The server shared by every test in this binary.
+/// The server shared by every test in this binary, on a store of its own.
 pub fn shared() -> &'static TestServer {
+    static STORE: OnceLock<TestStore> = OnceLock::new();
     static SERVER: OnceLock<TestServer> = OnceLock::new();
-    SERVER.get_or_init(|| TestServer::start(":memory:"))
+    SERVER.get_or_init(|| TestServer::start(&STORE.get_or_init(TestStore::fresh).url()))
+}
+
+/// A store for a test server: a SQLite file in a directory of its own, or a PostgreSQL
+/// database of its own when `CONFAB_TEST_PG` is set. Gone when dropped.
+pub enum TestStore {
+    Sqlite(tempfile::TempDir),
+    Postgres {
+        admin: String,
+        url: String,
+        name: String,
+    },
+}
+
+impl TestStore {
+    /// A new, empty store of the engine under test.
+    pub fn fresh() -> Self {
+        match std::env::var("CONFAB_TEST_PG") {
+            Ok(admin) if !admin.is_empty() => {
+                // The run's tag lets the script that ran the suite drop what it left behind
+                // (the shared server's store is never dropped: statics are not).
+                let run = std::env::var("CONFAB_TEST_PG_RUN").unwrap_or_else(|_| "run".into());
+                let name = format!("confab_test_{run}_{}", confab::sid::new_secret());
+                pg_admin(&admin, &format!("CREATE DATABASE {name}"));
+                let url = match admin.rsplit_once('/') {
+                    Some((server, _)) => format!("{server}/{name}"),
+                    None => panic!("CONFAB_TEST_PG is not a URL with a database: {admin}"),
+                };
+                TestStore::Postgres { admin, url, name }
+            }
+            _ => TestStore::Sqlite(tempfile::tempdir().expect("a temporary directory")),
+        }
+    }
+
+    /// What `--db` takes to open it.
+    pub fn url(&self) -> String {
+        match self {
+            TestStore::Sqlite(dir) => dir.path().join("confab.db").display().to_string(),
+            TestStore::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, TestStore::Postgres { .. })
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let TestStore::Postgres { admin, name, .. } = self {
+            pg_admin(
+                admin,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+/// Runs one statement on the PostgreSQL server's maintenance database; a server that cannot
+/// be reached fails the test, saying so (the PostgreSQL half of the suite must not pass by
+/// skipping).
+fn pg_admin(admin: &str, sql: &str) {
+    let (admin, sql) = (admin.to_string(), sql.to_string());
+    // On a thread of its own: the synchronous client runs a runtime, which a test's may not
+    // hold.
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap_or_else(|e| {
+            panic!("CONFAB_TEST_PG={admin}: PostgreSQL cannot be reached: {e}")
+        });
+        client
+            .batch_execute(&sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    })
+    .join()
+    .expect("the PostgreSQL admin statement ran");
 }
 
 /// A fresh account on the shared server: the namespace of one test.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::{Client, TestServer};
+use crate::common::{Client, TestServer, TestStore};
 
 /// Polls the conversation until it reaches `state` (the scheduler fires within a second).
 async fn wait_for_state(client: &Client, sid: &str, state: &str) -> serde_json::Value {
@@ -36,7 +36,7 @@ async fn timed_conversation(client: &Client) -> String {
 
 #[tokio::test]
 async fn timers_move_a_conversation_to_inactive_then_closed() {
-    let server = TestServer::start(":memory:");
+    let server = TestServer::start_fresh();
     let client = server.new_account().await;
     let sid = timed_conversation(&client).await;
     server.advance("PT61S").await;
@@ -57,7 +57,7 @@ async fn timers_move_a_conversation_to_inactive_then_closed() {
 
 #[tokio::test]
 async fn an_update_restarts_the_timers() {
-    let server = TestServer::start(":memory:");
+    let server = TestServer::start_fresh();
     let client = server.new_account().await;
     let sid = timed_conversation(&client).await;
     // The same timers, left alone: it goes inactive when the updated one would have.
@@ -89,7 +89,7 @@ async fn an_update_restarts_the_timers() {
 
 #[tokio::test]
 async fn account_default_timers_apply_to_new_conversations() {
-    let server = TestServer::start(":memory:");
+    let server = TestServer::start_fresh();
     let client = server.new_account().await;
     client
         .post(
@@ -114,14 +114,13 @@ async fn account_default_timers_apply_to_new_conversations() {
 
 #[tokio::test]
 async fn timers_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("confab.db");
-    let server = TestServer::start(db.to_str().unwrap());
+    let store = TestStore::fresh();
+    let server = TestServer::start(&store.url());
     let client = server.new_account().await;
     let sid = timed_conversation(&client).await;
     server.stop();
 
-    let server = TestServer::start(db.to_str().unwrap());
+    let server = TestServer::start(&store.url());
     let client = client.on(&server.base);
     server.advance("PT11M").await;
     wait_for_state(&client, &sid, "closed").await;
@@ -130,7 +129,7 @@ async fn timers_survive_a_restart() {
 
 #[tokio::test]
 async fn the_clock_moves_only_forward_and_only_in_test_mode() {
-    let server = TestServer::start(":memory:");
+    let server = TestServer::start_fresh();
     let before = server.operator().get("/confab/Clock").await;
     server.advance("P1D").await;
     let after = server.operator().get("/confab/Clock").await;
@@ -152,7 +151,7 @@ async fn the_clock_moves_only_forward_and_only_in_test_mode() {
 
 #[tokio::test]
 async fn the_clock_is_refused_outside_test_mode() {
-    let server = TestServer::start_with(":memory:", false);
+    let server = TestServer::start_fresh_with(false);
     server
         .operator()
         .post("/confab/Clock", &[("Advance", "PT1M")])
@@ -207,7 +206,7 @@ async fn wait_for_receipt_status(
 
 #[tokio::test]
 async fn a_message_to_an_sms_participant_is_recorded_and_its_receipt_moves_on_the_clock() {
-    let server = TestServer::start(":memory:");
+    let server = TestServer::start_fresh();
     let client = server.new_account().await;
     let (conv, sms) = mixed_conversation(&client).await;
     // The receipt is queued until the next second begins: read it before then.
@@ -274,7 +273,7 @@ async fn a_message_to_an_sms_participant_is_recorded_and_its_receipt_moves_on_th
 
 #[tokio::test]
 async fn a_test_can_fail_a_receipt_with_a_twilio_error_code() {
-    let server = TestServer::start(":memory:");
+    let server = TestServer::start_fresh();
     let client = server.new_account().await;
     let (conv, _) = mixed_conversation(&client).await;
     let message = client
@@ -349,7 +348,7 @@ async fn a_test_can_fail_a_receipt_with_a_twilio_error_code() {
 
 #[tokio::test]
 async fn chat_only_conversations_record_nothing_outbound() {
-    let server = TestServer::start(":memory:");
+    let server = TestServer::start_fresh();
     let client = server.new_account().await;
     let conv = client.post("/v1/Conversations", &[]).await.body["sid"]
         .as_str()
@@ -375,7 +374,7 @@ async fn chat_only_conversations_record_nothing_outbound() {
 
 #[tokio::test]
 async fn a_message_wakes_an_inactive_conversation() {
-    let server = TestServer::start(":memory:");
+    let server = TestServer::start_fresh();
     let client = server.new_account().await;
     let sid = timed_conversation(&client).await;
     server.advance("PT61S").await;

@@ -788,7 +788,7 @@ async fn a_closed_conversation_refuses_new_and_edited_messages() {
 #[tokio::test]
 async fn a_message_is_activity_that_wakes_an_inactive_conversation_and_restarts_timers() {
     // Its own server: the test moves the clock.
-    let server = TestServer::start(":memory:");
+    let server = TestServer::start_fresh();
     let client = server.new_account().await;
     let conv = new_conversation(
         &client,

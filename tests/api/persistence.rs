@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Child;
 
-use crate::common::{Client, TestServer};
+use crate::common::{Client, TestServer, TestStore};
 
 /// Starts the real binary on `db` (and `args`); answers the process and its base URL.
 fn spawn_binary(db: &Path, args: &[&str]) -> (Child, String) {
@@ -159,9 +159,8 @@ async fn kill_9_loses_no_answered_message_handed_to_the_os() {
 
 #[tokio::test]
 async fn state_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("confab.db");
-    let db = db.to_str().unwrap();
+    let store = TestStore::fresh();
+    let db = &store.url();
 
     let server = TestServer::start(db);
     let client = server.new_account().await;

@@ -221,7 +221,7 @@ async fn a_pre_action_target_that_is_unreachable_lets_the_action_proceed() {
 #[tokio::test]
 async fn a_failing_target_is_retried_with_a_rising_retry_count() {
     // Its own server: moving the clock must not move the shared server's timers.
-    let server = TestServer::start(":memory:");
+    let server = TestServer::start_fresh();
     let client = server.new_account().await;
     let receiver = Receiver::start();
     service_webhooks(&client, &receiver, &["onConversationAdded"]).await;
@@ -1383,7 +1383,7 @@ async fn a_studio_target_is_logged_as_not_delivered() {
 #[tokio::test]
 async fn a_conversations_events_reach_each_target_in_order_even_through_retries() {
     // Its own server: retries follow its clock, which this test moves.
-    let server = TestServer::start(":memory:");
+    let server = TestServer::start_fresh();
     let client = server.new_account().await;
     let receiver = Receiver::start();
     service_webhooks(&client, &receiver, &["onMessageAdded"]).await;
@@ -1448,7 +1448,7 @@ async fn a_conversations_events_reach_each_target_in_order_even_through_retries(
 #[tokio::test]
 async fn a_message_to_an_sms_participant_is_sent_then_delivered_with_on_delivery_updated() {
     // Its own server: receipts move on its clock, which this test moves.
-    let server = TestServer::start(":memory:");
+    let server = TestServer::start_fresh();
     let client = server.new_account().await;
     let receiver = Receiver::start();
     service_webhooks(&client, &receiver, &["onDeliveryUpdated"]).await;

@@ -84,9 +84,23 @@ impl r2d2::ManageConnection for Manager {
 }
 
 pub struct Engine {
-    pool: r2d2::Pool<Manager>,
+    /// Always `Some` but while the engine drops (see `Drop`).
+    pool: Option<r2d2::Pool<Manager>>,
     clock: Clock,
     wake: Arc<Wakeups>,
+}
+
+impl Drop for Engine {
+    /// Closing a connection of the synchronous client blocks on its own runtime, which a
+    /// thread that drives async tasks may not do: the pool, and its connections, are let go on
+    /// a thread of their own (jobs drop their clones on the blocking threads they ran on).
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::Builder::new()
+                .name("confab-pg-close".into())
+                .spawn(move || drop(pool));
+        }
+    }
 }
 
 /// What a job runs against: one connection, inside the job's transaction (writes) or in
@@ -142,7 +156,17 @@ impl Engine {
             Ok(pool)
         })
         .await??;
-        Ok(Engine { pool, clock, wake })
+        Ok(Engine {
+            pool: Some(pool),
+            clock,
+            wake,
+        })
+    }
+
+    fn pool(&self) -> r2d2::Pool<Manager> {
+        self.pool
+            .clone()
+            .expect("the pool lives as long as the engine")
     }
 
     /// Runs `job` in a transaction of its own and answers once it has committed.
@@ -151,7 +175,7 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&mut PgTx) -> Result<T> + Send + 'static,
     {
-        let (pool, clock) = (self.pool.clone(), self.clock.clone());
+        let (pool, clock) = (self.pool(), self.clock.clone());
         let (result, queued_webhooks) = tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
             in_transaction(&mut conn, clock.now_secs(), job)
@@ -171,7 +195,7 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&PgTx) -> Result<T> + Send + 'static,
     {
-        let (pool, clock) = (self.pool.clone(), self.clock.clone());
+        let (pool, clock) = (self.pool(), self.clock.clone());
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
             let tx = PgTx::new(&mut conn, clock.now_secs());
