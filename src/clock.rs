@@ -1,7 +1,9 @@
 //! The one clock behind every timestamp the server writes.
 //!
-//! In test mode an operator may move it forward (`POST /confab/Clock`), so that timers that are
-//! minutes or days long can be tested in milliseconds. Nothing else reads the system time.
+//! In test mode the operator may move it forward (`POST /confab/Clock`), so that timers that
+//! are minutes or days long can be tested in milliseconds. Nothing else reads the system time
+//! (but webhook leases, which must not lapse when the test clock moves). The offset is kept
+//! in the store (`store::clock`): it survives a restart, and nodes sharing a database share it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -22,6 +24,16 @@ impl Clock {
     /// Whole seconds since the epoch: the precision of every date on the wire.
     pub fn now_secs(&self) -> i64 {
         self.now().timestamp()
+    }
+
+    /// Milliseconds added to the system time.
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Raises the offset to `offset_ms` (the store's), never lowering it.
+    pub fn raise_to(&self, offset_ms: i64) {
+        self.offset_ms.fetch_max(offset_ms, Ordering::Relaxed);
     }
 
     /// Moves the clock forward; a negative step is refused (time never runs backwards).

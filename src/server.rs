@@ -110,6 +110,7 @@ pub struct CreateKeyOpts {
 pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
     let clock = Clock::default();
     let options = Options {
+        test_mode: opts.test_mode,
         durability: opts.durability,
         pool_size: opts.pool_size,
     };

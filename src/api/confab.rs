@@ -8,11 +8,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::domain::{accounts, deliveries};
+use crate::domain::{accounts, clock, deliveries};
 use crate::error::{Code, Error, Result};
 use crate::store::accounts::Credential;
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
-use crate::wire::time::{format_date, parse_duration};
+use crate::wire::time::{format_date, parse_date, parse_duration};
 use crate::wire::urls::Urls;
 use crate::wire::{TwilioForm, TwilioQuery};
 
@@ -120,32 +120,51 @@ pub async fn fetch_clock(State(app): State<AppState>, headers: HeaderMap) -> Res
 }
 
 #[derive(Deserialize)]
-pub struct AdvanceClock {
+pub struct MoveClock {
     #[serde(rename = "Advance")]
     advance: Option<String>,
+    #[serde(rename = "Set")]
+    set: Option<String>,
 }
 
-/// POST /confab/Clock `Advance=PT10M`: moves the server's clock forward (test mode only), so
-/// that timers, retries and dates follow without waiting.
-pub async fn advance_clock(
+/// POST /confab/Clock `Advance=PT10M` or `Set=2030-01-01T00:00:00Z`: moves the server's clock
+/// forward (test mode only), so that timers, retries and dates follow without waiting. There is
+/// one clock, which every account's data follows, so only the operator account may move it: a
+/// suite that gives each test an account of its own moves it from its set-up, as the operator.
+pub async fn move_clock(
     State(app): State<AppState>,
     headers: HeaderMap,
-    TwilioForm(p): TwilioForm<AdvanceClock>,
+    TwilioForm(p): TwilioForm<MoveClock>,
 ) -> Result<Json<Value>> {
-    app.authenticate(&headers).await?;
+    let caller = app.authenticate(&headers).await?;
     if !app.test_mode {
         return Err(Error::with(
             Code::Forbidden,
             "the clock can be moved only in --test-mode",
         ));
     }
-    let advance = p.advance.ok_or_else(|| Error::missing("Advance"))?;
-    let secs = parse_duration(&advance)
-        .ok_or_else(|| Error::invalid("Advance", "an ISO-8601 duration such as PT10M"))?;
-    app.store
-        .clock
-        .advance(chrono::Duration::seconds(secs))
-        .map_err(|e| Error::invalid("Advance", e))?;
-    app.store.wake.clock_moved();
+    if caller != *app.operator_account {
+        return Err(Error::with(
+            Code::Forbidden,
+            "only the operator account may move the clock, which every account shares",
+        ));
+    }
+    match (p.advance, p.set) {
+        (Some(advance), None) => {
+            let secs = parse_duration(&advance)
+                .ok_or_else(|| Error::invalid("Advance", "an ISO-8601 duration such as PT10M"))?;
+            clock::advance(&app.store, secs).await?;
+        }
+        (None, Some(set)) => {
+            let at = parse_date(&set).ok_or_else(|| {
+                Error::invalid("Set", "an ISO-8601 date such as 2030-01-01T00:00:00Z")
+            })?;
+            clock::set(&app.store, at).await?;
+        }
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid("Set", "give Advance or Set, not both"));
+        }
+        (None, None) => return Err(Error::missing("Advance")),
+    }
     Ok(clock_body(&app))
 }

@@ -169,7 +169,7 @@ fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ),
         (
             "/confab/Clock",
-            get(confab::fetch_clock).post(confab::advance_clock),
+            get(confab::fetch_clock).post(confab::move_clock),
         ),
         ("/confab/Outbound", get(outbound::list)),
         ("/confab/Receipts/{receipt}", post(outbound::set_status)),

@@ -19,6 +19,7 @@ pub mod sqlite;
 pub mod accounts;
 pub mod addresses;
 pub mod bindings;
+pub mod clock;
 pub mod configuration;
 pub mod conversation_webhooks;
 pub mod conversations;
@@ -44,6 +45,7 @@ use crate::error::Result;
 /// Everything a job can do, whatever the engine: the union of the per-resource traits.
 pub trait Tx:
     accounts::AccountStore
+    + clock::ClockStore
     + services::ServiceStore
     + conversations::ConversationStore
     + messages::MessageStore
@@ -97,6 +99,9 @@ impl Location {
 /// How the store is opened; each engine reads what concerns it.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
+    /// The clock may move (`--test-mode`): PostgreSQL reads its offset from the database at
+    /// the start of every job, so that a move through one node is seen by all at once.
+    pub test_mode: bool,
     /// SQLite: when a write is answered.
     pub durability: sqlite::Durability,
     /// PostgreSQL: connections in the pool, and so write jobs running at once.
@@ -154,11 +159,14 @@ impl Store {
                 wake.clone(),
             )?)),
         };
-        Ok(Store {
+        let store = Store {
             engine,
             clock,
             wake,
-        })
+        };
+        let offset = store.read(|tx| tx.clock_offset()).await?;
+        store.clock.raise_to(offset);
+        Ok(store)
     }
 
     /// Runs `job` as one transaction and answers once it has committed (and, as the engine's

@@ -149,6 +149,56 @@ async fn the_clock_moves_only_forward_and_only_in_test_mode() {
         .assert_error(400, 20001);
 }
 
+/// One clock serves every account, so only the operator moves it; it may be set to a date as
+/// well as moved by a duration, and it stays moved across a restart (the store keeps it).
+#[tokio::test]
+async fn only_the_operator_moves_the_clock_which_a_restart_keeps() {
+    let store = TestStore::fresh();
+    let server = TestServer::start(&store.url());
+    let tenant = server.new_account().await;
+    tenant
+        .post("/confab/Clock", &[("Advance", "PT1M")])
+        .await
+        .assert_error(403, 20403);
+    let operator = server.operator();
+    operator
+        .post("/confab/Clock", &[("Set", "2000-01-01T00:00:00Z")])
+        .await
+        .assert_error(400, 20001);
+    operator
+        .post(
+            "/confab/Clock",
+            &[("Set", "2031-05-06T07:08:09Z"), ("Advance", "PT1M")],
+        )
+        .await
+        .assert_error(400, 20001);
+    let set = operator
+        .post("/confab/Clock", &[("Set", "2031-05-06T07:08:09Z")])
+        .await;
+    assert!(
+        set.assert_status(200)["now"].as_str().unwrap() >= "2031-05-06T07:08:09Z",
+        "{}",
+        set.body
+    );
+    let conversation = tenant.post("/v1/Conversations", &[]).await;
+    assert!(
+        conversation.assert_status(201)["date_created"]
+            .as_str()
+            .unwrap()
+            >= "2031-05-06"
+    );
+    server.stop();
+
+    let server = TestServer::start(&store.url());
+    let now = server.operator().get("/confab/Clock").await;
+    assert!(
+        now.assert_status(200)["now"].as_str().unwrap() >= "2031-05-06T07:08:09Z",
+        "{}",
+        now.body
+    );
+    server.stop();
+}
+
 #[tokio::test]
 async fn the_clock_is_refused_outside_test_mode() {
     let server = TestServer::start_fresh_with(false);

@@ -18,6 +18,7 @@
 //! prepared statements: the one way SQL runs here.
 
 mod accounts;
+mod clock;
 mod conversations;
 mod media;
 mod messages;
@@ -88,6 +89,8 @@ pub struct Engine {
     pool: Option<r2d2::Pool<Manager>>,
     clock: Clock,
     wake: Arc<Wakeups>,
+    /// In test mode the clock's offset is read from the database at the start of every job.
+    shared_clock: bool,
 }
 
 impl Drop for Engine {
@@ -160,6 +163,7 @@ impl Engine {
             pool: Some(pool),
             clock,
             wake,
+            shared_clock: options.test_mode,
         })
     }
 
@@ -175,10 +179,11 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&mut PgTx) -> Result<T> + Send + 'static,
     {
-        let (pool, clock) = (self.pool(), self.clock.clone());
+        let (pool, clock, shared) = (self.pool(), self.clock.clone(), self.shared_clock);
         let (result, queued_webhooks) = tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
-            in_transaction(&mut conn, clock.now_secs(), job)
+            let now = now(&mut conn, &clock, shared)?;
+            in_transaction(&mut conn, now, job)
         })
         .await
         .map_err(|e| Error::internal(format!("a write job failed: {e}")))??;
@@ -195,15 +200,28 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&PgTx) -> Result<T> + Send + 'static,
     {
-        let (pool, clock) = (self.pool(), self.clock.clone());
+        let (pool, clock, shared) = (self.pool(), self.clock.clone(), self.shared_clock);
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
-            let tx = PgTx::new(&mut conn, clock.now_secs());
+            let now = now(&mut conn, &clock, shared)?;
+            let tx = PgTx::new(&mut conn, now);
             job(&tx)
         })
         .await
         .map_err(|e| Error::internal(format!("a read job failed: {e}")))?
     }
+}
+
+/// The clock's reading for a job. With a `shared` clock (test mode) its offset is read first:
+/// another node may have moved it a moment ago, and a client that moved it through that node
+/// must see it moved here too.
+fn now(conn: &mut PgConn, clock: &Clock, shared: bool) -> Result<i64> {
+    if shared {
+        let statement = PgTx::statement(conn, "SELECT offset_ms FROM clock WHERE id = 1")?;
+        let offset: i64 = conn.client.query_one(&statement, &[])?.get(0);
+        clock.raise_to(offset);
+    }
+    Ok(clock.now_secs())
 }
 
 /// `BEGIN`, the job, then `COMMIT` if it succeeded, `ROLLBACK` if it failed or panicked: the

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0005_webhook_ordering.sql"),
     include_str!("schema/0006_message_receipt_count.sql"),
     include_str!("schema/0007_webhook_queues.sql"),
+    include_str!("schema/0008_clock.sql"),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -19,6 +19,7 @@ mod cache;
 mod migrations;
 
 mod accounts;
+mod clock;
 pub(crate) mod conversations;
 mod media;
 pub(crate) mod messages;

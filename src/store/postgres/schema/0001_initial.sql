@@ -333,3 +333,11 @@ CREATE TABLE webhook_deliveries (
     date_created     BIGINT NOT NULL
 );
 CREATE INDEX webhook_deliveries_by_account ON webhook_deliveries(account_sid, id);
+
+-- The test clock's offset (milliseconds added to the system time): one row, read by every
+-- node, so that moving the clock through one node moves it for all.
+CREATE TABLE clock (
+    id        BIGINT PRIMARY KEY CHECK (id = 1),
+    offset_ms BIGINT NOT NULL
+);
+INSERT INTO clock (id, offset_ms) VALUES (1, 0);
