@@ -11,12 +11,18 @@ impl ClockStore for PgTx<'_> {
             .map_or(0, |r| r.get(0)))
     }
 
+    /// Other nodes hear of it when the job commits (their timers and retries may be due).
     fn raise_clock_offset(&mut self, offset_ms: i64) -> Result<i64> {
-        Ok(self
+        let offset = self
             .query_one(
                 "UPDATE clock SET offset_ms = greatest(offset_ms, $1) WHERE id = 1 RETURNING offset_ms",
                 &[&offset_ms],
             )?
-            .get(0))
+            .get(0);
+        self.conn
+            .borrow_mut()
+            .client
+            .batch_execute(super::WAKE_CLOCK)?;
+        Ok(offset)
     }
 }

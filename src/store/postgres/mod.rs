@@ -32,9 +32,11 @@ mod webhooks;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
 
@@ -91,6 +93,8 @@ pub struct Engine {
     wake: Arc<Wakeups>,
     /// In test mode the clock's offset is read from the database at the start of every job.
     shared_clock: bool,
+    /// Tells the wake-up listener to stop.
+    stop_listening: Arc<AtomicBool>,
 }
 
 impl Drop for Engine {
@@ -98,6 +102,7 @@ impl Drop for Engine {
     /// thread that drives async tasks may not do: the pool, and its connections, are let go on
     /// a thread of their own (jobs drop their clones on the blocking threads they ran on).
     fn drop(&mut self) {
+        self.stop_listening.store(true, Ordering::Relaxed);
         if let Some(pool) = self.pool.take() {
             let _ = std::thread::Builder::new()
                 .name("confab-pg-close".into())
@@ -149,6 +154,8 @@ impl Engine {
     ) -> anyhow::Result<Self> {
         let config: postgres::Config = url.parse()?;
         let size = options.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
+        let stop_listening = Arc::new(AtomicBool::new(false));
+        spawn_listener(config.clone(), wake.clone(), stop_listening.clone())?;
         let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let pool = r2d2::Pool::builder()
                 .max_size(size)
@@ -164,6 +171,7 @@ impl Engine {
             clock,
             wake,
             shared_clock: options.test_mode,
+            stop_listening,
         })
     }
 
@@ -212,6 +220,54 @@ impl Engine {
     }
 }
 
+/// The channel on which nodes wake each other's workers, and what they say on it.
+const WAKE_CHANNEL: &str = "confab_wake";
+const WAKE_WEBHOOKS: &str = "NOTIFY confab_wake, 'webhooks'";
+pub(super) const WAKE_CLOCK: &str = "NOTIFY confab_wake, 'clock'";
+
+/// Starts the thread that listens for other nodes' wake-ups (`LISTEN confab_wake`): a commit
+/// that queued webhook deliveries, or a moved clock. Without it another node's work would wait
+/// for this node's next look at the database, up to a second later. It reconnects if the
+/// connection drops, and ends once `stop` is set (the engine dropped).
+fn spawn_listener(
+    config: postgres::Config,
+    wake: Arc<Wakeups>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("confab-pg-listen".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Err(e) = listen(&config, &wake, &stop) {
+                    tracing::warn!(error = %e, "lost the PostgreSQL wake-up channel; reconnecting");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn listen(
+    config: &postgres::Config,
+    wake: &Wakeups,
+    stop: &AtomicBool,
+) -> std::result::Result<(), postgres::Error> {
+    let mut client = config.connect(NoTls)?;
+    client.batch_execute(&format!("LISTEN {WAKE_CHANNEL}"))?;
+    while !stop.load(Ordering::Relaxed) {
+        let mut notifications = client.notifications();
+        // Wakes at least once a second to see whether it should stop.
+        let mut heard = notifications.timeout_iter(Duration::from_secs(1));
+        while let Some(notification) = heard.next()? {
+            match notification.payload() {
+                "clock" => wake.clock_moved(),
+                _ => wake.webhooks.notify_one(),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The clock's reading for a job. With a `shared` clock (test mode) its offset is read first:
 /// another node may have moved it a moment ago, and a client that moved it through that node
 /// must see it moved here too.
@@ -239,6 +295,10 @@ fn in_transaction<T>(
     drop(tx);
     match outcome {
         Ok(Ok(value)) => {
+            if queued {
+                // Delivered with the commit: every node's delivery worker looks at once.
+                conn.client.batch_execute(WAKE_WEBHOOKS)?;
+            }
             conn.client.batch_execute("COMMIT")?;
             Ok((value, queued))
         }
