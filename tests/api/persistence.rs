@@ -245,3 +245,37 @@ async fn sigterm_leaves_no_wal_behind() {
     assert_eq!(left, 0, "the WAL was emptied into the database file");
     assert_found_after_restart(&db, "/v1/Conversations/kept-19").await;
 }
+
+/// The store holds auth tokens and push credentials: a new store file, its WAL and its
+/// shared-memory file are readable by their owner only, and an older store that others could
+/// read is made so when it opens.
+#[tokio::test]
+async fn the_store_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("confab.db");
+    let server = TestServer::start(db.to_str().unwrap());
+    server
+        .new_account()
+        .await
+        .post("/v1/Conversations", &[])
+        .await
+        .assert_status(201);
+    for file in ["confab.db", "confab.db-wal", "confab.db-shm"] {
+        assert_eq!(mode(&dir.path().join(file)), 0o600, "{file}");
+    }
+    server.stop();
+
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let server = TestServer::start(db.to_str().unwrap());
+    // Answered once the store is open.
+    server
+        .operator()
+        .get("/confab/Clock")
+        .await
+        .assert_status(200);
+    assert_eq!(mode(&db), 0o600);
+    server.stop();
+}

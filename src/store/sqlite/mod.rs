@@ -140,6 +140,7 @@ impl Engine {
     ) -> anyhow::Result<Self> {
         let mut conn = match location {
             Location::SqliteFile(path) => {
+                create_private(path)?;
                 wal_gather::register().map_err(anyhow::Error::msg)?;
                 Connection::open_with_flags_and_vfs(path, OpenFlags::default(), wal_gather::NAME)?
             }
@@ -148,6 +149,9 @@ impl Engine {
         };
         writer::configure(&conn)?;
         migrations::run(&mut conn)?;
+        if let Location::SqliteFile(path) = location {
+            make_private(path)?;
+        }
         let (writer, jobs) = mpsc::unbounded_channel();
         let cache = Arc::new(ConversationCache::default());
         writer::start(
@@ -264,6 +268,47 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Owner-only (`0600`): the store holds auth tokens and push credentials.
+const OWNER_ONLY: u32 = 0o600;
+
+/// A new store file is created readable and writable by its owner only (SQLite creates the WAL
+/// and the shared-memory file with the database file's permissions).
+fn create_private(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(OWNER_ONLY)
+        .open(path);
+    match created {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other.map(drop).map_err(Into::into),
+    }
+}
+
+/// A store that others may read (made by an older confab) is made owner-only, once it is
+/// known to be a confab store.
+fn make_private(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let beside = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    for file in [path.to_path_buf(), beside("-wal"), beside("-shm")] {
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(OWNER_ONLY))?;
+            tracing::info!(file = %file.display(), "made a store file readable by its owner only");
+        }
+    }
+    Ok(())
 }
 
 /// `BEGIN` ... `COMMIT` around `query`: one snapshot for all its statements, and one WAL read
