@@ -4,11 +4,12 @@
 use crate::wire::json::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::domain::{accounts, clock, deliveries};
+use crate::domain::{self, accounts, clock, deliveries};
 use crate::error::{Code, Error, Result};
 use crate::store::accounts::Credential;
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
@@ -16,9 +17,22 @@ use crate::wire::time::{format_date, parse_date, parse_duration};
 use crate::wire::urls::Urls;
 use crate::wire::{TwilioForm, TwilioQuery};
 
-/// GET /healthz, without auth: answers once the store is open.
+/// GET /healthz, without auth: the process is up (it answers once the store is open).
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// GET /readyz, without auth: the store answers a read now, for a load balancer's health check
+/// (a node whose database is out of reach is taken out of rotation). 503 when it does not.
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    match domain::accounts::ready(&app.store).await {
+        Ok(()) => Json(json!({"status": "ok"})).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable"})),
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Deserialize)]

@@ -158,6 +158,7 @@ fn account_only() -> Vec<(&'static str, MethodRouter<AppState>)> {
 fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
         ("/healthz", get(confab::healthz)),
+        ("/readyz", get(confab::readyz)),
         ("/confab/Accounts", post(confab::create_account)),
         (
             "/confab/Accounts/{account}/Keys",

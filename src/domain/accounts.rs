@@ -105,3 +105,8 @@ pub async fn load_credentials(store: &Store) -> Result<Vec<Credential>> {
 pub async fn find_credential(store: &Store, username: String) -> Result<Option<Credential>> {
     store.read(move |tx| tx.credential(&username)).await
 }
+
+/// Whether the store answers a read now (a readiness check).
+pub async fn ready(store: &Store) -> Result<()> {
+    store.read(|tx| tx.clock_offset().map(drop)).await
+}

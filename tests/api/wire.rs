@@ -68,11 +68,13 @@ async fn unknown_routes_and_methods_answer_in_twilio_shape() {
 }
 
 #[tokio::test]
-async fn health_needs_no_auth() {
-    let res = reqwest::get(format!("{}/healthz", shared().base))
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+async fn health_and_readiness_need_no_auth() {
+    for path in ["/healthz", "/readyz"] {
+        let res = reqwest::get(format!("{}{path}", shared().base))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
 }
 
 #[tokio::test]
