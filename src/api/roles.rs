@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::roles::{self, NewRole};
 use crate::error::{Code, Error, Result};
-use crate::store::roles::{self, NewRole, RoleRow};
+use crate::store::roles::RoleRow;
 use crate::wire::paging::{self, LIMITS_50, ListPage, PageParams};
 use crate::wire::params;
 use crate::wire::time::format_date;

@@ -16,5 +16,6 @@ pub mod media;
 pub mod messages;
 pub mod outbound;
 pub mod receipts;
+pub mod roles;
 pub mod services;
 pub mod webhook_params;

@@ -53,6 +53,7 @@ pub trait Tx:
     + participants::ParticipantStore
     + receipts::ReceiptStore
     + webhooks::WebhookStore
+    + roles::RoleStore
 {
     /// Seconds since the epoch, read once for the job from the one clock (for SQLite, once
     /// for its batch): every date a job writes is this.

@@ -3,11 +3,11 @@
 
 use rusqlite::{Connection, Row, params};
 
+use super::Store;
 use super::conversations::ConversationRow;
 use super::services::{self, ServiceKey, Tenant};
 use super::sqlite::SqliteTx as WriteCtx;
 use super::sqlite::sql::{Keyset, optional};
-use super::{Store, roles};
 use crate::domain::events::{self, Site};
 use crate::domain::webhook_params::Params;
 use crate::error::{Code, Error, Result};
@@ -187,7 +187,14 @@ pub struct UserUpdate {
 /// (twilio-behavior.md 11 and 21) otherwise, whether the SID names nothing, a role of
 /// another service, or a conversation role.
 fn check_role(conn: &Connection, service_id: i64, role_sid: &str) -> Result<()> {
-    roles::require_of_type(conn, service_id, role_sid, "service", Code::RoleNotFound).map(|_| ())
+    match super::sqlite::roles::find(conn, service_id, role_sid)? {
+        Some(role) if role.role_type == "service" => Ok(()),
+        Some(_) => Err(Error::with(
+            Code::RoleNotFound,
+            format!("{role_sid} is not a service role"),
+        )),
+        None => Err(Error::with(Code::RoleNotFound, role_sid)),
+    }
 }
 
 /// The parameters every user event carries (twilio-behavior.md 17.4).

@@ -25,6 +25,7 @@ mod messages;
 mod migrations;
 mod participants;
 mod receipts;
+mod roles;
 mod services;
 mod sql;
 mod webhooks;

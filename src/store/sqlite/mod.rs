@@ -25,6 +25,7 @@ mod media;
 pub(crate) mod messages;
 mod participants;
 mod receipts;
+pub(crate) mod roles;
 pub(crate) mod services;
 mod webhooks;
 
