@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::users::{self, NewUser, Reachability, UserUpdate};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid};
-use crate::store::users::{self, NewUser, Reachability, UserRow, UserUpdate};
+use crate::store::users::UserRow;
 use crate::webhook_events::EventType;
 use crate::webhooks::pre_action;
 use crate::wire::paging::{self, LIMITS_50, PageParams};

@@ -18,4 +18,5 @@ pub mod outbound;
 pub mod receipts;
 pub mod roles;
 pub mod services;
+pub mod users;
 pub mod webhook_params;

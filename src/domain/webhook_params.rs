@@ -4,10 +4,12 @@
 
 use serde_json::json;
 
+use super::users::Reachability;
 use crate::states::{ConversationState, ReceiptStatus};
 use crate::store::conversations::ConversationRow;
 use crate::store::messages::MessageRow;
 use crate::store::receipts::Outbound;
+use crate::store::users::UserRow;
 use crate::webhook_events::EventType;
 use crate::wire::time::format_date;
 
@@ -202,4 +204,34 @@ pub fn delivery_updated(
         ("DateCreated", date(receipt.date_created)),
         ("DateUpdated", date(now)),
     ]
+}
+
+/// A user (`onUserAdded`): the parameters every user event carries (twilio-behavior.md 17.4).
+pub fn user(row: &UserRow) -> Params {
+    vec![
+        ("ChatServiceSid", Some(row.service_sid.clone())),
+        ("UserSid", Some(row.sid.clone())),
+        ("Identity", Some(row.identity.clone())),
+        ("FriendlyName", row.friendly_name.clone()),
+        ("RoleSid", row.role_sid.clone()),
+        ("Attributes", Some(row.attributes.clone())),
+        ("DateCreated", date(row.date_created)),
+    ]
+}
+
+/// `onUserUpdate`: the user as the update would leave it.
+pub fn user_update(row: &UserRow) -> Params {
+    let mut params = user(row);
+    params.push(("DateUpdated", date(row.date_updated)));
+    params
+}
+
+/// `onUserUpdated`: the user as updated, and its reachability.
+pub fn user_updated(row: &UserRow, reach: Reachability) -> Params {
+    let mut params = user_update(row);
+    params.extend([
+        ("IsOnline", reach.is_online.map(|b| b.to_string())),
+        ("IsNotifiable", reach.is_notifiable.map(|b| b.to_string())),
+    ]);
+    params
 }

@@ -54,6 +54,7 @@ pub trait Tx:
     + receipts::ReceiptStore
     + webhooks::WebhookStore
     + roles::RoleStore
+    + users::UserStore
 {
     /// Seconds since the epoch, read once for the job from the one clock (for SQLite, once
     /// for its batch): every date a job writes is this.

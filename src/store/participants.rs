@@ -8,14 +8,15 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, Row, params};
 
+use super::Store;
 use super::conversations::ConversationRow;
 use super::services::Tenant;
 use super::sqlite::ConversationCache;
 use super::sqlite::SqliteTx as WriteCtx;
 use super::sqlite::sql::{Keyset, is_unique_violation, optional};
-use super::{Store, users};
 use crate::domain::conversations::{self, NewConversation};
 use crate::domain::events::{self, Site};
+use crate::domain::users;
 use crate::domain::webhook_params::Params;
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};

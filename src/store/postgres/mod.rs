@@ -28,6 +28,7 @@ mod receipts;
 mod roles;
 mod services;
 mod sql;
+mod users;
 mod webhooks;
 
 use std::cell::{Cell, RefCell};

@@ -25,8 +25,9 @@ mod media;
 pub(crate) mod messages;
 mod participants;
 mod receipts;
-pub(crate) mod roles;
+mod roles;
 pub(crate) mod services;
+mod users;
 mod webhooks;
 
 pub(crate) mod sql;

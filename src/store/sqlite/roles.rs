@@ -2,10 +2,10 @@
 
 use std::sync::LazyLock;
 
-use rusqlite::{Connection, Row};
+use rusqlite::Row;
 
 use super::SqliteTx;
-use super::sql::{Keyset, optional};
+use super::sql::Keyset;
 use crate::error::{Error, Result};
 use crate::store::roles::{RoleHolder, RoleRow, RoleStore};
 use crate::wire::paging::{Page, PageRequest};
@@ -33,12 +33,6 @@ fn map_row(row: &Row) -> rusqlite::Result<RoleRow> {
         date_created: row.get(8)?,
         date_updated: row.get(9)?,
     })
-}
-
-/// The service's role by SID, for code that reads SQL directly (users, until they are behind
-/// the boundary).
-pub(crate) fn find(conn: &Connection, service_id: i64, sid: &str) -> Result<Option<RoleRow>> {
-    optional(conn, &BY_SID, &[&service_id, &sid], map_row)
 }
 
 fn permissions_json(permissions: &[String]) -> Result<String> {
