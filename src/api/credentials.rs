@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::credentials::{self, CredentialUpdate, NewCredential};
 use crate::error::{Code, Error, Result};
-use crate::store::credentials::{self, CredentialRow, CredentialUpdate, NewCredential, Secrets};
+use crate::store::credentials::{CredentialRow, Secrets};
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::params;
 use crate::wire::time::format_date;

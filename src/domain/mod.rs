@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod clock;
 pub mod conversations;
+pub mod credentials;
 pub mod deliveries;
 pub mod events;
 pub mod lifecycle;

@@ -6,10 +6,10 @@
 use rusqlite::{Connection, Row, params};
 
 use super::Store;
-use super::credentials;
 use super::services::{self, Tenant};
 use super::sqlite::SqliteTx as WriteCtx;
 use super::sqlite::sql::{Keyset, optional};
+use crate::domain::credentials;
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::wire::paging::{Page, PageRequest};
@@ -149,7 +149,7 @@ pub struct Registration {
 /// codes Twilio gives when a registration carries no usable credential
 /// (https://www.twilio.com/docs/api/errors/52004, .../52002). A `twilsock` binding uses none.
 fn check_credential(
-    conn: &Connection,
+    tx: &dyn super::Tx,
     tenant: &Tenant,
     binding_type: &str,
     credential_sid: Option<&str>,
@@ -164,7 +164,7 @@ fn check_credential(
             Code::CredentialSidMissing,
             format!("a {binding_type} binding needs CredentialSid"),
         )),
-        (_, Some(sid)) => match credentials::find(conn, &tenant.account_sid, sid)? {
+        (_, Some(sid)) => match credentials::find(tx, &tenant.account_sid, sid)? {
             Some(c) if c.credential_type == binding_type => Ok(()),
             Some(c) => Err(Error::with(
                 Code::InvalidCredentialSid,
@@ -201,7 +201,7 @@ pub async fn register(
 fn upsert(ctx: &WriteCtx, tenant: &Tenant, reg: Registration) -> Result<(BindingRow, bool)> {
     let service = services::resolve(ctx.tx, tenant)?;
     check_credential(
-        ctx.tx,
+        ctx,
         tenant,
         &reg.binding_type,
         reg.credential_sid.as_deref(),

@@ -55,6 +55,7 @@ pub trait Tx:
     + webhooks::WebhookStore
     + roles::RoleStore
     + users::UserStore
+    + credentials::CredentialStore
 {
     /// Seconds since the epoch, read once for the job from the one clock (for SQLite, once
     /// for its batch): every date a job writes is this.

@@ -20,6 +20,7 @@
 mod accounts;
 mod clock;
 mod conversations;
+mod credentials;
 mod media;
 mod messages;
 mod migrations;

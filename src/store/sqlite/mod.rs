@@ -21,6 +21,7 @@ mod migrations;
 mod accounts;
 mod clock;
 pub(crate) mod conversations;
+mod credentials;
 mod media;
 pub(crate) mod messages;
 mod participants;
