@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::bindings;
 use crate::error::{Code, Result};
-use crate::store::bindings::{self, BindingFilter, BindingRow};
+use crate::store::bindings::{BindingFilter, BindingRow};
 use crate::wire::TwilioQuery;
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::params;

@@ -16,8 +16,8 @@ use serde_json::Value;
 use super::bindings::{binding_type, render};
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::bindings::{self, Registration};
 use crate::error::{Code, Error, Result};
-use crate::store::bindings::{self, Registration};
 use crate::wire::TwilioForm;
 use crate::wire::params;
 

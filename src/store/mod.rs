@@ -56,6 +56,7 @@ pub trait Tx:
     + roles::RoleStore
     + users::UserStore
     + credentials::CredentialStore
+    + bindings::BindingStore
 {
     /// Seconds since the epoch, read once for the job from the one clock (for SQLite, once
     /// for its batch): every date a job writes is this.

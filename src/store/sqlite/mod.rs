@@ -19,6 +19,7 @@ mod cache;
 mod migrations;
 
 mod accounts;
+mod bindings;
 mod clock;
 pub(crate) mod conversations;
 mod credentials;
