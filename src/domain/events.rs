@@ -79,11 +79,9 @@ pub fn post_action(
     Ok(())
 }
 
-/// Whether a level's filters (a JSON array of event names) list `event`.
-pub fn listed(filters: Option<&str>, event: EventType) -> bool {
-    filters
-        .and_then(|f| serde_json::from_str::<Vec<String>>(f).ok())
-        .is_some_and(|f| f.iter().any(|e| e == event.as_str()))
+/// Whether a level's (or a scoped webhook's) filters list `event`.
+pub fn listed(filters: Option<&[String]>, event: EventType) -> bool {
+    filters.is_some_and(|f| f.iter().any(|e| e == event.as_str()))
 }
 
 /// The method a target is called with: its own, upper-cased, or POST.
@@ -160,11 +158,8 @@ fn scoped_targets(
 
 /// Whether a message body contains one of a trigger webhook's words (case-insensitive, as a
 /// whole word).
-fn triggered(triggers: Option<&str>, body: Option<&str>) -> bool {
-    let (Some(triggers), Some(body)) = (triggers, body) else {
-        return false;
-    };
-    let Ok(words) = serde_json::from_str::<Vec<String>>(triggers) else {
+fn triggered(words: Option<&[String]>, body: Option<&str>) -> bool {
+    let (Some(words), Some(body)) = (words, body) else {
         return false;
     };
     let body_words: Vec<String> = body
@@ -181,7 +176,8 @@ mod tests {
 
     #[test]
     fn triggers_match_whole_words_case_insensitively() {
-        let words = Some(r#"["help","Agent"]"#);
+        let words: &[String] = &["help".into(), "Agent".into()];
+        let words = Some(words);
         assert!(triggered(words, Some("I need HELP now")));
         assert!(triggered(words, Some("agent, please")));
         assert!(!triggered(words, Some("helpful")));

@@ -11,8 +11,8 @@ pub struct WebhookLevel {
     pub pre_url: Option<String>,
     pub post_url: Option<String>,
     pub method: Option<String>,
-    /// JSON array of event names.
-    pub filters: Option<String>,
+    /// The event names it sends; `None` until set.
+    pub filters: Option<Vec<String>>,
     /// The account level's `target`: `webhook` or `flex` (`None` for a service).
     pub target: Option<String>,
 }
@@ -25,9 +25,10 @@ pub struct ScopedWebhook {
     pub target: String,
     pub url: Option<String>,
     pub method: Option<String>,
-    /// JSON arrays.
-    pub filters: Option<String>,
-    pub triggers: Option<String>,
+    /// The post-event names a `webhook` target sends.
+    pub filters: Option<Vec<String>>,
+    /// The words a `trigger` target waits for.
+    pub triggers: Option<Vec<String>>,
     pub flow_sid: Option<String>,
 }
 

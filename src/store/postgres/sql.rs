@@ -70,3 +70,8 @@ impl Keyset<'_> {
         tx.query_built(&sql, &all)
     }
 }
+
+/// A JSON array column read back; NULL (or anything unreadable) is unset.
+pub fn from_json_list(stored: Option<String>) -> Option<Vec<String>> {
+    stored.and_then(|s| serde_json::from_str(&s).ok())
+}

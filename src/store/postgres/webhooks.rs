@@ -6,7 +6,7 @@
 use postgres::Row;
 
 use super::PgTx;
-use super::sql::Keyset;
+use super::sql::{Keyset, from_json_list};
 use crate::error::{Error, Result};
 use crate::store::webhooks::{
     Attempt, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook, WebhookLevel, WebhookStore,
@@ -18,7 +18,7 @@ fn level(r: &Row) -> WebhookLevel {
         pre_url: r.get(0),
         post_url: r.get(1),
         method: r.get(2),
-        filters: r.get(3),
+        filters: from_json_list(r.get(3)),
         target: r.get(4),
     }
 }
@@ -98,8 +98,8 @@ impl WebhookStore for PgTx<'_> {
                 target: r.get(1),
                 url: r.get(2),
                 method: r.get(3),
-                filters: r.get(4),
-                triggers: r.get(5),
+                filters: from_json_list(r.get(4)),
+                triggers: from_json_list(r.get(5)),
                 flow_sid: r.get(6),
             })
             .collect())

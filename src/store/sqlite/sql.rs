@@ -97,3 +97,14 @@ pub fn optional<T>(
 pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
+
+/// A list kept in one column as a JSON array (webhook filters, trigger words); NULL when unset.
+pub fn json_list(list: Option<&[String]>) -> Result<Option<String>> {
+    list.map(|l| serde_json::to_string(l).map_err(Error::internal))
+        .transpose()
+}
+
+/// A JSON array column read back; NULL (or anything unreadable) is unset.
+pub fn from_json_list(stored: Option<String>) -> Option<Vec<String>> {
+    stored.and_then(|s| serde_json::from_str(&s).ok())
+}
