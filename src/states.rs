@@ -1,6 +1,8 @@
 //! The states that Twilio's resources move through, typed: a conversation's `state`, a delivery
-//! receipt's `status`, and what became of a webhook delivery. Stored and sent as the strings
-//! Twilio uses (`as_str`); read back with `parse`.
+//! receipt's `status`, and what became of a webhook delivery; and the kinds that decide what a
+//! resource does: a role's type, a scoped webhook's target, an address configuration's address
+//! type and autocreation type. Stored and sent as the strings Twilio uses (`as_str`); read back
+//! with `parse`.
 
 use std::fmt;
 
@@ -123,6 +125,154 @@ impl fmt::Display for DeliveryOutcome {
     }
 }
 
+/// A role's `type` (twilio-behavior.md 16.1): what a role is given to, and so which default of a
+/// service's configuration it may fill (7.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleType {
+    /// Given to users, service-wide.
+    Service,
+    /// Given to participants, in one conversation.
+    Conversation,
+}
+
+impl RoleType {
+    pub const ALL: [RoleType; 2] = [Self::Service, Self::Conversation];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::Conversation => "conversation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for RoleType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A conversation-scoped webhook's `target` (twilio-behavior.md 17.7): what it is sent and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookTarget {
+    /// The post-events its filters name, to its URL.
+    Webhook,
+    /// A new message whose body holds one of its words, to its URL.
+    Trigger,
+    /// Every new message, to its Studio Flow.
+    Studio,
+}
+
+impl WebhookTarget {
+    pub const ALL: [WebhookTarget; 3] = [Self::Webhook, Self::Trigger, Self::Studio];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Trigger => "trigger",
+            Self::Studio => "studio",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for WebhookTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The channel of an address configuration's address (the spec's
+/// `configuration_address_enum_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressType {
+    Sms,
+    Whatsapp,
+    Messenger,
+    Gbm,
+    Email,
+    Rcs,
+    Apple,
+    Chat,
+}
+
+impl AddressType {
+    pub const ALL: [AddressType; 8] = [
+        Self::Sms,
+        Self::Whatsapp,
+        Self::Messenger,
+        Self::Gbm,
+        Self::Email,
+        Self::Rcs,
+        Self::Apple,
+        Self::Chat,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Whatsapp => "whatsapp",
+            Self::Messenger => "messenger",
+            Self::Gbm => "gbm",
+            Self::Email => "email",
+            Self::Rcs => "rcs",
+            Self::Apple => "apple",
+            Self::Chat => "chat",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for AddressType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an inbound message to a configured address creates (twilio-behavior.md 19; the spec's
+/// `configuration_address_enum_auto_creation_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoCreationType {
+    /// A conversation with a scoped webhook to the configuration's URL.
+    Webhook,
+    /// A conversation with a Studio webhook to the configuration's flow.
+    Studio,
+    /// A conversation, nothing attached.
+    Default,
+}
+
+impl AutoCreationType {
+    pub const ALL: [AutoCreationType; 3] = [Self::Webhook, Self::Studio, Self::Default];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Studio => "studio",
+            Self::Default => "default",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for AutoCreationType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +284,18 @@ mod tests {
         }
         for status in ReceiptStatus::ALL {
             assert_eq!(ReceiptStatus::parse(status.as_str()), Some(status));
+        }
+        for kind in RoleType::ALL {
+            assert_eq!(RoleType::parse(kind.as_str()), Some(kind));
+        }
+        for target in WebhookTarget::ALL {
+            assert_eq!(WebhookTarget::parse(target.as_str()), Some(target));
+        }
+        for kind in AddressType::ALL {
+            assert_eq!(AddressType::parse(kind.as_str()), Some(kind));
+        }
+        for kind in AutoCreationType::ALL {
+            assert_eq!(AutoCreationType::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(ConversationState::parse("Active"), None);
     }
