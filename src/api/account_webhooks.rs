@@ -9,21 +9,22 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::configuration;
 use crate::error::{Code, Error, Result};
-use crate::store::configuration::{self, WebhookConfig, WebhookConfigChange};
+use crate::store::configuration::{WebhookLevel, WebhookLevelChange};
 use crate::webhook_events::{self, Accepted};
 use crate::wire::TwilioForm;
 use crate::wire::form::keep_empty;
 use crate::wire::params;
 use crate::wire::urls::Urls;
 
-pub fn render(config: &WebhookConfig, account_sid: &str, urls: &Urls) -> Value {
+pub fn render(config: &WebhookLevel, account_sid: &str, urls: &Urls) -> Value {
     json!({
         "account_sid": account_sid,
         "method": config.method,
         "filters": config.filters,
-        "pre_webhook_url": config.pre_webhook_url,
-        "post_webhook_url": config.post_webhook_url,
+        "pre_webhook_url": config.pre_url,
+        "post_webhook_url": config.post_url,
         "target": config.target,
         "url": urls.v1("Configuration/Webhooks"),
     })
@@ -99,7 +100,7 @@ fn filters(values: &[String]) -> Result<Option<Option<Vec<String>>>> {
 impl WebhookConfigParams {
     /// Validates a change; `Target` is read at the account level only (the service level has
     /// no such parameter, so there it is ignored like any unknown one).
-    pub fn check(&self, with_target: bool) -> Result<WebhookConfigChange> {
+    pub fn check(&self, with_target: bool) -> Result<WebhookLevelChange> {
         let target = if with_target {
             // No Conversations code names a bad routing target: the generic `InvalidParameter`.
             params::one_of(
@@ -112,11 +113,11 @@ impl WebhookConfigParams {
         } else {
             None
         };
-        Ok(WebhookConfigChange {
+        Ok(WebhookLevelChange {
             method: http_method(self.method.as_deref())?.map(str::to_string),
             filters: filters(&self.filters)?,
-            pre_webhook_url: webhook_url("PreWebhookUrl", self.pre_webhook_url.as_deref())?,
-            post_webhook_url: webhook_url("PostWebhookUrl", self.post_webhook_url.as_deref())?,
+            pre_url: webhook_url("PreWebhookUrl", self.pre_webhook_url.as_deref())?,
+            post_url: webhook_url("PostWebhookUrl", self.post_webhook_url.as_deref())?,
             target,
         })
     }

@@ -8,20 +8,21 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::configuration;
 use crate::error::{Code, Result};
 use crate::sid::Prefix;
-use crate::store::configuration::{self, ConfigurationChange, ConfigurationRow};
+use crate::store::configuration::{AccountConfiguration, AccountConfigurationChange};
 use crate::wire::TwilioForm;
 use crate::wire::params::{self, CLOSED_TIMER, INACTIVE_TIMER};
 use crate::wire::urls::Urls;
 
-pub fn render(row: &ConfigurationRow, urls: &Urls) -> Value {
+pub fn render(row: &AccountConfiguration, account_sid: &str, urls: &Urls) -> Value {
     let service_link = row
         .default_chat_service_sid
         .as_ref()
         .map(|sid| urls.v1(&format!("Services/{sid}/Configuration")));
     json!({
-        "account_sid": row.account_sid,
+        "account_sid": account_sid,
         "default_chat_service_sid": row.default_chat_service_sid,
         "default_messaging_service_sid": row.default_messaging_service_sid,
         "default_inactive_timer": row.default_inactive_timer,
@@ -48,7 +49,7 @@ pub struct ConfigurationParams {
 }
 
 impl ConfigurationParams {
-    fn check(&self) -> Result<ConfigurationChange> {
+    fn check(&self) -> Result<AccountConfigurationChange> {
         // The account defaults become new conversations' own timers: the same rules and codes.
         // They are stored and echoed back as the client wrote them.
         INACTIVE_TIMER.check(
@@ -56,9 +57,9 @@ impl ConfigurationParams {
             self.default_inactive_timer.as_deref(),
         )?;
         CLOSED_TIMER.check("DefaultClosedTimer", self.default_closed_timer.as_deref())?;
-        Ok(ConfigurationChange {
+        Ok(AccountConfigurationChange {
             // A malformed SID names no service either: the same `ServiceNotFound` as an unknown one
-            // (see store::configuration::check_own_service).
+            // (see domain::configuration::check_own_service).
             default_chat_service_sid: params::sid(
                 "DefaultChatServiceSid",
                 self.default_chat_service_sid.as_deref(),
@@ -83,7 +84,7 @@ impl ConfigurationParams {
 /// FetchConfiguration: GET /v1/Configuration
 pub async fn fetch(scope: Scope, State(app): State<AppState>) -> Result<Json<Value>> {
     let row = configuration::fetch(&app.store, scope.tenant()).await?;
-    Ok(Json(render(&row, &scope.urls)))
+    Ok(Json(render(&row, scope.account_sid(), &scope.urls)))
 }
 
 /// UpdateConfiguration: POST /v1/Configuration
@@ -93,5 +94,5 @@ pub async fn update(
     TwilioForm(p): TwilioForm<ConfigurationParams>,
 ) -> Result<Json<Value>> {
     let row = configuration::update(&app.store, scope.tenant(), p.check()?).await?;
-    Ok(Json(render(&row, &scope.urls)))
+    Ok(Json(render(&row, scope.account_sid(), &scope.urls)))
 }

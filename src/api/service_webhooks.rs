@@ -10,17 +10,17 @@ use super::account_webhooks::WebhookConfigParams;
 use super::scope::Scope;
 use crate::app::AppState;
 use crate::error::Result;
-use crate::store::configuration::WebhookConfig;
+use crate::store::configuration::WebhookLevel;
 use crate::store::service_configuration;
 use crate::wire::TwilioForm;
 use crate::wire::urls::Urls;
 
-pub fn render(config: &WebhookConfig, account_sid: &str, service_sid: &str, urls: &Urls) -> Value {
+pub fn render(config: &WebhookLevel, account_sid: &str, service_sid: &str, urls: &Urls) -> Value {
     json!({
         "account_sid": account_sid,
         "chat_service_sid": service_sid,
-        "pre_webhook_url": config.pre_webhook_url,
-        "post_webhook_url": config.post_webhook_url,
+        "pre_webhook_url": config.pre_url,
+        "post_webhook_url": config.post_url,
         "filters": config.filters,
         "method": config.method,
         "url": urls.scoped("Configuration/Webhooks"),

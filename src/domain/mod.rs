@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod bindings;
 pub mod clock;
+pub mod configuration;
 pub mod conversations;
 pub mod credentials;
 pub mod deliveries;

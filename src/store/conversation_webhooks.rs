@@ -5,11 +5,10 @@
 use rusqlite::{Connection, Row, params};
 
 use super::Store;
-use super::configuration::{decode_names, encode_names};
 use super::conversations::ConversationRow;
 use super::services::Tenant;
 use super::sqlite::SqliteTx as WriteCtx;
-use super::sqlite::sql::{Keyset, optional};
+use super::sqlite::sql::{Keyset, from_json_list as decode_names, json_list, optional};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, new_sid};
 use crate::wire::paging::{Page, PageRequest};
@@ -141,8 +140,8 @@ pub async fn create(
                     new.target,
                     new.url,
                     new.method,
-                    encode_names(new.filters.as_ref())?,
-                    encode_names(new.triggers.as_ref())?,
+                    json_list(new.filters.as_deref())?,
+                    json_list(new.triggers.as_deref())?,
                     new.flow_sid,
                     new.replay_after,
                     ctx.now,
@@ -216,8 +215,8 @@ pub async fn update(
                 params![
                     change.url.or(current.url),
                     change.method.or(current.method),
-                    encode_names(change.filters.or(current.filters).as_ref())?,
-                    encode_names(change.triggers.or(current.triggers).as_ref())?,
+                    json_list(change.filters.or(current.filters).as_deref())?,
+                    json_list(change.triggers.or(current.triggers).as_deref())?,
                     change.flow_sid.or(current.flow_sid),
                     ctx.now,
                     current.id,

@@ -46,6 +46,7 @@ use crate::error::Result;
 pub trait Tx:
     accounts::AccountStore
     + clock::ClockStore
+    + configuration::ConfigurationStore
     + services::ServiceStore
     + conversations::ConversationStore
     + messages::MessageStore

@@ -6,10 +6,10 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::Store;
-use super::configuration::{WebhookConfig, WebhookConfigChange, decode_names, encode_names};
+use super::configuration::{WebhookLevel, WebhookLevelChange};
 use super::services::{self, ServiceKey, Tenant};
 use super::sqlite::SqliteTx as WriteCtx;
-use super::sqlite::sql::optional;
+use super::sqlite::sql::{from_json_list, json_list, optional};
 use crate::error::{Code, Error, Result};
 
 #[derive(Debug, Clone)]
@@ -355,18 +355,18 @@ pub async fn update_notifications(
         .await
 }
 
-fn read_service_webhooks(conn: &Connection, service_id: i64) -> Result<WebhookConfig> {
+fn read_service_webhooks(conn: &Connection, service_id: i64) -> Result<WebhookLevel> {
     let config = optional(
         conn,
         "SELECT method, filters, pre_webhook_url, post_webhook_url
          FROM service_webhooks WHERE service_id = ?1",
         &[&service_id],
         |r| {
-            Ok(WebhookConfig {
+            Ok(WebhookLevel {
                 method: r.get(0)?,
-                filters: decode_names(r.get(1)?),
-                pre_webhook_url: r.get(2)?,
-                post_webhook_url: r.get(3)?,
+                filters: from_json_list(r.get(1)?),
+                pre_url: r.get(2)?,
+                post_url: r.get(3)?,
                 target: None,
             })
         },
@@ -375,7 +375,7 @@ fn read_service_webhooks(conn: &Connection, service_id: i64) -> Result<WebhookCo
 }
 
 /// FetchServiceWebhookConfiguration: the service SID and its configuration.
-pub async fn fetch_webhooks(store: &Store, tenant: Tenant) -> Result<(String, WebhookConfig)> {
+pub async fn fetch_webhooks(store: &Store, tenant: Tenant) -> Result<(String, WebhookLevel)> {
     store
         .sqlite_read(move |conn| {
             let service = services::resolve(conn, &tenant)?;
@@ -392,15 +392,19 @@ pub async fn fetch_webhooks(store: &Store, tenant: Tenant) -> Result<(String, We
 pub async fn update_webhooks(
     store: &Store,
     tenant: Tenant,
-    change: WebhookConfigChange,
-) -> Result<(String, WebhookConfig)> {
+    change: WebhookLevelChange,
+) -> Result<(String, WebhookLevel)> {
     store
         .sqlite_write(move |ctx| {
             let service = services::resolve(ctx.tx, &tenant)?;
-            let config = read_service_webhooks(ctx.tx, service.id)?.apply(WebhookConfigChange {
+            let current = read_service_webhooks(ctx.tx, service.id)?;
+            let config = WebhookLevel {
+                method: change.method.or(current.method),
+                filters: change.filters.unwrap_or(current.filters),
+                pre_url: change.pre_url.unwrap_or(current.pre_url),
+                post_url: change.post_url.unwrap_or(current.post_url),
                 target: None,
-                ..change
-            });
+            };
             ctx.tx.execute(
                 "INSERT OR IGNORE INTO service_webhooks (service_id) VALUES (?1)",
                 params![service.id],
@@ -411,9 +415,9 @@ pub async fn update_webhooks(
                  WHERE service_id = ?5",
                 params![
                     config.method,
-                    encode_names(config.filters.as_ref())?,
-                    config.pre_webhook_url,
-                    config.post_webhook_url,
+                    json_list(config.filters.as_deref())?,
+                    config.pre_url,
+                    config.post_url,
                     service.id,
                 ],
             )?;

@@ -20,6 +20,7 @@
 mod accounts;
 mod bindings;
 mod clock;
+mod configuration;
 mod conversations;
 mod credentials;
 mod media;

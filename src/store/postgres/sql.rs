@@ -75,3 +75,9 @@ impl Keyset<'_> {
 pub fn from_json_list(stored: Option<String>) -> Option<Vec<String>> {
     stored.and_then(|s| serde_json::from_str(&s).ok())
 }
+
+/// A list kept in one column as a JSON array (webhook filters, trigger words); NULL when unset.
+pub fn json_list(list: Option<&[String]>) -> Result<Option<String>> {
+    list.map(|l| serde_json::to_string(l).map_err(Error::internal))
+        .transpose()
+}

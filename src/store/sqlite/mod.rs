@@ -21,6 +21,7 @@ mod migrations;
 mod accounts;
 mod bindings;
 mod clock;
+mod configuration;
 pub(crate) mod conversations;
 mod credentials;
 mod media;
