@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::service_configuration::{self, NotificationChange};
 use crate::error::Result;
-use crate::store::service_configuration::{self, NotificationChange, NotificationSettings};
+use crate::store::service_configuration::NotificationSettings;
 use crate::wire::TwilioForm;
 use crate::wire::params;
 use crate::wire::urls::Urls;

@@ -8,19 +8,18 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::service_configuration;
 use crate::error::{Code, Result};
 use crate::sid::Prefix;
-use crate::store::service_configuration::{
-    self, ServiceConfigurationChange, ServiceConfigurationRow,
-};
+use crate::store::service_configuration::{ServiceConfiguration, ServiceConfigurationChange};
 use crate::wire::TwilioForm;
 use crate::wire::params;
 use crate::wire::urls::Urls;
 
-pub fn render(row: &ServiceConfigurationRow, urls: &Urls) -> Value {
+pub fn render(row: &ServiceConfiguration, service_sid: &str, urls: &Urls) -> Value {
     let url = urls.scoped("Configuration");
     json!({
-        "chat_service_sid": row.service_sid,
+        "chat_service_sid": service_sid,
         "default_conversation_creator_role_sid": row.default_conversation_creator_role_sid,
         "default_conversation_role_sid": row.default_conversation_role_sid,
         "default_chat_service_role_sid": row.default_chat_service_role_sid,
@@ -47,7 +46,7 @@ pub struct ServiceConfigurationParams {
 }
 
 /// A malformed role SID names no role: the same `RoleNotFound` as an unknown one
-/// (see store::service_configuration::check_role for the codes).
+/// (see domain::service_configuration::check_role for the codes).
 fn role_sid(name: &str, value: Option<&str>) -> Result<Option<String>> {
     params::sid(name, value, Prefix::Role, Code::RoleNotFound)
 }
@@ -77,8 +76,8 @@ impl ServiceConfigurationParams {
 
 /// FetchServiceConfiguration: GET /v1/Services/{ChatServiceSid}/Configuration
 pub async fn fetch(scope: Scope, State(app): State<AppState>) -> Result<Json<Value>> {
-    let row = service_configuration::fetch(&app.store, scope.tenant()).await?;
-    Ok(Json(render(&row, &scope.urls)))
+    let (service_sid, row) = service_configuration::fetch(&app.store, scope.tenant()).await?;
+    Ok(Json(render(&row, &service_sid, &scope.urls)))
 }
 
 /// UpdateServiceConfiguration: POST /v1/Services/{ChatServiceSid}/Configuration
@@ -87,6 +86,7 @@ pub async fn update(
     State(app): State<AppState>,
     TwilioForm(p): TwilioForm<ServiceConfigurationParams>,
 ) -> Result<Json<Value>> {
-    let row = service_configuration::update(&app.store, scope.tenant(), p.check()?).await?;
-    Ok(Json(render(&row, &scope.urls)))
+    let (service_sid, row) =
+        service_configuration::update(&app.store, scope.tenant(), p.check()?).await?;
+    Ok(Json(render(&row, &service_sid, &scope.urls)))
 }

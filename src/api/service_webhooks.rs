@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use super::account_webhooks::WebhookConfigParams;
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::service_configuration;
 use crate::error::Result;
 use crate::store::configuration::WebhookLevel;
-use crate::store::service_configuration;
 use crate::wire::TwilioForm;
 use crate::wire::urls::Urls;
 

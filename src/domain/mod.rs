@@ -20,6 +20,7 @@ pub mod messages;
 pub mod outbound;
 pub mod receipts;
 pub mod roles;
+pub mod service_configuration;
 pub mod services;
 pub mod users;
 pub mod webhook_params;

@@ -47,6 +47,7 @@ pub trait Tx:
     accounts::AccountStore
     + clock::ClockStore
     + configuration::ConfigurationStore
+    + service_configuration::ServiceConfigurationStore
     + services::ServiceStore
     + conversations::ConversationStore
     + messages::MessageStore

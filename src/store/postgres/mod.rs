@@ -29,6 +29,7 @@ mod migrations;
 mod participants;
 mod receipts;
 mod roles;
+mod service_configuration;
 mod services;
 mod sql;
 mod users;

@@ -29,6 +29,7 @@ pub(crate) mod messages;
 mod participants;
 mod receipts;
 mod roles;
+mod service_configuration;
 pub(crate) mod services;
 mod users;
 mod webhooks;
