@@ -10,9 +10,11 @@ use serde_json::{Map, Value, json};
 use super::account_webhooks::http_method;
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::conversation_webhooks::{self, ConversationWebhook, NewWebhook, WebhookUpdate};
 use crate::error::{Code, Error, Result};
 use crate::sid::Prefix;
-use crate::store::conversation_webhooks::{self, NewWebhook, WebhookRow, WebhookUpdate};
+use crate::states::WebhookTarget;
+use crate::store::conversation_webhooks::ScopedWebhook;
 use crate::webhook_events::{self, Accepted};
 use crate::wire::paging::{self, LIMITS_5, ListPage, PageParams};
 use crate::wire::params;
@@ -20,7 +22,6 @@ use crate::wire::time::format_date;
 use crate::wire::urls::{Urls, encode};
 use crate::wire::{TwilioForm, TwilioQuery};
 
-pub const TARGETS: &[&str] = &["webhook", "trigger", "studio"];
 /// `Configuration.Url` is at most 512 characters (`WebhookUrlTooLong`).
 const MAX_URL: usize = 512;
 /// At most 5 trigger keywords (`TooManyWebhookTriggers`), each non-empty and at most 248 characters
@@ -32,7 +33,7 @@ const MAX_TRIGGER: usize = 248;
 /// `{url, method, filters}` for a webhook and `{flow_sid}` for a studio target, without null
 /// keys for the rest; `triggers` and `replay_after` appear when set, under their parameter
 /// names.
-fn render_configuration(row: &WebhookRow) -> Value {
+fn render_configuration(row: &ScopedWebhook) -> Value {
     let mut config = Map::new();
     let mut put = |key: &str, value: Value| {
         if !value.is_null() {
@@ -48,20 +49,22 @@ fn render_configuration(row: &WebhookRow) -> Value {
     Value::Object(config)
 }
 
-pub fn render(row: &WebhookRow, urls: &Urls) -> Value {
+pub fn render(attached: &ConversationWebhook, urls: &Urls) -> Value {
+    let row = &attached.webhook;
+    let conversation_sid = &attached.conversation_sid;
     let mut body = json!({
-        "account_sid": row.account_sid,
-        "conversation_sid": row.conversation_sid,
+        "account_sid": attached.account_sid,
+        "conversation_sid": conversation_sid,
         "sid": row.sid,
-        "target": row.target,
+        "target": row.target.as_str(),
         "configuration": render_configuration(row),
         "date_created": format_date(row.date_created),
         "date_updated": format_date(row.date_updated),
-        "url": urls.scoped(&format!("Conversations/{}/Webhooks/{}", row.conversation_sid, row.sid)),
+        "url": urls.scoped(&format!("Conversations/{conversation_sid}/Webhooks/{}", row.sid)),
     });
     // The default-service family has no chat_service_sid; the /v1/Services/{sid} family has it.
     if urls.is_service_scoped() {
-        body["chat_service_sid"] = json!(row.service_sid);
+        body["chat_service_sid"] = json!(attached.service_sid);
     }
     body
 }
@@ -87,12 +90,19 @@ pub struct WebhookParams {
 
 /// The settings of either operation, each checked on its own.
 struct Checked {
-    target: Option<String>,
+    target: Option<WebhookTarget>,
     url: Option<String>,
     method: Option<String>,
     filters: Option<Vec<String>>,
     triggers: Option<Vec<String>>,
     flow_sid: Option<String>,
+}
+
+/// `Target`: one of the spec's names (`InvalidWebhookTarget` otherwise).
+fn check_target(target: Option<&str>) -> Result<Option<WebhookTarget>> {
+    let names = WebhookTarget::ALL.map(WebhookTarget::as_str);
+    let name = params::one_of("Target", target, &names, Code::InvalidWebhookTarget)?;
+    Ok(name.and_then(WebhookTarget::parse))
 }
 
 fn check_url(url: Option<&str>) -> Result<Option<String>> {
@@ -139,13 +149,7 @@ fn check_triggers(triggers: &[String]) -> Result<Option<Vec<String>>> {
 impl WebhookParams {
     fn check(&self) -> Result<Checked> {
         Ok(Checked {
-            target: params::one_of(
-                "Target",
-                self.target.as_deref(),
-                TARGETS,
-                Code::InvalidWebhookTarget,
-            )?
-            .map(str::to_string),
+            target: check_target(self.target.as_deref())?,
             url: check_url(self.url.as_deref())?,
             // Echoed lower case, as the spec's enum (`get`/`post`) and examples have it.
             method: http_method(self.method.as_deref())?.map(str::to_ascii_lowercase),
@@ -181,23 +185,23 @@ impl WebhookParams {
                 "must be a message index (0 or more)",
             ));
         }
-        let calls_url = target != "studio";
+        let calls_url = target != WebhookTarget::Studio;
         if calls_url && c.url.is_none() {
             return Err(Error::with(Code::WebhookUrlMissing, "Configuration.Url"));
         }
-        if target == "webhook" && c.filters.is_none() {
+        if target == WebhookTarget::Webhook && c.filters.is_none() {
             return Err(Error::with(
                 Code::WebhookFiltersMissing,
                 "Configuration.Filters",
             ));
         }
-        if target == "trigger" && c.triggers.is_none() {
+        if target == WebhookTarget::Trigger && c.triggers.is_none() {
             return Err(Error::with(
                 Code::WebhookTriggersMissing,
                 "Configuration.Triggers",
             ));
         }
-        if target == "studio" && c.flow_sid.is_none() {
+        if target == WebhookTarget::Studio && c.flow_sid.is_none() {
             return Err(Error::with(
                 Code::InvalidWebhookFlowSid,
                 "Configuration.FlowSid is required for a studio target",
@@ -216,7 +220,7 @@ impl WebhookParams {
     }
 
     /// An update: each setting sent is checked; `Target` may only repeat the current one (the
-    /// store checks it) and `Configuration.ReplayAfter` is create-only (ignored here).
+    /// domain checks it) and `Configuration.ReplayAfter` is create-only (ignored here).
     fn for_update(&self) -> Result<WebhookUpdate> {
         let c = self.check()?;
         Ok(WebhookUpdate {

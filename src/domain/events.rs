@@ -9,6 +9,7 @@
 
 use super::webhook_params::{self, Params};
 use crate::error::Result;
+use crate::states::WebhookTarget;
 use crate::store::webhooks::{NewDelivery, WebhookLevel};
 use crate::store::{Tenant, Tx};
 use crate::webhook_events::EventType;
@@ -134,19 +135,17 @@ fn scoped_targets(
     let mut targets = Vec::new();
     for webhook in tx.scoped_webhooks(conversation_id)? {
         let added = event == EventType::MessageAdded;
-        let target = match webhook.target.as_str() {
-            "webhook" if listed(webhook.filters.as_deref(), event) => {
-                webhook.url.map(|url| ("webhook", url))
+        let to = match webhook.target {
+            WebhookTarget::Webhook if listed(webhook.filters.as_deref(), event) => webhook.url,
+            WebhookTarget::Trigger if added && triggered(webhook.triggers.as_deref(), body) => {
+                webhook.url
             }
-            "trigger" if added && triggered(webhook.triggers.as_deref(), body) => {
-                webhook.url.map(|url| ("trigger", url))
-            }
-            "studio" if added => webhook.flow_sid.map(|flow| ("studio", flow)),
+            WebhookTarget::Studio if added => webhook.flow_sid,
             _ => None,
         };
-        if let Some((kind, url)) = target {
+        if let Some(url) = to {
             targets.push(Target {
-                kind,
+                kind: webhook.target.as_str(),
                 url,
                 method: method_or_post(webhook.method.as_deref()),
                 webhook_sid: Some(webhook.sid),

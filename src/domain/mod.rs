@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod bindings;
 pub mod clock;
 pub mod configuration;
+pub mod conversation_webhooks;
 pub mod conversations;
 pub mod credentials;
 pub mod deliveries;

@@ -50,6 +50,7 @@ pub trait Tx:
     + service_configuration::ServiceConfigurationStore
     + services::ServiceStore
     + conversations::ConversationStore
+    + conversation_webhooks::ConversationWebhookStore
     + messages::MessageStore
     + media::MediaStore
     + participants::ParticipantStore

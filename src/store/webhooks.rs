@@ -5,6 +5,8 @@ use crate::error::Result;
 use crate::webhook_events::EventType;
 use crate::wire::paging::{Page, PageRequest};
 
+pub use super::conversation_webhooks::ScopedWebhook;
+
 /// One level's webhook configuration (the account's or a service's).
 #[derive(Debug, Clone, Default)]
 pub struct WebhookLevel {
@@ -15,21 +17,6 @@ pub struct WebhookLevel {
     pub filters: Option<Vec<String>>,
     /// The account level's `target`: `webhook` or `flex` (`None` for a service).
     pub target: Option<String>,
-}
-
-/// A conversation-scoped webhook (WH...), as the outbox reads it.
-#[derive(Debug, Clone)]
-pub struct ScopedWebhook {
-    pub sid: String,
-    /// `webhook`, `trigger` or `studio`.
-    pub target: String,
-    pub url: Option<String>,
-    pub method: Option<String>,
-    /// The post-event names a `webhook` target sends.
-    pub filters: Option<Vec<String>>,
-    /// The words a `trigger` target waits for.
-    pub triggers: Option<Vec<String>>,
-    pub flow_sid: Option<String>,
 }
 
 /// A post-action delivery to queue: one event for one target.

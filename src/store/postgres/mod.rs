@@ -21,6 +21,7 @@ mod accounts;
 mod bindings;
 mod clock;
 mod configuration;
+mod conversation_webhooks;
 mod conversations;
 mod credentials;
 mod media;

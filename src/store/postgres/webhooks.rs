@@ -5,8 +5,8 @@
 
 use postgres::Row;
 
-use super::PgTx;
 use super::sql::{Keyset, from_json_list};
+use super::{PgTx, conversation_webhooks};
 use crate::error::{Error, Result};
 use crate::store::webhooks::{
     Attempt, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook, WebhookLevel, WebhookStore,
@@ -86,23 +86,8 @@ impl WebhookStore for PgTx<'_> {
     }
 
     fn scoped_webhooks(&self, conversation_id: i64) -> Result<Vec<ScopedWebhook>> {
-        let rows = self.query(
-            "SELECT sid, target, url, method, filters, triggers, flow_sid FROM conversation_webhooks
-             WHERE conversation_id = $1 ORDER BY id",
-            &[&conversation_id],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| ScopedWebhook {
-                sid: r.get(0),
-                target: r.get(1),
-                url: r.get(2),
-                method: r.get(3),
-                filters: from_json_list(r.get(4)),
-                triggers: from_json_list(r.get(5)),
-                flow_sid: r.get(6),
-            })
-            .collect())
+        let rows = self.query(conversation_webhooks::OF_CONVERSATION, &[&conversation_id])?;
+        rows.iter().map(conversation_webhooks::map_row).collect()
     }
 
     fn enqueue_delivery(&mut self, d: &NewDelivery) -> Result<()> {

@@ -22,6 +22,7 @@ mod accounts;
 mod bindings;
 mod clock;
 mod configuration;
+mod conversation_webhooks;
 pub(crate) mod conversations;
 mod credentials;
 mod media;

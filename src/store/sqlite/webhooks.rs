@@ -2,8 +2,8 @@
 
 use rusqlite::Row;
 
-use super::SqliteTx;
 use super::sql::{Keyset, from_json_list};
+use super::{SqliteTx, conversation_webhooks};
 use crate::error::{Error, Result};
 use crate::store::webhooks::{
     Attempt, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook, WebhookLevel, WebhookStore,
@@ -105,20 +105,9 @@ impl WebhookStore for SqliteTx<'_, '_> {
 
     fn scoped_webhooks(&self, conversation_id: i64) -> Result<Vec<ScopedWebhook>> {
         self.tx.all(
-            "SELECT sid, target, url, method, filters, triggers, flow_sid FROM conversation_webhooks
-             WHERE conversation_id = ?1 ORDER BY id",
+            &conversation_webhooks::OF_CONVERSATION,
             &[&conversation_id],
-            |r| {
-                Ok(ScopedWebhook {
-                    sid: r.get(0)?,
-                    target: r.get(1)?,
-                    url: r.get(2)?,
-                    method: r.get(3)?,
-                    filters: from_json_list(r.get(4)?),
-                    triggers: from_json_list(r.get(5)?),
-                    flow_sid: r.get(6)?,
-                })
-            },
+            conversation_webhooks::map_row,
         )
     }
 
