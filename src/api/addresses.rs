@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::addresses::{self, AddressUpdate, AutoCreationChange, NewAddress};
 use crate::error::{Code, Error, Result};
 use crate::sid::Prefix;
-use crate::store::addresses::{
-    self, AddressRow, AddressUpdate, AutoCreation, AutoCreationChange, NewAddress,
-};
+use crate::states::{AddressType, AutoCreationType};
+use crate::store::addresses::{AddressRow, AutoCreation};
 use crate::webhook_events::{self, Accepted};
 use crate::wire::paging::{self, LIMITS_50, ListPage, PageParams};
 use crate::wire::params;
@@ -44,23 +44,23 @@ const MAX_WEBHOOK_URL: usize = 512;
 /// flow's, and `default` (a conversation in the default service, nothing attached) only
 /// `enabled` and `type`, as the spec's examples show each.
 fn render_auto_creation(auto: &AutoCreation) -> Value {
-    match auto.kind.as_str() {
-        "webhook" => json!({
+    match auto.kind {
+        AutoCreationType::Webhook => json!({
             "enabled": auto.enabled,
-            "type": auto.kind,
+            "type": auto.kind.as_str(),
             "conversation_service_sid": auto.service_sid,
             "webhook_url": auto.webhook_url,
             "webhook_method": auto.webhook_method,
             "webhook_filters": auto.webhook_filters.clone().unwrap_or_default(),
         }),
-        "studio" => json!({
+        AutoCreationType::Studio => json!({
             "enabled": auto.enabled,
-            "type": auto.kind,
+            "type": auto.kind.as_str(),
             "conversation_service_sid": auto.service_sid,
             "studio_flow_sid": auto.studio_flow_sid,
             "studio_retry_count": auto.studio_retry_count,
         }),
-        _ => json!({"enabled": auto.enabled, "type": auto.kind}),
+        AutoCreationType::Default => json!({"enabled": auto.enabled, "type": auto.kind.as_str()}),
     }
 }
 
@@ -69,7 +69,7 @@ pub fn render(row: &AddressRow, urls: &Urls) -> Value {
         "account_sid": row.account_sid,
         "sid": row.sid,
         "address": row.address,
-        "type": row.address_type,
+        "type": row.address_type.as_str(),
         "friendly_name": row.friendly_name,
         "address_country": row.address_country,
         "auto_creation": render_auto_creation(&row.auto),
@@ -134,22 +134,23 @@ pub struct AddressParams {
     studio_retry_count: Option<String>,
 }
 
+/// `Type`, as an address type (`InvalidParameter` otherwise).
+fn address_type(value: Option<&str>) -> Result<Option<AddressType>> {
+    let name = enum_value("Type", value, ADDRESS_TYPES, Code::InvalidParameter)?;
+    Ok(name.and_then(AddressType::parse))
+}
+
 impl AddressParams {
     fn for_create(&self) -> Result<NewAddress> {
-        let address_type = enum_value(
-            "Type",
-            self.address_type.as_deref(),
-            ADDRESS_TYPES,
-            Code::InvalidParameter,
-        )?
-        .ok_or_else(|| Error::missing("Type"))?;
+        let address_type =
+            address_type(self.address_type.as_deref())?.ok_or_else(|| Error::missing("Type"))?;
         let address = self
             .address
             .clone()
             .filter(|a| !a.trim().is_empty())
             .ok_or_else(|| Error::missing("Address"))?;
         Ok(NewAddress {
-            address_type: address_type.to_string(),
+            address_type,
             address,
             friendly_name: friendly_name(self.friendly_name.as_deref())?,
             address_country: country(self.address_country.as_deref())?,
@@ -196,7 +197,7 @@ impl AddressParams {
                 AUTO_CREATION_TYPES,
                 Code::InvalidParameter,
             )?
-            .map(str::to_string),
+            .and_then(AutoCreationType::parse),
             service_sid: params::sid(
                 "AutoCreation.ConversationServiceSid",
                 self.service_sid.as_deref(),
@@ -311,19 +312,8 @@ pub async fn list(
     TwilioQuery(q): TwilioQuery<ListFilters>,
 ) -> Result<Json<ListPage<Value>>> {
     let req = q.page.validate(LIMITS_50)?;
-    let address_type = enum_value(
-        "Type",
-        q.address_type.as_deref(),
-        ADDRESS_TYPES,
-        Code::InvalidParameter,
-    )?;
-    let rows = addresses::list(
-        &app.store,
-        scope.tenant(),
-        address_type.map(str::to_string),
-        req.clone(),
-    )
-    .await?;
+    let address_type = address_type(q.address_type.as_deref())?;
+    let rows = addresses::list(&app.store, scope.tenant(), address_type, req.clone()).await?;
     let echoed: Vec<(&str, String)> = q.address_type.iter().map(|t| ("Type", t.clone())).collect();
     let page = rows.map(|r| render(&r, &scope.urls));
     Ok(Json(paging::render(
@@ -401,11 +391,39 @@ mod tests {
             Some("whatsapp")
         );
         assert_eq!(
+            address_type(Some("whAtsAPP")).unwrap(),
+            Some(AddressType::Whatsapp)
+        );
+        assert_eq!(
             enum_value("Type", Some("fax"), ADDRESS_TYPES, Code::InvalidParameter)
                 .unwrap_err()
                 .code,
             Code::InvalidParameter
         );
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    /// The names the parameters accept are the kinds' own: none is read as nothing.
+    #[test]
+    fn every_accepted_name_is_a_kind() {
+        for name in ADDRESS_TYPES {
+            assert_eq!(
+                AddressType::parse(name).map(AddressType::as_str),
+                Some(*name)
+            );
+        }
+        for name in AUTO_CREATION_TYPES {
+            assert_eq!(
+                AutoCreationType::parse(name).map(AutoCreationType::as_str),
+                Some(*name)
+            );
+        }
+        assert_eq!(ADDRESS_TYPES.len(), AddressType::ALL.len());
+        assert_eq!(AUTO_CREATION_TYPES.len(), AutoCreationType::ALL.len());
     }
 }
 

@@ -7,6 +7,7 @@
 //! caller already holds, so that several rules can share one transaction.
 
 pub mod accounts;
+pub mod addresses;
 pub mod bindings;
 pub mod clock;
 pub mod configuration;

@@ -45,6 +45,7 @@ use crate::error::Result;
 /// Everything a job can do, whatever the engine: the union of the per-resource traits.
 pub trait Tx:
     accounts::AccountStore
+    + addresses::AddressConfigurationStore
     + clock::ClockStore
     + configuration::ConfigurationStore
     + service_configuration::ServiceConfigurationStore

@@ -18,6 +18,7 @@
 //! prepared statements: the one way SQL runs here.
 
 mod accounts;
+mod addresses;
 mod bindings;
 mod clock;
 mod configuration;

@@ -19,6 +19,7 @@ mod cache;
 mod migrations;
 
 mod accounts;
+mod addresses;
 mod bindings;
 mod clock;
 mod configuration;
