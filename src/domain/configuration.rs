@@ -84,3 +84,79 @@ pub async fn update_webhooks(
         })
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::domain::accounts;
+    use crate::store::Location;
+
+    async fn account() -> (Store, Tenant) {
+        let store = Store::open(
+            &Location::SqliteMemory,
+            &Default::default(),
+            Clock::default(),
+        )
+        .await
+        .unwrap();
+        let account = accounts::create(&store, "configuration".into())
+            .await
+            .unwrap();
+        let tenant = Tenant {
+            account_sid: account.account_sid,
+            service: ServiceRef::Default,
+            webhooks: false,
+        };
+        (store, tenant)
+    }
+
+    /// What every engine must do with a webhook level change: set what it names, keep the
+    /// rest, clear what was sent empty.
+    #[tokio::test]
+    async fn a_webhook_change_sets_keeps_and_clears() {
+        let (store, tenant) = account().await;
+        let set = WebhookLevelChange {
+            pre_url: Some(Some("https://example.com/pre".into())),
+            post_url: Some(Some("https://example.com/post".into())),
+            method: Some("GET".into()),
+            filters: Some(Some(vec!["onMessageAdded".into()])),
+            target: Some("webhook".into()),
+        };
+        update_webhooks(&store, tenant.clone(), set).await.unwrap();
+        let clear = WebhookLevelChange {
+            pre_url: Some(None),
+            filters: Some(None),
+            ..Default::default()
+        };
+        let level = update_webhooks(&store, tenant.clone(), clear)
+            .await
+            .unwrap();
+        assert_eq!(level.pre_url, None);
+        assert_eq!(level.filters, None);
+        assert_eq!(level.post_url.as_deref(), Some("https://example.com/post"));
+        assert_eq!(level.method.as_deref(), Some("GET"));
+        assert_eq!(level.target.as_deref(), Some("webhook"));
+        let fetched = fetch_webhooks(&store, tenant).await.unwrap();
+        assert_eq!(fetched.post_url, level.post_url, "stored");
+    }
+
+    /// A default service of another account is as unknown as one that never existed.
+    #[tokio::test]
+    async fn the_default_service_must_be_the_accounts_own() {
+        let (store, tenant) = account().await;
+        let other = accounts::create(&store, "other".into()).await.unwrap();
+        let foreign = store
+            .read(move |tx| tx.account_configuration(&other.account_sid))
+            .await
+            .unwrap()
+            .and_then(|c| c.default_chat_service_sid)
+            .unwrap();
+        let change = AccountConfigurationChange {
+            default_chat_service_sid: Some(foreign),
+            ..Default::default()
+        };
+        let refused = update(&store, tenant, change).await.unwrap_err();
+        assert_eq!(refused.code, Code::ServiceNotFound);
+    }
+}
