@@ -2,6 +2,7 @@
 //! and timers new conversations take) and `/v1/Configuration/Webhooks` (the global webhook
 //! configuration, for the services that have none of their own: twilio-behavior.md 17.1).
 
+use super::events::method_or_post;
 use crate::error::{Code, Error, Result};
 use crate::store::configuration::{
     AccountConfiguration, AccountConfigurationChange, WebhookLevel, WebhookLevelChange,
@@ -59,9 +60,25 @@ pub async fn update(
         .await
 }
 
-/// The account's webhook configuration; every field is null until set.
+/// The account level's `target` until one is set: its events go to its URLs.
+const DEFAULT_TARGET: &str = "webhook";
+
+/// A level as the API answers it, with the method its calls go out with: its own, or POST
+/// (twilio-behavior.md 17.1), as deliveries use it (`events::method_or_post`).
+pub fn with_method_used(level: WebhookLevel) -> WebhookLevel {
+    WebhookLevel {
+        method: Some(method_or_post(level.method.as_deref())),
+        ..level
+    }
+}
+
+/// The account's webhook configuration, with the defaults Twilio applies where nothing was set:
+/// `POST` and `webhook` (the official schema allows only GET/POST and webhook/flex, never null).
+/// The URLs and the filters are null until set.
 fn webhooks(tx: &dyn Tx, account_sid: &str) -> Result<WebhookLevel> {
-    Ok(tx.account_webhooks(account_sid)?.unwrap_or_default())
+    let mut level = with_method_used(tx.account_webhooks(account_sid)?.unwrap_or_default());
+    level.target.get_or_insert_with(|| DEFAULT_TARGET.into());
+    Ok(level)
 }
 
 /// FetchConfigurationWebhook.

@@ -3,6 +3,7 @@
 //! `.../Configuration/Webhooks` (the service-level webhook configuration, which overrides the
 //! account's: 17.1).
 
+use super::configuration::with_method_used;
 use super::{roles, services};
 use crate::error::{Code, Error, Result};
 use crate::states::RoleType;
@@ -192,9 +193,15 @@ pub async fn update_notifications(
         .await
 }
 
-/// The service's webhook configuration; every field is null until set.
+/// The service's webhook configuration: every field is null until set (the spec's
+/// `fetchEmpty`). Once it has a URL its calls go out, with POST unless a method was set, and
+/// that is the method it shows.
 fn webhooks(tx: &dyn Tx, service_id: i64) -> Result<WebhookLevel> {
-    Ok(tx.service_webhooks(service_id)?.unwrap_or_default())
+    let level = tx.service_webhooks(service_id)?.unwrap_or_default();
+    if level.pre_url.is_none() && level.post_url.is_none() {
+        return Ok(level);
+    }
+    Ok(with_method_used(level))
 }
 
 /// FetchServiceWebhookConfiguration: the service SID and its configuration.

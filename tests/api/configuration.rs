@@ -277,17 +277,17 @@ async fn webhooks(client: &Client) -> Value {
 }
 
 #[tokio::test]
-async fn account_webhooks_start_null_and_round_trip() {
+async fn account_webhooks_start_with_twilios_defaults_and_round_trip() {
     let client = account().await;
     assert_eq!(
         webhooks(&client).await,
         json!({
             "account_sid": client.sid,
-            "method": null,
+            "method": "POST",
             "filters": null,
             "pre_webhook_url": null,
             "post_webhook_url": null,
-            "target": null,
+            "target": "webhook",
             "url": format!("{}/v1/Configuration/Webhooks", client.base),
         })
     );

@@ -416,6 +416,33 @@ async fn service_webhooks_start_null_and_round_trip() {
     );
 }
 
+/// A service whose URL was set without a `Method` calls it with POST: that is the method it
+/// shows, on the update and on every fetch after.
+#[tokio::test]
+async fn a_service_webhook_url_set_without_a_method_shows_post() {
+    let client = account().await;
+    let service = client.default_service().await;
+    let path = format!("/v1/Services/{service}/Configuration/Webhooks");
+    let updated = client
+        .post(
+            &path,
+            &[
+                ("PostWebhookUrl", "https://www.example.com/post"),
+                ("Filters", "onMessageAdded"),
+            ],
+        )
+        .await;
+    assert_eq!(updated.assert_status(200)["method"], "POST");
+    let fetched = service_webhooks(&client, &service).await;
+    assert_eq!(fetched["method"], "POST");
+    assert_eq!(fetched["post_webhook_url"], "https://www.example.com/post");
+    let cleared = client.post(&path, &[("PostWebhookUrl", "")]).await;
+    assert!(
+        cleared.assert_status(200)["method"].is_null(),
+        "no URL, no call: nothing set to show"
+    );
+}
+
 #[tokio::test]
 async fn service_webhook_errors_change_nothing() {
     let client = account().await;

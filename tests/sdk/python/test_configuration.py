@@ -56,11 +56,11 @@ def test_account_configuration_errors(conversations):
 def test_account_webhooks_fetch_and_update(conversations):
     empty = conversations.configuration.webhooks().fetch()
     assert (empty.method, empty.filters, empty.pre_webhook_url, empty.post_webhook_url, empty.target) == (
+        "POST",
         None,
         None,
         None,
-        None,
-        None,
+        "webhook",
     )
     updated = conversations.configuration.webhooks().update(
         method="get",
