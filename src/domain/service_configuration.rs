@@ -33,8 +33,8 @@ pub struct NotificationChange {
 }
 
 /// The service's configuration; a service without one reads as no default roles, reachability
-/// off.
-fn configuration(tx: &dyn Tx, service_id: i64) -> Result<ServiceConfiguration> {
+/// off. (Also what users read of it: their default role and reachability.)
+pub fn configuration(tx: &dyn Tx, service_id: i64) -> Result<ServiceConfiguration> {
     Ok(tx.service_configuration(service_id)?.unwrap_or_default())
 }
 

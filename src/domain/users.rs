@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::events::{self, Site};
 use super::webhook_params::{self, Params};
-use super::{conversations, roles, services};
+use super::{conversations, roles, service_configuration, services};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
 use crate::store::conversations::ConversationRow;
@@ -71,6 +71,12 @@ fn find_in_path(tx: &dyn Tx, service_id: i64, sid_or_identity: &str) -> Result<U
     find(tx, service_id, sid_or_identity)?.ok_or_else(Error::not_found)
 }
 
+/// The role a new user of the service gets: its configuration's `default_chat_service_role_sid`,
+/// if it names one.
+fn default_role(tx: &dyn Tx, service_id: i64) -> Result<Option<String>> {
+    Ok(service_configuration::configuration(tx, service_id)?.default_chat_service_role_sid)
+}
+
 /// The user's reachability, as the spec's field descriptions define it: both `null` while the
 /// service's `reachability_enabled` is off. When it is on, `is_online` stays `null` ("null ...
 /// if the User has never been online for this Conversations Service, even if ...
@@ -79,7 +85,7 @@ fn find_in_path(tx: &dyn Tx, service_id: i64, sid_or_identity: &str) -> Result<U
 /// FCM binding) in the service, and otherwise `null` ("null ... if the User has never had a
 /// notification registration"; confab keeps no history of removed registrations).
 fn reachability(tx: &dyn Tx, user: &UserRow) -> Result<Reachability> {
-    if !tx.reachability_enabled(user.service_id)? {
+    if !service_configuration::configuration(tx, user.service_id)?.reachability_enabled {
         return Ok(Reachability::default());
     }
     let registered = tx.has_push_registration(user.service_id, &user.identity)?;
@@ -160,7 +166,7 @@ pub fn find_or_create_for_identity(
         id: service.id,
         sid: service.sid,
     };
-    let role_sid = tx.default_user_role(service_id)?;
+    let role_sid = default_role(tx, service_id)?;
     let new = NewUser {
         identity: identity.to_string(),
         ..NewUser::default()
@@ -180,7 +186,7 @@ pub async fn create(
             let service = services::find(tx, &tenant)?;
             let role_sid = match &new.role_sid {
                 Some(sid) => Some(sid.clone()),
-                None => tx.default_user_role(service.id)?,
+                None => default_role(tx, service.id)?,
             };
             let given_role = new.role_sid.clone();
             let user = add(tx, &tenant, &service, new, role_sid)?;
@@ -493,7 +499,7 @@ mod tests {
         let (user, _) = fetch(&store, tenant.clone(), first).await.unwrap();
         let t = tenant.clone();
         let default = store
-            .read(move |tx| tx.default_user_role(services::find(tx, &t)?.id))
+            .read(move |tx| default_role(tx, services::find(tx, &t)?.id))
             .await
             .unwrap();
         assert!(default.is_some());

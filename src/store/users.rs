@@ -63,13 +63,6 @@ pub trait UserStore {
     /// Deletes the user (not its participants: see [`UserStore::remove_identity_participants`]).
     fn delete_user(&mut self, id: i64) -> Result<()>;
 
-    /// The role a new user of the service gets: its configuration's
-    /// `default_chat_service_role_sid`, if it names one.
-    fn default_user_role(&self, service_id: i64) -> Result<Option<String>>;
-
-    /// Whether the service's configuration has `reachability_enabled` on.
-    fn reachability_enabled(&self, service_id: i64) -> Result<bool>;
-
     /// Whether the identity has a push registration in the service: a binding of a push
     /// channel (`apn`, `gcm` or `fcm`; a `twilsock` binding is not one).
     fn has_push_registration(&self, service_id: i64, identity: &str) -> Result<bool>;

@@ -127,23 +127,6 @@ impl UserStore for PgTx<'_> {
         Ok(())
     }
 
-    fn default_user_role(&self, service_id: i64) -> Result<Option<String>> {
-        let row = self.query_opt(
-            "SELECT default_chat_service_role_sid FROM service_configurations
-             WHERE service_id = $1",
-            &[&service_id],
-        )?;
-        Ok(row.and_then(|r| r.get(0)))
-    }
-
-    fn reachability_enabled(&self, service_id: i64) -> Result<bool> {
-        let row = self.query_opt(
-            "SELECT reachability_enabled FROM service_configurations WHERE service_id = $1",
-            &[&service_id],
-        )?;
-        Ok(row.is_some_and(|r| r.get::<_, i64>(0) != 0))
-    }
-
     fn has_push_registration(&self, service_id: i64, identity: &str) -> Result<bool> {
         let row = self.query_opt(
             "SELECT 1 FROM bindings WHERE service_id = $1 AND identity = $2

@@ -124,29 +124,6 @@ impl UserStore for SqliteTx<'_, '_> {
         Ok(())
     }
 
-    fn default_user_role(&self, service_id: i64) -> Result<Option<String>> {
-        Ok(self
-            .tx
-            .optional(
-                "SELECT default_chat_service_role_sid FROM service_configurations
-                 WHERE service_id = ?1",
-                &[&service_id],
-                |r| r.get(0),
-            )?
-            .flatten())
-    }
-
-    fn reachability_enabled(&self, service_id: i64) -> Result<bool> {
-        Ok(self
-            .tx
-            .optional(
-                "SELECT reachability_enabled FROM service_configurations WHERE service_id = ?1",
-                &[&service_id],
-                |r| r.get::<_, i64>(0),
-            )?
-            .is_some_and(|on| on != 0))
-    }
-
     fn has_push_registration(&self, service_id: i64, identity: &str) -> Result<bool> {
         Ok(self
             .tx
