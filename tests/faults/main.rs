@@ -15,6 +15,7 @@ mod api;
 mod campaign;
 mod check;
 mod harness;
+mod powerloss;
 mod selftest;
 mod workload;
 
@@ -39,6 +40,11 @@ fn crash_process() {
     run_test("crash", SQLITE_PROCESS, async |store, seed| {
         campaign::crash(store, seed, rounds(3)).await
     });
+}
+
+#[test]
+fn the_power_loss_shim_keeps_only_what_was_synced() {
+    selftest::shim();
 }
 
 #[test]

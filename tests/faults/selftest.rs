@@ -1,5 +1,8 @@
-//! The tests of the tests: each check of the campaigns fails on the fault it is for.
+//! The tests of the tests: the power-loss shim drops what was not synced and keeps what was,
+//! and notices what it cannot see; each check of the campaigns fails on the fault it is for.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
@@ -8,8 +11,106 @@ use rand::rngs::StdRng;
 
 use crate::api::Api;
 use crate::check::{self, Loss, Verdict};
-use crate::harness::{OPERATOR_SID, OPERATOR_TOKEN, Server, Store, sqlite_integrity};
+use crate::harness::{
+    OPERATOR_SID, OPERATOR_TOKEN, Server, Store, die_with_parent, sqlite_integrity, summary,
+};
+use crate::powerloss::{self, Files, Journal};
 use crate::workload::{self, Op, Outcome, Record};
+
+/// Runs the self-test program in `scenario` under the shim until it is ready, kills it (-9),
+/// and returns the watched directory and the journal.
+fn run_program(scenario: &str) -> (tempfile::TempDir, Journal) {
+    let dir = tempfile::tempdir().unwrap();
+    let watch = dir.path().join("watch");
+    std::fs::create_dir(&watch).unwrap();
+    let journal = dir.path().join("journal");
+    let mut command = Command::new(powerloss::selftest_program().unwrap());
+    command
+        .arg(&watch)
+        .arg(scenario)
+        .envs(powerloss::shim_env(&watch, &journal).unwrap())
+        .stdout(Stdio::piped());
+    die_with_parent(&mut command);
+    let mut child = command.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n", "the self-test program ({scenario}) failed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let journal = Journal::read(&journal).unwrap();
+    (dir, journal)
+}
+
+fn bytes(parts: &[(u8, usize)]) -> Vec<u8> {
+    parts
+        .iter()
+        .flat_map(|&(b, n)| std::iter::repeat_n(b, n))
+        .collect()
+}
+
+/// The shim, on a program whose writes and syncs are known.
+pub fn shim() {
+    let empty = Files::new();
+    let (dir, journal) = run_program("model");
+    let watch = dir.path().join("watch");
+    journal.supported().unwrap();
+    // The whole journal gives back the files the killed process left.
+    journal.check_complete(&empty, &watch).unwrap();
+    let (_, pending) = journal.split();
+    assert_eq!(pending.len(), 3, "B's write, the ftruncate, the writev");
+
+    // Nothing unsynced reached the disk: the synced write is there, the unsynced one is not;
+    // another file's fdatasync, and sync_file_range, made nothing of `data` durable; a sync
+    // through a second descriptor covered the first one's write; the -shm is not there.
+    let lost = journal.rebuild(&empty, 0, None);
+    assert_eq!(lost["data"], bytes(&[(b'A', 4096)]));
+    assert_eq!(lost["other"], bytes(&[(b'G', 100)]));
+    assert_eq!(lost["twofds"], bytes(&[(b'H', 1000)]));
+    assert!(!lost.contains_key("data-shm"));
+    assert_eq!(std::fs::read(watch.join("data-shm")).unwrap(), b"shm");
+
+    // The first unsynced write reached the disk.
+    let one = journal.rebuild(&empty, 1, None);
+    assert_eq!(one["data"], bytes(&[(b'A', 4096), (b'B', 4096)]));
+    // All of them, the last (1,400 bytes at 12,288) torn after its first sector.
+    let torn = journal.rebuild(&empty, 3, Some(512));
+    assert_eq!(
+        torn["data"],
+        bytes(&[(b'A', 4096), (b'B', 4096), (0, 4096), (b'D', 512)])
+    );
+    let all = journal.rebuild(&empty, 3, None);
+    assert_eq!(
+        all["data"],
+        bytes(&[
+            (b'A', 4096),
+            (b'B', 4096),
+            (0, 4096),
+            (b'D', 700),
+            (b'E', 700)
+        ])
+    );
+    assert_eq!(all["data"], std::fs::read(watch.join("data")).unwrap());
+
+    // A write the shim cannot see (a raw system call) is caught by the completeness check.
+    let (dir, journal) = run_program("bypass");
+    let err = journal
+        .check_complete(&empty, &dir.path().join("watch"))
+        .expect_err("a write the shim did not see went unnoticed");
+    assert!(format!("{err}").contains("data"), "{err}");
+
+    // An operation the model does not cover is refused.
+    let (_, journal) = run_program("unsupported");
+    let err = journal.supported().expect_err("a rename went unnoticed");
+    assert!(format!("{err}").contains("rename"), "{err}");
+
+    summary(
+        "faults: power-loss shim self-test: unsynced writes dropped, synced kept (also through \
+         another descriptor), sync_file_range and another file's sync make nothing durable, \
+         torn at a sector, -shm ignored, a write it cannot see and a rename detected",
+    );
+}
 
 /// Whether some error of the verdict contains `phrase`.
 fn caught(verdict: &Verdict, phrase: &str) -> bool {
