@@ -83,6 +83,11 @@ impl Store {
         })
     }
 
+    /// The test's scratch directory.
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The directory that holds the store's files (SQLite: the database and its -wal, -shm).
     pub fn files_dir(&self) -> PathBuf {
         self.dir.path().join("store")

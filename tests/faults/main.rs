@@ -1,5 +1,6 @@
 //! Fault injection against the real `confab` binary: the promise that no write answered 2xx is
-//! ever lost, proved by killing the server (kill -9) under concurrent writes.
+//! ever lost, proved by killing the server (kill -9) under concurrent writes and by simulating
+//! power losses.
 //!
 //! Black-box: the tests start `confab` as a child process and speak HTTP to it; they know its
 //! command line and its API, not its code. The store under test is a parameter
@@ -39,6 +40,20 @@ fn crash_disk() {
 fn crash_process() {
     run_test("crash", SQLITE_PROCESS, async |store, seed| {
         campaign::crash(store, seed, rounds(3)).await
+    });
+}
+
+#[test]
+fn power_loss_disk() {
+    run_test("power-loss", SQLITE_DISK, async |store, seed| {
+        campaign::power_loss(store, seed, rounds(3)).await
+    });
+}
+
+#[test]
+fn power_loss_process() {
+    run_test("power-loss", SQLITE_PROCESS, async |store, seed| {
+        campaign::power_loss(store, seed, rounds(3)).await
     });
 }
 

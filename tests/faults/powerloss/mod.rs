@@ -15,7 +15,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use anyhow::{Context, bail, ensure};
+use rand::Rng;
+use rand::rngs::StdRng;
 
+use crate::harness::Store;
+
+const SECTOR: u64 = 512;
 /// Each sync of a watched file takes up to this much longer (a slow disk): a server that
 /// answered before its sync would be killed with its answers out and the sync not done.
 const SYNC_DELAY_US: u32 = 3000;
@@ -411,4 +416,145 @@ pub fn read_files(dir: &Path) -> anyhow::Result<Files> {
         }
     }
     Ok(files)
+}
+
+/// Replaces everything in `dir` (the -shm included) with `files`.
+pub fn write_files(dir: &Path, files: &Files) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        std::fs::remove_file(entry?.path())?;
+    }
+    for (name, data) in files {
+        std::fs::write(dir.join(name), data)?;
+    }
+    Ok(())
+}
+
+/// A killed run's journal, checked, and the files it started from: the power losses it can
+/// be turned into.
+pub struct Crashed {
+    journal: Journal,
+    base: Files,
+}
+
+impl Crashed {
+    /// Replaces the store's files with what a power loss leaves when nothing unsynced had
+    /// reached the disk: the strictest case for answered writes.
+    pub fn lose_all_unsynced(&self, store: &Store) -> anyhow::Result<Rebuilt> {
+        let (_, pending) = self.journal.split();
+        write_files(
+            &store.files_dir(),
+            &self.journal.rebuild(&self.base, 0, None),
+        )?;
+        Ok(Rebuilt {
+            records: self.journal.recs.len(),
+            pending: pending.len(),
+            ..Default::default()
+        })
+    }
+
+    /// Replaces the store's files with what a power loss could leave (chosen with `rng`): half
+    /// the time a random prefix of the unsynced changes reached the disk, the last one torn
+    /// half of those times; the other half, everything up to a write into the WAL, torn.
+    pub fn lose_power(&self, store: &Store, rng: &mut StdRng) -> anyhow::Result<Rebuilt> {
+        let journal = &self.journal;
+        let (_, pending) = journal.split();
+        let wal_writes: Vec<usize> = pending
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| {
+                matches!(journal.change(**i), Change::Write { file, .. } if file.ends_with("-wal"))
+            })
+            .map(|(n, _)| n + 1)
+            .collect();
+        let (applied, tear) = if rng.random_bool(0.5) || wal_writes.is_empty() {
+            (rng.random_range(0..=pending.len()), rng.random_bool(0.5))
+        } else {
+            (wal_writes[rng.random_range(0..wal_writes.len())], true)
+        };
+        let mut rebuilt = Rebuilt {
+            records: journal.recs.len(),
+            pending: pending.len(),
+            applied,
+            ..Default::default()
+        };
+        let mut torn = None;
+        if tear
+            && applied > 0
+            && let Change::Write { file, offset, data } = journal.change(pending[applied - 1])
+        {
+            // A cut at a sector boundary strictly inside the write.
+            let first = offset / SECTOR + 1;
+            let last = (offset + data.len() as u64).div_ceil(SECTOR) - 1;
+            if first <= last {
+                let cut = rng.random_range(first..=last) * SECTOR;
+                torn = Some((cut - offset) as usize);
+                rebuilt.torn = true;
+                rebuilt.torn_wal = file.ends_with("-wal");
+            }
+        }
+        write_files(
+            &store.files_dir(),
+            &journal.rebuild(&self.base, applied, torn),
+        )?;
+        Ok(rebuilt)
+    }
+}
+
+/// How a power loss was rebuilt.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Rebuilt {
+    pub records: usize,
+    pub pending: usize,
+    pub applied: usize,
+    /// The last applied change was a write cut at a sector boundary...
+    pub torn: bool,
+    /// ...into the WAL.
+    pub torn_wal: bool,
+}
+
+/// One power-loss round on a store: its files before the run (the disk as the last clean
+/// state left it), and the shim's journal of the run.
+pub struct PowerLoss {
+    state: PathBuf,
+    base: Files,
+}
+
+impl PowerLoss {
+    /// Takes the store's files as they are now (no server running) as the disk's contents.
+    pub fn prepare(store: &Store, round: usize) -> anyhow::Result<PowerLoss> {
+        let state = store.scratch().join(format!("powerloss-{round}"));
+        std::fs::create_dir_all(&state)?;
+        let base = read_files(&store.files_dir())?;
+        // Kept beside the journal, to replay a failing round by hand.
+        std::fs::create_dir_all(state.join("base"))?;
+        write_files(&state.join("base"), &base)?;
+        Ok(PowerLoss { state, base })
+    }
+
+    fn journal(&self) -> PathBuf {
+        self.state.join("journal")
+    }
+
+    /// The environment that loads the shim into confab.
+    pub fn env(&self, store: &Store) -> anyhow::Result<Vec<(&'static str, String)>> {
+        shim_env(&store.files_dir(), &self.journal())
+    }
+
+    /// After the kill: reads the journal and checks it against the files the process left.
+    pub fn after_kill(self, store: &Store) -> anyhow::Result<Crashed> {
+        let journal = Journal::read(&self.journal())?;
+        journal.supported()?;
+        journal.check_complete(&self.base, &store.files_dir())?;
+        Ok(Crashed {
+            journal,
+            base: self.base,
+        })
+    }
+
+    /// Drops a passing round's journal and base (they can be large).
+    pub fn discard(store: &Store, round: usize) -> anyhow::Result<()> {
+        Ok(std::fs::remove_dir_all(
+            store.scratch().join(format!("powerloss-{round}")),
+        )?)
+    }
 }
