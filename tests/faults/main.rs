@@ -1,6 +1,6 @@
 //! Fault injection against the real `confab` binary: the promise that no write answered 2xx is
 //! ever lost, proved by killing the server (kill -9) under concurrent writes and by simulating
-//! power losses.
+//! power losses, and the webhook outbox's at-least-once, in-order delivery across crashes.
 //!
 //! Black-box: the tests start `confab` as a child process and speak HTTP to it; they know its
 //! command line and its API, not its code. The store under test is a parameter
@@ -16,7 +16,9 @@ mod api;
 mod campaign;
 mod check;
 mod harness;
+mod outbox;
 mod powerloss;
+mod receiver;
 mod selftest;
 mod workload;
 
@@ -54,6 +56,13 @@ fn power_loss_disk() {
 fn power_loss_process() {
     run_test("power-loss", SQLITE_PROCESS, async |store, seed| {
         campaign::power_loss(store, seed, rounds(3)).await
+    });
+}
+
+#[test]
+fn webhook_outbox_across_crashes() {
+    run_test("outbox", SQLITE_DISK, async |store, seed| {
+        outbox::outbox(store, seed, rounds(2)).await
     });
 }
 

@@ -19,9 +19,9 @@ pub const SETUP: usize = usize::MAX;
 /// Shared conversations per round, which every writer posts into.
 const SHARED: usize = 3;
 /// A round's kill waits until at least this many writes were answered...
-const MIN_ANSWERED: usize = 20;
+pub const MIN_ANSWERED: usize = 20;
 /// ...for at most this long.
-const MAX_WAIT: Duration = Duration::from_secs(30);
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug)]
 pub enum Op {
