@@ -8,8 +8,8 @@
 //!
 //! Each test prints one summary line (rounds, answered writes, lost, present but unanswered,
 //! and the seed) to stderr, past the test harness's capture. `CONFAB_FAULT_ROUNDS=300` runs
-//! every campaign that many rounds; `CONFAB_FAULT_SEED` replays a run's random choices (not its
-//! timing).
+//! every campaign that many rounds (the soak: `scripts/soak`); `CONFAB_FAULT_SEED` replays a
+//! run's random choices (not its timing).
 #![cfg(target_os = "linux")]
 
 mod api;
