@@ -297,10 +297,11 @@ fn in_transaction<T>(
     job: impl FnOnce(&mut PgTx) -> Result<T>,
 ) -> Result<(T, bool)> {
     conn.client.batch_execute("BEGIN")?;
-    let mut tx = PgTx::new(conn, now);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut tx)));
-    let queued = tx.queued_webhooks.get();
-    drop(tx);
+    let (outcome, queued) = {
+        let mut tx = PgTx::new(conn, now);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut tx)));
+        (outcome, tx.queued_webhooks.get())
+    };
     match outcome {
         Ok(Ok(value)) => {
             if queued {

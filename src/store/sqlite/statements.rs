@@ -1,6 +1,9 @@
 //! [`Sql`]: the one way a job runs SQL on this engine, on the writer's connection or on a read
 //! connection.
 //!
+//! Statements whose SQL is built at run time (a list's filters, a page's bounds) are prepared
+//! through rusqlite's cache, which finds them by their text (`sql::Keyset`).
+//!
 //! On the writer's connection every statement is kept prepared and found by where its SQL text
 //! lives rather than by the text itself (docs/design.md, "Statements kept by address").
 //! rusqlite's `prepare_cached` trims the SQL, hashes all of it to take the statement out of its
@@ -30,8 +33,11 @@ pub struct Sql<'conn> {
     /// The writer's statements by their text's address and length; `None` on a read
     /// connection. A statement in use is out of its slot (`None`) until its `Kept` drops.
     /// foldhash, not std's SipHash: std's took a fifth of what it saved.
-    kept: Option<RefCell<foldhash::HashMap<(usize, usize), Option<Statement<'conn>>>>>,
+    kept: Option<RefCell<KeptStatements<'conn>>>,
 }
+
+/// The writer's statements by their SQL text's address and length; `None` while in use.
+type KeptStatements<'conn> = foldhash::HashMap<(usize, usize), Option<Statement<'conn>>>;
 
 impl<'conn> Sql<'conn> {
     /// The writer's connection: statements kept by the address of their SQL.
@@ -68,12 +74,6 @@ impl<'conn> Sql<'conn> {
         }))
     }
 
-    /// A statement whose SQL is built at run time (a list's filters, a page's bounds), through
-    /// rusqlite's cache, which finds it by its text.
-    pub fn prepare_built(&self, sql: &str) -> rusqlite::Result<CachedStatement<'conn>> {
-        self.conn.prepare_cached(sql)
-    }
-
     /// The one row `sql` finds, or `None`.
     pub fn optional<T>(
         &self,
@@ -85,16 +85,6 @@ impl<'conn> Sql<'conn> {
             .prepare_cached(sql)?
             .query_row(params, map)
             .optional()?)
-    }
-
-    /// The one row a built `sql` finds, or `None`.
-    pub fn optional_built<T>(
-        &self,
-        sql: &str,
-        params: &[&dyn ToSql],
-        map: impl FnOnce(&Row) -> rusqlite::Result<T>,
-    ) -> Result<Option<T>> {
-        Ok(self.prepare_built(sql)?.query_row(params, map).optional()?)
     }
 
     /// Every row `sql` finds.
