@@ -21,8 +21,8 @@ use super::conversations::{self, ConversationParams};
 use super::participants::CreateParams;
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::participants::{self, NewParticipant};
 use crate::error::{Code, Error, Result};
-use crate::store::participants::{self, NewParticipant};
 
 /// At most this many `Participant` parameters in one request (`TooManyParticipantsAtOnce`).
 const MAX_PARTICIPANTS: usize = 10;

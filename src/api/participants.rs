@@ -10,13 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use super::scope::Scope;
 use crate::app::AppState;
+use crate::domain::participants::{
+    self, AddressChange, NewParticipant, ParticipantUpdate, address_equals_proxy, channel_mismatch,
+    channel_of, identity_not_acceptable, projected_on_bound_participant, role_not_found,
+    without_channel,
+};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid};
-use crate::store::participants::{
-    self, AddressChange, Binding, NewParticipant, ParticipantRow, ParticipantUpdate,
-    address_equals_proxy, channel_mismatch, channel_of, identity_not_acceptable,
-    projected_on_bound_participant, role_not_found, without_channel,
-};
+use crate::store::participants::{Binding, ParticipantRow};
 use crate::webhook_events::EventType;
 use crate::webhooks::pre_action;
 use crate::wire::form::keep_empty;

@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod media;
 pub mod messages;
 pub mod outbound;
+pub mod participants;
 pub mod receipts;
 pub mod roles;
 pub mod service_configuration;

@@ -8,6 +8,7 @@ use super::users::Reachability;
 use crate::states::{ConversationState, ReceiptStatus};
 use crate::store::conversations::ConversationRow;
 use crate::store::messages::MessageRow;
+use crate::store::participants::{Binding, ParticipantRow};
 use crate::store::receipts::Outbound;
 use crate::store::users::UserRow;
 use crate::webhook_events::EventType;
@@ -112,6 +113,67 @@ pub fn state_updated(
         ("StateUpdated", date(now)),
         ("Reason", Some(reason.to_string())),
     ]
+}
+
+/// A participant (`onParticipantAdded`, `onParticipantUpdate`, `onParticipantRemove`):
+/// `MessagingBinding.Type` is upper case (`SMS`, `WHATSAPP`), and `CHAT` for a participant
+/// without a binding.
+pub fn participant(row: &ParticipantRow) -> Params {
+    let binding = row.binding.as_ref();
+    let field = |f: fn(&Binding) -> &Option<String>| binding.and_then(|b| f(b).clone());
+    vec![
+        ("ConversationSid", Some(row.conversation_sid.clone())),
+        ("ParticipantSid", Some(row.sid.clone())),
+        ("DateCreated", date(row.date_created)),
+        ("DateUpdated", date(row.date_updated)),
+        ("Identity", row.identity.clone()),
+        ("RoleSid", row.role_sid.clone()),
+        ("Attributes", Some(row.attributes.clone())),
+        ("MessagingBinding.ProxyAddress", field(|b| &b.proxy_address)),
+        ("MessagingBinding.Address", field(|b| &b.address)),
+        (
+            "MessagingBinding.ProjectedAddress",
+            field(|b| &b.projected_address),
+        ),
+        (
+            "MessagingBinding.Type",
+            Some(binding.map_or("CHAT".to_string(), |b| b.kind.to_uppercase())),
+        ),
+    ]
+}
+
+/// `onParticipantAdd`: the participant about to be added, before it has a SID.
+pub fn participant_add(row: &ParticipantRow) -> Params {
+    const ON_PARTICIPANT_ADD: &[&str] = &[
+        "ConversationSid",
+        "Identity",
+        "RoleSid",
+        "Attributes",
+        "MessagingBinding.ProxyAddress",
+        "MessagingBinding.Address",
+        "MessagingBinding.ProjectedAddress",
+        "MessagingBinding.Type",
+    ];
+    only(participant(row), ON_PARTICIPANT_ADD)
+}
+
+/// `onParticipantUpdated`, and `onParticipantRemoved` before its `DateRemoved`: twilio-behavior.md
+/// 17.4 lists each as "the above plus ...", the row above, as its user events chain
+/// `onUserAdded` → `onUserUpdate` → `onUserUpdated`.
+pub fn participant_updated(row: &ParticipantRow) -> Params {
+    let mut params = participant(row);
+    params.push((
+        "LastReadMessageIndex",
+        row.last_read_message_index.map(|i| i.to_string()),
+    ));
+    params
+}
+
+/// `onParticipantRemoved`.
+pub fn participant_removed(row: &ParticipantRow, now: i64) -> Params {
+    let mut params = participant_updated(row);
+    params.push(("DateRemoved", date(now)));
+    params
 }
 
 /// A message's `media` array (JSON text) as webhooks send it: the same items with PascalCase

@@ -120,6 +120,16 @@ impl PgTx<'_> {
         };
         row.as_ref().map(map_row).transpose()
     }
+
+    /// The conversations of these ids, in one query (for lists that join a page of rows to
+    /// their conversations, as ParticipantConversations does).
+    pub(super) fn conversations_by_ids(&self, ids: &[i64]) -> Result<Vec<ConversationRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.query(select!("WHERE c.id = ANY($1)"), &[&ids])?;
+        rows.iter().map(map_row).collect()
+    }
 }
 
 impl ConversationStore for PgTx<'_> {
