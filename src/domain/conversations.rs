@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::events::{self, Site};
-use super::{services, webhook_params};
+use super::{participants, services, webhook_params};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, new_sid};
 use crate::states::ConversationState;
@@ -252,6 +252,7 @@ pub async fn update(
             let row = updated(&current, change, tx.now());
             tx.update_conversation(&row)
                 .map_err(|e| unique_name_taken(e, row.unique_name.as_deref()))?;
+            participants::release_if_closed(tx, &row)?;
             let params = webhook_params::conversation(&row);
             events::post_action(
                 tx,

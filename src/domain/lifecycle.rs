@@ -6,6 +6,7 @@
 use super::conversations::{self, site};
 use super::events;
 use super::outbound::RECEIPT_STEP_SECS;
+use super::participants;
 use super::webhook_params;
 use crate::error::{Error, Result};
 use crate::states::{ConversationState, ReceiptStatus};
@@ -74,6 +75,7 @@ fn fire_timers(tx: &mut dyn Tx) -> Result<usize> {
     for before in &due {
         let after = fired(before, now);
         tx.update_conversation(&after)?;
+        participants::release_if_closed(tx, &after)?;
         let tenant = system_tenant(&after.account_sid, &after.service_sid);
         conversations::state_updated(tx, &tenant, &after, before.state, "TIMER")?;
     }

@@ -216,6 +216,46 @@ fn check_binding_free(
     }
 }
 
+/// Whether the participant holds its binding's (address, proxy address) pair: while its
+/// conversation is not closed (twilio-behavior.md 10.2). The store keeps one holder per pair in
+/// the account, whatever else writes at the same time; the check above only names the holder
+/// first.
+fn holds_pair(conversation: &ConversationRow, row: &ParticipantRow) -> bool {
+    conversation.state != ConversationState::Closed
+        && row
+            .binding
+            .as_ref()
+            .is_some_and(|b| b.address.is_some() && b.proxy_address.is_some())
+}
+
+/// What the store's `Code::Conflict` on a participant means: a row has one unique key, by what
+/// it is. A pair's holder is named when the store could tell (the check before the write names
+/// it otherwise; this is the case of a write that raced another).
+fn taken(e: Error, row: &ParticipantRow) -> Error {
+    if e.code != Code::Conflict {
+        return e;
+    }
+    let binding = row.binding.as_ref();
+    let address = binding.and_then(|b| b.address.as_deref());
+    let proxy = binding.and_then(|b| b.proxy_address.as_deref());
+    match (address, proxy, e.detail) {
+        (Some(_), Some(_), Some(holder)) => Error::with(Code::BindingTaken, holder),
+        (Some(_), Some(_), None) => Error::new(Code::BindingTaken),
+        (Some(address), None, _) => Error::with(Code::GroupParticipantExists, address),
+        (None, _, _) => identity_taken(row.identity.as_deref().unwrap_or_default()),
+    }
+}
+
+/// A conversation that closes gives up the pairs its participants held, in the job that closes
+/// it: another conversation may take them from then on (twilio-behavior.md 10.2). Closed is
+/// final, so they are never held again.
+pub fn release_if_closed(tx: &mut dyn Tx, conversation: &ConversationRow) -> Result<()> {
+    if conversation.state == ConversationState::Closed {
+        tx.release_bindings(conversation.id)?;
+    }
+    Ok(())
+}
+
 /// Where a participant event happened, for the outbox.
 fn site(row: &ParticipantRow) -> Site<'_> {
     Site {
@@ -322,9 +362,9 @@ pub fn add(
         row.user_sid = Some(user);
     }
     row.sid = new_sid(Prefix::Participant);
-    row.id = tx.insert_participant(&row).map_err(|e| {
-        e.on_conflict(|| identity_taken(row.identity.as_deref().unwrap_or_default()))
-    })?;
+    row.id = tx
+        .insert_participant(&row, holds_pair(conversation, &row))
+        .map_err(|e| taken(e, &row))?;
     let params = webhook_params::participant(&row);
     events::post_action(tx, tenant, site(&row), EventType::ParticipantAdded, params)?;
     Ok(row)
@@ -469,7 +509,8 @@ pub fn identity_not_acceptable() -> Error {
 }
 
 /// The binding after an update's proxy and projected address changes; a new proxy must make a
-/// pair no other open conversation holds.
+/// pair no other open conversation holds, and removing the proxy makes a group member, whose
+/// address no other group member of the conversation may have.
 fn updated_binding(
     tx: &dyn Tx,
     tenant: &Tenant,
@@ -478,9 +519,8 @@ fn updated_binding(
 ) -> Result<Option<Binding>> {
     let mut binding = current.binding.clone();
     if let Some(proxy) = change.proxy_address.clone() {
-        let adds = matches!(proxy, AddressChange::Set(_));
         change_proxy(&mut binding, proxy)?;
-        if let (true, Some(b)) = (adds, &binding) {
+        if let Some(b) = &binding {
             check_binding_free(tx, tenant, current.conversation_id, b, Some(current.id))?;
         }
     }
@@ -582,9 +622,8 @@ pub async fn update(
                 )?;
                 row.user_sid = Some(user);
             }
-            tx.update_participant(&row).map_err(|e| {
-                e.on_conflict(|| identity_taken(row.identity.as_deref().unwrap_or_default()))
-            })?;
+            tx.update_participant(&row, holds_pair(&conversation, &row))
+                .map_err(|e| taken(e, &row))?;
             let params = webhook_params::participant_updated(&row);
             events::post_action(
                 tx,
@@ -742,9 +781,7 @@ mod tests {
         );
     }
 
-    /// A removed participant's past messages stay, still naming it (twilio-behavior.md 10.3).
-    #[tokio::test]
-    async fn removing_a_participant_keeps_its_messages() {
+    async fn store_with_account(name: &str) -> (Store, Tenant) {
         let store = Store::open(
             &crate::store::Location::SqliteMemory,
             &Default::default(),
@@ -752,7 +789,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let account = super::super::accounts::create(&store, "messages".into())
+        let account = super::super::accounts::create(&store, name.into())
             .await
             .unwrap();
         let tenant = Tenant {
@@ -760,44 +797,111 @@ mod tests {
             service: crate::store::ServiceRef::Default,
             webhooks: false,
         };
-        let conversation =
-            conversations::create(&store, tenant.clone(), NewConversation::default())
-                .await
-                .unwrap();
-        let alice = create(
-            &store,
-            tenant.clone(),
-            conversation.sid.clone(),
-            NewParticipant {
-                identity: Some("alice".into()),
-                ..NewParticipant::default()
-            },
-        )
-        .await
-        .unwrap();
+        (store, tenant)
+    }
+
+    async fn new_conversation(store: &Store, tenant: &Tenant, new: NewConversation) -> String {
+        conversations::create(store, tenant.clone(), new)
+            .await
+            .unwrap()
+            .sid
+    }
+
+    fn reached_at(address: &str, proxy: Option<&str>) -> NewParticipant {
+        NewParticipant {
+            binding: Some(Binding {
+                kind: "sms".into(),
+                address: Some(address.into()),
+                proxy_address: proxy.map(str::to_string),
+                ..Binding::default()
+            }),
+            ..NewParticipant::default()
+        }
+    }
+
+    /// A removed participant's past messages stay, still naming it (twilio-behavior.md 10.3).
+    #[tokio::test]
+    async fn removing_a_participant_keeps_its_messages() {
+        let (store, tenant) = store_with_account("messages").await;
+        let conversation = new_conversation(&store, &tenant, NewConversation::default()).await;
+        let alice = NewParticipant {
+            identity: Some("alice".into()),
+            ..NewParticipant::default()
+        };
+        let alice = create(&store, tenant.clone(), conversation.clone(), alice)
+            .await
+            .unwrap();
         let said = super::super::messages::NewMessage {
             author: "alice".into(),
             body: Some("hi".into()),
             ..Default::default()
         };
         let said =
-            super::super::messages::create(&store, tenant.clone(), conversation.sid.clone(), said)
+            super::super::messages::create(&store, tenant.clone(), conversation.clone(), said)
                 .await
                 .unwrap();
-        delete(
-            &store,
-            tenant.clone(),
-            conversation.sid.clone(),
-            "alice".into(),
-        )
-        .await
-        .unwrap();
-        let kept = super::super::messages::fetch(&store, tenant, conversation.sid, said.sid)
+        delete(&store, tenant.clone(), conversation.clone(), "alice".into())
+            .await
+            .unwrap();
+        let kept = super::super::messages::fetch(&store, tenant, conversation, said.sid)
             .await
             .unwrap();
         assert_eq!(
             (kept.author, kept.participant_sid),
             ("alice".to_string(), Some(alice.sid))
+        );
+    }
+
+    /// A conversation closed by its timer gives up its pairs in the job that closes it: another
+    /// conversation may take them at once (the store would refuse a second holder otherwise).
+    #[tokio::test]
+    async fn a_conversation_closed_by_its_timer_releases_its_pairs() {
+        let (store, tenant) = store_with_account("timers").await;
+        let texter = || reached_at("+15550001", Some("+15559999"));
+        let closing = NewConversation {
+            timer_closed: Some(60),
+            ..NewConversation::default()
+        };
+        let closing = new_conversation(&store, &tenant, closing).await;
+        create(&store, tenant.clone(), closing.clone(), texter())
+            .await
+            .unwrap();
+        let next = new_conversation(&store, &tenant, NewConversation::default()).await;
+        let refused = create(&store, tenant.clone(), next.clone(), texter())
+            .await
+            .unwrap_err();
+        assert_eq!(refused, Error::with(Code::BindingTaken, &closing));
+        store.clock.advance(chrono::Duration::seconds(60)).unwrap();
+        assert_eq!(super::super::lifecycle::run_due(&store).await.unwrap(), 1);
+        create(&store, tenant, next, texter())
+            .await
+            .expect("the closed conversation released the pair");
+    }
+
+    /// A participant that gives up its proxy address becomes a group member of its
+    /// conversation, whose address no other group member may have.
+    #[tokio::test]
+    async fn removing_a_proxy_makes_a_group_member_that_must_be_alone() {
+        let (store, tenant) = store_with_account("groups").await;
+        let conversation = new_conversation(&store, &tenant, NewConversation::default()).await;
+        let member = reached_at("+15550001", None);
+        create(&store, tenant.clone(), conversation.clone(), member)
+            .await
+            .unwrap();
+        let texter = reached_at("+15550001", Some("+15559999"));
+        let texter = create(&store, tenant.clone(), conversation.clone(), texter)
+            .await
+            .unwrap();
+        let change = ParticipantUpdate {
+            proxy_address: Some(AddressChange::Remove),
+            ..ParticipantUpdate::default()
+        };
+        let refused = update(&store, tenant, conversation, texter.sid, change)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused,
+            Error::with(Code::GroupParticipantExists, "+15550001")
         );
     }
 }

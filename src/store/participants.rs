@@ -141,8 +141,9 @@ pub trait ParticipantStore {
         limit: i64,
     ) -> Result<i64>;
 
-    /// The SID of the conversation of the account, not closed, in which a participant other
-    /// than `except` has the (address, proxy address) pair, if any: the pair's holder.
+    /// The SID of the conversation in which a participant other than `except` holds the
+    /// (address, proxy address) pair in the account, if any: the pair's holder (see
+    /// [`ParticipantStore::insert_participant`]).
     fn binding_holder(
         &self,
         account_sid: &str,
@@ -163,14 +164,22 @@ pub trait ParticipantStore {
     /// The service configuration's `default_conversation_role_sid`, if set.
     fn default_conversation_role(&self, service_id: i64) -> Result<Option<String>>;
 
-    /// Inserts the participant (its `id` is ignored) and returns its id. `Code::Conflict` if
-    /// its identity is in the conversation already.
-    fn insert_participant(&mut self, row: &ParticipantRow) -> Result<i64>;
+    /// Inserts the participant (its `id` is ignored) and returns its id. With `holds_pair`, the
+    /// participant holds its binding's (address, proxy address) pair in its account, which the
+    /// engine keeps for one participant at a time, whatever else is written at once (a unique
+    /// key, not a check). `Code::Conflict` if a unique key refuses the row; a row has at most one
+    /// such key: a chat participant's identity in its conversation, the pair it holds (the
+    /// error's detail is then the holder's conversation SID, when the engine can tell), or a
+    /// group member's address (an address without proxy) in its conversation.
+    fn insert_participant(&mut self, row: &ParticipantRow, holds_pair: bool) -> Result<i64>;
 
     /// Writes the participant's identity, User, attributes, role, binding (but its name and
-    /// level, which never change), read horizon and dates (found by its id). `Code::Conflict`
-    /// if its identity is in the conversation already.
-    fn update_participant(&mut self, row: &ParticipantRow) -> Result<()>;
+    /// level, which never change), read horizon and dates (found by its id), and whether it
+    /// holds its pair. `Code::Conflict` as for [`ParticipantStore::insert_participant`].
+    fn update_participant(&mut self, row: &ParticipantRow, holds_pair: bool) -> Result<()>;
+
+    /// The conversation's participants hold their pairs no more: it is closed.
+    fn release_bindings(&mut self, conversation_id: i64) -> Result<()>;
 
     /// Deletes the participant; its messages keep naming it.
     fn delete_participant(&mut self, id: i64) -> Result<()>;

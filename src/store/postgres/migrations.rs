@@ -6,7 +6,10 @@
 use postgres::Client;
 
 /// Append only: each entry runs once, in order, in one transaction with its version.
-const MIGRATIONS: &[&str] = &[include_str!("schema/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema/0001_initial.sql"),
+    include_str!("schema/0002_participant_routing.sql"),
+];
 
 /// The advisory lock's key: "confab" in ASCII, so that no other application's lock is ours.
 const LOCK_KEY: i64 = 0x636f_6e66_6162;

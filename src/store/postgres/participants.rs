@@ -92,6 +92,12 @@ impl<'a> BindingColumns<'a> {
     }
 }
 
+/// `routing_account_sid`: the account's SID while the participant holds its pair (the
+/// `participants_routing` key, schema/0002_participant_routing.sql), NULL otherwise.
+fn routing_account_sid(row: &ParticipantRow, holds_pair: bool) -> Option<&str> {
+    holds_pair.then_some(row.account_sid.as_str())
+}
+
 /// The columns ListParticipantConversation renders of a participant.
 const LISTED_SELECT: &str = "SELECT p.id, p.sid, p.conversation_id, p.identity, p.user_sid,
     p.binding_type, p.binding_address, p.binding_proxy_address, p.binding_projected_address,
@@ -207,12 +213,12 @@ impl ParticipantStore for PgTx<'_> {
         proxy_address: &str,
         except: Option<i64>,
     ) -> Result<Option<String>> {
+        // Along `participants_routing`: the key the database keeps unique.
         let row = self.query_opt(
             "SELECT c.sid FROM participants p JOIN conversations c ON c.id = p.conversation_id
-             JOIN services s ON s.id = c.service_id
-             WHERE p.binding_address = $1 AND p.binding_proxy_address = $2 AND c.state <> 'closed'
-               AND s.account_sid = $3 AND p.id <> $4 LIMIT 1",
-            &[&address, &proxy_address, &account_sid, &except.unwrap_or(0)],
+             WHERE p.routing_account_sid = $1 AND p.binding_address = $2
+               AND p.binding_proxy_address = $3 AND p.id <> $4",
+            &[&account_sid, &address, &proxy_address, &except.unwrap_or(0)],
         )?;
         Ok(row.map(|r| r.get(0)))
     }
@@ -239,13 +245,16 @@ impl ParticipantStore for PgTx<'_> {
         Ok(row.and_then(|r| r.get(0)))
     }
 
-    fn insert_participant(&mut self, row: &ParticipantRow) -> Result<i64> {
+    /// A pair's holder is not named on a conflict: the failed statement has ended the
+    /// transaction, and the check before the write names it in every case but a race.
+    fn insert_participant(&mut self, row: &ParticipantRow, holds_pair: bool) -> Result<i64> {
         let binding = BindingColumns::of(row);
         let inserted = self.query_one(
             "INSERT INTO participants (sid, conversation_id, service_id, identity, user_sid, attributes,
                  role_sid, binding_type, binding_address, binding_proxy_address,
-                 binding_projected_address, binding_name, binding_level, date_created, date_updated)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                 binding_projected_address, binding_name, binding_level, date_created, date_updated,
+                 routing_account_sid)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              RETURNING id",
             &[
                 &row.sid,
@@ -263,19 +272,21 @@ impl ParticipantStore for PgTx<'_> {
                 &binding.level,
                 &row.date_created,
                 &row.date_updated,
+                &routing_account_sid(row, holds_pair),
             ],
         )?;
         Ok(inserted.get(0))
     }
 
-    fn update_participant(&mut self, row: &ParticipantRow) -> Result<()> {
+    fn update_participant(&mut self, row: &ParticipantRow, holds_pair: bool) -> Result<()> {
         let binding = BindingColumns::of(row);
         self.execute(
             "UPDATE participants SET identity = $1, user_sid = $2, attributes = $3, role_sid = $4,
                  binding_type = $5, binding_address = $6, binding_proxy_address = $7,
                  binding_projected_address = $8, last_read_message_index = $9,
-                 last_read_timestamp = $10, date_created = $11, date_updated = $12
-             WHERE id = $13",
+                 last_read_timestamp = $10, date_created = $11, date_updated = $12,
+                 routing_account_sid = $13
+             WHERE id = $14",
             &[
                 &row.identity,
                 &row.user_sid,
@@ -289,6 +300,7 @@ impl ParticipantStore for PgTx<'_> {
                 &row.last_read_timestamp,
                 &row.date_created,
                 &row.date_updated,
+                &routing_account_sid(row, holds_pair),
                 &row.id,
             ],
         )?;
@@ -297,6 +309,15 @@ impl ParticipantStore for PgTx<'_> {
 
     fn delete_participant(&mut self, id: i64) -> Result<()> {
         self.execute("DELETE FROM participants WHERE id = $1", &[&id])?;
+        Ok(())
+    }
+
+    fn release_bindings(&mut self, conversation_id: i64) -> Result<()> {
+        self.execute(
+            "UPDATE participants SET routing_account_sid = NULL
+             WHERE conversation_id = $1 AND routing_account_sid IS NOT NULL",
+            &[&conversation_id],
+        )?;
         Ok(())
     }
 

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0006_message_receipt_count.sql"),
     include_str!("schema/0007_webhook_queues.sql"),
     include_str!("schema/0008_clock.sql"),
+    include_str!("schema/0009_participant_routing.sql"),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -57,5 +58,47 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(counts, [(1, 0), (2, 3)]);
+    }
+
+    /// A store made before 0009 keeps its pairs held: a participant with an address and a
+    /// proxy address in a conversation that is not closed holds its pair for its account; one
+    /// in a closed conversation, a group member and a chat participant hold none.
+    #[test]
+    fn pairs_of_open_conversations_are_held_by_existing_participants() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..8] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 8).unwrap();
+        // The accounts these services would hang from do not matter here.
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        conn.execute_batch(
+            "INSERT INTO services (id, sid, account_sid, friendly_name, date_created, date_updated)
+                 VALUES (1, 'IS1', 'AC1', 'default', 0, 0);
+             INSERT INTO conversations (id, sid, service_id, attributes, state, date_created, date_updated)
+                 VALUES (1, 'CH1', 1, '{}', 'active', 0, 0), (2, 'CH2', 1, '{}', 'inactive', 0, 0),
+                        (3, 'CH3', 1, '{}', 'closed', 0, 0);
+             INSERT INTO participants (id, sid, conversation_id, service_id, identity, attributes,
+                     binding_type, binding_address, binding_proxy_address, date_created, date_updated)
+                 VALUES (1, 'MB1', 1, 1, NULL, '{}', 'sms', '+1555', '+1999', 0, 0),
+                        (2, 'MB2', 2, 1, NULL, '{}', 'sms', '+1556', '+1999', 0, 0),
+                        (3, 'MB3', 3, 1, NULL, '{}', 'sms', '+1555', '+1999', 0, 0),
+                        (4, 'MB4', 1, 1, NULL, '{}', 'sms', '+1557', NULL, 0, 0),
+                        (5, 'MB5', 1, 1, 'alice', '{}', NULL, NULL, NULL, 0, 0);",
+        )
+        .unwrap();
+        run(&mut conn).unwrap();
+        let held: Vec<(i64, Option<String>)> = conn
+            .prepare("SELECT id, routing_account_sid FROM participants ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let ac1 = || Some("AC1".to_string());
+        assert_eq!(
+            held,
+            [(1, ac1()), (2, ac1()), (3, None), (4, None), (5, None)]
+        );
     }
 }

@@ -85,13 +85,10 @@ impl<'a> BindingColumns<'a> {
     }
 }
 
-/// A unique key refused the row: the conversation has the identity already.
-fn conflict_on_unique(e: rusqlite::Error) -> Error {
-    if is_unique_violation(&e) {
-        Error::new(Code::Conflict)
-    } else {
-        e.into()
-    }
+/// `routing_account_sid`: the account's SID while the participant holds its pair (the
+/// `participants_routing` key, schema/0009_participant_routing.sql), NULL otherwise.
+fn routing_account_sid(row: &ParticipantRow, holds_pair: bool) -> Option<&str> {
+    holds_pair.then_some(row.account_sid.as_str())
 }
 
 static BY_SID: LazyLock<String> =
@@ -198,12 +195,12 @@ impl ParticipantStore for SqliteTx<'_, '_> {
         proxy_address: &str,
         except: Option<i64>,
     ) -> Result<Option<String>> {
+        // Along `participants_routing`: the key the database keeps unique.
         self.tx.optional(
             "SELECT c.sid FROM participants p JOIN conversations c ON c.id = p.conversation_id
-             JOIN services s ON s.id = c.service_id
-             WHERE p.binding_address = ?1 AND p.binding_proxy_address = ?2 AND c.state != 'closed'
-               AND s.account_sid = ?3 AND p.id != ?4 LIMIT 1",
-            &[&address, &proxy_address, &account_sid, &except.unwrap_or(0)],
+             WHERE p.routing_account_sid = ?1 AND p.binding_address = ?2
+               AND p.binding_proxy_address = ?3 AND p.id != ?4",
+            &[&account_sid, &address, &proxy_address, &except.unwrap_or(0)],
             |r| r.get(0),
         )
     }
@@ -232,14 +229,16 @@ impl ParticipantStore for SqliteTx<'_, '_> {
         Ok(role.flatten())
     }
 
-    fn insert_participant(&mut self, row: &ParticipantRow) -> Result<i64> {
+    fn insert_participant(&mut self, row: &ParticipantRow, holds_pair: bool) -> Result<i64> {
         let binding = BindingColumns::of(row);
-        self.tx
+        let inserted = self
+            .tx
             .prepare_cached(
                 "INSERT INTO participants (sid, conversation_id, service_id, identity, user_sid, attributes,
                      role_sid, binding_type, binding_address, binding_proxy_address,
-                     binding_projected_address, binding_name, binding_level, date_created, date_updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                     binding_projected_address, binding_name, binding_level, date_created, date_updated,
+                     routing_account_sid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?
             .execute(rusqlite::params![
                 row.sid,
@@ -257,20 +256,25 @@ impl ParticipantStore for SqliteTx<'_, '_> {
                 binding.level,
                 row.date_created,
                 row.date_updated,
-            ])
-            .map_err(conflict_on_unique)?;
-        Ok(self.tx.last_insert_rowid())
+                routing_account_sid(row, holds_pair),
+            ]);
+        match inserted {
+            Ok(_) => Ok(self.tx.last_insert_rowid()),
+            Err(e) => Err(self.refused(e, row, holds_pair)),
+        }
     }
 
-    fn update_participant(&mut self, row: &ParticipantRow) -> Result<()> {
+    fn update_participant(&mut self, row: &ParticipantRow, holds_pair: bool) -> Result<()> {
         let binding = BindingColumns::of(row);
-        self.tx
+        let updated = self
+            .tx
             .prepare_cached(
                 "UPDATE participants SET identity = ?1, user_sid = ?2, attributes = ?3, role_sid = ?4,
                      binding_type = ?5, binding_address = ?6, binding_proxy_address = ?7,
                      binding_projected_address = ?8, last_read_message_index = ?9,
-                     last_read_timestamp = ?10, date_created = ?11, date_updated = ?12
-                 WHERE id = ?13",
+                     last_read_timestamp = ?10, date_created = ?11, date_updated = ?12,
+                     routing_account_sid = ?13
+                 WHERE id = ?14",
             )?
             .execute(rusqlite::params![
                 row.identity,
@@ -285,15 +289,27 @@ impl ParticipantStore for SqliteTx<'_, '_> {
                 row.last_read_timestamp,
                 row.date_created,
                 row.date_updated,
+                routing_account_sid(row, holds_pair),
                 row.id,
-            ])
-            .map_err(conflict_on_unique)?;
-        Ok(())
+            ]);
+        match updated {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.refused(e, row, holds_pair)),
+        }
     }
 
     fn delete_participant(&mut self, id: i64) -> Result<()> {
         self.tx
             .run("DELETE FROM participants WHERE id = ?1", &[&id])?;
+        Ok(())
+    }
+
+    fn release_bindings(&mut self, conversation_id: i64) -> Result<()> {
+        self.tx.run(
+            "UPDATE participants SET routing_account_sid = NULL
+             WHERE conversation_id = ?1 AND routing_account_sid IS NOT NULL",
+            &[&conversation_id],
+        )?;
         Ok(())
     }
 
@@ -360,6 +376,31 @@ fn map_listed(row: &Row) -> rusqlite::Result<ListedParticipant> {
 type ConversationsById = foldhash::HashMap<i64, Arc<ConversationRow>>;
 
 impl SqliteTx<'_, '_> {
+    /// The error of a write a unique key may have refused: `Code::Conflict`, naming the pair's
+    /// holder when the row holds a pair (a row has no other unique key then; SQLite names no
+    /// constraint). The statement failed alone, so the holder can still be looked up; the
+    /// check before the write finds it first, and this runs only when the check was bypassed.
+    fn refused(&self, e: rusqlite::Error, row: &ParticipantRow, holds_pair: bool) -> Error {
+        if !is_unique_violation(&e) {
+            return e.into();
+        }
+        let pair = row
+            .binding
+            .as_ref()
+            .and_then(|b| b.address.as_deref().zip(b.proxy_address.as_deref()));
+        let holder = match pair {
+            Some((address, proxy)) if holds_pair => {
+                self.binding_holder(&row.account_sid, address, proxy, Some(row.id))
+            }
+            _ => Ok(None),
+        };
+        match holder {
+            Ok(Some(conversation_sid)) => Error::with(Code::Conflict, conversation_sid),
+            Ok(None) => Error::new(Code::Conflict),
+            Err(lookup_failed) => lookup_failed,
+        }
+    }
+
     /// The conversations of a page of participants. A read takes them from the cache where it
     /// has them (decoding a conversation's 19 columns for every row was most of a
     /// ParticipantConversations page's SQLite time), the others in one query, offered to the
@@ -442,6 +483,7 @@ mod tests {
     use crate::domain::participants::{
         NewParticipant, ParticipantUpdate, create, create_conversation_with, delete, update,
     };
+    use crate::sid::{Prefix, new_sid};
     use crate::store::{Location, ServiceRef, Store};
 
     /// The SQLite engine under a store: what only SQL can set up or see.
@@ -657,5 +699,105 @@ mod tests {
             assert_eq!(get(i, "EventType").as_deref(), Some(*event));
             assert_eq!(get(i, "Source").as_deref(), Some("API"));
         }
+    }
+
+    /// A participant of `conversation` reached at `address`, through `proxy` if any, as the
+    /// domain would write it.
+    fn reached_at(
+        conversation: &ConversationRow,
+        address: &str,
+        proxy: Option<&str>,
+    ) -> ParticipantRow {
+        ParticipantRow {
+            id: 0,
+            sid: new_sid(Prefix::Participant),
+            account_sid: conversation.account_sid.clone(),
+            service_id: conversation.service_id,
+            service_sid: conversation.service_sid.clone(),
+            conversation_id: conversation.id,
+            conversation_sid: conversation.sid.clone(),
+            identity: None,
+            user_sid: None,
+            attributes: "{}".into(),
+            role_sid: None,
+            binding: Some(Binding {
+                kind: "sms".into(),
+                address: Some(address.into()),
+                proxy_address: proxy.map(str::to_string),
+                ..Binding::default()
+            }),
+            last_read_message_index: None,
+            last_read_timestamp: None,
+            date_created: 0,
+            date_updated: 0,
+        }
+    }
+
+    /// Inserts `row` in a job of its own, through the store's interface alone: no check of the
+    /// domain's runs first, as when two nodes race past it.
+    async fn insert(store: &Store, row: &ParticipantRow, holds_pair: bool) -> Result<i64> {
+        let row = row.clone();
+        store
+            .write(move |tx| tx.insert_participant(&row, holds_pair))
+            .await
+    }
+
+    /// The database keeps one holder per pair in the account, whatever the checks before a
+    /// write would have said: a second holder is refused, by insert or by update, naming the
+    /// holder; a participant that holds nothing (its conversation is closed) may have the
+    /// pair; a released pair is free again. A group member's address is the conversation's
+    /// once.
+    #[tokio::test]
+    async fn the_database_refuses_a_second_holder_even_past_the_checks() {
+        let (store, tenant) = store_with_account("routing", false).await;
+        let mut open = Vec::new();
+        for _ in 0..3 {
+            let conversation =
+                conversations::create(&store, tenant.clone(), NewConversation::default())
+                    .await
+                    .unwrap();
+            open.push(conversation);
+        }
+        let (first, second, third) = (&open[0], &open[1], &open[2]);
+        let (address, proxy) = ("+15550001", Some("+15559999"));
+        insert(&store, &reached_at(first, address, proxy), true)
+            .await
+            .unwrap();
+        let second_holder = reached_at(second, address, proxy);
+        let refused = insert(&store, &second_holder, true).await.unwrap_err();
+        assert_eq!(refused, Error::with(Code::Conflict, &first.sid));
+
+        // Another proxy is another pair; moving onto the held one is refused as well.
+        let mut elsewhere = reached_at(third, address, Some("+15558888"));
+        elsewhere.id = insert(&store, &elsewhere, true).await.unwrap();
+        let mut moved = elsewhere.clone();
+        moved.binding.as_mut().unwrap().proxy_address = proxy.map(str::to_string);
+        let update = moved.clone();
+        let refused = store
+            .write(move |tx| tx.update_participant(&update, true))
+            .await
+            .unwrap_err();
+        assert_eq!(refused, Error::with(Code::Conflict, &first.sid));
+
+        // What holds nothing does not collide; once released, the pair is free.
+        insert(&store, &second_holder, false).await.unwrap();
+        let first_id = first.id;
+        store
+            .write(move |tx| tx.release_bindings(first_id))
+            .await
+            .unwrap();
+        store
+            .write(move |tx| tx.update_participant(&moved, true))
+            .await
+            .expect("the released pair is free");
+
+        let member = reached_at(first, "+15550002", None);
+        insert(&store, &member, false).await.unwrap();
+        let again = reached_at(first, "+15550002", None);
+        let refused = insert(&store, &again, false).await.unwrap_err();
+        assert_eq!(refused, Error::new(Code::Conflict));
+        insert(&store, &reached_at(second, "+15550002", None), false)
+            .await
+            .expect("another conversation's group member");
     }
 }
