@@ -485,6 +485,7 @@ mod tests {
     };
     use crate::sid::{Prefix, new_sid};
     use crate::store::{Location, ServiceRef, Store};
+    use crate::webhook_events::EventType;
 
     /// The SQLite engine under a store: what only SQL can set up or see.
     fn engine(store: &Store) -> &Engine {
@@ -494,11 +495,10 @@ mod tests {
         engine
     }
 
-    /// Runs `sql` on the store's writer.
-    async fn execute(store: &Store, sql: &'static str, account_sid: &str) {
-        let account_sid = account_sid.to_string();
+    /// Runs `sql` on the store's writer, with these parameters.
+    async fn execute<const N: usize>(store: &Store, sql: &'static str, params: [String; N]) {
         engine(store)
-            .write(move |tx| Ok(tx.tx.execute(sql, [account_sid])?))
+            .write(move |tx| Ok(tx.tx.execute(sql, rusqlite::params_from_iter(params))?))
             .await
             .unwrap();
     }
@@ -579,7 +579,7 @@ mod tests {
         execute(
             &store,
             "UPDATE account_configurations SET default_messaging_service_sid = NULL WHERE account_sid = ?1",
-            &tenant.account_sid,
+            [tenant.account_sid.clone()],
         )
         .await;
         let bare = conversations::create(&store, tenant.clone(), NewConversation::default())
@@ -600,12 +600,22 @@ mod tests {
     #[tokio::test]
     async fn participant_changes_queue_their_events() {
         let (store, with_webhooks) = store_with_account("events", true).await;
+        let filters = [
+            EventType::ParticipantAdded,
+            EventType::ParticipantUpdated,
+            EventType::ParticipantRemoved,
+            EventType::ConversationAdded,
+        ]
+        .map(EventType::as_str);
         execute(
             &store,
             "UPDATE service_webhooks SET post_webhook_url = 'https://hooks.example/post', method = 'POST',
-                 filters = '[\"onParticipantAdded\",\"onParticipantUpdated\",\"onParticipantRemoved\",\"onConversationAdded\"]'
+                 filters = ?2
              WHERE service_id = (SELECT s.id FROM services s WHERE s.account_sid = ?1)",
-            &with_webhooks.account_sid,
+            [
+                with_webhooks.account_sid.clone(),
+                serde_json::to_string(&filters).unwrap(),
+            ],
         )
         .await;
         let conversation = create_conversation_with(
@@ -656,16 +666,14 @@ mod tests {
             .await
             .unwrap();
         let events: Vec<&str> = queued.iter().map(|(e, _)| e.as_str()).collect();
-        assert_eq!(
-            events,
-            [
-                "onConversationAdded",
-                "onParticipantAdded",
-                "onParticipantAdded",
-                "onParticipantUpdated",
-                "onParticipantRemoved"
-            ]
-        );
+        let expected = [
+            EventType::ConversationAdded,
+            EventType::ParticipantAdded,
+            EventType::ParticipantAdded,
+            EventType::ParticipantUpdated,
+            EventType::ParticipantRemoved,
+        ];
+        assert_eq!(events, expected.map(EventType::as_str));
         let params =
             |i: usize| -> Vec<(String, String)> { serde_json::from_str(&queued[i].1).unwrap() };
         let get = |i: usize, key: &str| {
