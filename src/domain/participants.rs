@@ -9,10 +9,10 @@ use std::sync::Arc;
 use super::conversations::{self, NewConversation};
 use super::events::{self, Site};
 use super::webhook_params::{self, Params};
-use super::{roles, services, users};
+use super::{roles, service_configuration, services, users};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
-use crate::states::ConversationState;
+use crate::states::{ConversationState, RoleType};
 use crate::store::conversations::ConversationRow;
 use crate::store::participants::{
     Binding, ListedParticipant, Lookup, ParticipantRef, ParticipantRow,
@@ -124,15 +124,16 @@ fn participant_role(
 ) -> Result<Option<String>> {
     match requested {
         Some(role_sid) => match roles::find(tx, service_id, role_sid)? {
-            Some(role) if role.role_type == CONVERSATION_ROLE => Ok(Some(role.sid)),
+            Some(role) if RoleType::parse(&role.role_type) == Some(RoleType::Conversation) => {
+                Ok(Some(role.sid))
+            }
             _ => Err(role_not_found(role_sid)),
         },
-        None => tx.default_conversation_role(service_id),
+        None => {
+            Ok(service_configuration::configuration(tx, service_id)?.default_conversation_role_sid)
+        }
     }
 }
-
-/// The type of the roles participants are given (users are given `service` roles).
-const CONVERSATION_ROLE: &str = "conversation";
 
 pub fn role_not_found(role_sid: &str) -> Error {
     Error::with(Code::ConversationRoleNotFound, role_sid)

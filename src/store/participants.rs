@@ -161,9 +161,6 @@ pub trait ParticipantStore {
         except: Option<i64>,
     ) -> Result<bool>;
 
-    /// The service configuration's `default_conversation_role_sid`, if set.
-    fn default_conversation_role(&self, service_id: i64) -> Result<Option<String>>;
-
     /// Inserts the participant (its `id` is ignored) and returns its id. With `holds_pair`, the
     /// participant holds its binding's (address, proxy address) pair in its account, which the
     /// engine keeps for one participant at a time, whatever else is written at once (a unique

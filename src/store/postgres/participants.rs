@@ -237,14 +237,6 @@ impl ParticipantStore for PgTx<'_> {
         Ok(row.is_some())
     }
 
-    fn default_conversation_role(&self, service_id: i64) -> Result<Option<String>> {
-        let row = self.query_opt(
-            "SELECT default_conversation_role_sid FROM service_configurations WHERE service_id = $1",
-            &[&service_id],
-        )?;
-        Ok(row.and_then(|r| r.get(0)))
-    }
-
     /// A pair's holder is not named on a conflict: the failed statement has ended the
     /// transaction, and the check before the write names it in every case but a race.
     fn insert_participant(&mut self, row: &ParticipantRow, holds_pair: bool) -> Result<i64> {

@@ -220,15 +220,6 @@ impl ParticipantStore for SqliteTx<'_, '_> {
         Ok(found.is_some())
     }
 
-    fn default_conversation_role(&self, service_id: i64) -> Result<Option<String>> {
-        let role = self.tx.optional(
-            "SELECT default_conversation_role_sid FROM service_configurations WHERE service_id = ?1",
-            &[&service_id],
-            |r| r.get::<_, Option<String>>(0),
-        )?;
-        Ok(role.flatten())
-    }
-
     fn insert_participant(&mut self, row: &ParticipantRow, holds_pair: bool) -> Result<i64> {
         let binding = BindingColumns::of(row);
         let inserted = self
