@@ -355,13 +355,20 @@ pub fn add(
     conversation: &ConversationRow,
     new: NewParticipant,
 ) -> Result<ParticipantRow> {
+    // The identity's User first: it is held from here on, so the identity's conversations
+    // are counted (in `check_can_add`) with no other job adding it elsewhere meanwhile.
+    let user = match new.identity.as_deref() {
+        Some(identity) => Some(users::find_or_create_for_identity(
+            tx,
+            tenant,
+            conversation.service_id,
+            identity,
+        )?),
+        None => None,
+    };
     let role_sid = check_can_add(tx, tenant, conversation, &new)?;
     let mut row = new_row(conversation, new, role_sid, tx.now());
-    if let Some(identity) = row.identity.as_deref() {
-        let user =
-            users::find_or_create_for_identity(tx, tenant, conversation.service_id, identity)?;
-        row.user_sid = Some(user);
-    }
+    row.user_sid = user;
     row.sid = new_sid(Prefix::Participant);
     row.id = tx
         .insert_participant(&row, holds_pair(conversation, &row))

@@ -148,15 +148,16 @@ fn add(
 
 /// The user with this identity in the service, created with the service's default role
 /// (`default_chat_service_role_sid`) if there is none: a chat participant always has a User
-/// (twilio-behavior.md 10.1). A created user is reported with `onUserAdded`. Returns the user's
-/// SID.
+/// (twilio-behavior.md 10.1). A created user is reported with `onUserAdded`. The user is held
+/// for the rest of the job, so that what is counted of the identity's conversations stays true
+/// until the job ends, whichever node runs another. Returns the user's SID.
 pub fn find_or_create_for_identity(
     tx: &mut dyn Tx,
     tenant: &Tenant,
     service_id: i64,
     identity: &str,
 ) -> Result<String> {
-    if let Some(user) = tx.user_by_identity(service_id, identity)? {
+    if let Some(user) = tx.lock_user_by_identity(service_id, identity)? {
         return Ok(user.sid);
     }
     let service = tx
@@ -167,11 +168,34 @@ pub fn find_or_create_for_identity(
         sid: service.sid,
     };
     let role_sid = default_role(tx, service_id)?;
-    let new = NewUser {
+    let now = tx.now();
+    let mut row = UserRow {
+        id: 0,
+        sid: new_sid(Prefix::User),
+        account_sid: tenant.account_sid.clone(),
+        service_id: service.id,
+        service_sid: service.sid.clone(),
         identity: identity.to_string(),
-        ..NewUser::default()
+        friendly_name: None,
+        attributes: "{}".into(),
+        role_sid,
+        date_created: now,
+        date_updated: now,
     };
-    Ok(add(tx, tenant, &service, new, role_sid)?.sid)
+    match tx.insert_user_if_absent(&row)? {
+        Some(id) => {
+            row.id = id;
+            let params = webhook_params::user(&row);
+            events::post_action(tx, tenant, site(&service), EventType::UserAdded, params)?;
+        }
+        // Another job added the identity meanwhile: its user is the one.
+        None => {
+            row = tx
+                .lock_user_by_identity(service_id, identity)?
+                .ok_or_else(|| Error::internal("a user was added and is gone"))?;
+        }
+    }
+    Ok(row.sid)
 }
 
 /// CreateUser. An identity is unique in its service (409 / `UserExists`, as observed on

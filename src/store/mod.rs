@@ -202,68 +202,6 @@ impl Store {
         }
     }
 
-    /// A write job on the SQLite engine's own context (code not yet behind [`Tx`]).
-    pub(crate) async fn sqlite_write<T, F>(&self, job: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut sqlite::SqliteTx) -> Result<T> + Send + 'static,
-    {
-        match &self.engine {
-            Engine::Sqlite(engine) => engine.write(job).await,
-            Engine::Postgres(_) => Err(not_behind_the_boundary()),
-        }
-    }
-
-    /// A read on a SQLite connection (code not yet behind [`Tx`]).
-    pub(crate) async fn sqlite_read<T, F>(&self, query: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
-    {
-        match &self.engine {
-            Engine::Sqlite(engine) => engine.read_conn(query).await,
-            Engine::Postgres(_) => Err(not_behind_the_boundary()),
-        }
-    }
-
-    /// Runs the read `query` on one of the tenant's conversations (by SID or unique name, from
-    /// the cache when it has it), on a SQLite connection (code not yet behind [`Tx`]).
-    pub(crate) async fn sqlite_read_within<T, F>(
-        &self,
-        tenant: Tenant,
-        sid_or_name: String,
-        query: F,
-    ) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection, &conversations::ConversationRow) -> Result<T>
-            + Send
-            + 'static,
-    {
-        use conversations::ConversationStore;
-        match &self.engine {
-            Engine::Sqlite(engine) => {
-                engine
-                    .read(move |tx| {
-                        let conversation = tx
-                            .find_conversation(&tenant, &sid_or_name)?
-                            .ok_or_else(crate::error::Error::not_found)?;
-                        query(tx.tx, &conversation)
-                    })
-                    .await
-            }
-            Engine::Postgres(_) => Err(not_behind_the_boundary()),
-        }
-    }
-
-    /// The SQLite engine's conversation cache (code not yet behind [`Tx`]).
-    pub(crate) fn sqlite_cache(&self) -> Arc<sqlite::ConversationCache> {
-        match &self.engine {
-            Engine::Sqlite(engine) => Arc::clone(&engine.cache),
-            Engine::Postgres(_) => Arc::default(),
-        }
-    }
-
     /// Leaves the store tidy once the server has stopped taking requests (SQLite: empties the
     /// WAL into the database file).
     pub fn close(&self) -> anyhow::Result<()> {
@@ -272,9 +210,4 @@ impl Store {
             Engine::Postgres(_) => Ok(()),
         }
     }
-}
-
-/// What code not yet behind [`Tx`] answers on PostgreSQL.
-fn not_behind_the_boundary() -> crate::error::Error {
-    crate::error::Error::internal("this operation does not run on PostgreSQL yet")
 }

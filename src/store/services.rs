@@ -6,10 +6,6 @@ use crate::wire::paging::{Page, PageRequest};
 
 pub use super::{ServiceRef, Tenant};
 
-/// The roles of the service this code still reads SQL for directly (it moves behind the
-/// boundary resource by resource).
-pub(crate) use super::sqlite::services::resolve;
-
 /// A resolved service: its internal id and public SID.
 #[derive(Debug, Clone)]
 pub struct ServiceKey {

@@ -56,6 +56,17 @@ pub trait UserStore {
     /// keeps identities unique per service, whatever runs at the same time.
     fn insert_user(&mut self, row: &UserRow) -> Result<i64>;
 
+    /// Inserts a user unless the service has one with this identity already: its id if it was
+    /// inserted, `None` if not. Two jobs that add the same new identity at once never both
+    /// insert, and neither fails.
+    fn insert_user_if_absent(&mut self, row: &UserRow) -> Result<Option<i64>>;
+
+    /// The service's user with this identity, held for this write job: no other job adds the
+    /// identity to a conversation until this one ends (what counts its conversations relies on
+    /// it).
+    fn lock_user_by_identity(&mut self, service_id: i64, identity: &str)
+    -> Result<Option<UserRow>>;
+
     /// Writes the user's friendly name, attributes, role and `date_updated` (found by its id);
     /// its identity never changes.
     fn update_user(&mut self, row: &UserRow) -> Result<()>;

@@ -107,6 +107,41 @@ impl UserStore for PgTx<'_> {
             .get(0))
     }
 
+    /// `ON CONFLICT DO NOTHING` waits for a job inserting the same identity to end, then
+    /// inserts nothing: no unique violation ends this job's transaction.
+    fn insert_user_if_absent(&mut self, row: &UserRow) -> Result<Option<i64>> {
+        let row = self.query_opt(
+            "INSERT INTO users (sid, service_id, identity, friendly_name, attributes, role_sid,
+                 date_created, date_updated)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (service_id, identity) DO NOTHING
+             RETURNING id",
+            &[
+                &row.sid,
+                &row.service_id,
+                &row.identity,
+                &row.friendly_name,
+                &row.attributes,
+                &row.role_sid,
+                &row.date_created,
+                &row.date_updated,
+            ],
+        )?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn lock_user_by_identity(
+        &mut self,
+        service_id: i64,
+        identity: &str,
+    ) -> Result<Option<UserRow>> {
+        let row = self.query_opt(
+            select_user!("WHERE u.service_id = $1 AND u.identity = $2 FOR UPDATE OF u"),
+            &[&service_id, &identity],
+        )?;
+        Ok(row.as_ref().map(map_row))
+    }
+
     fn update_user(&mut self, row: &UserRow) -> Result<()> {
         self.execute(
             "UPDATE users SET friendly_name = $1, attributes = $2, role_sid = $3, date_updated = $4

@@ -81,7 +81,11 @@ static BY_ID: LazyLock<String> = LazyLock::new(|| format!("{SELECT} WHERE c.id =
 /// One of the tenant's conversations by SID or, failing the SID pattern, by unique name
 /// (twilio-behavior.md 3). The service is resolved in the same statement: it is on the path of
 /// every message posted and read.
-fn find(conn: &Connection, tenant: &Tenant, sid_or_name: &str) -> Result<Option<ConversationRow>> {
+pub(super) fn find(
+    conn: &Connection,
+    tenant: &Tenant,
+    sid_or_name: &str,
+) -> Result<Option<ConversationRow>> {
     let by_sid = is_sid(Prefix::Conversation, sid_or_name);
     match &tenant.service {
         ServiceRef::Sid(service) => {
@@ -106,15 +110,6 @@ fn find(conn: &Connection, tenant: &Tenant, sid_or_name: &str) -> Result<Option<
             optional(conn, sql, &[&sid_or_name, &tenant.account_sid], map_row)
         }
     }
-}
-
-/// One of the tenant's conversations, or 404 (for code that reads SQL directly).
-pub(crate) fn resolve_in_tenant(
-    conn: &Connection,
-    tenant: &Tenant,
-    sid_or_name: &str,
-) -> Result<ConversationRow> {
-    find(conn, tenant, sid_or_name)?.ok_or_else(Error::not_found)
 }
 
 /// A conversation by its internal id (for code that reads SQL directly).

@@ -327,11 +327,17 @@ mod tests {
         sid: &str,
     ) -> (ConversationRow, Arc<ConversationRow>) {
         let (t, s) = (tenant.clone(), sid.to_string());
-        let stored = store
-            .sqlite_read(move |conn| super::super::conversations::resolve_in_tenant(conn, &t, &s))
+        let stored = super::super::engine_of(store)
+            .read_conn(move |conn| {
+                // From SQLite itself, not through the cache.
+                Ok(super::super::conversations::find(conn, &t, &s)?.expect("stored"))
+            })
             .await
             .unwrap();
-        let cached = store.sqlite_cache().get(tenant, sid).expect("cached");
+        let cached = super::super::engine_of(store)
+            .cache
+            .get(tenant, sid)
+            .expect("cached");
         let without_index = ConversationRow {
             next_message_index: None,
             ..(*cached).clone()
@@ -346,10 +352,8 @@ mod tests {
 
     /// The next message index as the writer counts it from SQLite alone.
     async fn counted_next_index(store: &Store, conversation_id: i64) -> i64 {
-        store
-            .sqlite_read(move |conn| {
-                Ok(conn.query_row(NEXT_INDEX, [conversation_id], |r| r.get(0))?)
-            })
+        super::super::engine_of(store)
+            .read_conn(move |conn| Ok(conn.query_row(NEXT_INDEX, [conversation_id], |r| r.get(0))?))
             .await
             .unwrap()
     }
@@ -373,8 +377,8 @@ mod tests {
         store.clock.advance(chrono::Duration::seconds(100)).unwrap();
         let now = store.clock.now_secs();
         let (t, sid) = (tenant.clone(), conv.sid.clone());
-        store
-            .sqlite_write(move |ctx| take_index(ctx, &t, &sid))
+        super::super::engine_of(&store)
+            .write(move |ctx| take_index(ctx, &t, &sid))
             .await
             .unwrap();
         let (after, cached) = stored_and_cached(&store, &tenant, &conv.sid).await;
@@ -394,8 +398,8 @@ mod tests {
         let (store, tenant, conv) = conversation(NewConversation::default()).await;
         store.clock.advance(chrono::Duration::seconds(5)).unwrap();
         let (t, sid) = (tenant.clone(), conv.sid.clone());
-        store
-            .sqlite_write(move |ctx| take_index(ctx, &t, &sid))
+        super::super::engine_of(&store)
+            .write(move |ctx| take_index(ctx, &t, &sid))
             .await
             .unwrap();
         let (after, _) = stored_and_cached(&store, &tenant, &conv.sid).await;
@@ -468,8 +472,8 @@ mod tests {
 
     /// The conversation's stored counter, a floor under the next index.
     async fn stored_floor(store: &Store, conversation_id: i64) -> i64 {
-        store
-            .sqlite_read(move |conn| {
+        super::super::engine_of(store)
+            .read_conn(move |conn| {
                 Ok(conn.query_row(
                     "SELECT next_message_index FROM conversations WHERE id = ?1",
                     [conversation_id],
@@ -488,8 +492,8 @@ mod tests {
         count: usize,
     ) -> Vec<MessageRow> {
         let (t, s) = (tenant.clone(), sid.to_string());
-        store
-            .sqlite_write(move |ctx| {
+        super::super::engine_of(store)
+            .write(move |ctx| {
                 (0..count)
                     .map(|n| add(ctx, &t, &s, message(n)))
                     .collect::<Result<Vec<_>>>()
@@ -507,7 +511,12 @@ mod tests {
         conversations::update(store, tenant.clone(), sid.into(), change)
             .await
             .unwrap();
-        assert!(store.sqlite_cache().get(tenant, sid).is_none());
+        assert!(
+            super::super::engine_of(store)
+                .cache
+                .get(tenant, sid)
+                .is_none()
+        );
     }
 
     /// Messages of one second write their conversation's row once: after the first, only the
@@ -556,8 +565,8 @@ mod tests {
         store.clock.advance(chrono::Duration::seconds(30)).unwrap();
         let now = store.clock.now_secs();
         let (t, sid) = (tenant.clone(), conv.sid.clone());
-        let taken = store
-            .sqlite_write(move |ctx| Ok((take_index(ctx, &t, &sid)?, take_index(ctx, &t, &sid)?)))
+        let taken = super::super::engine_of(&store)
+            .write(move |ctx| Ok((take_index(ctx, &t, &sid)?, take_index(ctx, &t, &sid)?)))
             .await
             .unwrap();
         assert_eq!(taken, (0, 1));

@@ -356,6 +356,15 @@ impl ReaderPool {
     }
 }
 
+/// The SQLite engine under a store, for tests of what only SQL can set up or see.
+#[cfg(test)]
+pub(crate) fn engine_of(store: &super::Store) -> &Engine {
+    match &store.engine {
+        super::Engine::Sqlite(engine) => engine,
+        super::Engine::Postgres(_) => panic!("a SQLite store"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rusqlite::Connection;

@@ -467,7 +467,6 @@ fn cached_conversations(
 mod tests {
     //! The participant rules the HTTP tests cannot reach, set up or observed through SQL.
 
-    use super::super::Engine;
     use super::*;
     use crate::clock::Clock;
     use crate::domain::conversations::{self, NewConversation};
@@ -478,13 +477,7 @@ mod tests {
     use crate::store::{Location, ServiceRef, Store};
     use crate::webhook_events::EventType;
 
-    /// The SQLite engine under a store: what only SQL can set up or see.
-    fn engine(store: &Store) -> &Engine {
-        let crate::store::Engine::Sqlite(engine) = &store.engine else {
-            panic!("a SQLite store");
-        };
-        engine
-    }
+    use super::super::engine_of as engine;
 
     /// Runs `sql` on the store's writer, with these parameters.
     async fn execute<const N: usize>(store: &Store, sql: &'static str, params: [String; N]) {

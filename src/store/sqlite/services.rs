@@ -4,7 +4,7 @@ use rusqlite::{Connection, Row};
 
 use super::SqliteTx;
 use super::sql::{Keyset, optional};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::services::{DefaultRoles, SeededRole, ServiceKey, ServiceRow, ServiceStore};
 use crate::store::{ServiceRef, Tenant};
 use crate::wire::paging::{Page, PageRequest};
@@ -45,12 +45,6 @@ fn find(conn: &Connection, tenant: &Tenant) -> Result<Option<ServiceKey>> {
             key,
         ),
     }
-}
-
-/// The tenant's service, or 404: another account's service is as unknown as one that never
-/// existed. (For code that reads SQL directly.)
-pub(crate) fn resolve(conn: &Connection, tenant: &Tenant) -> Result<ServiceKey> {
-    find(conn, tenant)?.ok_or_else(Error::not_found)
 }
 
 impl ServiceStore for SqliteTx<'_, '_> {

@@ -1,9 +1,6 @@
 //! [`Sql`]: the one way a job runs SQL on this engine, on the writer's connection or on a read
 //! connection.
 //!
-//! Statements whose SQL is built at run time (a list's filters, a page's bounds) are prepared
-//! through rusqlite's cache, which finds them by their text (`sql::Keyset`).
-//!
 //! On the writer's connection every statement is kept prepared and found by where its SQL text
 //! lives rather than by the text itself (docs/design.md, "Statements kept by address").
 //! rusqlite's `prepare_cached` trims the SQL, hashes all of it to take the statement out of its
@@ -72,6 +69,12 @@ impl<'conn> Sql<'conn> {
             key,
             statement: Some(statement),
         }))
+    }
+
+    /// A statement whose SQL is built at run time (a list's filters, a page's bounds), through
+    /// rusqlite's cache, which finds it by its text.
+    pub fn prepare_built(&self, sql: &str) -> rusqlite::Result<CachedStatement<'conn>> {
+        self.conn.prepare_cached(sql)
     }
 
     /// The one row `sql` finds, or `None`.

@@ -104,6 +104,36 @@ impl UserStore for SqliteTx<'_, '_> {
         Ok(self.tx.last_insert_rowid())
     }
 
+    fn insert_user_if_absent(&mut self, row: &UserRow) -> Result<Option<i64>> {
+        self.tx.optional(
+            "INSERT INTO users (sid, service_id, identity, friendly_name, attributes, role_sid,
+                 date_created, date_updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (service_id, identity) DO NOTHING
+             RETURNING id",
+            &[
+                &row.sid,
+                &row.service_id,
+                &row.identity,
+                &row.friendly_name,
+                &row.attributes,
+                &row.role_sid,
+                &row.date_created,
+                &row.date_updated,
+            ],
+            |r| r.get(0),
+        )
+    }
+
+    /// The single writer holds everything for the job already.
+    fn lock_user_by_identity(
+        &mut self,
+        service_id: i64,
+        identity: &str,
+    ) -> Result<Option<UserRow>> {
+        self.user_by_identity(service_id, identity)
+    }
+
     fn update_user(&mut self, row: &UserRow) -> Result<()> {
         self.tx.run(
             "UPDATE users SET friendly_name = ?1, attributes = ?2, role_sid = ?3, date_updated = ?4
