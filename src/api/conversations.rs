@@ -280,29 +280,16 @@ impl ConversationParams {
     }
 
     /// The parameters of `onConversationAdd` / `onConversationUpdate`: the conversation as it
-    /// would be after this request (a new one has `{}` attributes and is `active` unless the
-    /// request says otherwise).
+    /// would be after this request.
     fn pre_action_params(&self, current: Option<&ConversationRow>) -> Params {
-        let mut params = current
-            .map(webhook_params::conversation)
-            .unwrap_or_else(|| {
-                vec![
-                    ("Attributes", Some("{}".to_string())),
-                    ("State", Some("active".to_string())),
-                ]
-            });
-        let mut set = |key: &'static str, value: &Option<String>| {
-            if value.is_some() {
-                params.retain(|(k, _)| *k != key);
-                params.push((key, value.clone()));
-            }
+        let asked = webhook_params::ConversationFields {
+            friendly_name: self.friendly_name.as_deref(),
+            unique_name: self.unique_name.as_deref(),
+            attributes: self.attributes.as_deref(),
+            messaging_service_sid: self.messaging_service_sid.as_deref(),
+            state: self.state.as_deref(),
         };
-        set("FriendlyName", &self.friendly_name);
-        set("UniqueName", &self.unique_name);
-        set("Attributes", &self.attributes);
-        set("MessagingServiceSid", &self.messaging_service_sid);
-        set("State", &self.state);
-        params
+        webhook_params::conversation_change(current, &asked)
     }
 
     /// Applies what a pre-action webhook answered: it may change the names and attributes

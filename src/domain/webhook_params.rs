@@ -90,6 +90,47 @@ pub fn conversation(row: &ConversationRow) -> Params {
     ]
 }
 
+/// The fields of a conversation a request sets (as sent: a pre-action event reports the request
+/// before it is checked against the store).
+#[derive(Debug, Default)]
+pub struct ConversationFields<'a> {
+    pub friendly_name: Option<&'a str>,
+    pub unique_name: Option<&'a str>,
+    pub attributes: Option<&'a str>,
+    pub messaging_service_sid: Option<&'a str>,
+    pub state: Option<&'a str>,
+}
+
+/// `onConversationAdd` / `onConversationUpdate`: the conversation as the request would leave
+/// it: `current` (none for a new one, which has `{}` attributes and is `active` unless the
+/// request says otherwise) with what the request sets.
+pub fn conversation_change(
+    current: Option<&ConversationRow>,
+    asked: &ConversationFields,
+) -> Params {
+    let mut params = current.map(conversation).unwrap_or_else(|| {
+        vec![
+            ("Attributes", Some("{}".to_string())),
+            (
+                "State",
+                Some(ConversationState::Active.as_str().to_string()),
+            ),
+        ]
+    });
+    let mut set = |key: &'static str, value: Option<&str>| {
+        if let Some(value) = value {
+            params.retain(|(k, _)| *k != key);
+            params.push((key, Some(value.to_string())));
+        }
+    };
+    set("FriendlyName", asked.friendly_name);
+    set("UniqueName", asked.unique_name);
+    set("Attributes", asked.attributes);
+    set("MessagingServiceSid", asked.messaging_service_sid);
+    set("State", asked.state);
+    params
+}
+
 /// A conversation as it goes (`onConversationRemove[d]`).
 pub fn conversation_removed(row: &ConversationRow, now: i64) -> Params {
     let mut params = conversation(row);
