@@ -202,8 +202,8 @@ pub async fn list<T: Send + 'static>(
 }
 
 /// What an update does to a message, or why it cannot: the body of a media message is fixed
-/// (50509), and so is every message of a closed conversation (50377); a new author is matched
-/// to a participant again.
+/// (`MediaBodyLocked`), and so is every message of a closed conversation
+/// (`ConversationClosed`); a new author is matched to a participant again.
 fn apply_update(
     tx: &dyn Tx,
     conv: &ConversationRow,
