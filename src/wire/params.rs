@@ -29,12 +29,18 @@ pub fn date(name: &str, value: Option<&str>, code: Code) -> Result<Option<i64>> 
         .transpose()
 }
 
-/// An ISO-8601 duration parameter, to seconds.
+/// An ISO-8601 duration parameter, to seconds: days or smaller units, unsigned, at most
+/// [`MAX_DURATION_SECS`](crate::wire::time::MAX_DURATION_SECS).
 pub fn duration(name: &str, value: Option<&str>, code: Code) -> Result<Option<i64>> {
     value
         .map(|v| {
-            parse_duration(v)
-                .ok_or_else(|| refused(code, name, format!("'{v}' is not an ISO-8601 duration")))
+            parse_duration(v).ok_or_else(|| {
+                refused(
+                    code,
+                    name,
+                    format!("'{v}' is not an ISO-8601 duration of days or smaller units from PT0S to P365000D"),
+                )
+            })
         })
         .transpose()
 }

@@ -134,29 +134,41 @@ pub fn parse_date(s: &str) -> Option<i64> {
         .map(|dt| dt.and_utc().timestamp())
 }
 
+/// The longest duration confab reads: 365,000 days (about 1,000 years). Added to any date a
+/// conversation can have, a timer stays a date of four-digit years, as the wire writes them;
+/// anything longer (and anything that would overflow) is refused, never wrapped.
+pub const MAX_DURATION_SECS: i64 = 365_000 * 86_400;
+
 /// Parses an ISO-8601 duration of days or smaller units (`P1D`, `PT5H`, `PT90S`, `P1DT2H`) to
-/// seconds. Years, months and weeks are refused, as Twilio's timers refuse them.
+/// seconds. Years, months and weeks are refused, as Twilio's timers refuse them; so are signs
+/// (`P-1D`, `P+1D`), fractions, and anything over [`MAX_DURATION_SECS`].
 pub fn parse_duration(s: &str) -> Option<i64> {
     let rest = s.strip_prefix('P')?;
     let (days, time) = match rest.split_once('T') {
         Some((d, t)) => (d, Some(t)),
         None => (rest, None),
     };
+    // Whole numbers in ASCII digits only (`str::parse` would take a sign), within range.
+    let number = |digits: &str, scale: i64| -> Option<i64> {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse::<i64>().ok()?.checked_mul(scale)
+    };
     let mut total = 0i64;
     let mut seen_unit = false;
     if !days.is_empty() {
-        total += days.strip_suffix('D')?.parse::<i64>().ok()? * 86_400;
+        total = number(days.strip_suffix('D')?, 86_400)?;
         seen_unit = true;
     }
     if let Some(time) = time {
         if time.is_empty() {
             return None;
         }
-        let mut number = String::new();
+        let mut digits_from = 0;
         let mut last_unit = 0;
-        for c in time.chars() {
+        for (at, c) in time.char_indices() {
             if c.is_ascii_digit() {
-                number.push(c);
                 continue;
             }
             let (rank, scale) = match c {
@@ -165,19 +177,21 @@ pub fn parse_duration(s: &str) -> Option<i64> {
                 'S' => (3, 1),
                 _ => return None,
             };
-            if number.is_empty() || rank <= last_unit {
+            if rank <= last_unit {
                 return None;
             }
-            total += number.parse::<i64>().ok()?.checked_mul(scale)?;
-            number.clear();
+            total = total.checked_add(number(&time[digits_from..at], scale)?)?;
+            digits_from = at + 1;
             last_unit = rank;
             seen_unit = true;
         }
-        if !number.is_empty() {
+        if digits_from != time.len() {
             return None;
         }
     }
-    seen_unit.then_some(total)
+    seen_unit
+        .then_some(total)
+        .filter(|t| *t <= MAX_DURATION_SECS)
 }
 
 #[cfg(test)]
@@ -273,5 +287,43 @@ mod tests {
         ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
+    }
+
+    /// Signs, overflow and absurd lengths are refused, never wrapped or negative: each of these
+    /// was once read as a negative or wrapped number of seconds.
+    #[test]
+    fn durations_are_never_negative_nor_past_the_maximum() {
+        assert_eq!(parse_duration("P365000D"), Some(MAX_DURATION_SECS));
+        assert_eq!(
+            parse_duration("PT31536000000S"),
+            Some(MAX_DURATION_SECS),
+            "the maximum in any unit"
+        );
+        for bad in [
+            "P-1D",
+            "P+1D",
+            "PT-60S",
+            "PT+60S",
+            "P365001D",
+            "P365000DT1S",
+            "PT31536000001S",
+            "P106751991167301D",
+            "PT9223372036854775807S",
+            "PT9223372036854775808S",
+            "PT99999999999999999999S",
+            "PT2562047788015216H",
+            "P1.5D",
+            "PT1.5S",
+            "P 1D",
+            "P１D",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        // Each unit checked alone and in sum: no overflow on the way to the maximum.
+        assert_eq!(
+            parse_duration("P364999DT23H59M60S"),
+            Some(MAX_DURATION_SECS)
+        );
+        assert_eq!(parse_duration("P364999DT23H59M61S"), None);
     }
 }

@@ -366,3 +366,86 @@ async fn date_range_lists_newest_first() {
         .collect();
     assert_eq!(names, ["mid", "old"]);
 }
+
+/// Timer durations that overflow, go negative or are absurd (past the documented maximum of
+/// 365,000 days) are refused with the timer's format code wherever a duration is read: create,
+/// update, ConversationWithParticipants and the account's default timers. Nothing is written.
+/// The maximum itself is a timer like any other.
+#[tokio::test]
+async fn timers_out_of_range_are_refused_everywhere() {
+    let client = account().await;
+    let out_of_range = [
+        "PT9223372036854775807S",
+        "P106751991167301D",
+        "PT99999999999999999999S",
+        "P-1D",
+        "PT-60S",
+        "P+1D",
+        "PT+90M",
+        "P365001D",
+        "P365000DT1S",
+    ];
+    for prefix in client.prefixes().await {
+        let existing = client
+            .post(&format!("{prefix}/Conversations"), &[("State", "active")])
+            .await;
+        let existing = existing.assert_status(201).clone();
+        let path = format!(
+            "{prefix}/Conversations/{}",
+            existing["sid"].as_str().unwrap()
+        );
+        for value in out_of_range {
+            for (name, code) in [("Timers.Inactive", 50379), ("Timers.Closed", 50380)] {
+                let form = [("State", "active"), (name, value)];
+                for target in ["Conversations", "ConversationWithParticipants"] {
+                    let res = client.post(&format!("{prefix}/{target}"), &form).await;
+                    res.assert_error(400, code);
+                    assert!(
+                        res.body["message"].as_str().unwrap().contains(name),
+                        "{name}={value} on {target}: {}",
+                        res.body
+                    );
+                }
+                client
+                    .post(&path, &[(name, value)])
+                    .await
+                    .assert_error(400, code);
+            }
+        }
+        let all = client
+            .collect_pages(&format!("{prefix}/Conversations"), "conversations")
+            .await;
+        assert_eq!(all.len(), 1, "nothing written: {all:?}");
+        assert_eq!(client.get(&path).await.body, existing, "unchanged");
+
+        let longest = client
+            .post(
+                &format!("{prefix}/Conversations"),
+                &[
+                    ("State", "active"),
+                    ("Timers.Inactive", "P365000D"),
+                    ("Timers.Closed", "P365000D"),
+                ],
+            )
+            .await;
+        let timers = &longest.assert_status(201)["timers"];
+        assert_date(&timers["date_inactive"]);
+        assert_date(&timers["date_closed"]);
+        let year = |d: &Value| d.as_str().unwrap()[..4].parse::<u32>().unwrap();
+        assert!(year(&timers["date_inactive"]) > 2900, "{timers}");
+    }
+
+    let before = client.get("/v1/Configuration").await.body;
+    for value in out_of_range {
+        for (name, code) in [
+            ("DefaultInactiveTimer", 50379),
+            ("DefaultClosedTimer", 50380),
+        ] {
+            client
+                .post("/v1/Configuration", &[(name, value)])
+                .await
+                .assert_error(400, code);
+        }
+    }
+    assert_eq!(client.get("/v1/Configuration").await.body, before);
+}
