@@ -58,6 +58,9 @@ catalogue! {
     InvalidBody                 = 20001, 400, "Invalid request body";
     /// A query string that cannot be parsed.
     InvalidQuery                = 20001, 400, "Invalid query string";
+    /// A form or query parameter whose percent-decoded name or value is not UTF-8 (the detail:
+    /// its name, as far as it can be shown).
+    NotUtf8                     = 20001, 400, "Invalid parameter {}: not UTF-8 text";
     /// Missing or wrong credentials.
     Unauthenticated             = 20003, 401, "Authenticate";
     /// A known path asked with a method it does not take.

@@ -97,7 +97,7 @@ impl ParticipantJson {
 /// twice (conversation parameters, then the repeated `Participant`), because one struct
 /// flattening the other would lose serde_html_form's handling of a lone repeated key.
 fn read_form<T: DeserializeOwned>(body: &Bytes) -> Result<T> {
-    serde_html_form::from_bytes(body).map_err(|e| Error::with(Code::InvalidBody, e))
+    crate::wire::form::parse_form(body)
 }
 
 /// Parses and checks every `Participant` before anything is written (twilio-behavior.md 9).

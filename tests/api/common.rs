@@ -524,3 +524,15 @@ impl Client {
         }
     }
 }
+
+impl Client {
+    /// A POST of raw bytes as a form body (bytes that need not be UTF-8).
+    pub async fn post_bytes(&self, path: &str, body: &[u8]) -> Resp {
+        let req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_vec());
+        self.send(req).await
+    }
+}

@@ -172,3 +172,59 @@ async fn browsers_get_cors_headers_and_preflights_are_answered() {
             .contains_key("access-control-allow-origin")
     );
 }
+
+/// Parameters whose percent-decoded bytes are not UTF-8 (invalid bytes, a raw byte, an overlong
+/// sequence, a surrogate, latin1 text) are refused with a Twilio 400, in a form body and in a
+/// query string, and change nothing: read lossily, `%FF%FE` and `%FF%FD` were one identity.
+#[tokio::test]
+async fn parameters_that_are_not_utf8_are_refused() {
+    let client = account().await;
+    let bodies: &[&[u8]] = &[
+        b"Identity=%FF%FE",
+        b"Identity=%FF%FD",
+        b"Identity=%FF%FE%FD",
+        b"Identity=\xff",
+        b"Identity=%C0%AF",
+        b"Identity=%ED%A0%80",
+        b"Identity=caf\xe9",
+        b"Identity=ok&FriendlyName=%E9t%E9",
+        b"Ident%FFity=x",
+    ];
+    for body in bodies {
+        let res = client.post_bytes("/v1/Users", body).await;
+        let message = res.assert_error(400, 20001)["message"].as_str().unwrap();
+        assert!(message.contains("UTF-8"), "{message}");
+    }
+    let users = client.collect_pages("/v1/Users", "users").await;
+    assert!(users.is_empty(), "nothing written: {users:?}");
+
+    let conversation = client.post("/v1/Conversations", &[]).await;
+    let sid = conversation.assert_status(201)["sid"].as_str().unwrap();
+    let messages = format!("/v1/Conversations/{sid}/Messages");
+    client
+        .post_bytes(&messages, b"Body=%FF%FE%FD")
+        .await
+        .assert_error(400, 20001);
+    assert!(client.collect_pages(&messages, "messages").await.is_empty());
+
+    for query in [
+        "/v1/Users?PageSize=%FF",
+        "/v1/ParticipantConversations?Identity=%FF%FE",
+        "/v1/Conversations?State=%C0%AF",
+        "/v1/Conversations?St%FFate=active",
+    ] {
+        let res = client.get(query).await;
+        let message = res.assert_error(400, 20001)["message"].as_str().unwrap();
+        assert!(message.contains("UTF-8"), "{query}: {message}");
+    }
+    // UTF-8 itself, percent-encoded or raw, is text as ever.
+    let res = client.post_bytes(
+        "/v1/Users",
+        "Identity=caf%C3%A9&FriendlyName=Zoë".as_bytes(),
+    );
+    assert_eq!(res.await.assert_status(201)["friendly_name"], "Zoë");
+    assert_eq!(
+        client.get("/v1/Users/caf%C3%A9").await.assert_status(200)["identity"],
+        "café"
+    );
+}
