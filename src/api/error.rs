@@ -4,7 +4,8 @@
 
 use axum::Json;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -40,7 +41,15 @@ impl IntoResponse for Error {
         };
         // Every status in the table is a valid one (error.rs tests them against their codes).
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            // Twilio's challenge: clients that wait for it before sending credentials (as
+            // browsers and some HTTP libraries do) would otherwise never send them.
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(TWILIO_CHALLENGE));
+        }
+        response
     }
 }
 
@@ -56,3 +65,6 @@ pub async fn name_the_path(request: Request, next: Next) -> Response {
     }
     Error::with(Code::NotFound, uri.path()).into_response()
 }
+
+/// The `WWW-Authenticate` of every 401, with Twilio's realm.
+pub const TWILIO_CHALLENGE: &str = "Basic realm=\"Twilio API\"";

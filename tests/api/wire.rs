@@ -228,3 +228,33 @@ async fn parameters_that_are_not_utf8_are_refused() {
         "café"
     );
 }
+
+/// Every 401 carries the Basic challenge, with Twilio's realm: clients that wait for it
+/// before sending credentials would otherwise never send them.
+#[tokio::test]
+async fn unauthenticated_answers_carry_the_basic_challenge() {
+    let client = account().await;
+    let http = reqwest::Client::new();
+    for (method, path) in [
+        ("GET", "/v1/Conversations".to_string()),
+        ("POST", "/v1/Conversations".to_string()),
+        ("GET", "/v1/Services/IS00000000000000000000000000000000/Media/ME00000000000000000000000000000000".to_string()),
+        ("GET", "/confab/Clock".to_string()),
+        ("POST", format!("/confab/Accounts/{}/Keys", client.sid)),
+    ] {
+        for auth in [None, Some((client.sid.as_str(), "wrong"))] {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let mut req = http.request(method.clone(), format!("{}{path}", client.base));
+            if let Some((user, pass)) = auth {
+                req = req.basic_auth(user, Some(pass));
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 401, "{method} {path}");
+            assert_eq!(
+                res.headers()["www-authenticate"],
+                "Basic realm=\"Twilio API\"",
+                "{method} {path}"
+            );
+        }
+    }
+}
