@@ -14,6 +14,7 @@ use crate::domain::bindings;
 use crate::error::{Code, Result};
 use crate::store::bindings::{BindingFilter, BindingRow};
 use crate::wire::TwilioQuery;
+use crate::wire::form::keep_empty;
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::params;
 use crate::wire::time::format_date;
@@ -62,11 +63,11 @@ pub struct ListQuery {
     binding_types: Vec<String>,
     #[serde(rename = "Identity", default)]
     identities: Vec<String>,
-    #[serde(rename = "PageSize")]
+    #[serde(rename = "PageSize", default, deserialize_with = "keep_empty")]
     page_size: Option<String>,
-    #[serde(rename = "Page")]
+    #[serde(rename = "Page", default, deserialize_with = "keep_empty")]
     page: Option<String>,
-    #[serde(rename = "PageToken")]
+    #[serde(rename = "PageToken", default, deserialize_with = "keep_empty")]
     page_token: Option<String>,
 }
 

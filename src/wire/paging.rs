@@ -8,16 +8,20 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::{Code, Error, Result};
+use crate::wire::form::keep_empty;
 use crate::wire::json::WriteJson;
 
-/// `PageSize`, `Page` and `PageToken`, as every list endpoint takes them.
+/// `PageSize`, `Page` and `PageToken`, as every list endpoint takes them. Each is kept when
+/// sent empty (`keep_empty`), so that `PageSize=` is refused alike by every list: read directly
+/// a plain `Option` takes an empty value for none, while flattened into a list's filters it
+/// stays empty, and lists answered 200 or 400 by how their query struct was built.
 #[derive(Debug, Default, Deserialize)]
 pub struct PageParams {
-    #[serde(rename = "PageSize")]
+    #[serde(rename = "PageSize", default, deserialize_with = "keep_empty")]
     pub page_size: Option<String>,
-    #[serde(rename = "Page")]
+    #[serde(rename = "Page", default, deserialize_with = "keep_empty")]
     pub page: Option<String>,
-    #[serde(rename = "PageToken")]
+    #[serde(rename = "PageToken", default, deserialize_with = "keep_empty")]
     pub page_token: Option<String>,
 }
 

@@ -536,3 +536,15 @@ impl Client {
         self.send(req).await
     }
 }
+
+impl Client {
+    /// A POST of raw bytes with their content type (a media upload).
+    pub async fn post_media(&self, path: &str, content_type: &str, bytes: &[u8]) -> Resp {
+        let req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(bytes.to_vec());
+        self.send(req).await
+    }
+}

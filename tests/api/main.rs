@@ -2,6 +2,7 @@
 //! error paths. One binary (one shared server), a module per resource, a fresh account per test.
 
 mod common;
+mod fixture;
 mod receiver;
 mod spec;
 
@@ -14,6 +15,7 @@ mod conversation_with_participants;
 mod conversations;
 mod credentials;
 mod lifecycle;
+mod lists;
 mod messages;
 mod participant_conversations;
 mod participants;
