@@ -1,5 +1,5 @@
 //! The running server: its shared state, its router with the layers every request passes
-//! through, and serving with graceful shutdown.
+//! through, and serving with graceful shutdown (the connections themselves: `edge`).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -18,6 +18,7 @@ use tower_http::cors::{self, CorsLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::auth::Credentials;
+use crate::edge::{BodyGuardLayer, Limits};
 use crate::error::{Code, Error};
 use crate::store::Store;
 
@@ -53,6 +54,8 @@ pub struct Shared {
     pub test_mode: bool,
     /// The client for pre-action webhooks.
     pub http: reqwest::Client,
+    /// The edge's limits (timeouts, connections, bytes of bodies in flight).
+    pub limits: Limits,
 }
 
 impl Shared {
@@ -75,6 +78,7 @@ impl Shared {
 }
 
 pub fn router(state: AppState) -> Router {
+    let body_guard = BodyGuardLayer::new(&state.limits);
     crate::api::routes::router()
         .layer(middleware::from_fn(crate::api::error::name_the_path))
         .layer(middleware::from_fn(log_request))
@@ -83,6 +87,8 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             Error::internal("handler panicked").into_response()
         }))
+        // Outermost, so that it sees every answer (a panic's too): see `edge`.
+        .layer(body_guard)
         .with_state(state)
 }
 
@@ -149,13 +155,13 @@ async fn log_request(req: axum::extract::Request, next: Next) -> axum::response:
     res
 }
 
-/// Serves until `shutdown` resolves, then finishes the requests in flight.
+/// Serves until `shutdown` resolves, then finishes the requests in flight (`edge::serve`: the
+/// accept loop, with the connection cap and the timeouts of `state.limits`).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.limits;
+    crate::edge::serve(listener, router(state), limits, shutdown).await
 }

@@ -74,6 +74,8 @@ catalogue! {
     /// A unique key of the store refused a row; the domain names the conflict where it can
     /// (a taken unique name, an existing user...).
     Conflict                    = 20409, 409, "Conflict";
+    /// More request bodies in flight than the server's budget of bytes (`--body-bytes-in-flight`).
+    TooManyRequests             = 20429, 429, "Too Many Requests";
     /// Something broke inside; the cause is logged, not sent.
     Internal                    = 20500, 500, "Internal Server Error";
     /// A `PageToken` this server did not issue.

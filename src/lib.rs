@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod domain;
+pub mod edge;
 pub mod error;
 pub mod logging;
 pub mod permissions;

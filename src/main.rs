@@ -36,6 +36,16 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(opts: server::ServeOpts) -> anyhow::Result<()> {
+    // Every connection is a descriptor: take all the system allows.
+    match confab::edge::raise_open_file_limit() {
+        Ok((soft, hard)) => tracing::info!(
+            soft,
+            hard,
+            connection_cap = opts.limits.connection_cap(),
+            "open-file limit"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not read or raise the open-file limit"),
+    }
     let listener = TcpListener::bind(opts.listen).await?;
     let addr = listener.local_addr()?;
     let state = server::prepare(&opts).await?;

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::app::{self, AppState, Shared};
 use crate::auth::Credentials;
 use crate::clock::Clock;
+use crate::edge::Limits;
 use crate::store::sqlite::Durability;
 use crate::store::{Location, Options, Store};
 
@@ -69,6 +70,9 @@ pub struct ServeOpts {
     /// `process` once the operating system has it (survives kill -9, not a power loss; faster).
     #[arg(long, env = "CONFAB_DURABILITY", value_enum, default_value_t = Durability::Disk)]
     pub durability: Durability,
+    /// Timeouts, the connection cap and the budget of request bodies (`edge`).
+    #[command(flatten)]
+    pub limits: Limits,
 }
 
 impl ServeOpts {
@@ -84,6 +88,7 @@ impl ServeOpts {
             test_mode: false,
             pool_size: None,
             durability: Durability::Disk,
+            limits: Limits::default(),
         }
     }
 }
@@ -127,6 +132,7 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
         operator_account: Arc::from(opts.account_sid.as_str()),
         test_mode: opts.test_mode,
         http: crate::webhooks::http_client(),
+        limits: opts.limits,
     }))
 }
 

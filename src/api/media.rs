@@ -94,11 +94,16 @@ fn filename(headers: &HeaderMap) -> Option<String> {
 async fn read_body(body: Body) -> Result<Vec<u8>> {
     let bytes = axum::body::to_bytes(body, MAX_MEDIA_BYTES)
         .await
-        .map_err(|_| {
-            Error::with(
-                Code::MediaTooLarge,
-                format!("the limit is {MAX_MEDIA_BYTES} bytes"),
-            )
+        .map_err(|e| {
+            if crate::edge::is_length_limit(&e) {
+                Error::with(
+                    Code::MediaTooLarge,
+                    format!("the limit is {MAX_MEDIA_BYTES} bytes"),
+                )
+            } else {
+                // The client went away, or the body did not arrive in time.
+                Error::with(Code::InvalidBody, e)
+            }
         })?;
     if bytes.is_empty() {
         return Err(Error::with(Code::InvalidBody, "the media file is empty"));

@@ -537,6 +537,90 @@ impl Client {
     }
 }
 
+/// One HTTP/1.1 exchange on a raw TCP connection, for what an HTTP client library hides:
+/// requests written in pieces, reuse of a connection, and the answer's raw head.
+pub mod raw {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// The host and port of a base URL (`http://127.0.0.1:1234`).
+    pub fn addr(base: &str) -> String {
+        base.trim_start_matches("http://").to_string()
+    }
+
+    /// A response read off the wire: its status line, lower-cased headers and body.
+    #[derive(Debug)]
+    pub struct RawResponse {
+        pub status: u16,
+        pub headers: Vec<(String, String)>,
+        pub body: Vec<u8>,
+    }
+
+    impl RawResponse {
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// Reads one response (head, then a `Content-Length` body) from `stream`, keeping bytes
+    /// read past it in `buf`. `None` if the connection ends first or nothing comes in `wait`.
+    pub async fn read_response(
+        stream: &mut TcpStream,
+        buf: &mut Vec<u8>,
+        wait: Duration,
+    ) -> Option<RawResponse> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                let mut lines = head.split("\r\n");
+                let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+                let headers: Vec<(String, String)> = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+                    .collect();
+                let length: usize = headers
+                    .iter()
+                    .find(|(n, _)| n == "content-length")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + length {
+                    let body = buf[end + 4..end + 4 + length].to_vec();
+                    buf.drain(..end + 4 + length);
+                    return Some(RawResponse {
+                        status,
+                        headers,
+                        body,
+                    });
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let read = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await;
+            match read {
+                Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Writes `bytes`; `false` if the connection is gone.
+    pub async fn write(stream: &mut TcpStream, bytes: &[u8]) -> bool {
+        stream.write_all(bytes).await.is_ok() && stream.flush().await.is_ok()
+    }
+
+    /// `Authorization: Basic ...` for these credentials.
+    pub fn basic(sid: &str, token: &str) -> String {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{token}"));
+        format!("Basic {encoded}")
+    }
+}
+
 impl Client {
     /// A POST of raw bytes with their content type (a media upload).
     pub async fn post_media(&self, path: &str, content_type: &str, bytes: &[u8]) -> Resp {

@@ -258,3 +258,61 @@ async fn unauthenticated_answers_carry_the_basic_challenge() {
         }
     }
 }
+
+/// An answer given before the request's body arrived (a 401, a 405, an unknown path) leaves
+/// the connection usable for the next request, or says `Connection: close` so that the client
+/// does not reuse it. Headers, a pause, then the body and a second request on the same
+/// connection: the second request is answered unless the first answer said close.
+#[tokio::test]
+async fn an_answer_before_the_body_leaves_the_connection_usable_or_closes_it() {
+    use crate::common::raw;
+    use std::time::Duration;
+
+    let client = account().await;
+    let good = raw::basic(&client.sid, &client.token);
+    let bad = raw::basic(&client.sid, "wrong");
+    let body = "FriendlyName=late-body";
+    for (method, path, auth, status) in [
+        ("POST", "/v1/Conversations", &bad, 401),
+        ("PUT", "/v1/Conversations", &good, 405),
+        ("POST", "/v1/Nothing/Here", &good, 404),
+        (
+            "POST",
+            "/v1/Services/IS00000000000000000000000000000000/Media",
+            &bad,
+            401,
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(raw::addr(&client.base))
+            .await
+            .unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: confab\r\nAuthorization: {auth}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        assert!(raw::write(&mut stream, head.as_bytes()).await);
+        let mut buf = Vec::new();
+        let first = raw::read_response(&mut stream, &mut buf, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("{method} {path}: no answer before the body"));
+        assert_eq!(first.status, status, "{method} {path}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let next = "GET /healthz HTTP/1.1\r\nHost: confab\r\n\r\n";
+        let sent = raw::write(&mut stream, format!("{body}{next}").as_bytes()).await;
+        let second = if sent {
+            raw::read_response(&mut stream, &mut buf, Duration::from_secs(5)).await
+        } else {
+            None
+        };
+        let closes = first
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        assert!(
+            closes || second.as_ref().is_some_and(|r| r.status == 200),
+            "{method} {path}: the first answer kept the connection ({:?}) and the second \
+             request got {second:?}",
+            first.headers
+        );
+    }
+}
