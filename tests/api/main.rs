@@ -24,6 +24,7 @@ mod receipts;
 mod roles;
 mod service_configuration;
 mod services;
+mod tenancy;
 mod user_conversations;
 mod users;
 mod webhooks;
