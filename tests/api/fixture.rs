@@ -110,7 +110,7 @@ async fn service_resources(
             &format!("{prefix}/Conversations/{conv}/Webhooks"),
             &[
                 ("Target", "webhook"),
-                ("Configuration.Url", "https://example.com/a"),
+                ("Configuration.Url", "http://127.0.0.1:9/a"),
                 ("Configuration.Filters", "onMessageAdded"),
             ],
         )
