@@ -21,18 +21,22 @@
 //! - **`Connection: close`** on any answer given before the request's body was read to its end
 //!   (a 401, a 405, an unknown path, a refusal): hyper closes such a connection, and a client
 //!   told nothing would send its next request into a closed connection;
+//! - a lingering close: a connection hyper closes keeps reading (and dropping) what its client
+//!   still sends for a moment ([`LINGER`]), so that the close does not reset the connection
+//!   and lose the answer just written;
 //! - small header buffers ([`MAX_HEADER_BYTES`], [`MAX_BUFFER_BYTES`] per connection), so that
 //!   clients that never finish their headers hold little memory.
 //!
 //! A graceful stop stops accepting, lets every connection finish the request in progress, and
 //! returns once all are closed.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -45,12 +49,13 @@ use axum::response::IntoResponse;
 use bytes::Bytes;
 use clap::Args;
 use futures_util::future::{BoxFuture, Either};
+use futures_util::task::AtomicWaker;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service, ServiceExt};
 
@@ -204,6 +209,9 @@ struct ConnState {
     phase: AtomicU8,
     /// When the phase began, in milliseconds since [`epoch`].
     since: AtomicU64,
+    /// Signals from the acceptor ([`EVICT`], [`STOP`]), and the task to wake for them.
+    signals: AtomicU8,
+    waker: AtomicWaker,
 }
 
 /// No request in progress, and no byte of the next one read.
@@ -228,6 +236,8 @@ impl ConnState {
         ConnState {
             phase: AtomicU8::new(IDLE),
             since: AtomicU64::new(millis_since_epoch(Instant::now())),
+            signals: AtomicU8::new(0),
+            waker: AtomicWaker::new(),
         }
     }
 
@@ -258,7 +268,16 @@ struct Guarded {
     limits: Limits,
     timer: Pin<Box<Sleep>>,
     armed: Instant,
+    /// Once hyper closes the connection: when the lingering began, and the bytes dropped.
+    linger: Option<(Instant, usize)>,
 }
+
+/// How long a closing connection keeps reading what its client still sends, at most.
+pub const LINGER: Duration = Duration::from_secs(2);
+/// How long it waits for the client's next bytes before closing.
+pub const LINGER_QUIET: Duration = Duration::from_millis(100);
+/// The most bytes it reads (and drops) while lingering.
+pub const LINGER_BYTES: usize = 16 * 1024 * 1024;
 
 impl Guarded {
     fn new(io: TcpStream, state: Arc<ConnState>, limits: Limits) -> Self {
@@ -269,6 +288,47 @@ impl Guarded {
             limits,
             timer: Box::pin(tokio::time::sleep_until(now)),
             armed: now,
+            linger: None,
+        }
+    }
+
+    /// Closing: after the FIN, reads and drops what the client still sends (the rest of a body
+    /// the answer did not wait for, a request sent before the client saw `Connection: close`)
+    /// until it stops for [`LINGER_QUIET`], ends, or [`LINGER`] or [`LINGER_BYTES`] is reached.
+    /// A socket closed with unread bytes resets the connection, and a reset can make the
+    /// client's system drop the answer before the client has read it.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let (began, mut dropped) = match self.linger {
+            Some(linger) => linger,
+            None => {
+                std::task::ready!(Pin::new(&mut self.io).poll_shutdown(cx))?;
+                let now = Instant::now();
+                self.timer.as_mut().reset(now + LINGER_QUIET);
+                (now, 0)
+            }
+        };
+        let mut scratch = [0u8; 8192];
+        let done = loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => break true,
+                Poll::Ready(Ok(())) => {
+                    dropped += buf.filled().len();
+                    if dropped >= LINGER_BYTES {
+                        break true;
+                    }
+                    let quiet = (Instant::now() + LINGER_QUIET).min(began + LINGER);
+                    self.timer.as_mut().reset(quiet);
+                }
+                Poll::Ready(Err(_)) => break true,
+                Poll::Pending => break self.timer.as_mut().poll(cx).is_ready(),
+            }
+        };
+        self.linger = Some((began, dropped));
+        if done {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
         }
     }
 
@@ -346,7 +406,87 @@ impl AsyncWrite for Guarded {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        self.get_mut().poll_linger(cx)
+    }
+}
+
+/// The open connections, for the acceptor to signal: to make room at the cap, and to stop.
+/// Locked when a connection opens or closes, and when signalling; never on a request's path.
+#[derive(Default)]
+struct Registry {
+    open: Mutex<HashMap<u64, Arc<ConnState>>>,
+    next: AtomicU64,
+}
+
+impl Registry {
+    fn add(self: &Arc<Self>, state: Arc<ConnState>) -> Registered {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(id, state);
+        Registered {
+            registry: self.clone(),
+            id,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ConnState>>> {
+        self.open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Signals every connection that may be closed to make room; answers how many.
+    fn evict_idle(&self) -> usize {
+        let open = self.lock();
+        let mut asked = 0;
+        for state in open.values().filter(|state| state.evictable()) {
+            state.signal(EVICT);
+            asked += 1;
+        }
+        asked
+    }
+
+    fn stop_all(&self) {
+        for state in self.lock().values() {
+            state.signal(STOP);
+        }
+    }
+}
+
+/// A connection's place in the registry, given back when the connection ends.
+struct Registered {
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.registry.lock().remove(&self.id);
+    }
+}
+
+/// Signals to a connection (bits of `ConnState::signals`).
+const EVICT: u8 = 1;
+const STOP: u8 = 2;
+
+impl ConnState {
+    fn signal(&self, bit: u8) {
+        self.signals.fetch_or(bit, Ordering::AcqRel);
+        self.waker.wake();
+    }
+
+    /// Resolves with the signals sent since it was last polled ready.
+    fn signalled(&self) -> impl Future<Output = u8> + '_ {
+        std::future::poll_fn(move |cx| {
+            let bits = self.signals.swap(0, Ordering::AcqRel);
+            if bits != 0 {
+                return Poll::Ready(bits);
+            }
+            self.waker.register(cx.waker());
+            match self.signals.swap(0, Ordering::AcqRel) {
+                0 => Poll::Pending,
+                bits => Poll::Ready(bits),
+            }
+        })
     }
 }
 
@@ -361,38 +501,37 @@ pub async fn serve(
     let cap = limits.connection_cap();
     tracing::debug!(cap, "connection cap");
     let slots = Arc::new(Semaphore::new(cap));
-    let pressure = Arc::new(Notify::new());
-    let (stop_tx, stop_rx) = watch::channel(());
+    let registry = Arc::new(Registry::default());
+    // Each connection holds a receiver; the sender is closed once all have ended.
     let (open_tx, open_rx) = watch::channel(());
     let mut shutdown = pin!(shutdown);
     loop {
         let permit = tokio::select! {
             () = &mut shutdown => break,
-            permit = slot(&slots, &pressure, cap) => permit,
+            permit = slot(&slots, &registry, cap) => permit,
         };
         let stream = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
-                    accept_failed(e, &pressure).await;
+                    accept_failed(e, &registry).await;
                     continue;
                 }
             },
         };
+        let state = Arc::new(ConnState::new());
+        let registered = registry.add(state.clone());
         tokio::spawn(connection(
             stream,
-            permit,
+            (permit, registered, open_rx.clone()),
+            state,
             router.clone(),
             limits,
-            pressure.clone(),
-            stop_rx.clone(),
-            open_rx.clone(),
         ));
     }
     drop(listener);
-    drop(stop_rx);
-    let _ = stop_tx.send(());
+    registry.stop_all();
     drop(open_rx);
     open_tx.closed().await;
     Ok(())
@@ -400,7 +539,7 @@ pub async fn serve(
 
 /// A free connection slot; at the cap, asks connections with no request in progress to close
 /// (again every 100 ms) until one frees its slot.
-async fn slot(slots: &Arc<Semaphore>, pressure: &Notify, cap: usize) -> OwnedSemaphorePermit {
+async fn slot(slots: &Arc<Semaphore>, registry: &Registry, cap: usize) -> OwnedSemaphorePermit {
     if let Ok(permit) = slots.clone().try_acquire_owned() {
         return permit;
     }
@@ -411,7 +550,7 @@ async fn slot(slots: &Arc<Semaphore>, pressure: &Notify, cap: usize) -> OwnedSem
         );
     });
     loop {
-        pressure.notify_waiters();
+        registry.evict_idle();
         let wait = tokio::time::timeout(Duration::from_millis(100), slots.clone().acquire_owned());
         if let Ok(Ok(permit)) = wait.await {
             return permit;
@@ -421,7 +560,7 @@ async fn slot(slots: &Arc<Semaphore>, pressure: &Notify, cap: usize) -> OwnedSem
 
 /// An accept that failed: a connection that went away before it was accepted is nothing; out
 /// of descriptors (or memory), idle connections are asked to close and accepting pauses.
-async fn accept_failed(e: io::Error, pressure: &Notify) {
+async fn accept_failed(e: io::Error, registry: &Registry) {
     use io::ErrorKind::*;
     if matches!(
         e.kind(),
@@ -430,7 +569,7 @@ async fn accept_failed(e: io::Error, pressure: &Notify) {
         return;
     }
     log_at_most_every_second(|| tracing::warn!(error = %e, "accept failed; pausing"));
-    pressure.notify_waiters();
+    registry.evict_idle();
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
@@ -447,17 +586,18 @@ fn log_at_most_every_second(log: impl FnOnce()) {
     }
 }
 
+/// What a connection holds until it ends: its slot under the cap, its place in the registry,
+/// and the receiver that keeps a graceful stop waiting for it.
+type Held = (OwnedSemaphorePermit, Registered, watch::Receiver<()>);
+
 /// One connection, until it closes, is evicted, or finishes its request after a stop.
 async fn connection(
     stream: TcpStream,
-    _slot: OwnedSemaphorePermit,
+    _held: Held,
+    state: Arc<ConnState>,
     router: Router,
     limits: Limits,
-    pressure: Arc<Notify>,
-    mut stop: watch::Receiver<()>,
-    _open: watch::Receiver<()>,
 ) {
-    let state = Arc::new(ConnState::new());
     let io = TokioIo::new(Guarded::new(stream, state.clone(), limits));
     let in_service = state.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
@@ -475,7 +615,11 @@ async fn connection(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.idle_timeout + limits.header_timeout)
         .max_header_size(MAX_HEADER_BYTES)
-        .max_buf_size(MAX_BUFFER_BYTES);
+        .max_buf_size(MAX_BUFFER_BYTES)
+        // A client may shut down its side once its request is sent (an upload, then `FIN`):
+        // without this, hyper took that end of input for a closed connection and dropped the
+        // answer still being made.
+        .half_close(true);
     let mut conn = pin!(builder.serve_connection(io, service));
     let mut stopping = false;
     loop {
@@ -486,12 +630,12 @@ async fn connection(
                 }
                 break;
             }
-            _ = stop.changed(), if !stopping => {
-                stopping = true;
-                conn.as_mut().graceful_shutdown();
-            }
-            () = pressure.notified(), if !stopping => {
-                if state.evictable() {
+            signals = state.signalled() => {
+                if signals & STOP != 0 && !stopping {
+                    stopping = true;
+                    conn.as_mut().graceful_shutdown();
+                } else if signals & EVICT != 0 && !stopping && state.evictable() {
+                    // Polled just before, hyper holds no complete request: none is lost.
                     tracing::debug!("idle connection closed to make room");
                     break;
                 }
