@@ -97,18 +97,34 @@ impl PageParams {
     }
 }
 
-fn decode_token(token: &str) -> Result<Cursor> {
+/// A `PageToken` (`PA<key>` or `PB<key>`, the key's numbers joined by `_`) as a cursor;
+/// anything else is `InvalidPageToken`.
+pub fn decode_token(token: &str) -> Result<Cursor> {
     let (direction, key) = token
         .split_at_checked(2)
         .ok_or_else(|| Error::new(Code::InvalidPageToken))?;
-    let parts: Result<Vec<i64>, _> = key.split('_').map(str::parse::<i64>).collect();
-    let parts = parts.map_err(|_| Error::new(Code::InvalidPageToken))?;
+    // A key has a few numbers (the longest sort key has two): more names no row.
+    if key.split('_').nth(MAX_KEY_PARTS).is_some() {
+        return Err(Error::new(Code::InvalidPageToken));
+    }
+    // Each number as confab spells it (no sign but `-`, no leading zero): a token is the
+    // spelling of one key, never one of several.
+    let number = |part: &str| {
+        part.parse::<i64>()
+            .ok()
+            .filter(|n| n.to_string() == part)
+            .ok_or_else(|| Error::new(Code::InvalidPageToken))
+    };
+    let parts = key.split('_').map(number).collect::<Result<Vec<i64>>>()?;
     match direction {
         "PA" => Ok(Cursor::After(parts)),
         "PB" => Ok(Cursor::Before(parts)),
         _ => Err(Error::new(Code::InvalidPageToken)),
     }
 }
+
+/// The most numbers a page token's key may hold.
+const MAX_KEY_PARTS: usize = 8;
 
 fn encode_key(key: &[i64]) -> String {
     key.iter().map(i64::to_string).collect::<Vec<_>>().join("_")
@@ -350,7 +366,23 @@ mod tests {
         assert_eq!(req.cursor, Some(Cursor::After(vec![12, 34])));
         let req = params(None, Some("PB7")).validate(LIMITS_100).unwrap();
         assert_eq!(req.cursor, Some(Cursor::Before(vec![7])));
-        for bad in ["PX1", "P", "PAabc", "PA"] {
+        assert_eq!(
+            decode_token("PA1_2_3_4_5_6_7_8"),
+            Ok(Cursor::After((1..=8).collect()))
+        );
+        for bad in [
+            "PX1",
+            "P",
+            "PAabc",
+            "PA",
+            "PA1_2_3_4_5_6_7_8_9",
+            "PA1__2",
+            "PA+1",
+            "PA01",
+            "PA-0",
+            "PA9223372036854775808",
+            "Pé1",
+        ] {
             assert_eq!(
                 params(None, Some(bad))
                     .validate(LIMITS_100)
