@@ -2,7 +2,7 @@
 # Schemathesis (pinned in tests/fuzz/requirements.txt) against Twilio's official OpenAPI spec
 # (spec/twilio_conversations_v1.json): starts confab (in memory), seeds one resource of every
 # kind (tests/fuzz/seed.py, which also writes the run's schemathesis.toml), then lets
-# schemathesis generate requests for every operation for SCHEMATHESIS_SECONDS (90 by default),
+# schemathesis generate requests for every operation for SCHEMATHESIS_SECONDS (60 by default),
 # failing on any 5xx (not_a_server_error) and on any response that breaks its documented schema
 # (response_schema_conformance).
 #
@@ -17,7 +17,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-seconds="${SCHEMATHESIS_SECONDS:-90}"
+seconds="${SCHEMATHESIS_SECONDS:-60}"
 
 if [ -z "${CONFAB_BIN:-}" ]; then
   cargo build --quiet --locked --manifest-path "$root/Cargo.toml"
