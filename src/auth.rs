@@ -38,7 +38,9 @@ impl Credentials {
         let (username, password) = basic_credentials(headers)?;
         let known = self.by_username.read().expect("credentials poisoned");
         let credential = known.get(&username)?;
-        constant_time_eq(credential.secret.as_bytes(), password.as_bytes())
+        credential
+            .secret
+            .matches(&password)
             .then(|| credential.account_sid.clone())
     }
 }
@@ -59,8 +61,4 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let decoded = String::from_utf8(decoded).ok()?;
     let (user, pass) = decoded.split_once(':')?;
     Some((user.to_string(), pass.to_string()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod logging;
 pub mod permissions;
 pub mod scheduler;
+pub mod secrets;
 pub mod server;
 pub mod sid;
 pub mod states;

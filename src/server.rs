@@ -122,6 +122,13 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
     let store = Store::open(&Location::parse(&opts.db), &options, clock).await?;
     crate::domain::accounts::ensure(&store, opts.account_sid.clone(), opts.auth_token.clone())
         .await?;
+    let hashed = crate::domain::accounts::hash_plain_api_keys(&store).await?;
+    if hashed > 0 {
+        tracing::info!(
+            keys = hashed,
+            "API key secrets are now kept as salted hashes"
+        );
+    }
     let credentials = Credentials::new(crate::domain::accounts::load_credentials(&store).await?);
     crate::webhooks::delivery::spawn(store.clone());
     crate::scheduler::spawn(store.clone());
@@ -153,13 +160,19 @@ pub async fn open_store(db: &str) -> anyhow::Result<Store> {
 }
 
 /// The banner printed at start: where it listens, the store, the credentials, and how to point
-/// each official SDK here.
+/// each official SDK here. It shows the operator's auth token only when it is the built-in
+/// development one, which the README prints anyway; a real one stays out of terminals and logs.
 pub fn banner(opts: &ServeOpts, addr: SocketAddr) -> String {
     let base = opts
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let (sid, token) = (&opts.account_sid, &opts.auth_token);
+    let sid = &opts.account_sid;
+    let token = if opts.auth_token == DEV_AUTH_TOKEN {
+        DEV_AUTH_TOKEN
+    } else {
+        "$CONFAB_AUTH_TOKEN"
+    };
     format!(
         "confab listening on {base}  (store: {db})
   account sid: {sid}
@@ -169,6 +182,42 @@ Python:  client = Client(\"{sid}\", \"{token}\"); client.conversations.base_url 
 Node:    const client = twilio(\"{sid}\", \"{token}\"); client.conversations.baseUrl = \"{base}\";
 curl:    curl -u {sid}:{token} {base}/v1/Conversations -d FriendlyName=support
 ",
-        db = opts.db
+        db = store_label(&opts.db)
     )
+}
+
+/// The store as the banner names it: a PostgreSQL URL without its password.
+fn store_label(db: &str) -> String {
+    match Location::parse(db) {
+        Location::Postgres(url) => match url.split_once("://").and_then(|(scheme, rest)| {
+            let (credentials, place) = rest.rsplit_once('@')?;
+            let user = credentials.split(':').next()?;
+            Some(format!("{scheme}://{user}@{place}"))
+        }) {
+            Some(label) => label,
+            None => url,
+        },
+        _ => db.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_shows_only_the_development_token_and_no_password() {
+        let dev = ServeOpts::new("postgres://confab:hunter2@db.internal:5432/confab");
+        let shown = banner(&dev, SocketAddr::from(([127, 0, 0, 1], 8787)));
+        assert!(shown.contains(DEV_AUTH_TOKEN));
+        assert!(shown.contains("postgres://confab@db.internal:5432/confab"));
+        assert!(!shown.contains("hunter2"));
+        let real = ServeOpts {
+            auth_token: "a-real-token-0123".into(),
+            ..ServeOpts::new("confab.db")
+        };
+        let shown = banner(&real, SocketAddr::from(([127, 0, 0, 1], 8787)));
+        assert!(!shown.contains("a-real-token-0123"), "{shown}");
+        assert!(shown.contains("(store: confab.db)"));
+    }
 }

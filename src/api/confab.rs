@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::domain::{self, accounts, clock, deliveries};
 use crate::error::{Code, Error, Result};
+use crate::secrets::Secret;
 use crate::store::accounts::Credential;
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::time::{format_date, parse_date, parse_duration};
@@ -59,7 +60,7 @@ pub async fn create_account(
     let account = accounts::create(&app.store, name).await?;
     app.credentials.add(Credential {
         username: account.account_sid.clone(),
-        secret: account.auth_token.clone(),
+        secret: Secret::Plain(account.auth_token.clone()),
         account_sid: account.account_sid.clone(),
     });
     Ok((
@@ -92,7 +93,7 @@ pub async fn create_api_key(
     let key = accounts::create_api_key(&app.store, p.account, name).await?;
     app.credentials.add(Credential {
         username: key.sid.clone(),
-        secret: key.secret.clone(),
+        secret: Secret::hashed(&key.secret),
         account_sid: key.account_sid.clone(),
     });
     Ok((

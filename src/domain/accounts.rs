@@ -2,6 +2,7 @@
 
 use super::services::{self, DEFAULT_SERVICE_NAME};
 use crate::error::{Error, Result};
+use crate::secrets::Secret;
 use crate::sid::{Prefix, new_secret, new_sid};
 use crate::store::accounts::{AccountConfiguration, Credential};
 use crate::store::{Store, Tx};
@@ -90,8 +91,23 @@ pub async fn create_api_key(
                 account_sid,
                 friendly_name,
             };
-            tx.insert_api_key(&key.sid, &key.account_sid, &key.secret, &key.friendly_name)?;
+            let secret = Secret::hashed(&key.secret);
+            tx.insert_api_key(&key.sid, &key.account_sid, &secret, &key.friendly_name)?;
             Ok(key)
+        })
+        .await
+}
+
+/// Keeps every API key made before secrets were hashed as a hash from now on (SQLite cannot
+/// hash in a migration). Run at start.
+pub async fn hash_plain_api_keys(store: &Store) -> Result<usize> {
+    store
+        .write(|tx| {
+            let plain = tx.plain_api_keys()?;
+            for (sid, secret) in &plain {
+                tx.hash_api_key(sid, &Secret::hashed(secret))?;
+            }
+            Ok(plain.len())
         })
         .await
 }

@@ -1,12 +1,13 @@
 //! Accounts (AC...) and API keys (SK...): the tenants, and the credentials that reach them.
 
 use crate::error::Result;
+use crate::secrets::Secret;
 
-/// A Basic-auth username and password, and the account they open.
+/// A Basic-auth username, what its password is checked against, and the account they open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credential {
     pub username: String,
-    pub secret: String,
+    pub secret: Secret,
     pub account_sid: String,
 }
 
@@ -35,13 +36,21 @@ pub trait AccountStore {
 
     fn set_auth_token(&mut self, sid: &str, auth_token: &str) -> Result<()>;
 
+    /// Inserts an API key, its secret kept only as `Secret::Hashed`.
     fn insert_api_key(
         &mut self,
         sid: &str,
         account_sid: &str,
-        secret: &str,
+        secret: &Secret,
         friendly_name: &str,
     ) -> Result<()>;
+
+    /// API keys still kept with their secret in plain (made before secrets were hashed): SID and
+    /// secret.
+    fn plain_api_keys(&self) -> Result<Vec<(String, String)>>;
+
+    /// Keeps an API key's secret as `secret` (hashed) and forgets the plain one.
+    fn hash_api_key(&mut self, sid: &str, secret: &Secret) -> Result<()>;
 
     /// Every credential that opens an account: account tokens and API key secrets.
     fn credentials(&self) -> Result<Vec<Credential>>;

@@ -279,3 +279,61 @@ async fn the_store_is_readable_by_its_owner_only() {
     assert_eq!(mode(&db), 0o600);
     server.stop();
 }
+
+/// API key secrets are kept as salted hashes: a new key's secret is nowhere in the store, and a
+/// key an older confab kept in plain is hashed when the store next opens, and still works.
+#[tokio::test]
+async fn api_key_secrets_are_kept_as_salted_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("confab.db");
+    let server = TestServer::start(db.to_str().unwrap());
+    let client = server.new_account().await;
+    let key = server
+        .operator()
+        .post(&format!("/confab/Accounts/{}/Keys", client.sid), &[])
+        .await;
+    let (sid, secret) = (
+        key.assert_status(201)["sid"].as_str().unwrap().to_string(),
+        key.body["secret"].as_str().unwrap().to_string(),
+    );
+    let by_key = Client::new(&server.base, &sid, &secret);
+    by_key.get("/v1/Conversations").await.assert_status(200);
+    server.stop();
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let stored: (Option<String>, Option<String>, Option<String>) = conn
+        .query_row(
+            "SELECT secret, salt, secret_hash FROM api_keys WHERE sid = ?1",
+            [&sid],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(stored.0, None, "no plain secret");
+    assert!(stored.1.is_some() && stored.2.is_some());
+    let dump: Vec<u8> = std::fs::read(&db).unwrap();
+    assert!(
+        !dump.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the secret is nowhere in the file"
+    );
+    // A key as an older confab kept it: its secret in plain.
+    conn.execute(
+        "UPDATE api_keys SET secret = 'plain-old-secret', salt = NULL, secret_hash = NULL WHERE sid = ?1",
+        [&sid],
+    )
+    .unwrap();
+    drop(conn);
+
+    let server = TestServer::start(db.to_str().unwrap());
+    Client::new(&server.base, &sid, "plain-old-secret")
+        .get("/v1/Conversations")
+        .await
+        .assert_status(200);
+    server.stop();
+    let hashed: Option<String> = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT secret FROM api_keys WHERE sid = ?1", [&sid], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(hashed, None, "hashed when the store opened");
+}

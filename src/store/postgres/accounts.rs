@@ -4,13 +4,31 @@ use postgres::Row;
 
 use super::PgTx;
 use crate::error::Result;
+use crate::secrets::Secret;
 use crate::store::accounts::{AccountConfiguration, AccountStore, Credential};
 
+/// A row of username, plain secret, salt, hash and account: an account's token is plain, an
+/// API key's hashed.
 fn credential(r: &Row) -> Credential {
+    let secret = match r.get::<_, Option<String>>(3) {
+        Some(hash) => Secret::Hashed {
+            salt: r.get(2),
+            hash,
+        },
+        None => Secret::Plain(r.get(1)),
+    };
     Credential {
         username: r.get(0),
-        secret: r.get(1),
-        account_sid: r.get(2),
+        secret,
+        account_sid: r.get(4),
+    }
+}
+
+/// The salt and hash columns of a hashed secret.
+fn salt_and_hash(secret: &Secret) -> (Option<&str>, Option<&str>) {
+    match secret {
+        Secret::Hashed { salt, hash } => (Some(salt), Some(hash)),
+        Secret::Plain(_) => (None, None),
     }
 }
 
@@ -65,20 +83,39 @@ impl AccountStore for PgTx<'_> {
         &mut self,
         sid: &str,
         account_sid: &str,
-        secret: &str,
+        secret: &Secret,
         friendly_name: &str,
     ) -> Result<()> {
+        let (salt, hash) = salt_and_hash(secret);
         self.execute(
-            "INSERT INTO api_keys (sid, account_sid, secret, friendly_name, date_created)
-             VALUES ($1, $2, $3, $4, $5)",
-            &[&sid, &account_sid, &secret, &friendly_name, &self.now],
+            "INSERT INTO api_keys (sid, account_sid, salt, secret_hash, friendly_name, date_created)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&sid, &account_sid, &salt, &hash, &friendly_name, &self.now],
+        )?;
+        Ok(())
+    }
+
+    fn plain_api_keys(&self) -> Result<Vec<(String, String)>> {
+        let rows = self.query(
+            "SELECT sid, secret FROM api_keys WHERE secret_hash IS NULL AND secret IS NOT NULL",
+            &[],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn hash_api_key(&mut self, sid: &str, secret: &Secret) -> Result<()> {
+        let (salt, hash) = salt_and_hash(secret);
+        self.execute(
+            "UPDATE api_keys SET salt = $2, secret_hash = $3, secret = NULL WHERE sid = $1",
+            &[&sid, &salt, &hash],
         )?;
         Ok(())
     }
 
     fn credentials(&self) -> Result<Vec<Credential>> {
         let rows = self.query(
-            "SELECT sid, auth_token, sid FROM accounts UNION ALL SELECT sid, secret, account_sid FROM api_keys",
+            "SELECT sid, auth_token, NULL::text, NULL::text, sid FROM accounts
+             UNION ALL SELECT sid, secret, salt, secret_hash, account_sid FROM api_keys",
             &[],
         )?;
         Ok(rows.iter().map(credential).collect())
@@ -86,8 +123,8 @@ impl AccountStore for PgTx<'_> {
 
     fn credential(&self, username: &str) -> Result<Option<Credential>> {
         let row = self.query_opt(
-            "SELECT sid, auth_token, sid FROM accounts WHERE sid = $1
-             UNION ALL SELECT sid, secret, account_sid FROM api_keys WHERE sid = $1",
+            "SELECT sid, auth_token, NULL::text, NULL::text, sid FROM accounts WHERE sid = $1
+             UNION ALL SELECT sid, secret, salt, secret_hash, account_sid FROM api_keys WHERE sid = $1",
             &[&username],
         )?;
         Ok(row.as_ref().map(credential))

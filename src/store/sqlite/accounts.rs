@@ -4,14 +4,32 @@ use rusqlite::Row;
 
 use super::SqliteTx;
 use crate::error::Result;
+use crate::secrets::Secret;
 use crate::store::accounts::{AccountConfiguration, AccountStore, Credential};
 
+/// A row of username, plain secret, salt, hash and account: an account's token is plain, an
+/// API key's hashed (or plain until confab hashes it at start).
 fn credential(r: &Row) -> rusqlite::Result<Credential> {
+    let secret = match r.get::<_, Option<String>>(3)? {
+        Some(hash) => Secret::Hashed {
+            salt: r.get(2)?,
+            hash,
+        },
+        None => Secret::Plain(r.get(1)?),
+    };
     Ok(Credential {
         username: r.get(0)?,
-        secret: r.get(1)?,
-        account_sid: r.get(2)?,
+        secret,
+        account_sid: r.get(4)?,
     })
+}
+
+/// The salt and hash columns of a hashed secret.
+fn salt_and_hash(secret: &Secret) -> (Option<&str>, Option<&str>) {
+    match secret {
+        Secret::Hashed { salt, hash } => (Some(salt), Some(hash)),
+        Secret::Plain(_) => (None, None),
+    }
 }
 
 impl AccountStore for SqliteTx<'_, '_> {
@@ -66,20 +84,39 @@ impl AccountStore for SqliteTx<'_, '_> {
         &mut self,
         sid: &str,
         account_sid: &str,
-        secret: &str,
+        secret: &Secret,
         friendly_name: &str,
     ) -> Result<()> {
+        let (salt, hash) = salt_and_hash(secret);
         self.tx.run(
-            "INSERT INTO api_keys (sid, account_sid, secret, friendly_name, date_created)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            &[&sid, &account_sid, &secret, &friendly_name, &self.now],
+            "INSERT INTO api_keys (sid, account_sid, salt, secret_hash, friendly_name, date_created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[&sid, &account_sid, &salt, &hash, &friendly_name, &self.now],
+        )?;
+        Ok(())
+    }
+
+    fn plain_api_keys(&self) -> Result<Vec<(String, String)>> {
+        self.tx.all(
+            "SELECT sid, secret FROM api_keys WHERE secret_hash IS NULL AND secret IS NOT NULL",
+            &[],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    fn hash_api_key(&mut self, sid: &str, secret: &Secret) -> Result<()> {
+        let (salt, hash) = salt_and_hash(secret);
+        self.tx.run(
+            "UPDATE api_keys SET salt = ?2, secret_hash = ?3, secret = NULL WHERE sid = ?1",
+            &[&sid, &salt, &hash],
         )?;
         Ok(())
     }
 
     fn credentials(&self) -> Result<Vec<Credential>> {
         self.tx.all(
-            "SELECT sid, auth_token, sid FROM accounts UNION ALL SELECT sid, secret, account_sid FROM api_keys",
+            "SELECT sid, auth_token, NULL, NULL, sid FROM accounts
+             UNION ALL SELECT sid, secret, salt, secret_hash, account_sid FROM api_keys",
             &[],
             credential,
         )
@@ -87,8 +124,8 @@ impl AccountStore for SqliteTx<'_, '_> {
 
     fn credential(&self, username: &str) -> Result<Option<Credential>> {
         self.tx.optional(
-            "SELECT sid, auth_token, sid FROM accounts WHERE sid = ?1
-             UNION ALL SELECT sid, secret, account_sid FROM api_keys WHERE sid = ?1",
+            "SELECT sid, auth_token, NULL, NULL, sid FROM accounts WHERE sid = ?1
+             UNION ALL SELECT sid, secret, salt, secret_hash, account_sid FROM api_keys WHERE sid = ?1",
             &[&username],
             credential,
         )

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0007_webhook_queues.sql"),
     include_str!("schema/0008_clock.sql"),
     include_str!("schema/0009_participant_routing.sql"),
+    include_str!("schema/0010_api_key_hashes.sql"),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {
