@@ -90,10 +90,14 @@ impl fmt::Display for ReceiptStatus {
 }
 
 /// What became of one attempt to deliver a webhook, as the delivery log shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DeliveryOutcome {
     /// The target answered 2xx.
     Delivered,
+    /// The target answered otherwise, or not at all: whether it is tried again is decided
+    /// next (`Retrying` or `GaveUp` is what the log keeps).
+    Failed,
     /// A post-action attempt failed; it will be tried again.
     Retrying,
     /// A post-action attempt failed and was the last one.
@@ -107,15 +111,32 @@ pub enum DeliveryOutcome {
 }
 
 impl DeliveryOutcome {
+    pub const ALL: [DeliveryOutcome; 7] = [
+        Self::Delivered,
+        Self::Failed,
+        Self::Retrying,
+        Self::GaveUp,
+        Self::NotDelivered,
+        Self::Rejected,
+        Self::FailOpen,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Delivered => "delivered",
+            Self::Failed => "failed",
             Self::Retrying => "retrying",
             Self::GaveUp => "gave_up",
             Self::NotDelivered => "not_delivered",
             Self::Rejected => "rejected",
             Self::FailOpen => "fail_open",
         }
+    }
+}
+
+impl DeliveryOutcome {
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|outcome| outcome.as_str() == s)
     }
 }
 

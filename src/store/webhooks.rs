@@ -2,6 +2,7 @@
 //! an event goes, the outbox of post-action deliveries, and the delivery log.
 
 use crate::error::Result;
+use crate::states::DeliveryOutcome;
 use crate::webhook_events::EventType;
 use crate::wire::paging::{Page, PageRequest};
 
@@ -74,7 +75,7 @@ pub struct Lease {
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub status: Option<u16>,
-    pub outcome: &'static str,
+    pub outcome: DeliveryOutcome,
     pub error: Option<String>,
     pub latency_ms: i64,
 }

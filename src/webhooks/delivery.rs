@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::{Request, http_client, send};
 use crate::domain::deliveries;
+use crate::states::DeliveryOutcome;
 use crate::store::Store;
 use crate::store::webhooks::{Attempt, Lease, Pending};
 
@@ -146,7 +147,7 @@ async fn attempt(http: &reqwest::Client, pending: &Pending) -> Attempt {
     if pending.target == "studio" {
         return Attempt {
             status: None,
-            outcome: "not_delivered",
+            outcome: DeliveryOutcome::NotDelivered,
             error: Some(format!(
                 "Studio Flow {} cannot run in confab: event recorded only",
                 pending.url
@@ -168,12 +169,12 @@ async fn attempt(http: &reqwest::Client, pending: &Pending) -> Attempt {
 
 /// Records the attempt: done, retried later, or given up.
 async fn finish(store: &Store, pending: Pending, mut attempt: Attempt) {
-    let retry_at = if attempt.outcome == "failed" {
+    let retry_at = if attempt.outcome == DeliveryOutcome::Failed {
         if pending.attempts + 1 >= MAX_ATTEMPTS {
-            attempt.outcome = "gave_up";
+            attempt.outcome = DeliveryOutcome::GaveUp;
             None
         } else {
-            attempt.outcome = "retrying";
+            attempt.outcome = DeliveryOutcome::Retrying;
             Some(store.clock.now_secs() + backoff_secs(pending.attempts))
         }
     } else {
@@ -183,7 +184,7 @@ async fn finish(store: &Store, pending: Pending, mut attempt: Attempt) {
         event = %pending.event_type,
         url = %pending.url,
         status = ?attempt.status,
-        outcome = attempt.outcome,
+        outcome = attempt.outcome.as_str(),
         retry_count = pending.attempts,
         latency_ms = attempt.latency_ms,
         "webhook"

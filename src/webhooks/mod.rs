@@ -13,6 +13,7 @@ pub mod signature;
 
 use std::time::{Duration, Instant};
 
+use crate::states::DeliveryOutcome;
 use crate::store::webhooks::Attempt;
 
 /// Twilio waits 5 seconds for a webhook's answer (twilio-behavior.md 17.5, 17.6).
@@ -95,9 +96,9 @@ pub async fn send(http: &reqwest::Client, req: Request<'_>) -> Response {
             attempt: Attempt {
                 status: Some(status),
                 outcome: if (200..300).contains(&status) {
-                    "delivered"
+                    DeliveryOutcome::Delivered
                 } else {
-                    "failed"
+                    DeliveryOutcome::Failed
                 },
                 error: None,
                 latency_ms,
@@ -107,7 +108,7 @@ pub async fn send(http: &reqwest::Client, req: Request<'_>) -> Response {
         Err(e) => Response {
             attempt: Attempt {
                 status: None,
-                outcome: "failed",
+                outcome: DeliveryOutcome::Failed,
                 error: Some(if e.is_timeout() {
                     "timed out after 5 s".into()
                 } else {

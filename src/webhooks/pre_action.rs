@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::domain::deliveries;
 use crate::domain::webhook_params::{self, Params};
 use crate::error::{Code, Error, Result};
+use crate::states::DeliveryOutcome;
 use crate::store::Tenant;
 use crate::store::webhooks::Pending;
 use crate::webhook_events::EventType;
@@ -73,7 +74,7 @@ pub async fn run(
     let verdict = match attempt.status {
         Some(status) if (200..300).contains(&status) => Ok(modifications(&response.body)),
         Some(status) => {
-            attempt.outcome = "rejected";
+            attempt.outcome = DeliveryOutcome::Rejected;
             // Twilio answers the caller `WebhookRejected`; the HTTP status is not documented, and
             // 400 is what its other refusals of a command use (twilio-behavior.md 21, [uncertain]).
             Err(Error::with(
@@ -84,11 +85,11 @@ pub async fn run(
         // No answer within 5 s, or no connection: the action proceeds (fail-open), and the log
         // says so.
         None => {
-            attempt.outcome = "fail_open";
+            attempt.outcome = DeliveryOutcome::FailOpen;
             Ok(Modifications::new())
         }
     };
-    tracing::info!(event = event.as_str(), url = %pending.url, status = ?attempt.status, outcome = attempt.outcome, "pre-action webhook");
+    tracing::info!(event = event.as_str(), url = %pending.url, status = ?attempt.status, outcome = attempt.outcome.as_str(), "pre-action webhook");
     deliveries::log_pre_action(&app.store, pending, attempt).await?;
     verdict
 }

@@ -229,7 +229,7 @@ impl WebhookStore for PgTx<'_> {
                 &pending.conversation_sid,
                 &pending.attempts,
                 &attempt.status.map(i64::from),
-                &attempt.outcome,
+                &attempt.outcome.as_str(),
                 &attempt.error,
                 &attempt.latency_ms,
                 &self.now,

@@ -247,7 +247,7 @@ impl WebhookStore for SqliteTx<'_, '_> {
                 &pending.conversation_sid,
                 &pending.attempts,
                 &attempt.status,
-                &attempt.outcome,
+                &attempt.outcome.as_str(),
                 &attempt.error,
                 &attempt.latency_ms,
                 &self.now,
