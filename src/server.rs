@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
@@ -73,6 +74,19 @@ pub struct ServeOpts {
     /// Timeouts, the connection cap and the budget of request bodies (`edge`).
     #[command(flatten)]
     pub limits: Limits,
+    /// How long a node's claim on a webhook delivery holds (an ISO-8601 duration, at least a
+    /// second): if the node dies, another sends the delivery once the claim lapses. Keep it
+    /// longer than an attempt may take (Twilio's 5 s timeout).
+    #[arg(long, env = "CONFAB_WEBHOOK_LEASE", default_value = "PT60S", value_parser = lease_duration)]
+    pub webhook_lease: Duration,
+}
+
+/// `--webhook-lease`: an ISO-8601 duration such as `PT60S`, of at least a second.
+fn lease_duration(text: &str) -> Result<Duration, String> {
+    match crate::wire::time::parse_duration(text) {
+        Some(secs) if secs >= 1 => Ok(Duration::from_secs(secs as u64)),
+        _ => Err("an ISO-8601 duration of at least a second, such as PT60S".into()),
+    }
 }
 
 impl ServeOpts {
@@ -89,6 +103,7 @@ impl ServeOpts {
             pool_size: None,
             durability: Durability::Disk,
             limits: Limits::default(),
+            webhook_lease: crate::webhooks::delivery::DEFAULT_LEASE,
         }
     }
 }
@@ -130,7 +145,7 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
         );
     }
     let credentials = Credentials::new(crate::domain::accounts::load_credentials(&store).await?);
-    crate::webhooks::delivery::spawn(store.clone());
+    crate::webhooks::delivery::spawn(store.clone(), opts.webhook_lease);
     crate::scheduler::spawn(store.clone());
     Ok(AppState::new(Shared {
         store,
@@ -219,5 +234,18 @@ mod tests {
         let shown = banner(&real, SocketAddr::from(([127, 0, 0, 1], 8787)));
         assert!(!shown.contains("a-real-token-0123"), "{shown}");
         assert!(shown.contains("(store: confab.db)"));
+    }
+
+    #[test]
+    fn the_webhook_lease_is_an_iso_duration_of_a_second_or_more() {
+        assert_eq!(lease_duration("PT60S"), Ok(Duration::from_secs(60)));
+        assert_eq!(lease_duration("PT1M30S"), Ok(Duration::from_secs(90)));
+        assert_eq!(lease_duration("PT1S"), Ok(Duration::from_secs(1)));
+        assert!(lease_duration("PT0S").is_err());
+        assert!(lease_duration("60").is_err());
+        let cli = Cli::parse_from(["confab"]);
+        assert_eq!(cli.serve.webhook_lease, Duration::from_secs(60));
+        let cli = Cli::parse_from(["confab", "--webhook-lease", "PT3S"]);
+        assert_eq!(cli.serve.webhook_lease, Duration::from_secs(3));
     }
 }

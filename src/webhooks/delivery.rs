@@ -33,18 +33,18 @@ pub fn backoff_secs(attempt: i64) -> i64 {
         .min(MAX_BACKOFF_SECS)
 }
 
-/// Starts the worker on the current runtime.
-pub fn spawn(store: Store) {
-    tokio::spawn(run(store));
+/// Starts the worker on the current runtime; its claims on deliveries hold for `lease`.
+pub fn spawn(store: Store, lease: Duration) {
+    tokio::spawn(run(store, lease.as_secs().max(1) as i64));
 }
 
 /// At most this many of one account's deliveries are in flight at once, so that one account's
 /// slow or dead endpoints never take every slot from the others.
 pub const MAX_IN_FLIGHT_PER_ACCOUNT: usize = 8;
-/// How long a claim on a delivery holds (system clock): far longer than an attempt takes
-/// (Twilio's 5 s timeout), and short enough that another node takes over a dead node's claims
-/// soon.
-const LEASE_SECS: i64 = 60;
+/// How long a claim on a delivery holds (system clock) unless `--webhook-lease` says: far
+/// longer than an attempt takes (Twilio's 5 s timeout), and short enough that another node
+/// takes over a dead node's claims soon.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// What is being sent, by account.
 #[derive(Default)]
@@ -79,19 +79,19 @@ impl InFlight {
     }
 }
 
-/// A claim for this process, from the system clock.
-fn lease(holder: &str) -> Lease {
+/// A claim for this process, from the system clock, for `lease_secs`.
+fn lease(holder: &str, lease_secs: i64) -> Lease {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     Lease {
         holder: holder.to_string(),
         now,
-        until: now + LEASE_SECS,
+        until: now + lease_secs,
     }
 }
 
-async fn run(store: Store) {
+async fn run(store: Store, lease_secs: i64) {
     let http = http_client();
     let holder = crate::sid::new_secret();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Pending, Attempt)>();
@@ -106,7 +106,7 @@ async fn run(store: Store) {
         // A claim is a write: made only when something is due.
         if free > 0 && next_due.is_some_and(|at| at <= now) {
             let skip = in_flight.full_accounts();
-            match deliveries::claim(&store, now, lease(&holder), free, skip).await {
+            match deliveries::claim(&store, now, lease(&holder, lease_secs), free, skip).await {
                 Ok(claimed) => {
                     for pending in claimed {
                         in_flight.add(&pending);

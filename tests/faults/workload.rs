@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use crate::api::Api;
+use crate::api::{Answer, Api};
 use crate::harness::Server;
 
 /// The writer number of the writes the test makes itself (setup, and the checks' next-index
@@ -201,78 +201,8 @@ async fn writer(
     let mut records = Vec::new();
     let mut own: Vec<String> = Vec::new();
     for seq in 0.. {
-        let tag = format!("r{round}.w{w}.s{seq}");
-        let pick = rng.random_range(0..100);
-        let op = if own.is_empty() || pick < 10 {
-            Op::CreateConversation {
-                unique_name: rng.random_bool(0.5).then(|| format!("u.{tag}")),
-                attributes: json!({ "w": w, "s": seq }).to_string(),
-                tag,
-            }
-        } else if pick < 50 {
-            Op::PostMessage {
-                conversation: shared[rng.random_range(0..shared.len())].clone(),
-                body: body(&tag, &mut rng),
-            }
-        } else if pick < 72 {
-            Op::PostMessage {
-                conversation: own[rng.random_range(0..own.len())].clone(),
-                body: body(&tag, &mut rng),
-            }
-        } else if pick < 85 {
-            Op::AddParticipant {
-                conversation: own[rng.random_range(0..own.len())].clone(),
-                identity: tag,
-            }
-        } else {
-            Op::UpdateConversation {
-                conversation: own[rng.random_range(0..own.len())].clone(),
-                attributes: json!({ "w": w, "s": seq, "updated": true }).to_string(),
-                friendly_name: tag,
-            }
-        };
-        let answer = match &op {
-            Op::CreateConversation {
-                tag,
-                unique_name,
-                attributes,
-            } => {
-                let mut form = vec![("FriendlyName", tag.as_str()), ("Attributes", attributes)];
-                if let Some(u) = unique_name {
-                    form.push(("UniqueName", u));
-                }
-                api.post("/v1/Conversations", &form).await
-            }
-            Op::PostMessage { conversation, body } => {
-                let author = format!("w{w}");
-                api.post(
-                    &format!("/v1/Conversations/{conversation}/Messages"),
-                    &[("Author", &author), ("Body", body)],
-                )
-                .await
-            }
-            Op::AddParticipant {
-                conversation,
-                identity,
-            } => {
-                api.post(
-                    &format!("/v1/Conversations/{conversation}/Participants"),
-                    &[("Identity", identity), ("Attributes", r#"{"p":1}"#)],
-                )
-                .await
-            }
-            Op::UpdateConversation {
-                conversation,
-                friendly_name,
-                attributes,
-            } => {
-                api.post(
-                    &format!("/v1/Conversations/{conversation}"),
-                    &[("FriendlyName", friendly_name), ("Attributes", attributes)],
-                )
-                .await
-            }
-        };
+        let op = next_op(&mut rng, round, w, seq, &own, &shared);
+        let answer = send_op(&api, w, &op, &[]).await;
         let answer = match answer {
             Ok(answer) => answer,
             Err(_) => {
@@ -305,6 +235,105 @@ async fn writer(
         });
     }
     unreachable!()
+}
+
+/// Writer `w`'s `seq`-th write: a new conversation (always its first), a message into a shared
+/// conversation or one of its `own`, a participant into one of its own, or an update of one of
+/// its own (each conversation is updated by the writer that created it, in order).
+pub fn next_op(
+    rng: &mut StdRng,
+    round: usize,
+    w: usize,
+    seq: usize,
+    own: &[String],
+    shared: &[String],
+) -> Op {
+    let tag = format!("r{round}.w{w}.s{seq}");
+    let pick = rng.random_range(0..100);
+    if own.is_empty() || pick < 10 {
+        Op::CreateConversation {
+            unique_name: rng.random_bool(0.5).then(|| format!("u.{tag}")),
+            attributes: json!({ "w": w, "s": seq }).to_string(),
+            tag,
+        }
+    } else if pick < 50 {
+        Op::PostMessage {
+            conversation: shared[rng.random_range(0..shared.len())].clone(),
+            body: body(&tag, rng),
+        }
+    } else if pick < 72 {
+        Op::PostMessage {
+            conversation: own[rng.random_range(0..own.len())].clone(),
+            body: body(&tag, rng),
+        }
+    } else if pick < 85 {
+        Op::AddParticipant {
+            conversation: own[rng.random_range(0..own.len())].clone(),
+            identity: tag,
+        }
+    } else {
+        Op::UpdateConversation {
+            conversation: own[rng.random_range(0..own.len())].clone(),
+            attributes: json!({ "w": w, "s": seq, "updated": true }).to_string(),
+            friendly_name: tag,
+        }
+    }
+}
+
+/// Sends writer `w`'s write `op` to `api`, with these extra headers; an error when no answer
+/// came.
+pub async fn send_op(
+    api: &Api,
+    w: usize,
+    op: &Op,
+    headers: &[(&str, &str)],
+) -> reqwest::Result<Answer> {
+    match op {
+        Op::CreateConversation {
+            tag,
+            unique_name,
+            attributes,
+        } => {
+            let mut form = vec![("FriendlyName", tag.as_str()), ("Attributes", attributes)];
+            if let Some(u) = unique_name {
+                form.push(("UniqueName", u));
+            }
+            api.post_with_headers("/v1/Conversations", &form, headers)
+                .await
+        }
+        Op::PostMessage { conversation, body } => {
+            let author = format!("w{w}");
+            api.post_with_headers(
+                &format!("/v1/Conversations/{conversation}/Messages"),
+                &[("Author", &author), ("Body", body)],
+                headers,
+            )
+            .await
+        }
+        Op::AddParticipant {
+            conversation,
+            identity,
+        } => {
+            api.post_with_headers(
+                &format!("/v1/Conversations/{conversation}/Participants"),
+                &[("Identity", identity), ("Attributes", r#"{"p":1}"#)],
+                headers,
+            )
+            .await
+        }
+        Op::UpdateConversation {
+            conversation,
+            friendly_name,
+            attributes,
+        } => {
+            api.post_with_headers(
+                &format!("/v1/Conversations/{conversation}"),
+                &[("FriendlyName", friendly_name), ("Attributes", attributes)],
+                headers,
+            )
+            .await
+        }
+    }
 }
 
 /// A message body: the tag, then a filler of varied length (now and then near the 1,600

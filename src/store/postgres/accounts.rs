@@ -32,8 +32,21 @@ fn salt_and_hash(secret: &Secret) -> (Option<&str>, Option<&str>) {
     }
 }
 
+/// The first key of the advisory locks on account SIDs ("conf" in ASCII); the second is the
+/// SID's hash.
+const ACCOUNT_LOCK: i32 = 0x636f_6e66;
+
 impl AccountStore for PgTx<'_> {
+    /// In a write job, the answer holds until the job ends: the SID is locked first (an
+    /// advisory lock for the transaction), so that a job that found no account may add it
+    /// while no other does. Several nodes that start together on one database each make sure
+    /// of the operator account; without the lock, all but one failed to start with a unique
+    /// violation.
     fn account_exists(&self, sid: &str) -> Result<bool> {
+        self.query_one(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&ACCOUNT_LOCK, &sid],
+        )?;
         Ok(self
             .query_opt("SELECT 1 FROM accounts WHERE sid = $1", &[&sid])?
             .is_some())

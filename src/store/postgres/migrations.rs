@@ -15,10 +15,10 @@ const MIGRATIONS: &[&str] = &[
 /// The advisory lock's key: "confab" in ASCII, so that no other application's lock is ours.
 const LOCK_KEY: i64 = 0x636f_6e66_6162;
 
+/// The lock comes first: even `CREATE TABLE IF NOT EXISTS` fails in one of two sessions that
+/// run it at once on a database without the table (both add the table's type to the catalog;
+/// one gets a unique violation on `pg_type_typname_nsp_index`).
 pub fn run(client: &mut Client) -> anyhow::Result<()> {
-    client.batch_execute(
-        "CREATE TABLE IF NOT EXISTS confab_schema (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-    )?;
     client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])?;
     let migrated = apply(client);
     client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])?;
@@ -26,6 +26,9 @@ pub fn run(client: &mut Client) -> anyhow::Result<()> {
 }
 
 fn apply(client: &mut Client) -> anyhow::Result<()> {
+    client.batch_execute(
+        "CREATE TABLE IF NOT EXISTS confab_schema (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )?;
     let row = client.query_one("SELECT coalesce(max(version), 0) FROM confab_schema", &[])?;
     let done: i64 = row.get(0);
     let known = MIGRATIONS.len() as i64;

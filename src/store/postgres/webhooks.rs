@@ -174,13 +174,18 @@ impl WebhookStore for PgTx<'_> {
     }
 
     /// The queue's row is locked first: a delivery joining the queue meanwhile either waits
-    /// and then finds it, or has joined already and is found here.
+    /// and then finds it, or has joined already and is found here. A delivery that is gone
+    /// already was finished by another node, which took the queue over when this node's claim
+    /// lapsed: the queue, and the claim on it, are that node's now, and are left alone.
     fn remove_delivery(&mut self, pending: &Pending) -> Result<()> {
         self.execute(
             "SELECT 1 FROM webhook_queues WHERE id = $1 FOR UPDATE",
             &[&pending.queue_id],
         )?;
-        self.execute("DELETE FROM webhook_outbox WHERE id = $1", &[&pending.id])?;
+        let removed = self.execute("DELETE FROM webhook_outbox WHERE id = $1", &[&pending.id])?;
+        if removed == 0 {
+            return Ok(());
+        }
         let rest = self.query_opt(
             "SELECT 1 FROM webhook_outbox WHERE queue_id = $1 LIMIT 1",
             &[&pending.queue_id],
@@ -200,11 +205,16 @@ impl WebhookStore for PgTx<'_> {
         Ok(())
     }
 
+    /// As for a removal, a delivery that is gone already (finished by the node that took the
+    /// queue over) leaves the queue alone.
     fn retry_delivery(&mut self, pending: &Pending, retry_at: i64) -> Result<()> {
-        self.execute(
+        let counted = self.execute(
             "UPDATE webhook_outbox SET attempts = attempts + 1 WHERE id = $1",
             &[&pending.id],
         )?;
+        if counted == 0 {
+            return Ok(());
+        }
         self.execute(
             "UPDATE webhook_queues SET next_attempt_at = $2, lease_holder = NULL, lease_until = NULL
              WHERE id = $1",
