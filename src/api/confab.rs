@@ -124,14 +124,18 @@ pub async fn list_webhook_deliveries(
     )))
 }
 
-fn clock_body(app: &AppState) -> Json<Value> {
-    Json(json!({ "now": format_date(app.store.clock.now_secs()), "test_mode": app.test_mode }))
+/// The clock as the store has it: on PostgreSQL another node may have moved it a moment ago.
+async fn clock_body(app: &AppState) -> Result<Json<Value>> {
+    let now = clock::now(&app.store).await?;
+    Ok(Json(
+        json!({ "now": format_date(now), "test_mode": app.test_mode }),
+    ))
 }
 
 /// GET /confab/Clock: the server's current time (moved forward in test mode).
 pub async fn fetch_clock(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>> {
     app.authenticate(&headers).await?;
-    Ok(clock_body(&app))
+    clock_body(&app).await
 }
 
 #[derive(Deserialize)]
@@ -181,5 +185,5 @@ pub async fn move_clock(
         }
         (None, None) => return Err(Error::missing("Advance")),
     }
-    Ok(clock_body(&app))
+    clock_body(&app).await
 }

@@ -4,6 +4,12 @@
 use crate::error::{Error, Result};
 use crate::store::Store;
 
+/// What the clock reads now, as a job sees it (on PostgreSQL in test mode, with the offset every
+/// node shares).
+pub async fn now(store: &Store) -> Result<i64> {
+    store.read(|tx| Ok(tx.now())).await
+}
+
 /// Moves the clock forward by `secs`.
 pub async fn advance(store: &Store, secs: i64) -> Result<()> {
     if secs < 0 {
