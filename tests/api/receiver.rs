@@ -45,6 +45,8 @@ struct Inner {
     down: Option<u16>,
     /// How long to wait before answering (a slow target).
     delay: Duration,
+    /// Requests that have arrived, answered or not.
+    arrived: usize,
 }
 
 #[derive(Clone)]
@@ -97,6 +99,11 @@ impl Receiver {
 
     pub fn up(&self) {
         self.inner.lock().unwrap().down = None;
+    }
+
+    /// How many requests have arrived so far, answered or still waiting for their answer.
+    pub fn arrived(&self) -> usize {
+        self.inner.lock().unwrap().arrived
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -152,7 +159,11 @@ async fn record(
     if method == Method::GET {
         params = serde_html_form::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
     }
-    let delay = inner.lock().unwrap().delay;
+    let delay = {
+        let mut inner = inner.lock().unwrap();
+        inner.arrived += 1;
+        inner.delay
+    };
     tokio::time::sleep(delay).await;
     let mut inner = inner.lock().unwrap();
     let (status, body) = match inner.down {

@@ -1535,3 +1535,44 @@ async fn a_message_to_an_sms_participant_is_sent_then_delivered_with_on_delivery
     let all = receiver.wait_for_event(2, "onDeliveryUpdated").await;
     assert_eq!(all.len(), 2, "one event per move: {all:#?}");
 }
+
+/// One account's backlog does not hold up another's webhooks: an account whose endpoint hangs
+/// (every attempt waits for the 5 s timeout) has at most its share of requests in flight
+/// (`MAX_IN_FLIGHT_PER_ACCOUNT`, 8), and another account's event goes out beside them, not
+/// after them.
+#[tokio::test]
+async fn one_accounts_hanging_endpoint_does_not_hold_up_anothers_webhooks() {
+    let server = TestServer::start_fresh();
+    let (slow_account, quick_account) = (server.new_account().await, server.new_account().await);
+    let (hanging, quick) = (Receiver::start(), Receiver::start());
+    hanging.slow(std::time::Duration::from_secs(30));
+    service_webhooks(&slow_account, &hanging, &["onConversationAdded"]).await;
+    service_webhooks(&quick_account, &quick, &["onConversationAdded"]).await;
+    // 40 conversations: 40 queues, more than every delivery slot of the server (32).
+    for n in 0..40 {
+        slow_account
+            .post_with_headers(
+                "/v1/Conversations",
+                &[("FriendlyName", &format!("backlog {n}"))],
+                &[ENABLED],
+            )
+            .await
+            .assert_status(201);
+    }
+    for _ in 0..500 {
+        if hanging.arrived() >= 8 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    quick_account
+        .post_with_headers("/v1/Conversations", &[("FriendlyName", "now")], &[ENABLED])
+        .await
+        .assert_status(201);
+    quick.wait_for_event(1, "onConversationAdded").await;
+    assert_eq!(
+        hanging.arrived(),
+        8,
+        "the hanging account has exactly its share in flight when the other's event goes out"
+    );
+}
