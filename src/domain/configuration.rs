@@ -105,18 +105,10 @@ pub async fn update_webhooks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Clock;
     use crate::domain::accounts;
-    use crate::store::Location;
 
     async fn account() -> (Store, Tenant) {
-        let store = Store::open(
-            &Location::SqliteMemory,
-            &Default::default(),
-            Clock::default(),
-        )
-        .await
-        .unwrap();
+        let store = crate::store::open_for_test().await;
         let account = accounts::create(&store, "configuration".into())
             .await
             .unwrap();

@@ -119,19 +119,12 @@ pub fn attach(tx: &mut dyn Tx, media: &MediaRow, message_id: i64) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Clock;
     use crate::domain::accounts;
-    use crate::store::{Location, ServiceRef};
+    use crate::store::ServiceRef;
 
     #[tokio::test]
     async fn unclaimed_media_expires_after_five_minutes() {
-        let store = Store::open(
-            &Location::SqliteMemory,
-            &Default::default(),
-            Clock::default(),
-        )
-        .await
-        .unwrap();
+        let store = crate::store::open_for_test().await;
         let account = accounts::create(&store, "media".into()).await.unwrap();
         let tenant = Tenant {
             account_sid: account.account_sid,

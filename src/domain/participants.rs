@@ -790,13 +790,7 @@ mod tests {
     }
 
     async fn store_with_account(name: &str) -> (Store, Tenant) {
-        let store = Store::open(
-            &crate::store::Location::SqliteMemory,
-            &Default::default(),
-            crate::clock::Clock::default(),
-        )
-        .await
-        .unwrap();
+        let store = crate::store::open_for_test().await;
         let account = super::super::accounts::create(&store, name.into())
             .await
             .unwrap();

@@ -453,17 +453,10 @@ pub async fn delete_conversation(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Clock;
-    use crate::store::{Location, ServiceRef};
+    use crate::store::ServiceRef;
 
     async fn store_and_tenant() -> (Store, Tenant) {
-        let store = Store::open(
-            &Location::SqliteMemory,
-            &Default::default(),
-            Clock::default(),
-        )
-        .await
-        .unwrap();
+        let store = crate::store::open_for_test().await;
         let account = crate::domain::accounts::create(&store, "unit".into())
             .await
             .unwrap();
