@@ -352,12 +352,6 @@ impl Display for Error {
 
 impl std::error::Error for Error {}
 
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
-        Error::internal(e)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

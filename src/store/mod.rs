@@ -219,7 +219,7 @@ impl Store {
 #[cfg(test)]
 pub async fn open_for_test() -> Store {
     let location = match std::env::var("CONFAB_TEST_PG") {
-        Ok(admin) if !admin.is_empty() => Location::Postgres(create_test_database(admin)),
+        Ok(admin) if !admin.is_empty() => Location::Postgres(postgres::create_test_database(admin)),
         _ => Location::SqliteMemory,
     };
     let options = Options {
@@ -229,29 +229,4 @@ pub async fn open_for_test() -> Store {
     Store::open(&location, &options, Clock::default())
         .await
         .expect("the test store opens")
-}
-
-/// Creates a database on the server `admin` names, and answers its URL.
-#[cfg(test)]
-fn create_test_database(admin: String) -> String {
-    let run = std::env::var("CONFAB_TEST_PG_RUN").unwrap_or_else(|_| "run".into());
-    let name = format!("confab_unit_{run}_{}", crate::sid::new_secret());
-    let (server, _) = admin
-        .rsplit_once('/')
-        .expect("CONFAB_TEST_PG is a URL with a database");
-    let url = format!("{server}/{name}");
-    // On a thread of its own: the synchronous client runs a runtime of its own, which a test's
-    // async context may not start.
-    std::thread::spawn(move || {
-        let mut client =
-            ::postgres::Client::connect(&admin, ::postgres::NoTls).unwrap_or_else(|e| {
-                panic!("CONFAB_TEST_PG={admin}: PostgreSQL cannot be reached: {e}")
-            });
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("a test database");
-    })
-    .join()
-    .expect("the test database was created");
-    url
 }

@@ -56,6 +56,14 @@ use cache::BatchView;
 pub(crate) use cache::ConversationCache;
 pub(crate) use statements::Sql;
 
+impl From<rusqlite::Error> for Error {
+    /// SQLite's errors are internal; a refused unique key is mapped where a statement can hit
+    /// one (`sql::is_unique_violation`), for the domain to name.
+    fn from(e: rusqlite::Error) -> Self {
+        Error::internal(e)
+    }
+}
+
 /// At most this many read connections are kept open.
 const MAX_READERS: usize = 8;
 
