@@ -12,9 +12,11 @@ use crate::store::{Store, Tenant, Tx};
 use crate::webhook_events::EventType;
 use crate::wire::paging::{Page, PageRequest};
 
-/// A validated CreateConversation (also the conversation of ConversationWithParticipants).
+/// The validated fields of a CreateConversation or an UpdateConversation (and the conversation
+/// of ConversationWithParticipants): on create, `None` takes the default; on update, it leaves
+/// the field as it is.
 #[derive(Debug, Clone, Default)]
-pub struct NewConversation {
+pub struct ConversationChange {
     pub friendly_name: Option<String>,
     pub unique_name: Option<String>,
     pub attributes: Option<String>,
@@ -27,20 +29,10 @@ pub struct NewConversation {
     pub date_updated: Option<i64>,
 }
 
-/// A validated UpdateConversation: `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
-pub struct ConversationUpdate {
-    pub friendly_name: Option<String>,
-    pub unique_name: Option<String>,
-    pub attributes: Option<String>,
-    pub messaging_service_sid: Option<String>,
-    pub state: Option<ConversationState>,
-    pub timer_inactive: Option<i64>,
-    pub timer_closed: Option<i64>,
-    pub bindings: Option<String>,
-    pub date_created: Option<i64>,
-    pub date_updated: Option<i64>,
-}
+/// A CreateConversation's fields.
+pub type NewConversation = ConversationChange;
+/// An UpdateConversation's fields.
+pub type ConversationUpdate = ConversationChange;
 
 /// Where this conversation's events happen.
 pub fn site(row: &ConversationRow) -> Site<'_> {
