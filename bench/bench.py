@@ -215,7 +215,7 @@ class Server:
 
 
 def loadgen(ports, creds, method, path, body=None, sids=None, conns=1, duration=None,
-            count=None, save_to=None):
+            count=None, save_to=None, headers=()):
     """`ports`: one port, or several (the nodes), over which the connections are spread."""
     addrs = [a for p in (ports if isinstance(ports, list) else [ports])
              for a in ("--addr", f"127.0.0.1:{p}")]
@@ -232,6 +232,8 @@ def loadgen(ports, creds, method, path, body=None, sids=None, conns=1, duration=
         argv += ["--duration", str(duration), "--warmup", str(WARMUP)]
     if save_to is not None:
         argv += ["--save-to", save_to]
+    for header in headers:
+        argv += ["--header", header]
     out = subprocess.run(argv, check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 

@@ -11,6 +11,9 @@
 //! - `GET|POST /parse/...`: checks Basic auth, parses the query string (and the form body, if
 //!   any), and answers 200 with a small JSON object. No store.
 //!
+//! - `POST /hook`: a webhook receiver for `bench/backlog.py`: answers 200 at once and counts
+//!   what it received; `GET /hook` answers the count.
+//!
 //! The rest of the path is free, so the load generator sends the very paths it sends confab,
 //! prefixed.
 //!
@@ -20,6 +23,7 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -29,7 +33,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, post};
+use axum::routing::{any, get, post};
 use base64::Engine;
 use clap::Parser;
 use rusqlite::Connection;
@@ -59,6 +63,7 @@ struct Baseline {
     user: Arc<str>,
     secret: Arc<str>,
     db: Store,
+    hooks: Arc<AtomicU64>,
 }
 
 /// Where the single-insert route writes.
@@ -214,6 +219,16 @@ fn insert_postgres(
         .map_err(|e| e.to_string())
 }
 
+/// A webhook delivered: counted, answered 200 with an empty body.
+async fn hook(State(app): State<Baseline>) -> StatusCode {
+    app.hooks.fetch_add(1, Ordering::Relaxed);
+    StatusCode::OK
+}
+
+async fn hook_count(State(app): State<Baseline>) -> Response {
+    axum::Json(json!({"count": app.hooks.load(Ordering::Relaxed)})).into_response()
+}
+
 /// Checks auth, parses the query and the form body, answers.
 async fn parse(
     State(app): State<Baseline>,
@@ -282,10 +297,12 @@ async fn main() -> anyhow::Result<()> {
         user: opts.account_sid.into(),
         secret: opts.auth_token.into(),
         db,
+        hooks: Arc::new(AtomicU64::new(0)),
     };
     let app = Router::new()
         .route("/insert/{*rest}", post(insert))
         .route("/parse/{*rest}", any(parse))
+        .route("/hook", get(hook_count).post(hook))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(opts.listen).await?;
     println!(

@@ -72,6 +72,9 @@ struct Opts {
     /// Write the --save-field of every 2xx answer to this file, one per line, in request order.
     #[arg(long)]
     save_to: Option<String>,
+    /// An extra request header, `Name: value` (repeatable), e.g. `X-Twilio-Webhook-Enabled: true`.
+    #[arg(long)]
+    header: Vec<String>,
     /// Runtime worker threads of the load generator itself.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -159,6 +162,9 @@ async fn worker(shared: Arc<Shared>, addr: SocketAddr) -> Tally {
             .header("host", &host);
         if let Some(auth) = &shared.auth {
             req = req.header("authorization", auth);
+        }
+        for (name, value) in opts.header.iter().filter_map(|h| h.split_once(':')) {
+            req = req.header(name.trim(), value.trim());
         }
         let body = match &opts.body {
             Some(b) => {
