@@ -288,6 +288,9 @@ async fn open_postgres(url: &str, size: u32) -> anyhow::Result<r2d2::Pool<PgMana
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let opts = Opts::parse();
+    // Bound first: a port in use fails here, before the PostgreSQL pool exists (its
+    // connections may not be dropped on this async thread).
+    let listener = tokio::net::TcpListener::bind(opts.listen).await?;
     let db = match (&opts.pg, &opts.db) {
         (Some(url), _) => Store::Postgres(open_postgres(url, opts.pool_size).await?),
         (None, Some(path)) => Store::Sqlite(Arc::new(Mutex::new(open(path)?))),
@@ -304,7 +307,6 @@ async fn main() -> anyhow::Result<()> {
         .route("/parse/{*rest}", any(parse))
         .route("/hook", get(hook_count).post(hook))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(opts.listen).await?;
     println!(
         "bench_baseline listening on http://{}",
         listener.local_addr()?
