@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::common::{Client, account};
+use crate::common::{Client, ErrorCase, account};
 use crate::receiver::{Received, Receiver};
 
 const ADDRESSES: &str = "/v1/Configuration/Addresses";
@@ -338,7 +338,7 @@ async fn another_accounts_configurations_and_bindings_never_apply() {
 async fn bad_input_is_a_twilio_error_that_changes_nothing() {
     let client = account().await;
     configure(&client, "sms", NUMBER, &[]).await;
-    let cases: &[(&[(&str, &str)], u16, u64, &str)] = &[
+    let cases: &[ErrorCase] = &[
         (&[("To", NUMBER), ("Body", "x")], 400, 20001, "no From"),
         (&[("From", PHONE), ("Body", "x")], 400, 20001, "no To"),
         (
@@ -798,7 +798,7 @@ async fn a_phones_thread_holds_both_directions_oldest_first() {
 
     let thread = client
         .collect_pages(
-            &format!("/confab/Outbound?Address=%2B15551234567&PageSize=1"),
+            "/confab/Outbound?Address=%2B15551234567&PageSize=1",
             "messages",
         )
         .await;
