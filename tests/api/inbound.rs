@@ -848,3 +848,45 @@ async fn a_phones_thread_holds_both_directions_oldest_first() {
         .await
         .assert_error(400, 20001);
 }
+
+#[tokio::test]
+async fn media_over_five_megabytes_or_slower_than_five_seconds_is_refused() {
+    let client = account().await;
+    configure(&client, "sms", NUMBER, &[]).await;
+    let big = Receiver::start();
+    let over = "x".repeat(5 * 1024 * 1024 + 1);
+    big.answer(&[(200, over.as_str())]);
+    let url = big.url("/big.bin");
+    let res = client
+        .post(
+            INBOUND,
+            &[("From", PHONE), ("To", NUMBER), ("MediaUrl0", &url)],
+        )
+        .await;
+    let message = res.assert_error(400, 11200)["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("larger than 5242880 bytes"), "{message}");
+
+    let slow = Receiver::start();
+    slow.slow(std::time::Duration::from_secs(7));
+    let url = slow.url("/slow.png");
+    let started = std::time::Instant::now();
+    let res = client
+        .post(
+            INBOUND,
+            &[("From", PHONE), ("To", NUMBER), ("MediaUrl0", &url)],
+        )
+        .await;
+    res.assert_error(400, 11200);
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(4) && waited < std::time::Duration::from_secs(7),
+        "gave up after {waited:?}"
+    );
+    let log = inbound_log(&client).await;
+    let outcomes: Vec<&str> = log.iter().map(|m| m["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["failed", "failed"]);
+    assert!(conversations(&client, None).await.is_empty());
+}
