@@ -25,6 +25,7 @@ use crate::store::addresses::AddressRow;
 use crate::store::conversations::ConversationRow;
 use crate::store::inbound::{InboundRow, PairHolder, ThreadEntry};
 use crate::store::media::MediaRow;
+use crate::store::messages::MessageRow;
 use crate::store::participants::Binding;
 use crate::store::{ServiceRef, Store, Tenant, Tx};
 use crate::webhook_events::EventType;
@@ -213,7 +214,7 @@ fn add_message(
     inbound: &Inbound,
     conversation: &ConversationRow,
     participant_sid: &str,
-) -> Result<crate::store::messages::MessageRow> {
+) -> Result<MessageRow> {
     let media = store_media(tx, inbound, conversation)?;
     let new = NewMessage {
         author: inbound.envelope.from.clone(),
@@ -261,11 +262,7 @@ fn logged(tx: &mut dyn Tx, mut row: InboundRow) -> Result<InboundRow> {
 }
 
 /// The row as the message that was added leaves it.
-fn with_message(
-    mut row: InboundRow,
-    message: &crate::store::messages::MessageRow,
-    participant_sid: &str,
-) -> InboundRow {
+fn with_message(mut row: InboundRow, message: &MessageRow, participant_sid: &str) -> InboundRow {
     row.conversation_sid = Some(message.conversation_sid.clone());
     row.participant_sid = Some(participant_sid.to_string());
     row.message_sid = Some(message.sid.clone());
@@ -423,4 +420,119 @@ pub async fn thread(
     store
         .read(move |tx| tx.thread(&account_sid, &address, &req))
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{accounts, addresses};
+    use crate::error::Code;
+
+    fn first_page() -> PageRequest {
+        crate::wire::paging::PageParams::default()
+            .validate(crate::wire::paging::LIMITS_100)
+            .unwrap()
+    }
+
+    fn message(account_sid: &str) -> Inbound {
+        Inbound {
+            envelope: Envelope {
+                account_sid: account_sid.to_string(),
+                channel: InboundChannel::Sms,
+                from: "+15551234567".into(),
+                to: "+15550001111".into(),
+            },
+            sid: new_channel_message_sid(InboundChannel::Sms),
+            body: Some("hi".into()),
+            media: Vec::new(),
+        }
+    }
+
+    async fn configuration(store: &Store, account_sid: &str, address: &str) -> AddressRow {
+        let tenant = Tenant {
+            account_sid: account_sid.to_string(),
+            service: ServiceRef::Default,
+            webhooks: false,
+        };
+        let new = addresses::NewAddress {
+            address_type: crate::states::AddressType::Sms,
+            address: address.to_string(),
+            friendly_name: None,
+            address_country: None,
+            auto: addresses::AutoCreationChange {
+                enabled: Some(true),
+                ..Default::default()
+            },
+        };
+        addresses::create(store, tenant, new).await.unwrap()
+    }
+
+    /// A creation is written only after its configuration's `onConversationAdd`: a write that
+    /// finds a configuration nobody vetted (made after the read that planned the message, or
+    /// another one) asks for the webhook instead of creating.
+    #[tokio::test]
+    async fn a_creation_waits_for_its_configurations_vetting() {
+        let store = crate::store::open_for_test().await;
+        let account = accounts::create(&store, "inbound".into()).await.unwrap();
+        let sid = account.account_sid.clone();
+        let planned = plan(&store, message(&sid).envelope).await.unwrap();
+        assert!(matches!(planned, Route::Ignore));
+        let config = configuration(&store, &sid, "+15550001111").await;
+
+        let unvetted = deliver(&store, message(&sid), None).await.unwrap();
+        assert!(matches!(&unvetted, Delivered::NeedsVetting(c) if c.sid == config.sid));
+        let other = Some(("IG-another".to_string(), ConversationChange::default()));
+        let mismatched = deliver(&store, message(&sid), other).await.unwrap();
+        assert!(matches!(mismatched, Delivered::NeedsVetting(_)));
+        let nothing = list(&store, sid.clone(), None, first_page()).await.unwrap();
+        assert!(
+            nothing.rows.is_empty(),
+            "nothing written before the vetting"
+        );
+
+        let named = ConversationChange {
+            friendly_name: Some("vetted".into()),
+            ..Default::default()
+        };
+        let vetted = Some((config.sid.clone(), named));
+        let Delivered::Logged(row) = deliver(&store, message(&sid), vetted).await.unwrap() else {
+            panic!("a vetted creation is written");
+        };
+        assert_eq!(row.outcome, InboundOutcome::Created);
+        // The pair is held now: the next message is appended, vetted or not.
+        let Delivered::Logged(next) = deliver(&store, message(&sid), None).await.unwrap() else {
+            panic!("the pair's holder takes the next message");
+        };
+        assert_eq!(next.outcome, InboundOutcome::Appended);
+        assert_eq!(next.conversation_sid, row.conversation_sid);
+        assert_eq!(next.participant_sid, row.participant_sid);
+    }
+
+    /// A failed or dropped message is logged with the error that says why, and nothing else.
+    #[tokio::test]
+    async fn unrouted_messages_keep_their_error() {
+        let store = crate::store::open_for_test().await;
+        let account = accounts::create(&store, "inbound".into()).await.unwrap();
+        let sid = account.account_sid.clone();
+        let error = Error::with(Code::MediaRetrievalFailed, "http://x: answered 404");
+        let urls = vec![MediaUrl {
+            url: "http://x".into(),
+            content_type: None,
+        }];
+        let row = log_unrouted(&store, message(&sid), urls, InboundOutcome::Failed, &error)
+            .await
+            .unwrap();
+        assert_eq!(row.error_code, Some(11200));
+        assert_eq!(
+            row.error_message.as_deref(),
+            Some("HTTP retrieval failure: http://x: answered 404")
+        );
+        assert_eq!(row.media.unwrap()[0]["url"], "http://x");
+        let logged = list(&store, sid, Some("+15551234567".into()), first_page())
+            .await
+            .unwrap();
+        assert_eq!(logged.rows.len(), 1);
+        assert_eq!(logged.rows[0].outcome, InboundOutcome::Failed);
+        assert!(logged.rows[0].conversation_sid.is_none());
+    }
 }
