@@ -112,18 +112,15 @@ pub fn add(
     add_from(tx, tenant, conversation, new, Origin::Rest)
 }
 
-/// Adds a message that came from `origin` to the conversation, inside the caller's job.
-pub fn add_from(
-    tx: &mut dyn Tx,
-    tenant: &Tenant,
-    conversation: &str,
-    mut new: NewMessage,
+/// What `origin` brings to a new message: its media, its participant when the origin names
+/// one (else the author's, by identity), and the `Source` of its events.
+fn resolve(
+    tx: &dyn Tx,
+    conv: &ConversationRow,
+    new: &NewMessage,
     origin: Origin,
-) -> Result<MessageRow> {
-    let now = tx.now();
-    let conv = conversations::lock(tx, tenant, conversation)?;
-    refuse_if_closed(&conv)?;
-    let (media, sender, source) = match origin {
+) -> Result<(Vec<MediaRow>, Option<String>, Source)> {
+    Ok(match origin {
         Origin::Rest => {
             let media = match &new.media_sid {
                 Some(sid) => vec![media::claimable(tx, conv.service_id, sid)?],
@@ -136,7 +133,21 @@ pub fn add_from(
             media,
             source,
         } => (media, Some(participant_sid), source),
-    };
+    })
+}
+
+/// Adds a message that came from `origin` to the conversation, inside the caller's job.
+pub fn add_from(
+    tx: &mut dyn Tx,
+    tenant: &Tenant,
+    conversation: &str,
+    mut new: NewMessage,
+    origin: Origin,
+) -> Result<MessageRow> {
+    let now = tx.now();
+    let conv = conversations::lock(tx, tenant, conversation)?;
+    refuse_if_closed(&conv)?;
+    let (media, sender, source) = resolve(tx, &conv, &new, origin)?;
     let audience = outbound::audience(tx, &conv, &new.author)?;
     let (content_variables, subject) = (new.content_variables.take(), new.subject.take());
     let author = sender.or(audience.author);
