@@ -25,6 +25,7 @@ mod configuration;
 mod conversation_webhooks;
 mod conversations;
 mod credentials;
+mod inbound;
 mod media;
 mod messages;
 mod migrations;
