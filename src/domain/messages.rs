@@ -119,12 +119,11 @@ pub fn add(
     if recipients > 0 {
         row.delivery = Some(Delivery::queued(recipients));
     }
-    if tenant.webhooks {
-        // A message wakes an inactive conversation (twilio-behavior.md 8.2): Reason=EVENT.
-        conversations::state_updated(tx, tenant, &active, conv.state, "EVENT")?;
-        let params = webhook_params::message_added(&row, conv.messaging_service_sid.as_deref());
-        events::post_action(tx, tenant, site(&conv), EventType::MessageAdded, params)?;
-    }
+    // A message wakes an inactive conversation (twilio-behavior.md 8.2): Reason=EVENT. Both
+    // events reach the event stream whether or not the request asked for webhooks.
+    conversations::state_updated(tx, tenant, &active, conv.state, "EVENT")?;
+    let params = webhook_params::message_added(&row, conv.messaging_service_sid.as_deref());
+    events::post_action(tx, tenant, site(&conv), EventType::MessageAdded, params)?;
     Ok(row)
 }
 

@@ -11,7 +11,8 @@ use crate::store::messages::MessageRow;
 use crate::store::participants::{Binding, ParticipantRow};
 use crate::store::receipts::Outbound;
 use crate::store::users::UserRow;
-use crate::webhook_events::EventType;
+use crate::store::webhooks::{Attempt, Pending};
+use crate::webhook_events::{ConfabEvent, EventType};
 use crate::wire::time::format_date;
 
 /// An event's own form parameters, in Twilio's names; `None` values are not sent.
@@ -63,6 +64,41 @@ pub fn pre_action(
     own: Params,
 ) -> Vec<(String, String)> {
     with_common(account_sid, service_sid, event, own, Some(0))
+}
+
+/// An event's parameters as the event stream carries them (`GET /confab/Events`): one JSON
+/// object, each name with its value as the webhook's form sends it (text).
+pub fn stream_data(form: &[(String, String)]) -> String {
+    let object: serde_json::Map<String, serde_json::Value> = form
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(object).to_string()
+}
+
+/// `confabWebhookFailed` (confab's own, on the event stream only): an attempt at `pending`
+/// that failed, as the delivery log records it; `kind` is `post` or `pre`. `EventType` is
+/// confab's event, `WebhookEventType` the Twilio event the webhook carried.
+pub fn webhook_failed(pending: &Pending, kind: &str, attempt: &Attempt) -> Vec<(String, String)> {
+    let own: Vec<(&str, Option<String>)> = vec![
+        ("AccountSid", Some(pending.account_sid.clone())),
+        ("EventType", Some(ConfabEvent::WebhookFailed.as_str().into())),
+        ("WebhookEventType", Some(pending.event_type.clone())),
+        ("WebhookKind", Some(kind.into())),
+        ("ConversationSid", pending.conversation_sid.clone()),
+        ("WebhookSid", pending.webhook_sid.clone()),
+        ("Target", Some(pending.target.clone())),
+        ("Url", Some(pending.url.clone())),
+        ("Method", Some(pending.method.clone())),
+        ("RetryCount", Some(pending.attempts.to_string())),
+        ("Outcome", Some(attempt.outcome.as_str().into())),
+        ("StatusCode", attempt.status.map(|s| s.to_string())),
+        ("Error", attempt.error.clone()),
+        ("LatencyMs", Some(attempt.latency_ms.to_string())),
+    ];
+    own.into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect()
 }
 
 /// Keeps only the parameters a pre-action event sends of the resource.

@@ -1,0 +1,210 @@
+//! The event stream's table in PostgreSQL, and the poller that hands its events to this node's
+//! streams.
+//!
+//! Order: by the writing transaction's id, then the row's; only events of transactions older
+//! than every running one (`pg_snapshot_xmin`) are read, so that none can ever appear behind
+//! one handed out (docs/design.md, "The event stream"). The poller reads on a connection of its
+//! own: woken at once by this node's commits that recorded events, and every
+//! [`POLL_INTERVAL`] for other nodes' (a `NOTIFY` per write would serialize every commit on
+//! the database: PostgreSQL holds a global lock from a notifying transaction's pre-commit to
+//! its end).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row};
+
+use super::PgTx;
+use crate::error::Result;
+use crate::store::Wakeups;
+use crate::store::events::{EventId, EventStore, NewEvent, Retention, StreamEvent};
+
+/// How often the poller looks for other nodes' events.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How soon it looks again while a committed event waits behind a running transaction.
+const HELD_BACK_INTERVAL: Duration = Duration::from_millis(10);
+/// The least time between two looks, however often commits wake it.
+const MIN_SPACING: Duration = Duration::from_millis(5);
+/// Events read per query.
+const PAGE: i64 = 1000;
+
+/// Events of one account (`$3`), settled: below the oldest running transaction.
+const SETTLED_OF_ACCOUNT: &str = "
+    SELECT id, txid, account_sid, conversation_sid, name, data FROM stream_events
+    WHERE account_sid = $3 AND (txid, id) > ($1, $2)
+      AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+    ORDER BY txid, id LIMIT $4";
+/// Settled events of every account.
+const SETTLED: &str = "
+    SELECT id, txid, account_sid, conversation_sid, name, data FROM stream_events
+    WHERE (txid, id) > ($1, $2)
+      AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+    ORDER BY txid, id LIMIT $3";
+/// Whether an event after the cursor is committed but not yet settled.
+const HELD_BACK: &str = "SELECT EXISTS (SELECT 1 FROM stream_events WHERE (txid, id) > ($1, $2))";
+/// The newest settled event.
+const LAST_SETTLED: &str = "
+    SELECT id, txid FROM stream_events
+    WHERE txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+    ORDER BY txid DESC, id DESC LIMIT 1";
+
+fn stream_event(r: &Row) -> StreamEvent {
+    StreamEvent {
+        id: EventId {
+            epoch: r.get(1),
+            seq: r.get(0),
+        },
+        account_sid: r.get(2),
+        conversation_sid: r.get(3),
+        name: r.get(4),
+        data: r.get(5),
+    }
+}
+
+fn event_id(r: &Row) -> EventId {
+    EventId {
+        epoch: r.get(1),
+        seq: r.get(0),
+    }
+}
+
+impl EventStore for PgTx<'_> {
+    fn record_event(&mut self, event: &NewEvent) -> Result<()> {
+        self.execute(
+            "INSERT INTO stream_events (account_sid, conversation_sid, name, data)
+             VALUES ($1, $2, $3, $4)",
+            &[
+                &event.account_sid,
+                &event.conversation_sid,
+                &event.name,
+                &event.data,
+            ],
+        )?;
+        self.recorded_events.set(true);
+        Ok(())
+    }
+
+    fn events_after(
+        &self,
+        account_sid: Option<&str>,
+        after: EventId,
+        _upto: Option<EventId>,
+        limit: usize,
+    ) -> Result<Vec<StreamEvent>> {
+        let limit = limit as i64;
+        let rows = match account_sid {
+            Some(account) => self.query(
+                SETTLED_OF_ACCOUNT,
+                &[&after.epoch, &after.seq, &account, &limit],
+            )?,
+            None => self.query(SETTLED, &[&after.epoch, &after.seq, &limit])?,
+        };
+        Ok(rows.iter().map(stream_event).collect())
+    }
+
+    fn last_event(&self) -> Result<Option<EventId>> {
+        Ok(self.query_opt(LAST_SETTLED, &[])?.as_ref().map(event_id))
+    }
+
+    fn prune_events(&mut self, retention: &Retention) -> Result<u64> {
+        let old = self.execute(
+            "DELETE FROM stream_events
+             WHERE recorded_at < extract(epoch FROM clock_timestamp())::bigint - $1",
+            &[&retention.keep_secs],
+        )?;
+        let many = self.execute(
+            "DELETE FROM stream_events
+             WHERE id <= (SELECT max(id) FROM stream_events) - $1",
+            &[&retention.keep_count],
+        )?;
+        Ok(old + many)
+    }
+}
+
+/// Starts the poller's thread: it publishes settled events to this node's feed, in order, from
+/// the newest settled one at start. It reconnects if its connection drops (keeping its place),
+/// and ends once `stop` is set.
+pub(super) fn spawn_poller(
+    config: postgres::Config,
+    wake: Arc<Wakeups>,
+    stop: Arc<AtomicBool>,
+    commits: Receiver<()>,
+) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("confab-pg-events".into())
+        .spawn(move || {
+            let mut cursor: Option<EventId> = None;
+            while !stop.load(Ordering::Relaxed) {
+                if let Err(e) = poll(&config, &wake, &stop, &commits, &mut cursor) {
+                    tracing::warn!(error = %e, "lost the event stream's connection; reconnecting");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn query(
+    client: &mut Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> std::result::Result<Vec<Row>, postgres::Error> {
+    let statement = client.prepare(sql)?;
+    client.query(&statement, params)
+}
+
+fn poll(
+    config: &postgres::Config,
+    wake: &Wakeups,
+    stop: &AtomicBool,
+    commits: &Receiver<()>,
+    cursor: &mut Option<EventId>,
+) -> std::result::Result<(), postgres::Error> {
+    let mut client = config.connect(NoTls)?;
+    let settled = client.prepare(SETTLED)?;
+    let held_back = client.prepare(HELD_BACK)?;
+    let mut at = match *cursor {
+        Some(at) => at,
+        None => {
+            let last = query(&mut client, LAST_SETTLED, &[])?;
+            let at = last.first().map(event_id).unwrap_or_default();
+            wake.events.start_at(at);
+            *cursor = Some(at);
+            at
+        }
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let began = Instant::now();
+        loop {
+            let rows = client.query(&settled, &[&at.epoch, &at.seq, &PAGE])?;
+            let events: Vec<StreamEvent> = rows.iter().map(stream_event).collect();
+            let full = events.len() as i64 == PAGE;
+            if let Some(last) = events.last() {
+                at = last.id;
+                *cursor = Some(at);
+            }
+            wake.events.publish(events);
+            if !full {
+                break;
+            }
+        }
+        let waiting: bool = client.query_one(&held_back, &[&at.epoch, &at.seq])?.get(0);
+        let wait = if waiting {
+            HELD_BACK_INTERVAL
+        } else {
+            POLL_INTERVAL
+        };
+        match commits.recv_timeout(wait) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            // The engine is gone.
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+        if let Some(rest) = MIN_SPACING.checked_sub(began.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    }
+    Ok(())
+}
