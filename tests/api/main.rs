@@ -13,6 +13,7 @@ mod configuration;
 mod conversation_webhooks;
 mod conversation_with_participants;
 mod conversations;
+mod events;
 mod credentials;
 mod lifecycle;
 mod lists;
