@@ -124,11 +124,18 @@ impl EventStore for PgTx<'_> {
     }
 }
 
-/// Starts the poller's thread: it publishes settled events to this node's feed, in order, from
-/// the newest settled one at start. It reconnects if its connection drops (keeping its place),
-/// and ends once `stop` is set.
+/// The newest settled event, where a node's poller starts (`EventId::default()` if none).
+pub(super) fn last_settled(client: &mut Client) -> std::result::Result<EventId, postgres::Error> {
+    let last = query(client, LAST_SETTLED, &[])?;
+    Ok(last.first().map(event_id).unwrap_or_default())
+}
+
+/// Starts the poller's thread: it publishes settled events to this node's feed, in order,
+/// after `from`. It reconnects if its connection drops (keeping its place), and ends once
+/// `stop` is set.
 pub(super) fn spawn_poller(
     config: postgres::Config,
+    from: EventId,
     wake: Arc<Wakeups>,
     stop: Arc<AtomicBool>,
     commits: Receiver<()>,
@@ -136,7 +143,7 @@ pub(super) fn spawn_poller(
     std::thread::Builder::new()
         .name("confab-pg-events".into())
         .spawn(move || {
-            let mut cursor: Option<EventId> = None;
+            let mut cursor = from;
             while !stop.load(Ordering::Relaxed) {
                 if let Err(e) = poll(&config, &wake, &stop, &commits, &mut cursor) {
                     tracing::warn!(error = %e, "lost the event stream's connection; reconnecting");
@@ -161,21 +168,12 @@ fn poll(
     wake: &Wakeups,
     stop: &AtomicBool,
     commits: &Receiver<()>,
-    cursor: &mut Option<EventId>,
+    cursor: &mut EventId,
 ) -> std::result::Result<(), postgres::Error> {
     let mut client = config.connect(NoTls)?;
     let settled = client.prepare(SETTLED)?;
     let held_back = client.prepare(HELD_BACK)?;
-    let mut at = match *cursor {
-        Some(at) => at,
-        None => {
-            let last = query(&mut client, LAST_SETTLED, &[])?;
-            let at = last.first().map(event_id).unwrap_or_default();
-            wake.events.start_at(at);
-            *cursor = Some(at);
-            at
-        }
-    };
+    let mut at = *cursor;
     while !stop.load(Ordering::Relaxed) {
         let began = Instant::now();
         loop {
@@ -184,7 +182,7 @@ fn poll(
             let full = events.len() as i64 == PAGE;
             if let Some(last) = events.last() {
                 at = last.id;
-                *cursor = Some(at);
+                *cursor = at;
             }
             wake.events.publish(events);
             if !full {

@@ -170,24 +170,27 @@ impl Engine {
         let size = options.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
         let stop_listening = Arc::new(AtomicBool::new(false));
         spawn_listener(config.clone(), wake.clone(), stop_listening.clone())?;
-        // Capacity 1: commits made while the poller looks leave one wake-up, not one each.
-        let (recorded_events, commits) = sync_channel(1);
-        events::spawn_poller(
-            config.clone(),
-            wake.clone(),
-            stop_listening.clone(),
-            commits,
-        )?;
+        let poller_config = config.clone();
+
         let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let pool = r2d2::Pool::builder()
                 .max_size(size)
                 .min_idle(Some(1))
                 .connection_timeout(POOL_TIMEOUT)
                 .build(Manager { config })?;
-            migrations::run(&mut pool.get()?.client)?;
-            Ok(pool)
+            let mut conn = pool.get()?;
+            migrations::run(&mut conn.client)?;
+            // Where this node's streams start: every event settled by now is in the past.
+            let newest = events::last_settled(&mut conn.client)?;
+            drop(conn);
+            Ok((pool, newest))
         })
         .await??;
+        let (pool, newest) = pool;
+        wake.events.start_at(newest);
+        // Capacity 1: commits made while the poller looks leave one wake-up, not one each.
+        let (recorded_events, commits) = sync_channel(1);
+        events::spawn_poller(poller_config, newest, wake.clone(), stop_listening.clone(), commits)?;
         Ok(Engine {
             pool: Some(pool),
             clock,
