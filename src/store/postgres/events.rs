@@ -206,3 +206,83 @@ fn poll(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::store::{Location, Options, Store};
+
+    fn event(account: &str, name: &'static str) -> NewEvent {
+        NewEvent {
+            account_sid: account.into(),
+            conversation_sid: None,
+            name,
+            data: "{}".into(),
+        }
+    }
+
+    /// A transaction that took the lower id commits after one that took a higher id: a reader
+    /// of `id > last` would have moved past it. Here the later one is held back until the
+    /// earlier one ends, and then both come, in the order of their transactions.
+    #[tokio::test]
+    async fn an_event_that_commits_late_is_not_skipped() {
+        let Ok(admin) = std::env::var("CONFAB_TEST_PG") else {
+            eprintln!("NOT RUN: CONFAB_TEST_PG is not set (a PostgreSQL-only ordering test)");
+            return;
+        };
+        let url = crate::store::postgres::create_test_database(admin);
+        let store = Store::open(
+            &Location::Postgres(url.clone()),
+            &Options::default(),
+            Clock::default(),
+        )
+        .await
+        .unwrap();
+        let mut feed = store.events().subscribe("AClate");
+        // The late one: its transaction takes an id, and stays open.
+        let (inserted_tx, inserted) = std::sync::mpsc::channel();
+        let (commit_tx, commit) = std::sync::mpsc::channel::<()>();
+        let late = std::thread::spawn(move || {
+            let mut client = Client::connect(&url, NoTls).unwrap();
+            let mut tx = client.transaction().unwrap();
+            tx.execute(
+                "INSERT INTO stream_events (account_sid, name, data) VALUES ('AClate', 'late', '{}')",
+                &[],
+            )
+            .unwrap();
+            inserted_tx.send(()).unwrap();
+            commit.recv().unwrap();
+            tx.commit().unwrap();
+        });
+        inserted.recv().unwrap();
+        store
+            .write(|tx| tx.record_event(&event("AClate", "early")))
+            .await
+            .unwrap();
+        async fn read(store: &Store) -> Result<Vec<StreamEvent>> {
+            store
+                .read(|tx| tx.events_after(Some("AClate"), EventId::default(), None, 10))
+                .await
+        }
+        // Committed, and a higher id than the open one's: held back, not handed out.
+        assert!(read(&store).await.unwrap().is_empty());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(feed.events.try_recv().is_err(), "handed out before an older transaction ended");
+        commit_tx.send(()).unwrap();
+        late.join().unwrap();
+        let names: Vec<String> = read(&store).await.unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["late", "early"]);
+        let mut published = Vec::new();
+        for _ in 0..2 {
+            let event = tokio::time::timeout(Duration::from_secs(5), feed.events.recv())
+                .await
+                .expect("the poller publishes both")
+                .unwrap();
+            published.push(event.name.clone());
+        }
+        assert_eq!(published, ["late", "early"]);
+    }
+}
