@@ -12,8 +12,8 @@ use crate::app::{self, AppState, Shared};
 use crate::auth::Credentials;
 use crate::clock::Clock;
 use crate::edge::Limits;
-use crate::store::sqlite::Durability;
 use crate::store::events::Retention;
+use crate::store::sqlite::Durability;
 use crate::store::{Location, Options, Store};
 
 /// The development account printed at start. Fixed, so that snippets and tests can name it.

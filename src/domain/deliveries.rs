@@ -65,7 +65,12 @@ pub async fn log_pre_action(store: &Store, pending: Pending, attempt: Attempt) -
 
 /// A failed attempt (retried, given up, or a pre-action call that got no answer) is confab's
 /// own `confabWebhookFailed` on the event stream, recorded with its log entry.
-fn record_if_failed(tx: &mut dyn Tx, pending: &Pending, kind: &str, attempt: &Attempt) -> Result<()> {
+fn record_if_failed(
+    tx: &mut dyn Tx,
+    pending: &Pending,
+    kind: &str,
+    attempt: &Attempt,
+) -> Result<()> {
     use DeliveryOutcome::{FailOpen, Failed, GaveUp, Retrying};
     if !matches!(attempt.outcome, Failed | Retrying | GaveUp | FailOpen) {
         return Ok(());

@@ -82,7 +82,10 @@ pub fn stream_data(form: &[(String, String)]) -> String {
 pub fn webhook_failed(pending: &Pending, kind: &str, attempt: &Attempt) -> Vec<(String, String)> {
     let own: Vec<(&str, Option<String>)> = vec![
         ("AccountSid", Some(pending.account_sid.clone())),
-        ("EventType", Some(ConfabEvent::WebhookFailed.as_str().into())),
+        (
+            "EventType",
+            Some(ConfabEvent::WebhookFailed.as_str().into()),
+        ),
         ("WebhookEventType", Some(pending.event_type.clone())),
         ("WebhookKind", Some(kind.into())),
         ("ConversationSid", pending.conversation_sid.clone()),

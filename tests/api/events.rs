@@ -170,22 +170,41 @@ async fn every_change_arrives_with_its_webhooks_parameters_without_asking_for_we
     assert_eq!(message_added.name(), "onMessageAdded");
     let data = message_added.json();
     assert_eq!(
-        (&data["MessageSid"], &data["Body"], &data["Author"], &data["Index"]),
-        (&Value::from(im), &Value::from("hello"), &Value::from("ana"), &Value::from("0"))
+        (
+            &data["MessageSid"],
+            &data["Body"],
+            &data["Author"],
+            &data["Index"]
+        ),
+        (
+            &Value::from(im),
+            &Value::from("hello"),
+            &Value::from("ana"),
+            &Value::from("0")
+        )
     );
     client
         .post(&format!("/v1/Conversations/{ch}"), &[("State", "closed")])
         .await
         .assert_status(200);
     let names = [stream.event().await, stream.event().await].map(|f| f.name().to_string());
-    assert!(names.contains(&"onConversationUpdated".to_string()), "{names:?}");
-    assert!(names.contains(&"onConversationStateUpdated".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"onConversationUpdated".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"onConversationStateUpdated".to_string()),
+        "{names:?}"
+    );
 }
 
 #[tokio::test]
 async fn the_conversation_filter_keeps_one_conversations_events() {
     let client = account().await;
-    let (one, other) = (conversation(&client, "one").await, conversation(&client, "two").await);
+    let (one, other) = (
+        conversation(&client, "one").await,
+        conversation(&client, "two").await,
+    );
     let mut stream = Stream::open(&client, &format!("ConversationSid={one}"), None).await;
     message(&client, &other, "not this one").await;
     let im = message(&client, &one, "this one").await;
@@ -319,7 +338,10 @@ async fn a_failed_webhook_delivery_is_confabs_own_event() {
             &[("X-Twilio-Webhook-Enabled", "true")],
         )
         .await;
-    let ch = created.assert_status(201)["sid"].as_str().unwrap().to_string();
+    let ch = created.assert_status(201)["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let failed = stream.event().await;
     assert_eq!(failed.name(), "confabWebhookFailed");
     let data = failed.json();
@@ -345,7 +367,10 @@ async fn heartbeats_keep_a_quiet_stream_open_past_the_idle_timeout() {
     let mut heartbeats = 0;
     let quiet_until = tokio::time::Instant::now() + Duration::from_millis(2500);
     while tokio::time::Instant::now() < quiet_until {
-        let frame = stream.frame(Duration::from_secs(1)).await.expect("a heartbeat");
+        let frame = stream
+            .frame(Duration::from_secs(1))
+            .await
+            .expect("a heartbeat");
         assert_eq!(frame.comment.as_deref(), Some("heartbeat"), "{frame:?}");
         heartbeats += 1;
     }

@@ -2281,8 +2281,9 @@ async fn stream_round(targets: &[Target]) -> anyhow::Result<usize> {
         if !switched && seen.len() == expected / 2 {
             // Reconnect to the other node, from the last id seen there.
             let last = seen.last().map(|e| e.id.clone());
-            events = EventStream::open(&targets[0].api, "EventType=onMessageAdded", last.as_deref())
-                .await?;
+            events =
+                EventStream::open(&targets[0].api, "EventType=onMessageAdded", last.as_deref())
+                    .await?;
             switched = true;
         }
     }
@@ -2306,7 +2307,9 @@ fn check_stream(seen: &[StreamEvent], answered: &HashSet<String>) -> anyhow::Res
         ensure!(event.name == "onMessageAdded", "{event:?}");
         let sid = event.data["MessageSid"].as_str().context("MessageSid")?;
         ensure!(got.insert(sid.to_string()), "{sid} came twice");
-        let conversation = event.data["ConversationSid"].as_str().context("ConversationSid")?;
+        let conversation = event.data["ConversationSid"]
+            .as_str()
+            .context("ConversationSid")?;
         let index: i64 = event.data["Index"].as_str().context("Index")?.parse()?;
         if let Some(before) = last_index.insert(conversation.to_string(), index) {
             ensure!(
@@ -2316,7 +2319,13 @@ fn check_stream(seen: &[StreamEvent], answered: &HashSet<String>) -> anyhow::Res
         }
     }
     let lost: Vec<&String> = answered.difference(&got).collect();
-    ensure!(lost.is_empty(), "answered but never on the stream: {lost:?}");
-    ensure!(got.len() == answered.len(), "events for messages nobody posted");
+    ensure!(
+        lost.is_empty(),
+        "answered but never on the stream: {lost:?}"
+    );
+    ensure!(
+        got.len() == answered.len(),
+        "events for messages nobody posted"
+    );
     Ok(())
 }

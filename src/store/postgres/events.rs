@@ -270,10 +270,18 @@ mod tests {
         // Committed, and a higher id than the open one's: held back, not handed out.
         assert!(read(&store).await.unwrap().is_empty());
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(feed.events.try_recv().is_err(), "handed out before an older transaction ended");
+        assert!(
+            feed.events.try_recv().is_err(),
+            "handed out before an older transaction ended"
+        );
         commit_tx.send(()).unwrap();
         late.join().unwrap();
-        let names: Vec<String> = read(&store).await.unwrap().into_iter().map(|e| e.name).collect();
+        let names: Vec<String> = read(&store)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         assert_eq!(names, ["late", "early"]);
         let mut published = Vec::new();
         for _ in 0..2 {

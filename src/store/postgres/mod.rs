@@ -190,7 +190,13 @@ impl Engine {
         wake.events.start_at(newest);
         // Capacity 1: commits made while the poller looks leave one wake-up, not one each.
         let (recorded_events, commits) = sync_channel(1);
-        events::spawn_poller(poller_config, newest, wake.clone(), stop_listening.clone(), commits)?;
+        events::spawn_poller(
+            poller_config,
+            newest,
+            wake.clone(),
+            stop_listening.clone(),
+            commits,
+        )?;
         Ok(Engine {
             pool: Some(pool),
             clock,

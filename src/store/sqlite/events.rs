@@ -54,7 +54,11 @@ impl EventStore for SqliteTx<'_, '_> {
     ) -> Result<Vec<StreamEvent>> {
         // Ids of another engine's form (an epoch) never come from this store: after them,
         // nothing here (and `upto` bounds a read to what is durable).
-        let after = if after.epoch == 0 { after.seq } else { i64::MAX };
+        let after = if after.epoch == 0 {
+            after.seq
+        } else {
+            i64::MAX
+        };
         let upto = upto.map_or(i64::MAX, |u| if u.epoch == 0 { u.seq } else { i64::MAX });
         let limit = limit as i64;
         match account_sid {
