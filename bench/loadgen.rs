@@ -223,13 +223,13 @@ async fn worker(shared: Arc<Shared>) -> Tally {
     tally
 }
 
-/// Opens an event stream as `auth` and reads it until the run stops, counting its events;
-/// answers the count (or the error that ended it).
+/// Opens an event stream as `auth` and reads it until the run stops (`stop` changes),
+/// counting its events.
 async fn hold_stream(
     addr: SocketAddr,
     auth: String,
     events: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut sender = connect(addr).await?;
     let req = Request::builder()
@@ -241,9 +241,11 @@ async fn hold_stream(
     let res = sender.send_request(req).await?;
     anyhow::ensure!(res.status() == 200, "the stream answered {}", res.status());
     let mut body = res.into_body();
-    while !stop.load(Ordering::Relaxed) {
-        let frame = tokio::time::timeout(Duration::from_millis(200), body.frame()).await;
-        let Ok(frame) = frame else { continue };
+    loop {
+        let frame = tokio::select! {
+            _ = stop.changed() => return Ok(()),
+            frame = body.frame() => frame,
+        };
         let Some(frame) = frame else {
             anyhow::bail!("the stream ended");
         };
@@ -252,7 +254,6 @@ async fn hold_stream(
             events.fetch_add(count as u64, Ordering::Relaxed);
         }
     }
-    Ok(())
 }
 
 /// The streams asked for, opened before the load starts: `(idle, live)` as (auth, count).
@@ -260,7 +261,7 @@ fn open_streams(
     opts: &Opts,
     live_auth: Option<&String>,
     events: &Arc<AtomicU64>,
-    stop: &Arc<AtomicBool>,
+    stop: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<anyhow::Result<()>>>> {
     let basic = |a: &str| {
         format!(
@@ -325,8 +326,8 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
         )
     });
     let stream_events = Arc::new(AtomicU64::new(0));
-    let streams_stop = Arc::new(AtomicBool::new(false));
-    let streams = open_streams(&opts, auth.as_ref(), &stream_events, &streams_stop)?;
+    let (streams_stop, stop_streams) = tokio::sync::watch::channel(false);
+    let streams = open_streams(&opts, auth.as_ref(), &stream_events, &stop_streams)?;
     if !streams.is_empty() {
         // Let them connect before the load starts.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -370,7 +371,7 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
         Some(_) => start.elapsed().as_secs_f64(),
         None => opts.duration,
     };
-    streams_stop.store(true, Ordering::Relaxed);
+    let _ = streams_stop.send(true);
     let mut stream_errors = Vec::new();
     let open_streams = streams.len();
     for stream in streams {

@@ -381,3 +381,23 @@ async fn heartbeats_keep_a_quiet_stream_open_past_the_idle_timeout() {
     drop(stream);
     server.stop();
 }
+
+#[tokio::test]
+async fn a_stop_closes_open_streams_at_once() {
+    let server = TestServer::start_fresh();
+    let client = server.operator();
+    let mut stream = Stream::open(&client, "", None).await;
+    let ch = conversation(&client, "before the stop").await;
+    assert_eq!(stream.event().await.json()["ConversationSid"], ch);
+    // A stream never ends by itself: the graceful stop must not wait for it.
+    let stopped = tokio::task::spawn_blocking(move || server.stop());
+    tokio::time::timeout(Duration::from_secs(10), stopped)
+        .await
+        .expect("the server stopped with a stream open")
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.response.chunk()).await;
+    assert!(
+        matches!(ended, Ok(Ok(None)) | Ok(Err(_))),
+        "the stream is still open: {ended:?}"
+    );
+}
