@@ -162,6 +162,62 @@ mod tests {
         }
     }
 
+    async fn recorded(store: &Store) -> Vec<String> {
+        store
+            .read(|tx| tx.events_after(Some("ACprune"), EventId::default(), None, 100))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.data)
+            .collect()
+    }
+
+    /// On the engine under test: the count keeps the newest, the age drops the old (a negative
+    /// age puts every event in the past).
+    #[tokio::test]
+    async fn retention_keeps_the_newest_and_drops_the_old() {
+        let store = crate::store::open_for_test().await;
+        for n in 0..5 {
+            store
+                .write(move |tx| {
+                    tx.record_event(&crate::store::events::NewEvent {
+                        account_sid: "ACprune".into(),
+                        conversation_sid: None,
+                        name: "onUserAdded",
+                        data: format!("{{\"n\":{n}}}"),
+                    })
+                })
+                .await
+                .unwrap();
+        }
+        // What SQLite's streams may read is bounded by what was published: all of it here.
+        let mut tries = 0;
+        while recorded(&store).await.len() < 5 && tries < 100 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tries += 1;
+        }
+        let keep = |keep_secs, keep_count| Retention {
+            keep_secs,
+            keep_count,
+        };
+        let pruned = store
+            .write(move |tx| tx.prune_events(&keep(3600, 2)))
+            .await
+            .unwrap();
+        assert_eq!(pruned, 3);
+        assert_eq!(recorded(&store).await, [r#"{"n":3}"#, r#"{"n":4}"#]);
+        store
+            .write(move |tx| tx.prune_events(&keep(3600, 100)))
+            .await
+            .unwrap();
+        assert_eq!(recorded(&store).await.len(), 2, "young events stay");
+        store
+            .write(move |tx| tx.prune_events(&keep(-60, 100)))
+            .await
+            .unwrap();
+        assert!(recorded(&store).await.is_empty());
+    }
+
     #[test]
     fn filters_by_conversation_and_kind() {
         let all = StreamFilter::default();

@@ -85,8 +85,13 @@ impl EventStore for SqliteTx<'_, '_> {
     }
 
     fn prune_events(&mut self, retention: &Retention) -> Result<u64> {
+        // The writer stamps rows in id order: the old ones are the ids before the first young
+        // one, found walking the rowid from the oldest.
         let old = self.tx.run(
-            "DELETE FROM stream_events WHERE recorded_at < unixepoch() - ?1",
+            "DELETE FROM stream_events WHERE id < coalesce(
+                 (SELECT id FROM stream_events WHERE recorded_at >= unixepoch() - ?1
+                  ORDER BY id LIMIT 1),
+                 (SELECT max(id) + 1 FROM stream_events))",
             &[&retention.keep_secs],
         )?;
         let many = self.tx.run(
