@@ -44,7 +44,7 @@ pub async fn stream(
         kinds: kinds(&q.event_types)?,
     };
     let last = last_event_id(&headers)?;
-    let follower = stream::follow(&app.store, account, filter, last);
+    let follower = stream::follow(&app.store, account, filter, last).await?;
     let events = futures_util::stream::unfold(follower, next_event);
     let heartbeat = KeepAlive::new()
         .interval(app.events_heartbeat)

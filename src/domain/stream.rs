@@ -54,25 +54,33 @@ pub struct Follower {
 }
 
 /// Opens a stream of the account's events: those after `last_event_id` (what is still kept),
-/// then each as it becomes durable; without one, from now on.
-pub fn follow(
+/// then each as it becomes durable; without one, from now on: after the newest event the store
+/// may hand out (a PostgreSQL node's feed may not have published it yet).
+pub async fn follow(
     store: &Store,
     account_sid: String,
     filter: StreamFilter,
     last_event_id: Option<EventId>,
-) -> Follower {
+) -> Result<Follower> {
     // Subscribed before anything is read: an event is either in `live` or readable from the
     // store at or below the horizon (`EventFeed::publish`).
     let subscription = store.events().subscribe(&account_sid);
-    Follower {
+    let last = match last_event_id {
+        Some(id) => id,
+        None => {
+            let newest = store.read(|tx| tx.last_event()).await?;
+            newest.unwrap_or_default().max(subscription.horizon)
+        }
+    };
+    Ok(Follower {
         store: store.clone(),
         account_sid,
         filter,
         live: subscription.events,
-        last: last_event_id.unwrap_or(subscription.horizon),
+        last,
         backlog: VecDeque::new(),
         catching_up: last_event_id.is_some(),
-    }
+    })
 }
 
 impl Follower {
