@@ -226,6 +226,38 @@ mod tests {
         assert!(recorded(&store).await.is_empty());
     }
 
+    /// A stream that falls further behind than its channel holds reads the rest from the store:
+    /// every event once, in order.
+    #[tokio::test]
+    async fn a_stream_that_falls_behind_catches_up_from_the_store() {
+        let store = crate::store::open_for_test().await;
+        let mut follower = follow(&store, "AClag".into(), StreamFilter::default(), None)
+            .await
+            .unwrap();
+        let total = crate::store::events::PER_ACCOUNT_BUFFER + 100;
+        store
+            .write(move |tx| {
+                for n in 0..total {
+                    tx.record_event(&crate::store::events::NewEvent {
+                        account_sid: "AClag".into(),
+                        conversation_sid: None,
+                        name: "onUserAdded",
+                        data: n.to_string(),
+                    })?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        for n in 0..total {
+            let event = tokio::time::timeout(Duration::from_secs(10), follower.next())
+                .await
+                .expect("every event comes")
+                .unwrap();
+            assert_eq!(event.data, n.to_string());
+        }
+    }
+
     #[test]
     fn filters_by_conversation_and_kind() {
         let all = StreamFilter::default();

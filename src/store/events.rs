@@ -126,7 +126,7 @@ pub trait EventStore {
 
 /// Events in flight to one account's streams on this node before a slow one falls behind
 /// (it then reads what it missed from the store).
-const PER_ACCOUNT_BUFFER: usize = 1024;
+pub const PER_ACCOUNT_BUFFER: usize = 1024;
 
 /// The node's fan-out of durable events to its open streams, by account: a stream wakes only
 /// for its own account's events.
