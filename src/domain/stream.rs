@@ -11,7 +11,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::error::Result;
 use crate::store::Store;
-use crate::store::events::{EventId, Retention, StreamEvent};
+use crate::store::events::{EventId, Retention, StreamEvent, StreamStart};
 use crate::webhook_events::StreamEventKind;
 
 /// Events read from the store at once while catching up.
@@ -47,6 +47,8 @@ pub struct Follower {
     live: broadcast::Receiver<Arc<StreamEvent>>,
     /// The last event handed out or passed over (filtered out).
     last: EventId,
+    /// Events after `last` committed before the stream opened: not handed out.
+    passed_over: Vec<EventId>,
     /// Events read from the store, not yet handed out.
     backlog: VecDeque<StreamEvent>,
     /// Reading from the store: after a `Last-Event-ID`, or after falling behind the live feed.
@@ -65,11 +67,16 @@ pub async fn follow(
     // Subscribed before anything is read: an event is either in `live` or readable from the
     // store at or below the horizon (`EventFeed::publish`).
     let subscription = store.events().subscribe(&account_sid);
-    let last = match last_event_id {
-        Some(id) => id,
+    let start = match last_event_id {
+        Some(id) => StreamStart {
+            after: id,
+            committed_before: Vec::new(),
+        },
         None => {
-            let newest = store.read(|tx| tx.last_event()).await?;
-            newest.unwrap_or_default().max(subscription.horizon)
+            let account = account_sid.clone();
+            let mut start = store.read(move |tx| tx.stream_start(&account)).await?;
+            start.after = start.after.max(subscription.horizon);
+            start
         }
     };
     Ok(Follower {
@@ -77,7 +84,8 @@ pub async fn follow(
         account_sid,
         filter,
         live: subscription.events,
-        last,
+        last: start.after,
+        passed_over: start.committed_before,
         backlog: VecDeque::new(),
         catching_up: last_event_id.is_some(),
     })
@@ -118,6 +126,9 @@ impl Follower {
             return None; // handed out already, from the store or the feed
         }
         self.last = event.id;
+        if self.passed_over.contains(&event.id) {
+            return None;
+        }
         self.filter.wants(&event).then_some(event)
     }
 

@@ -91,6 +91,14 @@ pub struct StreamEvent {
     pub data: String,
 }
 
+/// Where a new stream starts ([`EventStore::stream_start`]).
+#[derive(Debug, Clone, Default)]
+pub struct StreamStart {
+    pub after: EventId,
+    /// Events after `after` that were committed before the stream opened.
+    pub committed_before: Vec<EventId>,
+}
+
 /// How long, and how many, events are kept for streams that reconnect.
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
@@ -117,8 +125,11 @@ pub trait EventStore {
         limit: usize,
     ) -> Result<Vec<StreamEvent>>;
 
-    /// The newest event that may be handed out, if any (where a node's feed starts).
-    fn last_event(&self) -> Result<Option<EventId>>;
+    /// Where a stream opened now starts: after the newest event that may be handed out, passing
+    /// over the account's events committed by now that may not be handed out yet (PostgreSQL:
+    /// those waiting behind an older running transaction), so that it carries only what is
+    /// committed after it opened.
+    fn stream_start(&self, account_sid: &str) -> Result<StreamStart>;
 
     /// Forgets the events past `retention`; answers how many.
     fn prune_events(&mut self, retention: &Retention) -> Result<u64>;

@@ -20,7 +20,7 @@ use postgres::{Client, NoTls, Row};
 use super::PgTx;
 use crate::error::Result;
 use crate::store::Wakeups;
-use crate::store::events::{EventId, EventStore, NewEvent, Retention, StreamEvent};
+use crate::store::events::{EventId, EventStore, NewEvent, Retention, StreamEvent, StreamStart};
 
 /// How often the poller looks for other nodes' events.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -105,8 +105,23 @@ impl EventStore for PgTx<'_> {
         Ok(rows.iter().map(stream_event).collect())
     }
 
-    fn last_event(&self) -> Result<Option<EventId>> {
-        Ok(self.query_opt(LAST_SETTLED, &[])?.as_ref().map(event_id))
+    /// After the newest settled event, passing over the account's rows committed but not
+    /// settled yet (read after it: committed by now).
+    fn stream_start(&self, account_sid: &str) -> Result<StreamStart> {
+        let after = self
+            .query_opt(LAST_SETTLED, &[])?
+            .as_ref()
+            .map(event_id)
+            .unwrap_or_default();
+        let waiting = self.query(
+            "SELECT id, txid FROM stream_events
+             WHERE account_sid = $1 AND (txid, id) > ($2, $3)",
+            &[&account_sid, &after.epoch, &after.seq],
+        )?;
+        Ok(StreamStart {
+            after,
+            committed_before: waiting.iter().map(event_id).collect(),
+        })
     }
 
     fn prune_events(&mut self, retention: &Retention) -> Result<u64> {

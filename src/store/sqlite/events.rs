@@ -5,7 +5,7 @@ use rusqlite::Row;
 
 use super::SqliteTx;
 use crate::error::Result;
-use crate::store::events::{EventId, EventStore, NewEvent, Retention, StreamEvent};
+use crate::store::events::{EventId, EventStore, NewEvent, Retention, StreamEvent, StreamStart};
 
 fn stream_event(r: &Row) -> rusqlite::Result<StreamEvent> {
     Ok(StreamEvent {
@@ -77,11 +77,18 @@ impl EventStore for SqliteTx<'_, '_> {
         }
     }
 
-    fn last_event(&self) -> Result<Option<EventId>> {
+    /// One writer: everything committed by now has an id up to the newest.
+    fn stream_start(&self, _account_sid: &str) -> Result<StreamStart> {
         let newest: Option<Option<i64>> =
             self.tx
                 .optional("SELECT max(id) FROM stream_events", &[], |r| r.get(0))?;
-        Ok(newest.flatten().map(|seq| EventId { epoch: 0, seq }))
+        Ok(StreamStart {
+            after: EventId {
+                epoch: 0,
+                seq: newest.flatten().unwrap_or(0),
+            },
+            committed_before: Vec::new(),
+        })
     }
 
     fn prune_events(&mut self, retention: &Retention) -> Result<u64> {
