@@ -97,15 +97,21 @@ pub enum ConfabEvent {
     /// `retrying`) or was given up (`gave_up`), or a pre-action call that got no answer and let
     /// the action go ahead (`fail_open`).
     WebhookFailed,
+    /// An inbound message (`POST /confab/Inbound`) that reached no conversation: `Outcome`
+    /// `ignored` (nothing routes it), `dropped` (an `onConversationAdd` veto) or `failed` (its
+    /// media could not be fetched).
+    InboundUnrouted,
 }
 
 impl ConfabEvent {
-    pub const ALL: &'static [ConfabEvent] = &[ConfabEvent::WebhookFailed];
+    pub const ALL: &'static [ConfabEvent] =
+        &[ConfabEvent::WebhookFailed, ConfabEvent::InboundUnrouted];
 
     /// The event's name on the stream.
     pub const fn as_str(self) -> &'static str {
         match self {
             ConfabEvent::WebhookFailed => "confabWebhookFailed",
+            ConfabEvent::InboundUnrouted => "confabInboundUnrouted",
         }
     }
 }

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::users::Reachability;
 use crate::states::{ConversationState, ReceiptStatus, Source};
 use crate::store::conversations::ConversationRow;
+use crate::store::inbound::InboundRow;
 use crate::store::messages::MessageRow;
 use crate::store::participants::{Binding, ParticipantRow};
 use crate::store::receipts::Outbound;
@@ -90,6 +91,29 @@ pub fn stream_data(form: &[(String, String)]) -> String {
     }
     out.push(b'}');
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// `confabInboundUnrouted` (confab's own, on the event stream only): an inbound message that
+/// reached no conversation, as the inbound log records it.
+pub fn inbound_unrouted(row: &InboundRow) -> Vec<(String, String)> {
+    let own: Vec<(&str, Option<String>)> = vec![
+        ("AccountSid", Some(row.account_sid.clone())),
+        (
+            "EventType",
+            Some(ConfabEvent::InboundUnrouted.as_str().into()),
+        ),
+        ("MessageSid", Some(row.sid.clone())),
+        ("From", Some(row.from.clone())),
+        ("To", Some(row.to.clone())),
+        ("Body", row.body.clone()),
+        ("Outcome", Some(row.outcome.as_str().into())),
+        ("ErrorCode", row.error_code.map(|c| c.to_string())),
+        ("ErrorMessage", row.error_message.clone()),
+        ("DateCreated", date(row.date_created)),
+    ];
+    own.into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect()
 }
 
 /// `confabWebhookFailed` (confab's own, on the event stream only): an attempt at `pending`

@@ -1,6 +1,6 @@
 //! The event stream, `GET /confab/Events`: every post-action event of the account as Server-Sent
 //! Events, with the webhook's parameters as JSON; its filters, `Last-Event-ID` reconnection,
-//! heartbeats, tenancy, and confab's own `confabWebhookFailed`.
+//! heartbeats, tenancy, and confab's own `confabWebhookFailed` and `confabInboundUnrouted`.
 
 use std::time::Duration;
 
@@ -353,6 +353,31 @@ async fn a_failed_webhook_delivery_is_confabs_own_event() {
     assert_eq!(data["StatusCode"], "500");
     assert_eq!(data["Outcome"], "retrying");
     assert_eq!(data["RetryCount"], "0");
+}
+
+#[tokio::test]
+async fn an_inbound_message_that_reaches_no_conversation_is_confabs_own_event() {
+    let client = account().await;
+    let mut stream = Stream::open(&client, "EventType=confabInboundUnrouted", None).await;
+    let answer = client
+        .post(
+            "/confab/Inbound",
+            &[
+                ("From", "+15550007001"),
+                ("To", "+15550007002"),
+                ("Body", "anyone?"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.assert_status(200)["outcome"], "ignored");
+    let unrouted = stream.event().await;
+    assert_eq!(unrouted.name(), "confabInboundUnrouted");
+    let data = unrouted.json();
+    assert_eq!(data["Outcome"], "ignored");
+    assert_eq!(data["From"], "+15550007001");
+    assert_eq!(data["To"], "+15550007002");
+    assert_eq!(data["Body"], "anyone?");
+    assert_eq!(data["MessageSid"], answer.body["sid"]);
 }
 
 #[tokio::test]
