@@ -29,12 +29,13 @@ fn system_tenant(account_sid: &str, service_sid: &str) -> Tenant {
     }
 }
 
-/// The earliest time any timer or receipt transition falls due, if any is scheduled.
-pub async fn next_due(store: &Store) -> Result<Option<i64>> {
+/// The earliest time after `after` that any timer or receipt transition falls due, if any is
+/// scheduled (`i64::MIN`: the earliest of all).
+pub async fn next_due(store: &Store, after: i64) -> Result<Option<i64>> {
     store
-        .read(|tx| {
-            let timers = tx.next_timer_due()?;
-            let receipts = tx.next_receipt_due()?;
+        .read(move |tx| {
+            let timers = tx.next_timer_due(after)?;
+            let receipts = tx.next_receipt_due(after)?;
             Ok(timers.into_iter().chain(receipts).min())
         })
         .await

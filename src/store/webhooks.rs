@@ -129,8 +129,9 @@ pub trait WebhookStore {
         skip: &[String],
     ) -> Result<Vec<Pending>>;
 
-    /// When the earliest head of a queue falls due, if any delivery is queued.
-    fn next_delivery_due(&self) -> Result<Option<i64>>;
+    /// When the earliest head of a queue due after `after` falls due, if any delivery is queued
+    /// (`i64::MIN`: any; a head in flight keeps its due time until its attempt is recorded).
+    fn next_delivery_due(&self, after: i64) -> Result<Option<i64>>;
 
     /// A claimed delivery is done with (delivered or given up): it leaves the outbox, and the
     /// next delivery of its queue, if any, is due at once.

@@ -150,11 +150,12 @@ impl ReceiptStore for PgTx<'_> {
         rows.iter().map(outbound).collect()
     }
 
-    fn next_receipt_due(&self) -> Result<Option<i64>> {
+    fn next_receipt_due(&self, after: i64) -> Result<Option<i64>> {
         Ok(self
             .query_one(
-                "SELECT min(next_status_at) FROM receipts WHERE next_status_at IS NOT NULL",
-                &[],
+                "SELECT min(next_status_at) FROM receipts
+                 WHERE next_status_at IS NOT NULL AND next_status_at > $1",
+                &[&after],
             )?
             .get(0))
     }

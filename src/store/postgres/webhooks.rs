@@ -167,9 +167,12 @@ impl WebhookStore for PgTx<'_> {
         Ok(heads)
     }
 
-    fn next_delivery_due(&self) -> Result<Option<i64>> {
+    fn next_delivery_due(&self, after: i64) -> Result<Option<i64>> {
         Ok(self
-            .query_one("SELECT min(next_attempt_at) FROM webhook_queues", &[])?
+            .query_one(
+                "SELECT min(next_attempt_at) FROM webhook_queues WHERE next_attempt_at > $1",
+                &[&after],
+            )?
             .get(0))
     }
 

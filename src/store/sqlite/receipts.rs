@@ -161,12 +161,13 @@ impl ReceiptStore for SqliteTx<'_, '_> {
             .all(&OUTBOUND_DUE, &[&now, &(limit as i64)], outbound)
     }
 
-    fn next_receipt_due(&self) -> Result<Option<i64>> {
+    fn next_receipt_due(&self, after: i64) -> Result<Option<i64>> {
         Ok(self
             .tx
             .optional(
-                "SELECT min(next_status_at) FROM receipts WHERE next_status_at IS NOT NULL",
-                &[],
+                "SELECT min(next_status_at) FROM receipts
+                 WHERE next_status_at IS NOT NULL AND next_status_at > ?1",
+                &[&after],
                 |r| r.get(0),
             )?
             .flatten())

@@ -186,12 +186,12 @@ impl WebhookStore for SqliteTx<'_, '_> {
         Ok(heads)
     }
 
-    fn next_delivery_due(&self) -> Result<Option<i64>> {
+    fn next_delivery_due(&self, after: i64) -> Result<Option<i64>> {
         Ok(self
             .tx
             .optional(
-                "SELECT min(next_attempt_at) FROM webhook_queues",
-                &[],
+                "SELECT min(next_attempt_at) FROM webhook_queues WHERE next_attempt_at > ?1",
+                &[&after],
                 |r| r.get(0),
             )?
             .flatten())
