@@ -7,7 +7,7 @@
 
 use axum::Router;
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
 use super::*;
 use crate::app::AppState;
@@ -159,10 +159,18 @@ fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
         ("/healthz", get(confab::healthz)),
         ("/readyz", get(confab::readyz)),
-        ("/confab/Accounts", post(confab::create_account)),
+        (
+            "/confab/Accounts",
+            get(confab::list_accounts).post(confab::create_account),
+        ),
+        ("/confab/Accounts/{account}", delete(confab::delete_account)),
         (
             "/confab/Accounts/{account}/Keys",
             post(confab::create_api_key),
+        ),
+        (
+            "/confab/Accounts/{account}/Reset",
+            post(confab::reset_account),
         ),
         (
             "/confab/Webhooks/Deliveries",

@@ -2,6 +2,19 @@
 
 use crate::error::Result;
 use crate::secrets::Secret;
+use crate::wire::paging::{Page, PageRequest};
+
+/// An account as the operator lists it (`GET /confab/Accounts`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AccountRow {
+    /// The list's key (creation order).
+    #[serde(skip)]
+    pub key: i64,
+    pub account_sid: String,
+    pub friendly_name: String,
+    #[serde(serialize_with = "crate::wire::time::serialize_date")]
+    pub date_created: i64,
+}
 
 /// A Basic-auth username, what its password is checked against, and the account they open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,4 +76,16 @@ pub trait AccountStore {
 
     /// The account's configuration (`None` for an account without one).
     fn account_configuration(&self, account_sid: &str) -> Result<Option<AccountConfiguration>>;
+
+    /// Every account, in creation order.
+    fn list_accounts(&self, req: &PageRequest) -> Result<Page<AccountRow>>;
+
+    /// Removes everything the account holds but itself, its auth token and its API keys: its
+    /// services (and with them conversations, messages, participants, receipts, users, roles,
+    /// bindings, media), address configurations, push credentials, its configuration, its
+    /// webhook configuration (emptied), queued webhooks and the delivery log.
+    fn clear_account(&mut self, account_sid: &str) -> Result<()>;
+
+    /// Removes the account with everything it holds; false if there was none.
+    fn delete_account(&mut self, account_sid: &str) -> Result<bool>;
 }

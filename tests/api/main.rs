@@ -6,6 +6,7 @@ mod fixture;
 mod receiver;
 mod spec;
 
+mod accounts;
 mod addresses;
 mod bindings;
 mod cache;
