@@ -80,7 +80,9 @@ impl Shared {
 pub fn router(state: AppState) -> Router {
     let body_guard = BodyGuardLayer::new(&state.limits);
     crate::api::routes::router()
+        .route_layer(middleware::from_fn(crate::metrics::tag_route))
         .layer(middleware::from_fn(crate::api::error::name_the_path))
+        .layer(middleware::from_fn(crate::metrics::measure))
         .layer(middleware::from_fn(log_request))
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
         .layer(BrowserCors)

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod edge;
 pub mod error;
 pub mod logging;
+pub mod metrics;
 pub mod permissions;
 pub mod scheduler;
 pub mod secrets;

@@ -129,6 +129,7 @@ pub struct CreateKeyOpts {
 /// Opens the store, makes sure the operator account exists, and builds the shared state.
 pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
     let clock = Clock::default();
+    crate::metrics::handle();
     let options = Options {
         test_mode: opts.test_mode,
         durability: opts.durability,

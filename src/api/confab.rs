@@ -36,6 +36,20 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
+/// GET /metrics, without auth (as Prometheus scrapes): the Prometheus text format
+/// (`crate::metrics`), with the store's backlog read now.
+pub async fn metrics(State(app): State<AppState>) -> Result<Response> {
+    let backlog = domain::lifecycle::backlog(&app.store).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&backlog),
+    )
+        .into_response())
+}
+
 #[derive(Deserialize)]
 pub struct CreateAccount {
     #[serde(rename = "FriendlyName")]

@@ -159,6 +159,7 @@ fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
         ("/healthz", get(confab::healthz)),
         ("/readyz", get(confab::readyz)),
+        ("/metrics", get(confab::metrics)),
         (
             "/confab/Accounts",
             get(confab::list_accounts).post(confab::create_account),

@@ -41,6 +41,30 @@ pub async fn next_due(store: &Store, after: i64) -> Result<Option<i64>> {
         .await
 }
 
+/// What is waiting in the store: for the metrics.
+pub struct Backlog {
+    /// Post-action webhooks queued, not yet delivered or given up.
+    pub outbox_depth: i64,
+    /// Conversation timers due and not yet fired.
+    pub timers_due: i64,
+    /// Receipts whose next status is due and not yet taken.
+    pub receipts_due: i64,
+}
+
+/// What is waiting now, by the clock.
+pub async fn backlog(store: &Store) -> Result<Backlog> {
+    store
+        .read(|tx| {
+            let now = tx.now();
+            Ok(Backlog {
+                outbox_depth: tx.queued_deliveries()?,
+                timers_due: tx.count_due_timers(now)?,
+                receipts_due: tx.count_due_receipts(now)?,
+            })
+        })
+        .await
+}
+
 /// Moves every conversation whose timer is due and every receipt whose next status is due.
 /// Returns how many things changed.
 pub async fn run_due(store: &Store) -> Result<usize> {

@@ -91,6 +91,9 @@ pub trait ReceiptStore {
     /// claimed for this job.
     fn claim_due_receipts(&mut self, now: i64, limit: usize) -> Result<Vec<Outbound>>;
 
+    /// How many receipts have their next status due at `now`.
+    fn count_due_receipts(&self, now: i64) -> Result<i64>;
+
     /// When the earliest receipt due after `after` moves on its own, if any will
     /// (`i64::MIN`: any).
     fn next_receipt_due(&self, after: i64) -> Result<Option<i64>>;

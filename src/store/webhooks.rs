@@ -129,6 +129,9 @@ pub trait WebhookStore {
         skip: &[String],
     ) -> Result<Vec<Pending>>;
 
+    /// How many post-action deliveries are queued (in flight included).
+    fn queued_deliveries(&self) -> Result<i64>;
+
     /// When the earliest head of a queue due after `after` falls due, if any delivery is queued
     /// (`i64::MIN`: any; a head in flight keeps its due time until its attempt is recorded).
     fn next_delivery_due(&self, after: i64) -> Result<Option<i64>>;

@@ -182,6 +182,8 @@ async fn finish(store: &Store, pending: Pending, mut attempt: Attempt) {
     } else {
         None
     };
+    metrics::counter!(crate::metrics::WEBHOOK_ATTEMPTS, "outcome" => attempt.outcome.as_str())
+        .increment(1);
     tracing::info!(
         event = %pending.event_type,
         url = %pending.url,

@@ -18,6 +18,7 @@ mod credentials;
 mod lifecycle;
 mod lists;
 mod messages;
+mod metrics;
 mod participant_conversations;
 mod participants;
 mod persistence;

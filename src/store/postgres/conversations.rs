@@ -276,6 +276,17 @@ impl ConversationStore for PgTx<'_> {
         rows.iter().map(map_row).collect()
     }
 
+    fn count_due_timers(&self, now: i64) -> Result<i64> {
+        Ok(self
+            .query_one(
+                "SELECT count(*) FROM (
+                     SELECT id FROM conversations WHERE date_inactive <= $1
+                     UNION SELECT id FROM conversations WHERE date_closed <= $1) due",
+                &[&now],
+            )?
+            .get(0))
+    }
+
     fn next_timer_due(&self, after: i64) -> Result<Option<i64>> {
         let row = self.query_one(
             "SELECT least(

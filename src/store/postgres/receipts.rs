@@ -150,6 +150,15 @@ impl ReceiptStore for PgTx<'_> {
         rows.iter().map(outbound).collect()
     }
 
+    fn count_due_receipts(&self, now: i64) -> Result<i64> {
+        Ok(self
+            .query_one(
+                "SELECT count(*) FROM receipts WHERE next_status_at <= $1",
+                &[&now],
+            )?
+            .get(0))
+    }
+
     fn next_receipt_due(&self, after: i64) -> Result<Option<i64>> {
         Ok(self
             .query_one(

@@ -167,6 +167,12 @@ impl WebhookStore for PgTx<'_> {
         Ok(heads)
     }
 
+    fn queued_deliveries(&self) -> Result<i64> {
+        Ok(self
+            .query_one("SELECT count(*) FROM webhook_outbox", &[])?
+            .get(0))
+    }
+
     fn next_delivery_due(&self, after: i64) -> Result<Option<i64>> {
         Ok(self
             .query_one(

@@ -161,6 +161,17 @@ impl ReceiptStore for SqliteTx<'_, '_> {
             .all(&OUTBOUND_DUE, &[&now, &(limit as i64)], outbound)
     }
 
+    fn count_due_receipts(&self, now: i64) -> Result<i64> {
+        Ok(self
+            .tx
+            .optional(
+                "SELECT count(*) FROM receipts WHERE next_status_at <= ?1",
+                &[&now],
+                |r| r.get(0),
+            )?
+            .unwrap_or(0))
+    }
+
     fn next_receipt_due(&self, after: i64) -> Result<Option<i64>> {
         Ok(self
             .tx

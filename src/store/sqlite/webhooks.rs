@@ -186,6 +186,13 @@ impl WebhookStore for SqliteTx<'_, '_> {
         Ok(heads)
     }
 
+    fn queued_deliveries(&self) -> Result<i64> {
+        Ok(self
+            .tx
+            .optional("SELECT count(*) FROM webhook_outbox", &[], |r| r.get(0))?
+            .unwrap_or(0))
+    }
+
     fn next_delivery_due(&self, after: i64) -> Result<Option<i64>> {
         Ok(self
             .tx
