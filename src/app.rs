@@ -80,6 +80,11 @@ impl Shared {
 pub fn router(state: AppState) -> Router {
     let body_guard = BodyGuardLayer::new(&state.limits);
     crate::api::routes::router()
+        // Inside the route's tag, so that an injected fault is counted under its route.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::api::faults::inject,
+        ))
         .route_layer(middleware::from_fn(crate::metrics::tag_route))
         .layer(middleware::from_fn(crate::api::error::name_the_path))
         .layer(middleware::from_fn(crate::metrics::measure))

@@ -12,6 +12,7 @@ pub mod conversation_with_participants;
 pub mod conversations;
 pub mod credentials;
 pub mod error;
+pub mod faults;
 pub mod media;
 pub mod messages;
 pub mod notifications;

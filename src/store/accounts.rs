@@ -34,6 +34,17 @@ pub struct AccountConfiguration {
     pub default_closed_timer: Option<String>,
 }
 
+/// Faults a test injects into one account's requests (`POST /confab/Accounts/{AC}/Faults`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct Faults {
+    /// The share of requests answered 429 (0 to 1).
+    pub rate_429: f64,
+    /// The share of requests answered 500 (0 to 1; with `rate_429`, at most 1).
+    pub rate_5xx: f64,
+    /// Added to every request before it is answered.
+    pub latency_ms: i64,
+}
+
 pub trait AccountStore {
     fn account_exists(&self, sid: &str) -> Result<bool>;
 
@@ -85,6 +96,12 @@ pub trait AccountStore {
     /// bindings, media), address configurations, push credentials, its configuration, its
     /// webhook configuration (emptied), queued webhooks and the delivery log.
     fn clear_account(&mut self, account_sid: &str) -> Result<()>;
+
+    /// The faults injected into the account's requests, if any.
+    fn account_faults(&self, account_sid: &str) -> Result<Option<Faults>>;
+
+    /// Sets the account's faults (`None`: none).
+    fn set_account_faults(&mut self, account_sid: &str, faults: Option<&Faults>) -> Result<()>;
 
     /// Removes the account with everything it holds; false if there was none.
     fn delete_account(&mut self, account_sid: &str) -> Result<bool>;

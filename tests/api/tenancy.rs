@@ -111,6 +111,21 @@ fn calls(a: &Resources) -> Vec<Call> {
         "/confab/Accounts/{AccountSid}/Reset",
         vec![],
     ));
+    calls.push(confab(
+        "POST",
+        "/confab/Accounts/{AccountSid}/Faults",
+        vec![("Rate429", "1")],
+    ));
+    calls.push(confab(
+        "GET",
+        "/confab/Accounts/{AccountSid}/Faults",
+        vec![],
+    ));
+    calls.push(confab(
+        "DELETE",
+        "/confab/Accounts/{AccountSid}/Faults",
+        vec![],
+    ));
     for template in [
         "/v1/Conversations/{ConversationSid}/Messages/{MessageSid}/Receipts/{Sid}",
         "/v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Messages/{MessageSid}/Receipts/{Sid}",

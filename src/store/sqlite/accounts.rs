@@ -6,7 +6,7 @@ use super::SqliteTx;
 use super::sql::Keyset;
 use crate::error::Result;
 use crate::secrets::Secret;
-use crate::store::accounts::{AccountConfiguration, AccountRow, AccountStore, Credential};
+use crate::store::accounts::{AccountConfiguration, AccountRow, AccountStore, Credential, Faults};
 use crate::wire::paging::{Page, PageRequest};
 
 /// A row of username, plain secret, salt, hash and account: an account's token is plain, an
@@ -199,6 +199,37 @@ impl AccountStore for SqliteTx<'_, '_> {
         ] {
             self.tx.run(sql, &[&account_sid])?;
         }
+        Ok(())
+    }
+
+    fn account_faults(&self, account_sid: &str) -> Result<Option<Faults>> {
+        self.tx.optional(
+            "SELECT rate_429, rate_5xx, latency_ms FROM account_faults WHERE account_sid = ?1",
+            &[&account_sid],
+            |r| {
+                Ok(Faults {
+                    rate_429: r.get(0)?,
+                    rate_5xx: r.get(1)?,
+                    latency_ms: r.get(2)?,
+                })
+            },
+        )
+    }
+
+    fn set_account_faults(&mut self, account_sid: &str, faults: Option<&Faults>) -> Result<()> {
+        match faults {
+            Some(f) => self.tx.run(
+                "INSERT INTO account_faults (account_sid, rate_429, rate_5xx, latency_ms)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account_sid) DO UPDATE SET rate_429 = excluded.rate_429,
+                     rate_5xx = excluded.rate_5xx, latency_ms = excluded.latency_ms",
+                &[&account_sid, &f.rate_429, &f.rate_5xx, &f.latency_ms],
+            )?,
+            None => self.tx.run(
+                "DELETE FROM account_faults WHERE account_sid = ?1",
+                &[&account_sid],
+            )?,
+        };
         Ok(())
     }
 
