@@ -66,14 +66,21 @@ impl Shared {
         if let Some(account) = self.credentials.authenticate(headers) {
             return Ok(account);
         }
-        let username = crate::auth::basic_username(headers)
-            .ok_or_else(|| Error::new(Code::Unauthenticated))?;
-        let stored = crate::domain::accounts::find_credential(&self.store, username).await?;
-        let credential = stored.ok_or_else(|| Error::new(Code::Unauthenticated))?;
+        let Some(username) = crate::auth::basic_username(headers) else {
+            tracing::debug!("401: no Basic Authorization header");
+            return Err(Error::new(Code::Unauthenticated));
+        };
+        let stored =
+            crate::domain::accounts::find_credential(&self.store, username.clone()).await?;
+        let Some(credential) = stored else {
+            tracing::debug!(%username, "401: no such account or API key");
+            return Err(Error::new(Code::Unauthenticated));
+        };
         self.credentials.add(credential);
-        self.credentials
-            .authenticate(headers)
-            .ok_or_else(|| Error::new(Code::Unauthenticated))
+        self.credentials.authenticate(headers).ok_or_else(|| {
+            tracing::debug!(%username, "401: wrong auth token or API key secret");
+            Error::new(Code::Unauthenticated)
+        })
     }
 }
 

@@ -155,6 +155,8 @@ async fn attempt(http: &reqwest::Client, pending: &Pending) -> Attempt {
                 pending.url
             )),
             latency_ms: 0,
+            params: pending.params.clone(),
+            response_body: None,
         };
     }
     let mut params = pending.params.clone();

@@ -16,6 +16,7 @@ mod conversation_with_participants;
 mod conversations;
 mod credentials;
 mod faults;
+mod inspection;
 mod lifecycle;
 mod lists;
 mod messages;

@@ -14,7 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0008_clock.sql"),
     include_str!("schema/0009_participant_routing.sql"),
     include_str!("schema/0010_api_key_hashes.sql"),
-    include_str!("schema/0013_account_faults.sql"),
+    include_str!("schema/0013_faults_and_delivery_log.sql"),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {
