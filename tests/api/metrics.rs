@@ -60,9 +60,9 @@ async fn requests_are_counted_by_route_pattern_and_status_and_timed() {
     assert!(!after.contains("NoSuchThing"), "no series names a raw path");
     let buckets = r#"confab_http_request_duration_seconds_bucket{method="GET",route="/v1/Conversations/{conversation}",le="+Inf"}"#;
     assert!(grew(buckets) >= 3.0, "{after}");
-    if std::env::var("CONFAB_TEST_PG").is_ok_and(|v| !v.is_empty()) {
-        assert!(!after.contains("confab_sqlite_write_batch_jobs_count"));
-    } else {
+    // On PostgreSQL, other tests of this binary still run servers on SQLite files, so only the
+    // presence of SQLite's batches is checked, on SQLite.
+    if std::env::var("CONFAB_TEST_PG").is_err() {
         assert!(sample(&after, "confab_sqlite_write_batch_jobs_count").unwrap() >= 1.0);
     }
 }
