@@ -79,6 +79,10 @@ pub struct ServeOpts {
     /// longer than an attempt may take (Twilio's 5 s timeout).
     #[arg(long, env = "CONFAB_WEBHOOK_LEASE", default_value = "PT60S", value_parser = lease_duration)]
     pub webhook_lease: Duration,
+    /// A fixtures document (JSON, the format in README.md) loaded into the operator account at
+    /// start, replacing what it held; a bad one stops the start.
+    #[arg(long, env = "CONFAB_FIXTURES")]
+    pub fixtures: Option<std::path::PathBuf>,
 }
 
 /// `--webhook-lease`: an ISO-8601 duration such as `PT60S`, of at least a second.
@@ -104,6 +108,7 @@ impl ServeOpts {
             durability: Durability::Disk,
             limits: Limits::default(),
             webhook_lease: crate::webhooks::delivery::DEFAULT_LEASE,
+            fixtures: None,
         }
     }
 }
@@ -148,7 +153,7 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
     let credentials = Credentials::new(crate::domain::accounts::load_credentials(&store).await?);
     crate::webhooks::delivery::spawn(store.clone(), opts.webhook_lease);
     crate::scheduler::spawn(store.clone());
-    Ok(AppState::new(Shared {
+    let state = AppState::new(Shared {
         store,
         credentials: Arc::new(credentials),
         public_url: opts.public_url.as_deref().map(Arc::from),
@@ -156,7 +161,38 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
         test_mode: opts.test_mode,
         http: crate::webhooks::http_client(),
         limits: opts.limits,
-    }))
+    });
+    if let Some(path) = &opts.fixtures {
+        load_fixtures(&state, path).await?;
+    }
+    Ok(state)
+}
+
+/// `--fixtures`: the document loaded into the operator account, or a start that stops saying
+/// why (the file, and the Twilio error of the item refused).
+async fn load_fixtures(state: &AppState, path: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the fixtures {}: {e}", path.display()))?;
+    let fixtures: crate::api::fixtures::Fixtures = serde_json::from_slice(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "the fixtures {} are not a fixtures document: {e}",
+            path.display()
+        )
+    })?;
+    if let Err(answer) = crate::api::fixtures::load(state, &state.operator_account, &fixtures).await
+    {
+        let status = answer.status();
+        let body = axum::body::to_bytes(answer.into_body(), 64 * 1024)
+            .await
+            .unwrap_or_default();
+        anyhow::bail!(
+            "the fixtures {} were refused ({status}): {}",
+            path.display(),
+            String::from_utf8_lossy(&body)
+        );
+    }
+    tracing::info!(fixtures = %path.display(), "fixtures loaded into the operator account");
+    Ok(())
 }
 
 /// Serves on an already-bound listener until `shutdown` resolves (tests bind `127.0.0.1:0`).

@@ -13,6 +13,7 @@ pub mod conversations;
 pub mod credentials;
 pub mod error;
 pub mod faults;
+pub mod fixtures;
 pub mod media;
 pub mod messages;
 pub mod notifications;

@@ -174,6 +174,10 @@ fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(confab::reset_account),
         ),
         (
+            "/confab/Accounts/{account}/Fixtures",
+            get(fixtures::export).post(fixtures::import),
+        ),
+        (
             "/confab/Accounts/{account}/Faults",
             get(faults::fetch).post(faults::set).delete(faults::clear),
         ),

@@ -71,6 +71,16 @@ pub async fn reset(store: &Store, sid: String) -> Result<()> {
         .await
 }
 
+/// The account's auth token (404 for no such account).
+pub async fn auth_token(store: &Store, sid: String) -> Result<String> {
+    store
+        .read(move |tx| {
+            tx.auth_token(&sid)?
+                .ok_or_else(|| Error::with(Code::NotFound, format!("/confab/Accounts/{sid}")))
+        })
+        .await
+}
+
 /// Every account, in creation order.
 pub async fn list(store: &Store, req: PageRequest) -> Result<Page<AccountRow>> {
     store.read(move |tx| tx.list_accounts(&req)).await

@@ -26,6 +26,7 @@ mod participants;
 mod persistence;
 mod receipts;
 mod roles;
+mod seed;
 mod service_configuration;
 mod services;
 mod tenancy;

@@ -126,6 +126,16 @@ fn calls(a: &Resources) -> Vec<Call> {
         "/confab/Accounts/{AccountSid}/Faults",
         vec![],
     ));
+    calls.push(confab(
+        "GET",
+        "/confab/Accounts/{AccountSid}/Fixtures",
+        vec![],
+    ));
+    calls.push(confab(
+        "POST",
+        "/confab/Accounts/{AccountSid}/Fixtures",
+        vec![("conversations", "[]")],
+    ));
     for template in [
         "/v1/Conversations/{ConversationSid}/Messages/{MessageSid}/Receipts/{Sid}",
         "/v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Messages/{MessageSid}/Receipts/{Sid}",
