@@ -68,21 +68,35 @@ impl Shared {
         if let Some(account) = self.credentials.authenticate(headers) {
             return Ok(account);
         }
-        let username = crate::auth::basic_username(headers)
-            .ok_or_else(|| Error::new(Code::Unauthenticated))?;
-        let stored = crate::domain::accounts::find_credential(&self.store, username).await?;
-        let credential = stored.ok_or_else(|| Error::new(Code::Unauthenticated))?;
+        let Some(username) = crate::auth::basic_username(headers) else {
+            tracing::debug!("401: no Basic Authorization header");
+            return Err(Error::new(Code::Unauthenticated));
+        };
+        let stored =
+            crate::domain::accounts::find_credential(&self.store, username.clone()).await?;
+        let Some(credential) = stored else {
+            tracing::debug!(%username, "401: no such account or API key");
+            return Err(Error::new(Code::Unauthenticated));
+        };
         self.credentials.add(credential);
-        self.credentials
-            .authenticate(headers)
-            .ok_or_else(|| Error::new(Code::Unauthenticated))
+        self.credentials.authenticate(headers).ok_or_else(|| {
+            tracing::debug!(%username, "401: wrong auth token or API key secret");
+            Error::new(Code::Unauthenticated)
+        })
     }
 }
 
 pub fn router(state: AppState) -> Router {
     let body_guard = BodyGuardLayer::new(&state.limits);
     crate::api::routes::router()
+        // Inside the route's tag, so that an injected fault is counted under its route.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::api::faults::inject,
+        ))
+        .route_layer(middleware::from_fn(crate::metrics::tag_route))
         .layer(middleware::from_fn(crate::api::error::name_the_path))
+        .layer(middleware::from_fn(crate::metrics::measure))
         .layer(middleware::from_fn(log_request))
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
         .layer(BrowserCors)

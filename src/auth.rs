@@ -33,6 +33,14 @@ impl Credentials {
             .insert(credential.username.clone(), credential);
     }
 
+    /// Forgets every credential that opens the account (it was deleted).
+    pub fn forget_account(&self, account_sid: &str) {
+        self.by_username
+            .write()
+            .expect("credentials poisoned")
+            .retain(|_, c| c.account_sid != account_sid);
+    }
+
     /// The account that the request's `Authorization` header opens, if any.
     pub fn authenticate(&self, headers: &HeaderMap) -> Option<String> {
         let (username, password) = basic_credentials(headers)?;

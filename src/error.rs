@@ -78,9 +78,10 @@ catalogue! {
     /// A unique key of the store refused a row; the domain names the conflict where it can
     /// (a taken unique name, an existing user...).
     Conflict                    = 20409, 409, "Conflict";
-    /// More request bodies in flight than the server's budget of bytes (`--body-bytes-in-flight`).
+    /// More request bodies in flight than the server's budget of bytes (`--body-bytes-in-flight`),
+    /// or a fault a test injected (`/confab/Accounts/{AC}/Faults`).
     TooManyRequests             = 20429, 429, "Too Many Requests";
-    /// Something broke inside; the cause is logged, not sent.
+    /// Something broke inside; the cause is logged, not sent. Also a fault a test injected.
     Internal                    = 20500, 500, "Internal Server Error";
     /// A `PageToken` this server did not issue.
     InvalidPageToken            = 21481, 400, "Invalid PageToken";

@@ -10,6 +10,7 @@ pub mod edge;
 pub mod error;
 pub mod fetch;
 pub mod logging;
+pub mod metrics;
 pub mod permissions;
 pub mod scheduler;
 pub mod secrets;

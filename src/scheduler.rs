@@ -15,7 +15,7 @@ pub fn spawn(store: Store) {
 async fn run(store: Store) {
     loop {
         let now = store.clock.now_secs();
-        let sleep = match lifecycle::next_due(&store).await {
+        let sleep = match lifecycle::next_due(&store, i64::MIN).await {
             Ok(Some(at)) if at <= now => {
                 if let Err(e) = lifecycle::run_due(&store).await {
                     tracing::error!(error = %e, "the scheduler could not run due work");

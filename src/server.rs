@@ -91,6 +91,10 @@ pub struct ServeOpts {
     /// The most recorded events kept (the newest), however young.
     #[arg(long, env = "CONFAB_EVENTS_KEEP_COUNT", default_value_t = DEFAULT_EVENTS_KEEP_COUNT)]
     pub events_keep_count: u32,
+    /// A fixtures document (JSON, the format in README.md) loaded into the operator account at
+    /// start, replacing what it held; a bad one stops the start.
+    #[arg(long, env = "CONFAB_FIXTURES")]
+    pub fixtures: Option<std::path::PathBuf>,
 }
 
 /// Events kept for reconnecting streams, at most, when `--events-keep-count` does not say.
@@ -122,6 +126,7 @@ impl ServeOpts {
             events_heartbeat: Duration::from_secs(15),
             events_keep: Duration::from_secs(3600),
             events_keep_count: DEFAULT_EVENTS_KEEP_COUNT,
+            fixtures: None,
         }
     }
 }
@@ -147,6 +152,7 @@ pub struct CreateKeyOpts {
 /// Opens the store, makes sure the operator account exists, and builds the shared state.
 pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
     let clock = Clock::default();
+    crate::metrics::handle();
     let options = Options {
         test_mode: opts.test_mode,
         durability: opts.durability,
@@ -172,7 +178,7 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
             keep_count: i64::from(opts.events_keep_count),
         },
     );
-    Ok(AppState::new(Shared {
+    let state = AppState::new(Shared {
         store,
         credentials: Arc::new(credentials),
         public_url: opts.public_url.as_deref().map(Arc::from),
@@ -181,7 +187,38 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
         http: crate::webhooks::http_client(),
         limits: opts.limits,
         events_heartbeat: opts.events_heartbeat,
-    }))
+    });
+    if let Some(path) = &opts.fixtures {
+        load_fixtures(&state, path).await?;
+    }
+    Ok(state)
+}
+
+/// `--fixtures`: the document loaded into the operator account, or a start that stops saying
+/// why (the file, and the Twilio error of the item refused).
+async fn load_fixtures(state: &AppState, path: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the fixtures {}: {e}", path.display()))?;
+    let fixtures: crate::api::fixtures::Fixtures = serde_json::from_slice(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "the fixtures {} are not a fixtures document: {e}",
+            path.display()
+        )
+    })?;
+    if let Err(answer) = crate::api::fixtures::load(state, &state.operator_account, &fixtures).await
+    {
+        let status = answer.status();
+        let body = axum::body::to_bytes(answer.into_body(), 64 * 1024)
+            .await
+            .unwrap_or_default();
+        anyhow::bail!(
+            "the fixtures {} were refused ({status}): {}",
+            path.display(),
+            String::from_utf8_lossy(&body)
+        );
+    }
+    tracing::info!(fixtures = %path.display(), "fixtures loaded into the operator account");
+    Ok(())
 }
 
 /// Serves on an already-bound listener until `shutdown` resolves (tests bind `127.0.0.1:0`).

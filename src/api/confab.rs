@@ -36,6 +36,20 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
+/// GET /metrics, without auth (as Prometheus scrapes): the Prometheus text format
+/// (`crate::metrics`), with the store's backlog read now.
+pub async fn metrics(State(app): State<AppState>) -> Result<Response> {
+    let backlog = domain::lifecycle::backlog(&app.store).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&backlog),
+    )
+        .into_response())
+}
+
 #[derive(Deserialize)]
 pub struct CreateAccount {
     #[serde(rename = "FriendlyName")]
@@ -82,13 +96,8 @@ pub async fn create_api_key(
     Path(p): Path<AccountPath>,
     TwilioForm(form): TwilioForm<CreateAccount>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let caller = app.authenticate(&headers).await?;
-    if caller != p.account && caller != *app.operator_account {
-        return Err(Error::with(
-            Code::NotFound,
-            format!("/confab/Accounts/{}/Keys", p.account),
-        ));
-    }
+    let path = format!("/confab/Accounts/{}/Keys", p.account);
+    self_or_operator(&app, &headers, &p.account, path).await?;
     let name = form.friendly_name.unwrap_or_else(|| "confab key".into());
     let key = accounts::create_api_key(&app.store, p.account, name).await?;
     app.credentials.add(Credential {
@@ -100,6 +109,81 @@ pub async fn create_api_key(
         StatusCode::CREATED,
         Json(serde_json::to_value(key).map_err(Error::internal)?),
     ))
+}
+
+/// The caller, if it is the account `account` itself or the operator; otherwise the account is
+/// not there for it (404 on `path`, as for any resource of another account).
+async fn self_or_operator(
+    app: &AppState,
+    headers: &HeaderMap,
+    account: &str,
+    path: String,
+) -> Result<String> {
+    let caller = app.authenticate(headers).await?;
+    if caller != account && caller != *app.operator_account {
+        return Err(Error::with(Code::NotFound, path));
+    }
+    Ok(caller)
+}
+
+/// The caller, if it is the operator account.
+async fn operator_only(app: &AppState, headers: &HeaderMap, what: &str) -> Result<()> {
+    let caller = app.authenticate(headers).await?;
+    if caller != *app.operator_account {
+        return Err(Error::with(
+            Code::Forbidden,
+            format!("only the operator account may {what}"),
+        ));
+    }
+    Ok(())
+}
+
+/// POST /confab/Accounts/{AccountSid}/Reset: the account back to how it was made (a fresh
+/// default service, nothing else), keeping its SID, token and API keys; as the account itself
+/// or the operator. Answers 204.
+pub async fn reset_account(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(p): Path<AccountPath>,
+) -> Result<StatusCode> {
+    let path = format!("/confab/Accounts/{}/Reset", p.account);
+    self_or_operator(&app, &headers, &p.account, path).await?;
+    accounts::reset(&app.store, p.account).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// GET /confab/Accounts: every account (SID, friendly name, creation date), as the operator.
+pub async fn list_accounts(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    TwilioQuery(page): TwilioQuery<PageParams>,
+) -> Result<Json<ListPage<Value>>> {
+    operator_only(&app, &headers, "list accounts").await?;
+    let req = page.validate(LIMITS_100)?;
+    let rows = accounts::list(&app.store, req.clone()).await?;
+    let page = rows.map(|a| serde_json::to_value(a).unwrap_or_default());
+    let urls = Urls::from_request(app.public_url.as_deref(), &headers, String::new());
+    let list_url = format!("{}/confab/Accounts", urls.base);
+    Ok(Json(paging::render("accounts", page, &req, &list_url, &[])))
+}
+
+/// DELETE /confab/Accounts/{AccountSid}: the account and everything it holds, as the operator
+/// (who cannot delete its own account). Answers 204.
+pub async fn delete_account(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(p): Path<AccountPath>,
+) -> Result<StatusCode> {
+    operator_only(&app, &headers, "delete accounts").await?;
+    if p.account == *app.operator_account {
+        return Err(Error::with(
+            Code::Forbidden,
+            "the operator account cannot be deleted",
+        ));
+    }
+    accounts::delete(&app.store, p.account.clone()).await?;
+    app.credentials.forget_account(&p.account);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// GET /confab/Webhooks/Deliveries: the account's webhook delivery log, newest first: which

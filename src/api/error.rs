@@ -59,11 +59,16 @@ impl IntoResponse for Error {
 pub async fn name_the_path(request: Request, next: Next) -> Response {
     // A `Uri` clone shares its bytes: no copy of the path per request.
     let uri = request.uri().clone();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     if response.extensions().get::<PathToName>().is_none() {
         return response;
     }
-    Error::with(Code::NotFound, uri.path()).into_response()
+    // The new answer keeps what the layers inside noted on the old one (the route, for the
+    // metrics).
+    let extensions = std::mem::take(response.extensions_mut());
+    let mut named = Error::with(Code::NotFound, uri.path()).into_response();
+    named.extensions_mut().extend(extensions);
+    named
 }
 
 /// The `WWW-Authenticate` of every 401, with Twilio's realm.

@@ -13,6 +13,8 @@ pub mod conversations;
 pub mod credentials;
 pub mod error;
 pub mod events;
+pub mod faults;
+pub mod fixtures;
 pub mod inbound;
 pub mod media;
 pub mod messages;

@@ -7,7 +7,7 @@
 
 use axum::Router;
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
 use super::*;
 use crate::app::AppState;
@@ -159,12 +159,29 @@ fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
         ("/healthz", get(confab::healthz)),
         ("/readyz", get(confab::readyz)),
-        ("/confab/Accounts", post(confab::create_account)),
+        ("/metrics", get(confab::metrics)),
+        (
+            "/confab/Accounts",
+            get(confab::list_accounts).post(confab::create_account),
+        ),
+        ("/confab/Accounts/{account}", delete(confab::delete_account)),
         (
             "/confab/Accounts/{account}/Keys",
             post(confab::create_api_key),
         ),
         ("/confab/Events", get(events::stream)),
+        (
+            "/confab/Accounts/{account}/Reset",
+            post(confab::reset_account),
+        ),
+        (
+            "/confab/Accounts/{account}/Fixtures",
+            get(fixtures::export).post(fixtures::import),
+        ),
+        (
+            "/confab/Accounts/{account}/Faults",
+            get(faults::fetch).post(faults::set).delete(faults::clear),
+        ),
         (
             "/confab/Webhooks/Deliveries",
             get(confab::list_webhook_deliveries),

@@ -1,11 +1,12 @@
 //! Accounts (AC...) and API keys (SK...): the tenants, and the credentials that reach them.
 
 use super::services::{self, DEFAULT_SERVICE_NAME};
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::secrets::Secret;
 use crate::sid::{Prefix, new_secret, new_sid};
-use crate::store::accounts::{AccountConfiguration, Credential};
+use crate::store::accounts::{AccountConfiguration, AccountRow, Credential};
 use crate::store::{Store, Tx};
+use crate::wire::paging::{Page, PageRequest};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NewAccount {
@@ -35,6 +36,12 @@ fn upsert(tx: &mut dyn Tx, sid: &str, auth_token: &str, friendly_name: &str) -> 
         return tx.set_auth_token(sid, auth_token);
     }
     tx.insert_account(sid, auth_token, friendly_name)?;
+    provision(tx, sid)
+}
+
+/// What a new account starts with: a fresh default service (with its default roles) and the
+/// configuration that names it.
+fn provision(tx: &mut dyn Tx, sid: &str) -> Result<()> {
     let service = services::add(tx, sid, DEFAULT_SERVICE_NAME)?;
     let configuration = AccountConfiguration {
         default_chat_service_sid: Some(service.sid),
@@ -42,6 +49,57 @@ fn upsert(tx: &mut dyn Tx, sid: &str, auth_token: &str, friendly_name: &str) -> 
         ..Default::default()
     };
     tx.insert_account_configuration(sid, &configuration)
+}
+
+/// Puts the account back as it was made, in one write: everything it holds is dropped
+/// (conversations, users, services, address configurations, push credentials, webhook
+/// configuration, queued webhooks, the delivery log, the outbound log, faults) and it gets a
+/// fresh default service. Its SID, auth token and API keys stay, so a test suite can reset
+/// the account it already holds before every test.
+pub async fn reset(store: &Store, sid: String) -> Result<()> {
+    store
+        .write(move |tx| {
+            if !tx.account_exists(&sid)? {
+                return Err(Error::with(
+                    Code::NotFound,
+                    format!("/confab/Accounts/{sid}/Reset"),
+                ));
+            }
+            tx.clear_account(&sid)?;
+            provision(tx, &sid)
+        })
+        .await
+}
+
+/// The account's auth token (404 for no such account).
+pub async fn auth_token(store: &Store, sid: String) -> Result<String> {
+    store
+        .read(move |tx| {
+            tx.auth_token(&sid)?
+                .ok_or_else(|| Error::with(Code::NotFound, format!("/confab/Accounts/{sid}")))
+        })
+        .await
+}
+
+/// Every account, in creation order.
+pub async fn list(store: &Store, req: PageRequest) -> Result<Page<AccountRow>> {
+    store.read(move |tx| tx.list_accounts(&req)).await
+}
+
+/// Deletes the account with everything it holds (its API keys too).
+pub async fn delete(store: &Store, sid: String) -> Result<()> {
+    store
+        .write(move |tx| {
+            if tx.delete_account(&sid)? {
+                Ok(())
+            } else {
+                Err(Error::with(
+                    Code::NotFound,
+                    format!("/confab/Accounts/{sid}"),
+                ))
+            }
+        })
+        .await
 }
 
 /// Makes sure the account exists with this token (the account given on the command line).

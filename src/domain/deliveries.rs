@@ -28,9 +28,10 @@ pub async fn claim(
         .await
 }
 
-/// When the earliest head of a queue falls due, if any delivery is queued.
-pub async fn next_due(store: &Store) -> Result<Option<i64>> {
-    store.read(|tx| tx.next_delivery_due()).await
+/// When the earliest head of a queue due after `after` falls due, if any delivery is queued
+/// (`i64::MIN`: the earliest of all; a head in flight counts until its attempt is recorded).
+pub async fn next_due(store: &Store, after: i64) -> Result<Option<i64>> {
+    store.read(move |tx| tx.next_delivery_due(after)).await
 }
 
 /// Records an attempt at a queued delivery: logged, then either removed from the outbox (done

@@ -64,7 +64,9 @@ pub fn post_action_from(
         name: event.as_str(),
         data: webhook_params::stream_data(&form),
     })?;
-    if !tenant.webhooks {
+    // Without the header nothing is sent; at debug level the targets are still looked up, to say
+    // what the missing header held back.
+    if !tenant.webhooks && !tracing::enabled!(tracing::Level::DEBUG) {
         return Ok(());
     }
     let param = |name: &str| {
@@ -81,6 +83,16 @@ pub fn post_action_from(
     let mut targets = level_target(tx, &tenant.account_sid, site.service_id, event)?;
     if let Some((conversation_id, _)) = site.conversation {
         targets.extend(scoped_targets(tx, conversation_id, event, param("Body"))?);
+    }
+    if !tenant.webhooks {
+        if !targets.is_empty() {
+            tracing::debug!(
+                event = %event,
+                targets = targets.len(),
+                "webhook not sent: the REST request had no X-Twilio-Webhook-Enabled: true"
+            );
+        }
+        return Ok(());
     }
     for target in targets {
         let mut params = form.clone();

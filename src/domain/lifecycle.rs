@@ -29,13 +29,38 @@ fn system_tenant(account_sid: &str, service_sid: &str) -> Tenant {
     }
 }
 
-/// The earliest time any timer or receipt transition falls due, if any is scheduled.
-pub async fn next_due(store: &Store) -> Result<Option<i64>> {
+/// The earliest time after `after` that any timer or receipt transition falls due, if any is
+/// scheduled (`i64::MIN`: the earliest of all).
+pub async fn next_due(store: &Store, after: i64) -> Result<Option<i64>> {
+    store
+        .read(move |tx| {
+            let timers = tx.next_timer_due(after)?;
+            let receipts = tx.next_receipt_due(after)?;
+            Ok(timers.into_iter().chain(receipts).min())
+        })
+        .await
+}
+
+/// What is waiting in the store: for the metrics.
+pub struct Backlog {
+    /// Post-action webhooks queued, not yet delivered or given up.
+    pub outbox_depth: i64,
+    /// Conversation timers due and not yet fired.
+    pub timers_due: i64,
+    /// Receipts whose next status is due and not yet taken.
+    pub receipts_due: i64,
+}
+
+/// What is waiting now, by the clock.
+pub async fn backlog(store: &Store) -> Result<Backlog> {
     store
         .read(|tx| {
-            let timers = tx.next_timer_due()?;
-            let receipts = tx.next_receipt_due()?;
-            Ok(timers.into_iter().chain(receipts).min())
+            let now = tx.now();
+            Ok(Backlog {
+                outbox_depth: tx.queued_deliveries()?,
+                timers_due: tx.count_due_timers(now)?,
+                receipts_due: tx.count_due_receipts(now)?,
+            })
         })
         .await
 }

@@ -2,6 +2,19 @@
 
 use crate::error::Result;
 use crate::secrets::Secret;
+use crate::wire::paging::{Page, PageRequest};
+
+/// An account as the operator lists it (`GET /confab/Accounts`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AccountRow {
+    /// The list's key (creation order).
+    #[serde(skip)]
+    pub key: i64,
+    pub account_sid: String,
+    pub friendly_name: String,
+    #[serde(serialize_with = "crate::wire::time::serialize_date")]
+    pub date_created: i64,
+}
 
 /// A Basic-auth username, what its password is checked against, and the account they open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +32,17 @@ pub struct AccountConfiguration {
     /// ISO-8601 durations, as the client sent them (`PT0S` disables).
     pub default_inactive_timer: Option<String>,
     pub default_closed_timer: Option<String>,
+}
+
+/// Faults a test injects into one account's requests (`POST /confab/Accounts/{AC}/Faults`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct Faults {
+    /// The share of requests answered 429 (0 to 1).
+    pub rate_429: f64,
+    /// The share of requests answered 500 (0 to 1; with `rate_429`, at most 1).
+    pub rate_5xx: f64,
+    /// Added to every request before it is answered.
+    pub latency_ms: i64,
 }
 
 pub trait AccountStore {
@@ -63,4 +87,22 @@ pub trait AccountStore {
 
     /// The account's configuration (`None` for an account without one).
     fn account_configuration(&self, account_sid: &str) -> Result<Option<AccountConfiguration>>;
+
+    /// Every account, in creation order.
+    fn list_accounts(&self, req: &PageRequest) -> Result<Page<AccountRow>>;
+
+    /// Removes everything the account holds but itself, its auth token and its API keys: its
+    /// services (and with them conversations, messages, participants, receipts, users, roles,
+    /// bindings, media), address configurations, push credentials, its configuration, its
+    /// webhook configuration (emptied), queued webhooks and the delivery log.
+    fn clear_account(&mut self, account_sid: &str) -> Result<()>;
+
+    /// The faults injected into the account's requests, if any.
+    fn account_faults(&self, account_sid: &str) -> Result<Option<Faults>>;
+
+    /// Sets the account's faults (`None`: none).
+    fn set_account_faults(&mut self, account_sid: &str, faults: Option<&Faults>) -> Result<()>;
+
+    /// Removes the account with everything it holds; false if there was none.
+    fn delete_account(&mut self, account_sid: &str) -> Result<bool>;
 }

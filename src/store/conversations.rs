@@ -86,8 +86,11 @@ pub trait ConversationStore {
     /// this one ends.
     fn claim_due_timers(&mut self, now: i64, limit: usize) -> Result<Vec<ConversationRow>>;
 
-    /// When the earliest timer falls due, if any runs.
-    fn next_timer_due(&self) -> Result<Option<i64>>;
+    /// How many conversations have a timer due at `now`.
+    fn count_due_timers(&self, now: i64) -> Result<i64>;
+
+    /// When the earliest timer due after `after` falls due, if any runs (`i64::MIN`: any).
+    fn next_timer_due(&self, after: i64) -> Result<Option<i64>>;
 }
 
 #[cfg(test)]

@@ -91,8 +91,12 @@ pub trait ReceiptStore {
     /// claimed for this job.
     fn claim_due_receipts(&mut self, now: i64, limit: usize) -> Result<Vec<Outbound>>;
 
-    /// When the earliest receipt moves on its own, if any will.
-    fn next_receipt_due(&self) -> Result<Option<i64>>;
+    /// How many receipts have their next status due at `now`.
+    fn count_due_receipts(&self, now: i64) -> Result<i64>;
+
+    /// When the earliest receipt due after `after` moves on its own, if any will
+    /// (`i64::MIN`: any).
+    fn next_receipt_due(&self, after: i64) -> Result<Option<i64>>;
 
     /// Sets a receipt's status and error code, and when it moves next (`None`: it stays).
     fn set_receipt_status(

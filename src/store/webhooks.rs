@@ -78,6 +78,20 @@ pub struct Attempt {
     pub outcome: DeliveryOutcome,
     pub error: Option<String>,
     pub latency_ms: i64,
+    /// The parameters sent (`RetryCount` included).
+    pub params: Vec<(String, String)>,
+    /// The start of the answer's body (`webhooks::LOGGED_BODY_CHARS`), if it had one.
+    pub response_body: Option<String>,
+}
+
+/// Parameters as the delivery log keeps them: one JSON object (a repeated name keeps its last
+/// value).
+pub fn params_json(params: &[(String, String)]) -> String {
+    let object: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(object).to_string()
 }
 
 /// One row of the delivery log, as the extension route shows it.
@@ -100,6 +114,10 @@ pub struct DeliveryLogRow {
     pub outcome: String,
     pub error: Option<String>,
     pub latency_ms: Option<i64>,
+    /// The parameters sent, as an object (null for attempts logged before they were kept).
+    pub request_params: Option<serde_json::Value>,
+    /// The start of the answer's body.
+    pub response_body: Option<String>,
     #[serde(serialize_with = "crate::wire::time::serialize_date")]
     pub date_created: i64,
 }
@@ -129,8 +147,12 @@ pub trait WebhookStore {
         skip: &[String],
     ) -> Result<Vec<Pending>>;
 
-    /// When the earliest head of a queue falls due, if any delivery is queued.
-    fn next_delivery_due(&self) -> Result<Option<i64>>;
+    /// How many post-action deliveries are queued (in flight included).
+    fn queued_deliveries(&self) -> Result<i64>;
+
+    /// When the earliest head of a queue due after `after` falls due, if any delivery is queued
+    /// (`i64::MIN`: any; a head in flight keeps its due time until its attempt is recorded).
+    fn next_delivery_due(&self, after: i64) -> Result<Option<i64>>;
 
     /// A claimed delivery is done with (delivered or given up): it leaves the outbox, and the
     /// next delivery of its queue, if any, is due at once.

@@ -99,10 +99,12 @@ async fn run(store: Store, lease_secs: i64) {
     loop {
         let now = store.clock.now_secs();
         let free = MAX_IN_FLIGHT - in_flight.total;
-        let next_due = deliveries::next_due(&store).await.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "could not read the webhook outbox");
-            None
-        });
+        let next_due = deliveries::next_due(&store, i64::MIN)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "could not read the webhook outbox");
+                None
+            });
         // A claim is a write: made only when something is due.
         if free > 0 && next_due.is_some_and(|at| at <= now) {
             let skip = in_flight.full_accounts();
@@ -153,6 +155,8 @@ async fn attempt(http: &reqwest::Client, pending: &Pending) -> Attempt {
                 pending.url
             )),
             latency_ms: 0,
+            params: pending.params.clone(),
+            response_body: None,
         };
     }
     let mut params = pending.params.clone();
@@ -180,6 +184,8 @@ async fn finish(store: &Store, pending: Pending, mut attempt: Attempt) {
     } else {
         None
     };
+    metrics::counter!(crate::metrics::WEBHOOK_ATTEMPTS, "outcome" => attempt.outcome.as_str())
+        .increment(1);
     tracing::info!(
         event = %pending.event_type,
         url = %pending.url,

@@ -20,6 +20,34 @@ use crate::store::webhooks::Attempt;
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// confab reads at most this much of a webhook's answer; the rest is dropped.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// The delivery log keeps this much of an answer's body (in characters).
+pub const LOGGED_BODY_CHARS: usize = 1024;
+
+/// An answer's body as the delivery log keeps it: text (lossily), cut at [`LOGGED_BODY_CHARS`].
+fn logged_body(body: &[u8]) -> Option<String> {
+    (!body.is_empty()).then(|| {
+        String::from_utf8_lossy(body)
+            .chars()
+            .take(LOGGED_BODY_CHARS)
+            .collect()
+    })
+}
+
+/// A transport error with its causes ("error sending request ...: client error (Connect):
+/// tcp connect error: Connection refused (os error 111)"): reqwest's own message names none.
+fn with_causes(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
 
 /// The outbound HTTP client: rustls, no redirects, Twilio's timeout.
 pub fn http_client() -> reqwest::Client {
@@ -102,6 +130,8 @@ pub async fn send(http: &reqwest::Client, req: Request<'_>) -> Response {
                 },
                 error: None,
                 latency_ms,
+                params: req.params.to_vec(),
+                response_body: logged_body(&body),
             },
             body,
         },
@@ -112,9 +142,11 @@ pub async fn send(http: &reqwest::Client, req: Request<'_>) -> Response {
                 error: Some(if e.is_timeout() {
                     "timed out after 5 s".into()
                 } else {
-                    e.to_string()
+                    with_causes(&e)
                 }),
                 latency_ms,
+                params: req.params.to_vec(),
+                response_body: None,
             },
             body: Vec::new(),
         },

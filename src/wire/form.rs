@@ -21,6 +21,17 @@ where
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("application/json"));
+        if json {
+            tracing::debug!(
+                "a JSON body where a form was expected: Twilio takes \
+                 application/x-www-form-urlencoded, so none of its fields is read"
+            );
+        }
         let body = Bytes::from_request(req, state)
             .await
             .map_err(|e| Error::with(Code::InvalidBody, e))?;
@@ -36,7 +47,25 @@ pub fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     if let Some(name) = first_non_utf8(body) {
         return Err(Error::with(Code::NotUtf8, name));
     }
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        return parse_noting_ignored(body);
+    }
     serde_html_form::from_bytes(body).map_err(|e| Error::with(Code::InvalidBody, e))
+}
+
+/// [`parse_form`]'s parse, logging (at debug) the parameters that no field takes: a mistyped
+/// name (`Friendlyname`) is otherwise silently ignored, as Twilio ignores it.
+fn parse_noting_ignored<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    let mut ignored = Vec::new();
+    let parsed =
+        serde_ignored::deserialize(serde_html_form::Deserializer::from_bytes(body), |path| {
+            ignored.push(path.to_string())
+        })
+        .map_err(|e| Error::with(Code::InvalidBody, e))?;
+    if !ignored.is_empty() {
+        tracing::debug!(parameters = ?ignored, "unknown parameters ignored");
+    }
+    Ok(parsed)
 }
 
 /// Reads a query string as `T`, as [`parse_form`] reads a body (`InvalidQuery` when malformed).

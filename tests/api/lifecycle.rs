@@ -367,7 +367,7 @@ async fn a_test_can_fail_a_receipt_with_a_twilio_error_code() {
     wait_for_receipt_status(
         &client,
         &format!("/v1/Conversations/{conv}/Messages/{marker_sid}/Receipts"),
-        "sent",
+        "delivered",
     )
     .await;
     assert_eq!(
@@ -518,4 +518,60 @@ async fn the_read_horizon_and_unread_count_follow_adds_deletes_and_both_resource
         unread(&client.get(&user_conv).await.body),
         (Some(5), Some(0))
     );
+}
+
+/// Seconds since the epoch of a date on the wire.
+fn epoch(date: &serde_json::Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(date.as_str().unwrap())
+        .unwrap()
+        .timestamp()
+}
+
+/// One move that spans both timers runs each at its own time, in order, before it answers: the
+/// conversation is closed when the move returns, with both state changes dated when their
+/// timers fell due (not when the move ended), and both events sent.
+#[tokio::test]
+async fn one_move_fires_the_inactive_then_the_closed_timer_each_at_its_own_time() {
+    let server = TestServer::start_fresh();
+    let client = server.new_account().await;
+    let receiver = crate::receiver::Receiver::start();
+    crate::common::service_webhooks(&client, &receiver, &["onConversationStateUpdated"]).await;
+    let sid = timed_conversation(&client).await;
+    let before = client.get(&format!("/v1/Conversations/{sid}")).await;
+    let timers = &before.assert_status(200)["timers"];
+    let (inactive_at, closed_at) = (
+        epoch(&timers["date_inactive"]),
+        epoch(&timers["date_closed"]),
+    );
+
+    server.advance("PT1H").await;
+
+    let after = client.get(&format!("/v1/Conversations/{sid}")).await;
+    assert_eq!(
+        after.assert_status(200)["state"],
+        "closed",
+        "{}",
+        after.body
+    );
+    let closed_late = epoch(&after.body["date_updated"]) - closed_at;
+    assert!(
+        (0..=2).contains(&closed_late),
+        "closed {closed_late} s late"
+    );
+    let events = receiver.received();
+    let moves: Vec<_> = events
+        .iter()
+        .map(|r| (r.param("StateFrom").unwrap(), r.param("StateTo").unwrap()))
+        .collect();
+    assert_eq!(moves, [("active", "inactive"), ("inactive", "closed")]);
+    for (event, due) in events.iter().zip([inactive_at, closed_at]) {
+        let at = chrono::DateTime::parse_from_rfc3339(event.param("StateUpdated").unwrap())
+            .unwrap()
+            .timestamp();
+        assert!(
+            (0..=2).contains(&(at - due)),
+            "{event:?} is {} s late",
+            at - due
+        );
+    }
 }

@@ -465,3 +465,51 @@ async fn deleting_a_message_deletes_its_receipts() {
         "the doomed message's receipts are gone"
     );
 }
+
+/// One move of the clock walks a receipt through every status it takes on its own before it
+/// answers, each at its own time (a second apart), with `onDeliveryUpdated` sent for each.
+#[tokio::test]
+async fn one_move_of_the_clock_walks_a_receipt_to_delivered() {
+    let server = TestServer::start_fresh();
+    let client = server.new_account().await;
+    let receiver = crate::receiver::Receiver::start();
+    crate::common::service_webhooks(&client, &receiver, &["onDeliveryUpdated"]).await;
+    let conv = new_conversation(&client, "/v1", &[]).await;
+    sms_participants(&client, "/v1", &conv, 1).await;
+    let msg = sid(&new_message(&client, "/v1", &conv, &[("Body", "walk")]).await);
+
+    server.advance("PT1H").await;
+
+    let receipts = receipts_of(&client, "/v1", &conv, &msg).await;
+    assert_eq!(receipts[0]["status"], "delivered", "{receipts:?}");
+    let at = |date: &str| {
+        chrono::DateTime::parse_from_rfc3339(date)
+            .unwrap()
+            .timestamp()
+    };
+    let created = at(receipts[0]["date_created"].as_str().unwrap());
+    let updates: Vec<(String, i64)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            (
+                r.param("Status").unwrap().to_string(),
+                at(r.param("DateUpdated").unwrap()) - created,
+            )
+        })
+        .collect();
+    assert_eq!(
+        updates.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        ["sent", "delivered"]
+    );
+    // Each status when it fell due (a second after the one before; a busy machine may have
+    // taken a little longer in real time before the move), not when the move ended.
+    for (step, (status, after)) in updates.iter().enumerate() {
+        let due = step as i64 + 1;
+        assert!(
+            (due..60).contains(after),
+            "{status} {after} s after the receipt was made, not {due} s"
+        );
+    }
+    assert!(updates[0].1 < updates[1].1, "{updates:?}");
+}

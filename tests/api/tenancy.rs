@@ -106,6 +106,36 @@ fn calls(a: &Resources) -> Vec<Call> {
         "/confab/Accounts/{AccountSid}/Keys",
         vec![("FriendlyName", "hijacked")],
     ));
+    calls.push(confab(
+        "POST",
+        "/confab/Accounts/{AccountSid}/Reset",
+        vec![],
+    ));
+    calls.push(confab(
+        "POST",
+        "/confab/Accounts/{AccountSid}/Faults",
+        vec![("Rate429", "1")],
+    ));
+    calls.push(confab(
+        "GET",
+        "/confab/Accounts/{AccountSid}/Faults",
+        vec![],
+    ));
+    calls.push(confab(
+        "DELETE",
+        "/confab/Accounts/{AccountSid}/Faults",
+        vec![],
+    ));
+    calls.push(confab(
+        "GET",
+        "/confab/Accounts/{AccountSid}/Fixtures",
+        vec![],
+    ));
+    calls.push(confab(
+        "POST",
+        "/confab/Accounts/{AccountSid}/Fixtures",
+        vec![("conversations", "[]")],
+    ));
     for template in [
         "/v1/Conversations/{ConversationSid}/Messages/{MessageSid}/Receipts/{Sid}",
         "/v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Messages/{MessageSid}/Receipts/{Sid}",
@@ -154,7 +184,7 @@ fn calls(a: &Resources) -> Vec<Call> {
 
 /// Every read of A's resources (each GET of the spec, filled, and the media), for the
 /// before-and-after comparison.
-fn reads(a: &Resources) -> Vec<String> {
+pub fn reads(a: &Resources) -> Vec<String> {
     let mut reads: Vec<String> = operations()
         .into_iter()
         .filter(|(method, _, _)| method == "GET")

@@ -1576,3 +1576,67 @@ async fn one_accounts_hanging_endpoint_does_not_hold_up_anothers_webhooks() {
         "the hanging account has exactly its share in flight when the other's event goes out"
     );
 }
+
+/// One move of the clock makes every retry of a failing webhook before it answers, each at its
+/// own time (1, 2, 4, ... seconds after the one before, by the moved clock), and gives it up
+/// after the last attempt: a test needs no loop of small moves.
+#[tokio::test]
+async fn one_move_of_the_clock_makes_every_retry_each_at_its_own_time() {
+    let server = TestServer::start_fresh();
+    let client = server.new_account().await;
+    let receiver = Receiver::start();
+    receiver.down(500);
+    service_webhooks(&client, &receiver, &["onConversationAdded"]).await;
+    client
+        .post_with_headers(
+            "/v1/Conversations",
+            &[("FriendlyName", "never heard")],
+            &[ENABLED],
+        )
+        .await
+        .assert_status(201);
+    receiver.wait_for_event(1, "onConversationAdded").await;
+
+    advance(&server, "PT1H").await;
+
+    let counts: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.param("RetryCount").unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = (0..confab::webhooks::delivery::MAX_ATTEMPTS)
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(counts, expected);
+    let log = client.get("/confab/Webhooks/Deliveries?PageSize=50").await;
+    let mut attempts = log.assert_status(200)["deliveries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    attempts.reverse();
+    let outcomes: Vec<&str> = attempts
+        .iter()
+        .map(|d| d["outcome"].as_str().unwrap())
+        .collect();
+    let mut expected = vec!["retrying"; expected.len() - 1];
+    expected.push("gave_up");
+    assert_eq!(outcomes, expected);
+    let at = |d: &Value| {
+        chrono::DateTime::parse_from_rfc3339(d["date_created"].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    // Never early, and each at its own time rather than all at the end of the hour (the
+    // backoffs add up to 511 s; the first retries may come late in real time on a busy machine).
+    for (n, pair) in attempts.windows(2).enumerate() {
+        let gap = at(&pair[1]) - at(&pair[0]);
+        let backoff = confab::webhooks::delivery::backoff_secs(n as i64);
+        assert!(
+            gap >= backoff,
+            "attempt {} came {gap} s after the one before, not {backoff} s",
+            n + 1
+        );
+    }
+    let span = at(&attempts[attempts.len() - 1]) - at(&attempts[0]);
+    assert!(span < 600, "the attempts spread over {span} s");
+}

@@ -3,9 +3,11 @@
 use postgres::Row;
 
 use super::PgTx;
+use super::sql::Keyset;
 use crate::error::Result;
 use crate::secrets::Secret;
-use crate::store::accounts::{AccountConfiguration, AccountStore, Credential};
+use crate::store::accounts::{AccountConfiguration, AccountRow, AccountStore, Credential, Faults};
+use crate::wire::paging::{Page, PageRequest};
 
 /// A row of username, plain secret, salt, hash and account: an account's token is plain, an
 /// API key's hashed.
@@ -164,5 +166,83 @@ impl AccountStore for PgTx<'_> {
             default_inactive_timer: r.get(2),
             default_closed_timer: r.get(3),
         }))
+    }
+
+    /// Accounts are keyed by SID; `id` (schema 0006) is the list's order.
+    fn list_accounts(&self, req: &PageRequest) -> Result<Page<AccountRow>> {
+        let keyset = Keyset {
+            select: "SELECT id, sid, friendly_name, date_created FROM accounts WHERE TRUE",
+            keys: &["id"],
+            descending: false,
+        };
+        keyset.page(
+            self,
+            &[],
+            req,
+            |r| AccountRow {
+                key: r.get(0),
+                account_sid: r.get(1),
+                friendly_name: r.get(2),
+                date_created: r.get(3),
+            },
+            |a| vec![a.key],
+        )
+    }
+
+    /// Deleting the services cascades to everything kept per service.
+    fn clear_account(&mut self, account_sid: &str) -> Result<()> {
+        for sql in [
+            "DELETE FROM services WHERE account_sid = $1",
+            "DELETE FROM address_configurations WHERE account_sid = $1",
+            "DELETE FROM credentials WHERE account_sid = $1",
+            "DELETE FROM account_configurations WHERE account_sid = $1",
+            "DELETE FROM webhook_outbox WHERE account_sid = $1",
+            "DELETE FROM webhook_queues WHERE account_sid = $1",
+            "DELETE FROM webhook_deliveries WHERE account_sid = $1",
+            "DELETE FROM account_faults WHERE account_sid = $1",
+            "DELETE FROM inbound_messages WHERE account_sid = $1",
+            "DELETE FROM stream_events WHERE account_sid = $1",
+            "UPDATE account_webhooks SET pre_webhook_url = NULL, post_webhook_url = NULL,
+                 method = NULL, filters = NULL, target = NULL
+             WHERE account_sid = $1",
+        ] {
+            self.execute(sql, &[&account_sid])?;
+        }
+        Ok(())
+    }
+
+    fn account_faults(&self, account_sid: &str) -> Result<Option<Faults>> {
+        Ok(self
+            .query_opt(
+                "SELECT rate_429, rate_5xx, latency_ms FROM account_faults WHERE account_sid = $1",
+                &[&account_sid],
+            )?
+            .map(|r| Faults {
+                rate_429: r.get(0),
+                rate_5xx: r.get(1),
+                latency_ms: r.get(2),
+            }))
+    }
+
+    fn set_account_faults(&mut self, account_sid: &str, faults: Option<&Faults>) -> Result<()> {
+        match faults {
+            Some(f) => self.execute(
+                "INSERT INTO account_faults (account_sid, rate_429, rate_5xx, latency_ms)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (account_sid) DO UPDATE SET rate_429 = excluded.rate_429,
+                     rate_5xx = excluded.rate_5xx, latency_ms = excluded.latency_ms",
+                &[&account_sid, &f.rate_429, &f.rate_5xx, &f.latency_ms],
+            )?,
+            None => self.execute(
+                "DELETE FROM account_faults WHERE account_sid = $1",
+                &[&account_sid],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn delete_account(&mut self, account_sid: &str) -> Result<bool> {
+        self.clear_account(account_sid)?;
+        Ok(self.execute("DELETE FROM accounts WHERE sid = $1", &[&account_sid])? > 0)
     }
 }

@@ -293,12 +293,25 @@ impl ConversationStore for PgTx<'_> {
         rows.iter().map(map_row).collect()
     }
 
-    fn next_timer_due(&self) -> Result<Option<i64>> {
+    fn count_due_timers(&self, now: i64) -> Result<i64> {
+        Ok(self
+            .query_one(
+                "SELECT count(*) FROM (
+                     SELECT id FROM conversations WHERE date_inactive <= $1
+                     UNION SELECT id FROM conversations WHERE date_closed <= $1) due",
+                &[&now],
+            )?
+            .get(0))
+    }
+
+    fn next_timer_due(&self, after: i64) -> Result<Option<i64>> {
         let row = self.query_one(
             "SELECT least(
-                 (SELECT min(date_inactive) FROM conversations WHERE date_inactive IS NOT NULL),
-                 (SELECT min(date_closed) FROM conversations WHERE date_closed IS NOT NULL))",
-            &[],
+                 (SELECT min(date_inactive) FROM conversations
+                  WHERE date_inactive IS NOT NULL AND date_inactive > $1),
+                 (SELECT min(date_closed) FROM conversations
+                  WHERE date_closed IS NOT NULL AND date_closed > $1))",
+            &[&after],
         )?;
         Ok(row.get(0))
     }

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0003_api_key_hashes.sql"),
     include_str!("schema/0004_inbound.sql"),
     include_str!("schema/0005_stream_events.sql"),
+    include_str!("schema/0006_account_order_faults_and_delivery_log.sql"),
 ];
 
 /// The advisory lock's key: "confab" in ASCII, so that no other application's lock is ours.

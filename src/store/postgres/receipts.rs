@@ -156,11 +156,21 @@ impl ReceiptStore for PgTx<'_> {
         rows.iter().map(outbound).collect()
     }
 
-    fn next_receipt_due(&self) -> Result<Option<i64>> {
+    fn count_due_receipts(&self, now: i64) -> Result<i64> {
         Ok(self
             .query_one(
-                "SELECT min(next_status_at) FROM receipts WHERE next_status_at IS NOT NULL",
-                &[],
+                "SELECT count(*) FROM receipts WHERE next_status_at <= $1",
+                &[&now],
+            )?
+            .get(0))
+    }
+
+    fn next_receipt_due(&self, after: i64) -> Result<Option<i64>> {
+        Ok(self
+            .query_one(
+                "SELECT min(next_status_at) FROM receipts
+                 WHERE next_status_at IS NOT NULL AND next_status_at > $1",
+                &[&after],
             )?
             .get(0))
     }

@@ -9,7 +9,8 @@ use super::sql::{Keyset, from_json_list};
 use super::{PgTx, conversation_webhooks};
 use crate::error::{Error, Result};
 use crate::store::webhooks::{
-    Attempt, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook, WebhookLevel, WebhookStore,
+    Attempt, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook, WebhookLevel,
+    WebhookStore, params_json,
 };
 use crate::wire::paging::{Page, PageRequest};
 
@@ -167,9 +168,18 @@ impl WebhookStore for PgTx<'_> {
         Ok(heads)
     }
 
-    fn next_delivery_due(&self) -> Result<Option<i64>> {
+    fn queued_deliveries(&self) -> Result<i64> {
         Ok(self
-            .query_one("SELECT min(next_attempt_at) FROM webhook_queues", &[])?
+            .query_one("SELECT count(*) FROM webhook_outbox", &[])?
+            .get(0))
+    }
+
+    fn next_delivery_due(&self, after: i64) -> Result<Option<i64>> {
+        Ok(self
+            .query_one(
+                "SELECT min(next_attempt_at) FROM webhook_queues WHERE next_attempt_at > $1",
+                &[&after],
+            )?
             .get(0))
     }
 
@@ -226,8 +236,9 @@ impl WebhookStore for PgTx<'_> {
     fn log_attempt(&mut self, pending: &Pending, kind: &str, attempt: &Attempt) -> Result<()> {
         self.execute(
             "INSERT INTO webhook_deliveries (account_sid, event_type, kind, target, url, method, webhook_sid,
-                 conversation_sid, attempt, status, outcome, error, latency_ms, date_created)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 conversation_sid, attempt, status, outcome, error, latency_ms, date_created,
+                 request_params, response_body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             &[
                 &pending.account_sid,
                 &pending.event_type,
@@ -243,6 +254,8 @@ impl WebhookStore for PgTx<'_> {
                 &attempt.error,
                 &attempt.latency_ms,
                 &self.now,
+                &params_json(&attempt.params),
+                &attempt.response_body,
             ],
         )?;
         Ok(())
@@ -251,7 +264,8 @@ impl WebhookStore for PgTx<'_> {
     fn delivery_log(&self, account_sid: &str, req: &PageRequest) -> Result<Page<DeliveryLogRow>> {
         let keyset = Keyset {
             select: "SELECT id, event_type, kind, target, url, method, webhook_sid, conversation_sid, attempt,
-                     status, outcome, error, latency_ms, date_created FROM webhook_deliveries
+                     status, outcome, error, latency_ms, date_created, request_params, response_body
+                     FROM webhook_deliveries
                      WHERE account_sid = $1",
             keys: &["id"],
             descending: true,
@@ -275,6 +289,10 @@ impl WebhookStore for PgTx<'_> {
                 error: r.get(11),
                 latency_ms: r.get(12),
                 date_created: r.get(13),
+                request_params: r
+                    .get::<_, Option<String>>(14)
+                    .and_then(|p| serde_json::from_str(&p).ok()),
+                response_body: r.get(15),
             },
             |d| vec![d.id],
         )

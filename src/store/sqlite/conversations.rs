@@ -286,14 +286,27 @@ impl ConversationStore for SqliteTx<'_, '_> {
         self.tx.all(&DUE, &[&now, &(limit as i64)], map_row)
     }
 
-    fn next_timer_due(&self) -> Result<Option<i64>> {
+    fn count_due_timers(&self, now: i64) -> Result<i64> {
+        Ok(self
+            .tx
+            .optional(
+                "SELECT count(*) FROM (
+                     SELECT id FROM conversations WHERE date_inactive <= ?1
+                     UNION SELECT id FROM conversations WHERE date_closed <= ?1)",
+                &[&now],
+                |r| r.get(0),
+            )?
+            .unwrap_or(0))
+    }
+
+    fn next_timer_due(&self, after: i64) -> Result<Option<i64>> {
         let min = |sql: &'static str| -> Result<Option<i64>> {
-            Ok(self.tx.optional(sql, &[], |r| r.get(0))?.flatten())
+            Ok(self.tx.optional(sql, &[&after], |r| r.get(0))?.flatten())
         };
-        let inactive =
-            min("SELECT min(date_inactive) FROM conversations WHERE date_inactive IS NOT NULL")?;
-        let closed =
-            min("SELECT min(date_closed) FROM conversations WHERE date_closed IS NOT NULL")?;
+        let inactive = min("SELECT min(date_inactive) FROM conversations
+             WHERE date_inactive IS NOT NULL AND date_inactive > ?1")?;
+        let closed = min("SELECT min(date_closed) FROM conversations
+             WHERE date_closed IS NOT NULL AND date_closed > ?1")?;
         Ok(inactive.into_iter().chain(closed).min())
     }
 }

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0010_api_key_hashes.sql"),
     include_str!("schema/0011_inbound.sql"),
     include_str!("schema/0012_stream_events.sql"),
+    include_str!("schema/0013_faults_and_delivery_log.sql"),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

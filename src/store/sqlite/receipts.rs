@@ -164,12 +164,24 @@ impl ReceiptStore for SqliteTx<'_, '_> {
             .all(&OUTBOUND_DUE, &[&now, &(limit as i64)], outbound)
     }
 
-    fn next_receipt_due(&self) -> Result<Option<i64>> {
+    fn count_due_receipts(&self, now: i64) -> Result<i64> {
         Ok(self
             .tx
             .optional(
-                "SELECT min(next_status_at) FROM receipts WHERE next_status_at IS NOT NULL",
-                &[],
+                "SELECT count(*) FROM receipts WHERE next_status_at <= ?1",
+                &[&now],
+                |r| r.get(0),
+            )?
+            .unwrap_or(0))
+    }
+
+    fn next_receipt_due(&self, after: i64) -> Result<Option<i64>> {
+        Ok(self
+            .tx
+            .optional(
+                "SELECT min(next_status_at) FROM receipts
+                 WHERE next_status_at IS NOT NULL AND next_status_at > ?1",
+                &[&after],
                 |r| r.get(0),
             )?
             .flatten())

@@ -6,7 +6,8 @@ use super::sql::{Keyset, from_json_list};
 use super::{SqliteTx, conversation_webhooks};
 use crate::error::{Error, Result};
 use crate::store::webhooks::{
-    Attempt, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook, WebhookLevel, WebhookStore,
+    Attempt, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook, WebhookLevel,
+    WebhookStore, params_json,
 };
 use crate::wire::paging::{Page, PageRequest};
 
@@ -81,6 +82,10 @@ fn delivery_log_row(r: &Row) -> rusqlite::Result<DeliveryLogRow> {
         error: r.get(11)?,
         latency_ms: r.get(12)?,
         date_created: r.get(13)?,
+        request_params: r
+            .get::<_, Option<String>>(14)?
+            .and_then(|p| serde_json::from_str(&p).ok()),
+        response_body: r.get(15)?,
     })
 }
 
@@ -186,12 +191,19 @@ impl WebhookStore for SqliteTx<'_, '_> {
         Ok(heads)
     }
 
-    fn next_delivery_due(&self) -> Result<Option<i64>> {
+    fn queued_deliveries(&self) -> Result<i64> {
+        Ok(self
+            .tx
+            .optional("SELECT count(*) FROM webhook_outbox", &[], |r| r.get(0))?
+            .unwrap_or(0))
+    }
+
+    fn next_delivery_due(&self, after: i64) -> Result<Option<i64>> {
         Ok(self
             .tx
             .optional(
-                "SELECT min(next_attempt_at) FROM webhook_queues",
-                &[],
+                "SELECT min(next_attempt_at) FROM webhook_queues WHERE next_attempt_at > ?1",
+                &[&after],
                 |r| r.get(0),
             )?
             .flatten())
@@ -234,8 +246,9 @@ impl WebhookStore for SqliteTx<'_, '_> {
     fn log_attempt(&mut self, pending: &Pending, kind: &str, attempt: &Attempt) -> Result<()> {
         self.tx.run(
             "INSERT INTO webhook_deliveries (account_sid, event_type, kind, target, url, method, webhook_sid,
-                 conversation_sid, attempt, status, outcome, error, latency_ms, date_created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 conversation_sid, attempt, status, outcome, error, latency_ms, date_created,
+                 request_params, response_body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             &[
                 &pending.account_sid,
                 &pending.event_type,
@@ -251,6 +264,8 @@ impl WebhookStore for SqliteTx<'_, '_> {
                 &attempt.error,
                 &attempt.latency_ms,
                 &self.now,
+                &params_json(&attempt.params),
+                &attempt.response_body,
             ],
         )?;
         Ok(())
@@ -259,7 +274,8 @@ impl WebhookStore for SqliteTx<'_, '_> {
     fn delivery_log(&self, account_sid: &str, req: &PageRequest) -> Result<Page<DeliveryLogRow>> {
         let keyset = Keyset {
             select: "SELECT id, event_type, kind, target, url, method, webhook_sid, conversation_sid, attempt,
-                     status, outcome, error, latency_ms, date_created FROM webhook_deliveries
+                     status, outcome, error, latency_ms, date_created, request_params, response_body
+                     FROM webhook_deliveries
                      WHERE account_sid = ?1",
             keys: &["id"],
             descending: true,

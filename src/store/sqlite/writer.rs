@@ -192,6 +192,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            metrics::histogram!(crate::metrics::WRITE_BATCH_JOBS).record(batch.len() as f64);
             let (committed, written) = self.run_batch(&conn, batch);
             if let Some(writeback) = &self.writeback
                 && committed.outcome.is_ok()
