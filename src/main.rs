@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => serve(cli.serve).await,
-        Some(Command::Serve(opts)) => serve(opts).await,
+        Some(Command::Serve(opts)) => serve(*opts).await,
         Some(Command::CreateAccount(opts)) => {
             let store = server::open_store(&opts.db).await?;
             let account = confab::domain::accounts::create(&store, opts.friendly_name).await?;

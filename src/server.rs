@@ -37,7 +37,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server (the default).
-    Serve(ServeOpts),
+    Serve(Box<ServeOpts>),
     /// Add an account (with its own default service) to the store and print its credentials.
     CreateAccount(CreateAccountOpts),
     /// Add an API key (SK...) to an account in the store and print its secret.
