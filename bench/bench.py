@@ -36,7 +36,7 @@ def env(name, default):
     return default if value in (None, "") else value
 
 
-PROFILE = env("BENCH_PROFILE", "debug" if SMOKE else "release")
+PROFILE = env("BENCH_PROFILE", "debug" if SMOKE else "dist")
 BIN = os.path.join(ROOT, "target", PROFILE)
 CONFAB = env("BENCH_CONFAB", os.path.join(BIN, "confab"))  # another build, to compare
 CONFAB_ARGS = env("BENCH_CONFAB_ARGS", "").split()  # e.g. "--durability process"
