@@ -129,6 +129,21 @@ async fn create_fetch_update_delete_under_both_prefixes() {
             body["links"]["channel_metadata"],
             format!("{url}/ChannelMetadata")
         );
+        // The link answers as Twilio does for a message without channel metadata; for another
+        // account, or a message that is not there, the message is not found.
+        let metadata = format!("{prefix}/Conversations/{conv}/Messages/{msg}/ChannelMetadata");
+        client.get(&metadata).await.assert_error(404, 50530);
+        account()
+            .await
+            .get(&metadata)
+            .await
+            .assert_error(404, 20404);
+        client
+            .get(&format!(
+                "{prefix}/Conversations/{conv}/Messages/IM00000000000000000000000000000000/ChannelMetadata"
+            ))
+            .await
+            .assert_error(404, 20404);
         if prefix != "/v1" {
             assert_eq!(
                 body["chat_service_sid"],
