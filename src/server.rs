@@ -144,7 +144,7 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
         exclusive: true,
         existing_only: false,
     };
-    let store = Store::open(&Location::parse(&opts.db), &options, clock).await?;
+    let store = open_named(&opts.db, &options, clock).await?;
     crate::domain::accounts::ensure(&store, opts.account_sid.clone(), opts.auth_token.clone())
         .await?;
     let hashed = crate::domain::accounts::hash_plain_api_keys(&store).await?;
@@ -186,7 +186,20 @@ pub async fn open_store(db: &str, create: bool) -> anyhow::Result<Store> {
         existing_only: !create,
         ..Options::default()
     };
-    Store::open(&Location::parse(db), &options, Clock::default()).await
+    open_named(db, &options, Clock::default()).await
+}
+
+/// Opens the store at `db`; an error names it (a SQLite engine's errors name the file
+/// themselves; a PostgreSQL URL is named without its password).
+async fn open_named(db: &str, options: &Options, clock: Clock) -> anyhow::Result<Store> {
+    let location = Location::parse(db);
+    let opened = Store::open(&location, options, clock).await;
+    match location {
+        Location::Postgres(_) => {
+            opened.map_err(|e| anyhow::anyhow!("the PostgreSQL store {}: {e:#}", store_label(db)))
+        }
+        _ => opened,
+    }
 }
 
 /// Binds the server's address, or says in one line which address could not be had and how to
