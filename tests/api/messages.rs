@@ -132,7 +132,7 @@ async fn create_fetch_update_delete_under_both_prefixes() {
         // The link answers as Twilio does for a message without channel metadata; for another
         // account, or a message that is not there, the message is not found.
         let metadata = format!("{prefix}/Conversations/{conv}/Messages/{msg}/ChannelMetadata");
-        client.get(&metadata).await.assert_error(404, 50530);
+        client.get(&metadata).await.assert_error(400, 50530);
         account()
             .await
             .get(&metadata)
