@@ -43,7 +43,7 @@ PG = env("BENCH_PG", "")
 NODES = int(env("BENCH_NODES", "1"))  # confab nodes on the one database (PostgreSQL only)
 if NODES != 1 and not PG:
     sys.exit("BENCH_NODES needs BENCH_PG: several nodes share one PostgreSQL database")
-PROFILE = env("BENCH_PROFILE", "debug" if SMOKE else "release")
+PROFILE = env("BENCH_PROFILE", "debug" if SMOKE else "dist")
 BIN = os.path.join(ROOT, "target", PROFILE)
 CONFAB = env("BENCH_CONFAB", os.path.join(BIN, "confab"))  # another build, to compare
 CONFAB_ARGS = env("BENCH_CONFAB_ARGS", "").split()  # e.g. "--durability process"

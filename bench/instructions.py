@@ -17,11 +17,11 @@ are counted, as in the load runs. The baseline
 server (bench/bench_baseline.rs) is counted the same way, and, with --against, a second
 confab build, so that two builds are compared request for request.
 
-    bench/instructions.py                          # this checkout's release build
+    bench/instructions.py                          # this checkout's dist build
     bench/instructions.py --against /tmp/confab-old
     bench/instructions.py --scenarios "msg_list_first msg_post_one"
 
-It builds what bench/run.sh builds (release). The store is seeded once, through bench/bench.py (small sizes, 1 connection, no report kept),
+It builds what bench/run.sh builds (the `dist` profile: fat LTO). The store is seeded once, through bench/bench.py (small sizes, 1 connection, no report kept),
 into target/instructions-store, and reused while it exists. Needs valgrind.
 """
 
@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (the scenarios, the seeding and the HTTP helpers are bench.py's)
 
 ROOT = bench.ROOT
-RELEASE = os.path.join(ROOT, "target", "release")
+RELEASE = os.path.join(ROOT, "target", "dist")  # the profile bench/run.sh measures
 STORE = os.path.join(ROOT, "target", "instructions-store")
 WORK = os.path.join(ROOT, "target", "instructions-runs")
 PORT = 18797
@@ -168,7 +168,7 @@ def main():
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
     os.makedirs(WORK, exist_ok=True)
-    subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "confab",
+    subprocess.run(["cargo", "build", "--profile", "dist", "--locked", "--bin", "confab",
                     "--example", "bench_baseline", "--example", "loadgen"], cwd=ROOT, check=True)
     seed()
     creds, context = store_context()

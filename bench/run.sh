@@ -3,7 +3,7 @@
 # bench/bench.py (seeding through the HTTP API, every scenario at 1/16/64 connections, medians,
 # ratios to the baselines, RSS, start-up times, store bytes per message).
 #
-#   bench/run.sh            # the full run (release build; 1,000,000 messages; ~20 minutes)
+#   bench/run.sh            # the full run (the `dist` build: fat LTO; 1,000,000 messages; ~20 minutes)
 #   bench/run.sh --smoke    # tiny sizes, 0.5 s runs, debug build: checks only that every
 #                           # request answers 2xx (exits non-zero otherwise)
 #
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-profile="${BENCH_PROFILE:-release}"
+profile="${BENCH_PROFILE:-dist}"
 for arg in "$@"; do
   [ "$arg" = "--smoke" ] && profile="${BENCH_PROFILE:-debug}"
 done

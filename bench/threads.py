@@ -74,7 +74,7 @@ def main():
     args = parser.parse_args()
     if args.scenario not in bench.SCENARIOS:
         sys.exit(f"unknown scenario {args.scenario!r}")
-    subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "confab",
+    subprocess.run(["cargo", "build", "--profile", "dist", "--locked", "--bin", "confab",
                     "--example", "loadgen", "--example", "bench_baseline"], cwd=bench.ROOT,
                    check=True)
     instructions.seed()

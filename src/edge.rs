@@ -67,9 +67,9 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::error::{Code, Error};
 
-/// The largest request body any route reads: a media upload (`api::media::MAX_MEDIA_BYTES`).
+/// The largest request body any route reads: a media upload (`api::media::MAX_UPLOAD_BYTES`).
 /// A body of unknown length reserves this much of the budget.
-pub const MAX_BODY_BYTES: usize = crate::api::media::MAX_MEDIA_BYTES;
+pub const MAX_BODY_BYTES: usize = crate::api::media::MAX_UPLOAD_BYTES;
 /// Bodies up to this size are not counted against the budget (forms are a few hundred bytes,
 /// and each connection's buffer holds this much anyway).
 pub const SMALL_BODY: u64 = 64 * 1024;

@@ -249,6 +249,9 @@ catalogue! {
     InvalidMediaType            = 50511, 400, "Invalid message media content type";
     /// A media upload over the size limit.
     MediaTooLarge               = 50512, 400, "Message media size is too large";
+    /// A message's `links.channel_metadata` for a message that carries none: Twilio keeps
+    /// channel metadata only for some channel types, and no message of confab's does.
+    ChannelMetadataNotFound     = 50530, 400, "Channel Metadata not found";
     /// A malformed content SID.
     InvalidContentSid           = 50526, 400, "Invalid content SID";
     /// `ContentVariables` that are not a JSON object.

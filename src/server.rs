@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
@@ -24,7 +25,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 #[derive(Parser, Debug)]
 #[command(
     name = "confab",
-    version,
+    // The crate's version, the commit it was built from and the build's date (build.rs).
+    version = env!("CONFAB_VERSION"),
     about = "A self-hosted server that speaks the Twilio Conversations REST API v1"
 )]
 pub struct Cli {
@@ -62,8 +64,9 @@ pub struct ServeOpts {
     /// the request's `Host` header.
     #[arg(long, env = "CONFAB_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Allow the test-only extension routes (moving the clock). Off by default.
-    #[arg(long, env = "CONFAB_TEST_MODE")]
+    /// Allow the test-only extension routes (moving the clock). Off by default. In the
+    /// environment: 1, yes, on, true (or 0, no, off, false).
+    #[arg(long, env = "CONFAB_TEST_MODE", value_parser = BoolishValueParser::new())]
     pub test_mode: bool,
     /// PostgreSQL: connections in the pool (the write jobs that run at once).
     #[arg(long, env = "CONFAB_POOL_SIZE")]
@@ -135,12 +138,17 @@ impl ServeOpts {
 pub struct CreateAccountOpts {
     #[arg(long, env = "CONFAB_DB", default_value = "confab.db")]
     pub db: String,
+    /// Make a new SQLite store at `--db` if there is none (without it, a path with no store
+    /// there is refused: a mistyped path would otherwise make a store nobody serves).
+    #[arg(long)]
+    pub create: bool,
     #[arg(long, default_value = "confab account")]
     pub friendly_name: String,
 }
 
 #[derive(Args, Debug)]
 pub struct CreateKeyOpts {
+    /// The store, which must exist (the key's account is in it).
     #[arg(long, env = "CONFAB_DB", default_value = "confab.db")]
     pub db: String,
     #[arg(long)]
@@ -157,8 +165,10 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
         test_mode: opts.test_mode,
         durability: opts.durability,
         pool_size: opts.pool_size,
+        exclusive: true,
+        existing_only: false,
     };
-    let store = Store::open(&Location::parse(&opts.db), &options, clock).await?;
+    let store = open_named(&opts.db, &options, clock).await?;
     crate::domain::accounts::ensure(&store, opts.account_sid.clone(), opts.auth_token.clone())
         .await?;
     let hashed = crate::domain::accounts::hash_plain_api_keys(&store).await?;
@@ -232,9 +242,41 @@ pub async fn run_with_listener(
     Ok(())
 }
 
-/// Opens a store that a subcommand writes to directly.
-pub async fn open_store(db: &str) -> anyhow::Result<Store> {
-    Store::open(&Location::parse(db), &Options::default(), Clock::default()).await
+/// Opens a store that a subcommand writes to directly, beside a server that may be running on
+/// it. It must exist unless `create` says to make it.
+pub async fn open_store(db: &str, create: bool) -> anyhow::Result<Store> {
+    let options = Options {
+        existing_only: !create,
+        ..Options::default()
+    };
+    open_named(db, &options, Clock::default()).await
+}
+
+/// Opens the store at `db`; an error names it (a SQLite engine's errors name the file
+/// themselves; a PostgreSQL URL is named without its password).
+async fn open_named(db: &str, options: &Options, clock: Clock) -> anyhow::Result<Store> {
+    let location = Location::parse(db);
+    let opened = Store::open(&location, options, clock).await;
+    match location {
+        Location::Postgres(_) => {
+            opened.map_err(|e| anyhow::anyhow!("the PostgreSQL store {}: {e:#}", store_label(db)))
+        }
+        _ => opened,
+    }
+}
+
+/// Binds the server's address, or says in one line which address could not be had and how to
+/// choose another.
+pub async fn bind(listen: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen).await.map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::AddrInUse => "address already in use (another process listens there)".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied (ports below 1024 need privileges)".to_string(),
+            std::io::ErrorKind::AddrNotAvailable => "no interface of this machine has that address".to_string(),
+            _ => e.to_string(),
+        };
+        anyhow::anyhow!("cannot listen on {listen}: {why}: choose another address with --listen or CONFAB_LISTEN")
+    })
 }
 
 /// The banner printed at start: where it listens, the store, the credentials, and how to point

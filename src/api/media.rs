@@ -46,12 +46,22 @@ pub fn render(row: &MediaRow, urls: &Urls) -> Value {
 /// The upload's `Content-Type`, which must be a `type/subtype` media type (`InvalidMediaType`
 /// otherwise).
 fn content_type(headers: &HeaderMap) -> Result<String> {
-    let invalid = || Error::new(Code::InvalidMediaType);
     let value = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .ok_or_else(invalid)?;
+        .ok_or_else(|| {
+            Error::with(
+                Code::InvalidMediaType,
+                "send the file's media type in Content-Type (image/png, say)",
+            )
+        })?;
+    media_type(value)
+}
+
+/// `value` if it is a well-formed `type/subtype` media type (`InvalidMediaType` otherwise).
+fn media_type(value: &str) -> Result<String> {
+    let invalid = || Error::new(Code::InvalidMediaType);
     let essence = value.split(';').next().unwrap_or_default().trim();
     let well_formed = essence.split_once('/').is_some_and(|(kind, subtype)| {
         let token = |s: &str| {
@@ -90,30 +100,117 @@ fn filename(headers: &HeaderMap) -> Option<String> {
     plain.filter(|f| !f.is_empty())
 }
 
-/// The upload's bytes, up to [`MAX_MEDIA_BYTES`].
-async fn read_body(body: Body) -> Result<Vec<u8>> {
-    let bytes = axum::body::to_bytes(body, MAX_MEDIA_BYTES)
-        .await
-        .map_err(|e| {
-            if crate::edge::is_length_limit(&e) {
-                Error::with(
-                    Code::MediaTooLarge,
-                    format!("the limit is {MAX_MEDIA_BYTES} bytes"),
-                )
-            } else {
-                // The client went away, or the body did not arrive in time.
-                Error::with(Code::InvalidBody, e)
-            }
-        })?;
+/// The upload's bytes, up to `limit`.
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes> {
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if crate::edge::is_length_limit(&e) {
+            Error::with(
+                Code::MediaTooLarge,
+                format!("the limit is {MAX_MEDIA_BYTES} bytes"),
+            )
+        } else {
+            // The client went away, or the body did not arrive in time.
+            Error::with(Code::InvalidBody, e)
+        }
+    })?;
     if bytes.is_empty() {
         return Err(Error::with(Code::InvalidBody, "the media file is empty"));
     }
-    Ok(bytes.to_vec())
+    Ok(bytes)
 }
 
 #[derive(Deserialize)]
 pub struct MediaPath {
     media: String,
+}
+
+/// What an upload carries: the file as the raw body, with its type in `Content-Type` (as
+/// Twilio's documentation uploads it, `curl --data-binary @car.jpg -H 'Content-Type:
+/// image/jpeg'`), or a `multipart/form-data` body with one file part (`curl -F media=@car.jpg`,
+/// a browser's form). A form-encoded body is refused: it is what `curl --data-binary` sends
+/// without `-H 'Content-Type: ...'`, and storing it would store the file under a type it is not.
+async fn upload(headers: &HeaderMap, body: Body) -> Result<NewMedia> {
+    let declared = content_type(headers)?;
+    let essence = declared
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-www-form-urlencoded" => Err(Error::with(
+            Code::InvalidMediaType,
+            "application/x-www-form-urlencoded is not a media type: send the file's own type \
+             in Content-Type (curl: --data-binary @car.jpg -H 'Content-Type: image/jpeg'), or \
+             the file as multipart/form-data (curl -F media=@car.jpg)",
+        )),
+        "multipart/form-data" => from_multipart(&declared, body).await,
+        _ => Ok(NewMedia {
+            content_type: declared,
+            filename: filename(headers),
+            content: read_body(body, MAX_MEDIA_BYTES).await?.to_vec(),
+        }),
+    }
+}
+
+/// The room a multipart body's envelope (boundaries, part headers) may take beside the file.
+const MULTIPART_ENVELOPE_BYTES: usize = 64 * 1024;
+
+/// The largest body the media route reads: a file of [`MAX_MEDIA_BYTES`] in its multipart
+/// envelope.
+pub const MAX_UPLOAD_BYTES: usize = MAX_MEDIA_BYTES + MULTIPART_ENVELOPE_BYTES;
+
+/// The one file of a `multipart/form-data` upload: the part with a file name, or the only part;
+/// its type from the part's `Content-Type` (`application/octet-stream` when it has none, as
+/// RFC 7578 says a file part defaults to).
+async fn from_multipart(declared: &str, body: Body) -> Result<NewMedia> {
+    let malformed =
+        |e: multer::Error| Error::with(Code::InvalidBody, format!("multipart body: {e}"));
+    let boundary = multer::parse_boundary(declared).map_err(malformed)?;
+    let bytes = read_body(body, MAX_UPLOAD_BYTES).await?;
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
+    let mut parts = multer::Multipart::new(stream, boundary);
+    let mut files = Vec::new();
+    while let Some(part) = parts.next_field().await.map_err(malformed)? {
+        let filename = part
+            .file_name()
+            .map(str::to_string)
+            .filter(|f| !f.is_empty());
+        let content_type = part.content_type().map(|m| m.to_string());
+        let content = part.bytes().await.map_err(malformed)?;
+        files.push((filename, content_type, content));
+    }
+    let named = files.iter().filter(|(name, ..)| name.is_some()).count();
+    let file = match (named, files.len()) {
+        (1, _) => files.into_iter().find(|(name, ..)| name.is_some()),
+        (0, 1) => files.pop(),
+        _ => None,
+    };
+    let Some((filename, content_type, content)) = file else {
+        return Err(Error::with(
+            Code::InvalidBody,
+            "a multipart upload carries one file (one part with a filename)",
+        ));
+    };
+    if content.len() > MAX_MEDIA_BYTES {
+        return Err(Error::with(
+            Code::MediaTooLarge,
+            format!("the limit is {MAX_MEDIA_BYTES} bytes"),
+        ));
+    }
+    if content.is_empty() {
+        return Err(Error::with(Code::InvalidBody, "the media file is empty"));
+    }
+    let content_type = media_type(
+        content_type
+            .as_deref()
+            .unwrap_or("application/octet-stream"),
+    )?;
+    Ok(NewMedia {
+        content_type,
+        filename,
+        content: content.to_vec(),
+    })
 }
 
 /// Media upload (MCS): POST /v1/Services/{ChatServiceSid}/Media
@@ -123,11 +220,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let new = NewMedia {
-        content_type: content_type(&headers)?,
-        filename: filename(&headers),
-        content: read_body(body).await?,
-    };
+    let new = upload(&headers, body).await?;
     let row = media::create(&app.store, scope.tenant(), new).await?;
     Ok((StatusCode::CREATED, Json(render(&row, &scope.urls))))
 }

@@ -434,6 +434,23 @@ pub async fn fetch(
     Ok(Written(render(row.borrowed(), &scope.urls)).into_response())
 }
 
+/// GET /v1/Conversations/{ConversationSid}/Messages/{Sid}/ChannelMetadata, where every
+/// message's `links.channel_metadata` points. Twilio keeps a channel's own metadata for messages
+/// of some channel types only and answers 50530 for the others (Twilio's error reference,
+/// 50530); confab's messages come from the API and its emulated SMS and WhatsApp records, none
+/// with a channel's metadata. A message that is not there is 20404, as everywhere.
+pub async fn channel_metadata(
+    scope: Scope,
+    State(app): State<AppState>,
+    Path(p): Path<MessagePath>,
+) -> Result<Response> {
+    let row = messages::fetch(&app.store, scope.tenant(), p.conversation, p.message).await?;
+    Err(Error::with(
+        Code::ChannelMetadataNotFound,
+        format!("message {} has no channel metadata", row.borrowed().sid),
+    ))
+}
+
 /// UpdateConversationMessage: POST /v1/Conversations/{ConversationSid}/Messages/{Sid}
 /// (and UpdateServiceConversationMessage).
 pub async fn update(

@@ -40,6 +40,11 @@ fn per_service() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/Conversations/{conversation}/Messages/{message}/Receipts",
             get(receipts::list),
         ),
+        // Not in the v1 spec, but every message links to it (`links.channel_metadata`).
+        (
+            "/Conversations/{conversation}/Messages/{message}/ChannelMetadata",
+            get(messages::channel_metadata),
+        ),
         (
             "/Conversations/{conversation}/Messages/{message}/Receipts/{receipt}",
             get(receipts::fetch),

@@ -118,6 +118,12 @@ pub struct Options {
     pub durability: sqlite::Durability,
     /// PostgreSQL: connections in the pool, and so write jobs running at once.
     pub pool_size: Option<u32>,
+    /// SQLite: the store's server opens it: it holds the store's lock while it runs, and a
+    /// second server on the same file refuses to start (`sqlite/lock.rs`).
+    pub exclusive: bool,
+    /// SQLite: open only a store that exists; a path with nothing there is refused rather than
+    /// made a new store (an offline command given a mistyped `--db`).
+    pub existing_only: bool,
 }
 
 /// The store: a handle to the engine, cheap to clone.

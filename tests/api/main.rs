@@ -5,6 +5,7 @@ mod common;
 mod fixture;
 mod receiver;
 mod spec;
+mod startup;
 
 mod accounts;
 mod addresses;

@@ -129,6 +129,21 @@ async fn create_fetch_update_delete_under_both_prefixes() {
             body["links"]["channel_metadata"],
             format!("{url}/ChannelMetadata")
         );
+        // The link answers as Twilio does for a message without channel metadata; for another
+        // account, or a message that is not there, the message is not found.
+        let metadata = format!("{prefix}/Conversations/{conv}/Messages/{msg}/ChannelMetadata");
+        client.get(&metadata).await.assert_error(400, 50530);
+        account()
+            .await
+            .get(&metadata)
+            .await
+            .assert_error(404, 20404);
+        client
+            .get(&format!(
+                "{prefix}/Conversations/{conv}/Messages/IM00000000000000000000000000000000/ChannelMetadata"
+            ))
+            .await
+            .assert_error(404, 20404);
         if prefix != "/v1" {
             assert_eq!(
                 body["chat_service_sid"],
@@ -1187,6 +1202,129 @@ async fn media_is_uploaded_attached_and_served_under_both_prefixes() {
             .await
             .assert_error(404, 20404);
     }
+}
+
+/// One part of a multipart body: `(name, filename, type, bytes)`.
+type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
+/// A `multipart/form-data` body as `curl -F` writes it.
+fn multipart(boundary: &str, parts: &[Part]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, filename, content_type, bytes) in parts {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"").bytes(),
+        );
+        if let Some(filename) = filename {
+            body.extend(format!("; filename=\"{filename}\"").bytes());
+        }
+        body.extend(b"\r\n");
+        if let Some(content_type) = content_type {
+            body.extend(format!("Content-Type: {content_type}\r\n").bytes());
+        }
+        body.extend(b"\r\n");
+        body.extend(*bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").bytes());
+    body
+}
+
+/// `curl -F media=@car.png`: the file part is the media, its type and name those of the part,
+/// its bytes without the envelope. A form-encoded body (`curl --data-binary` without a
+/// `Content-Type`) is refused, not stored as a file of that type.
+#[tokio::test]
+async fn media_is_uploaded_as_multipart_form_data_and_a_form_encoded_body_is_refused() {
+    let client = account().await;
+    let service = client.default_service().await;
+    let file: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let multipart_type = "multipart/form-data; boundary=------------------------abc123";
+    let boundary = "------------------------abc123";
+    let body = multipart(
+        boundary,
+        &[("media", Some("car.png"), Some("image/png"), &file)],
+    );
+    let uploaded = upload(&client, &service, Some(multipart_type), None, body).await;
+    let media = uploaded.assert_status(201).clone();
+    assert_eq!(
+        (&media["size"], &media["content_type"], &media["filename"]),
+        (&70_000.into(), &"image/png".into(), &"car.png".into())
+    );
+    let content = reqwest::Client::new()
+        .get(media["links"]["content"].as_str().unwrap())
+        .basic_auth(&client.sid, Some(&client.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(content.headers()["content-type"], "image/png");
+    assert_eq!(content.bytes().await.unwrap().as_ref(), file.as_slice());
+
+    // A file part without a type is application/octet-stream (RFC 7578); other form fields
+    // beside the one file are ignored.
+    let body = multipart(
+        boundary,
+        &[
+            ("note", None, None, b"hello"),
+            ("file", Some("blob.bin"), None, b"\x00\x01"),
+        ],
+    );
+    let uploaded = upload(&client, &service, Some(multipart_type), None, body).await;
+    assert_eq!(
+        uploaded.assert_status(201)["content_type"],
+        "application/octet-stream"
+    );
+
+    // Two files, none, or no multipart at all: 20001, nothing stored.
+    let two = multipart(
+        boundary,
+        &[
+            ("a", Some("a.png"), Some("image/png"), b"a"),
+            ("b", Some("b.png"), Some("image/png"), b"b"),
+        ],
+    );
+    upload(&client, &service, Some(multipart_type), None, two)
+        .await
+        .assert_error(400, 20001);
+    let none = multipart(
+        boundary,
+        &[("a", None, None, b"x"), ("b", None, None, b"y")],
+    );
+    upload(&client, &service, Some(multipart_type), None, none)
+        .await
+        .assert_error(400, 20001);
+    upload(
+        &client,
+        &service,
+        Some(multipart_type),
+        None,
+        b"not multipart".to_vec(),
+    )
+    .await
+    .assert_error(400, 20001);
+    upload(
+        &client,
+        &service,
+        Some("multipart/form-data"),
+        None,
+        b"x".to_vec(),
+    )
+    .await
+    .assert_error(400, 20001);
+    let refused = upload(
+        &client,
+        &service,
+        Some("application/x-www-form-urlencoded"),
+        None,
+        file.clone(),
+    )
+    .await;
+    let refused = refused.assert_error(400, 50511);
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("Content-Type"),
+        "{refused}"
+    );
 }
 
 #[tokio::test]

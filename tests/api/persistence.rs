@@ -7,7 +7,12 @@ use std::process::Child;
 use crate::common::{Client, TestServer, TestStore};
 
 /// Starts the real binary on `db` (and `args`); answers the process and its base URL.
-fn spawn_binary(db: &Path, args: &[&str]) -> (Child, String) {
+pub(crate) fn spawn_binary(db: &Path, args: &[&str]) -> (Child, String) {
+    spawn_binary_with(db, args, &[])
+}
+
+/// [`spawn_binary`], with these environment variables set for the child.
+pub(crate) fn spawn_binary_with(db: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
@@ -20,6 +25,7 @@ fn spawn_binary(db: &Path, args: &[&str]) -> (Child, String) {
             db.to_str().unwrap(),
         ])
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -45,7 +51,7 @@ fn spawn_binary(db: &Path, args: &[&str]) -> (Child, String) {
 }
 
 /// The development operator account of a binary started by [`spawn_binary`].
-fn operator(base: &str) -> Client {
+pub(crate) fn operator(base: &str) -> Client {
     Client::new(
         base,
         confab::server::DEV_ACCOUNT_SID,
@@ -53,7 +59,7 @@ fn operator(base: &str) -> Client {
     )
 }
 
-fn send_sigterm(child: &Child) {
+pub(crate) fn send_sigterm(child: &Child) {
     let sent = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -61,7 +67,7 @@ fn send_sigterm(child: &Child) {
     assert!(sent.success());
 }
 
-async fn wait_for_clean_exit(mut child: Child) {
+pub(crate) async fn wait_for_clean_exit(mut child: Child) {
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap();

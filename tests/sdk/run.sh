@@ -19,12 +19,8 @@ if [ -z "${CONFAB_BIN:-}" ]; then
   CONFAB_BIN="$root/target/debug/confab"
 fi
 
+"$here/setup.sh"
 venv="$here/python/.venv"
-if [ ! -x "$venv/bin/pytest" ] || ! cmp -s "$here/python/requirements.txt" "$venv/requirements.txt"; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/python/requirements.txt"
-  cp "$here/python/requirements.txt" "$venv/requirements.txt"
-fi
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 log="$(mktemp)"
@@ -58,9 +54,6 @@ export CONFAB_URL="http://127.0.0.1:$port"
 status=0
 (cd "$here/python" && "$venv/bin/pytest" -q "$@") || status=$?
 if [ $# -eq 0 ]; then
-  if [ ! -d "$here/node/node_modules/twilio" ] || [ "$here/node/package-lock.json" -nt "$here/node/node_modules" ]; then
-    (cd "$here/node" && npm ci --no-audit --no-fund --loglevel=error)
-  fi
   (cd "$here/node" && node --test) || status=$?
 fi
 if [ $status -ne 0 ]; then

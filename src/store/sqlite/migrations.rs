@@ -1,33 +1,42 @@
-//! Schema migrations, applied by the binary itself on start. Each entry runs once, in order,
-//! inside one transaction; `PRAGMA user_version` records how many have run. Append only.
+//! Schema migrations, applied by the binary itself on start through `rusqlite_migration`:
+//! each entry runs once, in order, and `PRAGMA user_version` records how many have run. Append
+//! only. A store migrated further than this list (written by a newer confab) is refused before
+//! anything changes (docs/design.md, "Opening a SQLite store").
 
 use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("schema/0001_spine.sql"),
-    include_str!("schema/0002_webhook_outbox.sql"),
-    include_str!("schema/0003_webhook_deliveries.sql"),
-    include_str!("schema/0004_lifecycle.sql"),
-    include_str!("schema/0005_webhook_ordering.sql"),
-    include_str!("schema/0006_message_receipt_count.sql"),
-    include_str!("schema/0007_webhook_queues.sql"),
-    include_str!("schema/0008_clock.sql"),
-    include_str!("schema/0009_participant_routing.sql"),
-    include_str!("schema/0010_api_key_hashes.sql"),
-    include_str!("schema/0011_inbound.sql"),
-    include_str!("schema/0012_stream_events.sql"),
-    include_str!("schema/0013_faults_and_delivery_log.sql"),
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("schema/0001_spine.sql")),
+    M::up(include_str!("schema/0002_webhook_outbox.sql")),
+    M::up(include_str!("schema/0003_webhook_deliveries.sql")),
+    M::up(include_str!("schema/0004_lifecycle.sql")),
+    M::up(include_str!("schema/0005_webhook_ordering.sql")),
+    M::up(include_str!("schema/0006_message_receipt_count.sql")),
+    M::up(include_str!("schema/0007_webhook_queues.sql")),
+    M::up(include_str!("schema/0008_clock.sql")),
+    M::up(include_str!("schema/0009_participant_routing.sql")),
+    M::up(include_str!("schema/0010_api_key_hashes.sql")),
+    M::up(include_str!("schema/0011_inbound.sql")),
+    M::up(include_str!("schema/0012_stream_events.sql")),
+    M::up(include_str!("schema/0013_faults_and_delivery_log.sql")),
+    M::up(include_str!("schema/0014_application_id.sql")),
 ];
 
-pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {
-    let done: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    for (number, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", number + 1)?;
-        tx.commit()?;
-        tracing::info!(migration = number + 1, "applied schema migration");
-    }
+/// The schema version this confab writes: the number of migrations it knows.
+pub const LATEST: usize = MIGRATIONS.len();
+
+/// Brings the store to [`LATEST`], all pending migrations in one transaction (the crate logs
+/// the version it reached).
+pub fn run(conn: &mut Connection) -> anyhow::Result<()> {
+    Migrations::from_slice(MIGRATIONS).to_latest(conn)?;
+    Ok(())
+}
+
+/// Migrates `conn` to `version` exactly: an in-memory model of a store at that version (the
+/// tables a confab store of that version has), and older stores for tests.
+pub fn run_to(conn: &mut Connection, version: usize) -> anyhow::Result<()> {
+    Migrations::from_slice(MIGRATIONS).to_version(conn, version)?;
     Ok(())
 }
 
@@ -40,10 +49,7 @@ mod tests {
     #[test]
     fn receipt_counts_are_filled_in_for_existing_messages() {
         let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..5] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 5).unwrap();
+        run_to(&mut conn, 5).unwrap();
         // The rows these messages would hang from do not matter here.
         conn.pragma_update(None, "foreign_keys", false).unwrap();
         conn.execute_batch(
@@ -70,10 +76,7 @@ mod tests {
     #[test]
     fn pairs_of_open_conversations_are_held_by_existing_participants() {
         let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..8] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 8).unwrap();
+        run_to(&mut conn, 8).unwrap();
         // The accounts these services would hang from do not matter here.
         conn.pragma_update(None, "foreign_keys", false).unwrap();
         conn.execute_batch(
@@ -104,5 +107,16 @@ mod tests {
             held,
             [(1, ac1()), (2, ac1()), (3, None), (4, None), (5, None)]
         );
+    }
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+
+    /// `rusqlite_migration` checks what it can of the list itself (each entry's SQL parses).
+    #[test]
+    fn the_migrations_are_valid() {
+        Migrations::from_slice(MIGRATIONS).validate().unwrap();
     }
 }

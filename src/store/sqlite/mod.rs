@@ -16,7 +16,9 @@
 //! Every statement a job runs goes through [`Sql`] (`statements.rs`): the one way SQL runs here.
 
 mod cache;
+mod lock;
 mod migrations;
+mod recognise;
 
 mod accounts;
 mod addresses;
@@ -152,6 +154,8 @@ pub struct Engine {
     readers: Option<ReaderPool>,
     pub(crate) cache: Arc<ConversationCache>,
     clock: Clock,
+    /// A server's hold on its file store: no second server opens it while this one runs.
+    _lock: Option<lock::StoreLock>,
 }
 
 struct ReaderPool {
@@ -167,17 +171,14 @@ impl Engine {
         clock: Clock,
         wake: Arc<Wakeups>,
     ) -> anyhow::Result<Self> {
-        let mut conn = match location {
-            Location::SqliteFile(path) => {
-                create_private(path)?;
-                wal_gather::register().map_err(anyhow::Error::msg)?;
-                Connection::open_with_flags_and_vfs(path, OpenFlags::default(), wal_gather::NAME)?
-            }
-            Location::SqliteMemory => Connection::open_in_memory()?,
+        let (mut conn, lock) = match location {
+            Location::SqliteFile(path) => open_file(path, options)?,
+            Location::SqliteMemory => (Connection::open_in_memory()?, None),
             Location::Postgres(_) => anyhow::bail!("a PostgreSQL URL is not a SQLite store"),
         };
-        writer::configure(&conn)?;
-        migrations::run(&mut conn)?;
+        let prepared = writer::configure(&conn)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| migrations::run(&mut conn));
         // Every event already in the store is durable: the streams may hand it out.
         let newest: Option<i64> =
             conn.query_row("SELECT max(id) FROM stream_events", [], |r| r.get(0))?;
@@ -186,7 +187,13 @@ impl Engine {
             seq: newest.unwrap_or(0),
         });
         if let Location::SqliteFile(path) = location {
+            prepared.map_err(|e| match e.downcast::<rusqlite::Error>() {
+                Ok(e) => recognise::describe(path, e),
+                Err(e) => anyhow::anyhow!("the store {}: {e:#}", path.display()),
+            })?;
             make_private(path)?;
+        } else {
+            prepared?;
         }
         let (writer, jobs) = mpsc::unbounded_channel();
         let cache = Arc::new(ConversationCache::default());
@@ -212,6 +219,7 @@ impl Engine {
             readers,
             cache,
             clock,
+            _lock: lock,
         })
     }
 
@@ -306,12 +314,36 @@ impl Engine {
     }
 }
 
+/// Opens a file store, after making sure it is one this confab may open (`recognise.rs`) and,
+/// for a server, taking its lock (`lock.rs`): nothing in the file changes before both.
+fn open_file(
+    path: &std::path::Path,
+    options: &Options,
+) -> anyhow::Result<(Connection, Option<lock::StoreLock>)> {
+    let found = recognise::recognise(path)?;
+    if found == recognise::Found::Nothing && options.existing_only {
+        anyhow::bail!(
+            "there is no store at {}: check --db, or pass --create to make a new one there",
+            path.display()
+        );
+    }
+    let lock = match options.exclusive {
+        true => Some(lock::StoreLock::take(path)?),
+        false => None,
+    };
+    create_private(path).map_err(|e| recognise::io_error(path, "create", e))?;
+    wal_gather::register().map_err(anyhow::Error::msg)?;
+    let conn = Connection::open_with_flags_and_vfs(path, OpenFlags::default(), wal_gather::NAME)
+        .map_err(|e| recognise::describe(path, e))?;
+    Ok((conn, lock))
+}
+
 /// Owner-only (`0600`): the store holds auth tokens and push credentials.
 const OWNER_ONLY: u32 = 0o600;
 
 /// A new store file is created readable and writable by its owner only (SQLite creates the WAL
 /// and the shared-memory file with the database file's permissions).
-fn create_private(path: &std::path::Path) -> anyhow::Result<()> {
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
 
     let created = std::fs::OpenOptions::new()
@@ -321,7 +353,7 @@ fn create_private(path: &std::path::Path) -> anyhow::Result<()> {
         .open(path);
     match created {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        other => other.map(drop).map_err(Into::into),
+        other => other.map(drop),
     }
 }
 
