@@ -41,7 +41,14 @@ export class Api {
   }
 
   headers(extra = {}) {
-    return { Authorization: this.authorization, Accept: "application/json", ...extra };
+    // X-Requested-With: a refused call comes back without Basic's challenge, which would make
+    // the browser ask for a password in a dialog of its own.
+    return {
+      Authorization: this.authorization,
+      Accept: "application/json",
+      "X-Requested-With": "XMLHttpRequest",
+      ...extra,
+    };
   }
 
   /** GET path (or an absolute URL of this server, as `meta.next_page_url` is) with query. */

@@ -340,8 +340,7 @@ export class ConversationPage extends Page {
       table(
         "Participants, with their bindings and read horizons",
         [
-          { title: "Participant", cell: (p) => name(p) },
-          { title: "SID", cell: (p) => code(p.sid) },
+          { title: "Participant", cell: (p) => [name(p), h("br"), h("small", {}, code(p.sid))] },
           { title: "Binding", cell: (p) => binding(p.messaging_binding) },
           { title: "Read horizon", cell: (p) => (p.last_read_message_index ?? "none") + "" },
           { title: "Last read", cell: (p) => when(p.last_read_timestamp) },
@@ -417,28 +416,42 @@ export class PhonePage extends Page {
     super(ctx, "Phone");
     this.channel = select([["sms", "SMS"], ["whatsapp", "WhatsApp"]], { onchange: () => this.relabel() });
     this.from = input({ required: true, placeholder: "+15551234567", value: ctx.phone || "" });
-    this.to = input({ required: true, placeholder: "+15557654321", list: "phone-numbers" });
+    this.to = input({ required: true, placeholder: "+15557654321" });
     this.body = input({ required: true });
     this.media = input({ type: "url", placeholder: "https://…" });
-    this.numbers = h("datalist", { id: "phone-numbers" });
+    this.numbers = h("p", { class: "numbers" });
     this.send = h("button", { type: "submit" }, "Send SMS");
     const form = h(
       "form",
-      { class: "composer", "aria-label": "Text the account from a phone", onsubmit: (e) => this.text(e) },
+      { class: "composer stacked", "aria-label": "Text the account from a phone", onsubmit: (e) => this.text(e) },
       field("Channel", this.channel),
       field("From", this.from, "the phone"),
       field("To", this.to, "the account's number or WhatsApp sender (its Address Configurations)"),
       field("Body", this.body),
       field("Media URL", this.media, "optional: fetched by confab"),
       this.send,
-      this.numbers,
     );
     this.result = h("div", { class: "result", role: "status" });
     this.thread = h("ol", { class: "messages thread", role: "log", "aria-label": "The phone's thread" });
     this.threadTitle = h("h2", { id: "thread-title" }, "Thread");
     this.from.addEventListener("change", () => this.refresh());
-    this.el.append(this.title, this.notices, form, this.result,
-      h("section", { "aria-labelledby": "thread-title" }, this.threadTitle, this.thread));
+    this.el.append(this.title, this.notices, h("div", { class: "phone-layout" },
+      h("div", {}, form, this.numbers, this.result),
+      h("section", { "aria-labelledby": "thread-title" }, this.threadTitle, this.thread)));
+  }
+
+  /** The account's numbers (its Address Configurations), each a button that fills To. */
+  showNumbers(configurations) {
+    if (configurations.length === 0) {
+      this.numbers.replaceChildren("This account has no Address Configuration yet: texts to it are ignored.");
+      return;
+    }
+    this.numbers.replaceChildren("This account's numbers: ", ...configurations.map((a) =>
+      h("button", { type: "button", "aria-label": `Text ${a.address}`, onclick: () => {
+        this.to.value = a.address.replace(/^whatsapp:/, "");
+        if (a.type === "whatsapp") this.channel.value = "whatsapp";
+        this.relabel();
+      } }, a.address)));
   }
 
   relabel() {
@@ -453,9 +466,7 @@ export class PhonePage extends Page {
 
   async load() {
     const addresses = await this.ctx.api.get("/v1/Configuration/Addresses", { PageSize: 50 }).catch(() => null);
-    if (addresses) {
-      this.numbers.replaceChildren(...addresses.address_configurations.map((a) => h("option", { value: a.address })));
-    }
+    if (addresses) this.showNumbers(addresses.address_configurations);
     const phone = this.from.value.trim() ? this.address(this.from.value) : "";
     this.ctx.phone = this.from.value.trim();
     if (!phone) {
