@@ -78,6 +78,12 @@ pub struct Attempt {
     pub outcome: DeliveryOutcome,
     pub error: Option<String>,
     pub latency_ms: i64,
+    /// The parameters sent (in the body for POST, the query for GET), in the order sent.
+    pub params: Vec<(String, String)>,
+    /// The `X-Twilio-Signature` sent; none when nothing was sent (a Studio target).
+    pub signature: Option<String>,
+    /// The start of the answer's body as text (`LOGGED_BODY_BYTES`), when an answer came.
+    pub response_body: Option<String>,
 }
 
 /// One row of the delivery log, as the extension route shows it.
@@ -100,8 +106,23 @@ pub struct DeliveryLogRow {
     pub outcome: String,
     pub error: Option<String>,
     pub latency_ms: Option<i64>,
+    /// The parameters sent, as `[name, value]` pairs in the order sent (null for attempts
+    /// logged before confab kept them).
+    pub params: Option<Vec<(String, String)>>,
+    pub signature: Option<String>,
+    pub response_body: Option<String>,
     #[serde(serialize_with = "crate::wire::time::serialize_date")]
     pub date_created: i64,
+}
+
+/// The parameters of a logged attempt, as the log keeps them (a JSON array of pairs).
+pub fn params_to_text(params: &[(String, String)]) -> Result<String> {
+    serde_json::to_string(params).map_err(crate::error::Error::internal)
+}
+
+/// The parameters of a logged attempt, read back; none for a row logged without them.
+pub fn params_from_text(text: Option<String>) -> Option<Vec<(String, String)>> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
 }
 
 pub trait WebhookStore {

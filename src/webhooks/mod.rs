@@ -20,6 +20,9 @@ use crate::store::webhooks::Attempt;
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// confab reads at most this much of a webhook's answer; the rest is dropped.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// The delivery log keeps the start of each answer's body: enough to see what an endpoint
+/// said (an error page, a pre-action's JSON), without a log row per attempt of 64 KiB.
+pub const LOGGED_BODY_BYTES: usize = 4 * 1024;
 
 /// The outbound HTTP client: rustls, no redirects, Twilio's timeout.
 pub fn http_client() -> reqwest::Client {
@@ -62,6 +65,7 @@ pub async fn send(http: &reqwest::Client, req: Request<'_>) -> Response {
         (req.url.to_string(), req.params, Some(body))
     };
     let signature = signature::sign(req.auth_token, &url, signed_params);
+    let sent = (req.params.to_vec(), Some(signature.clone()));
     let mut builder = match body {
         Some(body) => http
             .post(&url)
@@ -102,6 +106,9 @@ pub async fn send(http: &reqwest::Client, req: Request<'_>) -> Response {
                 },
                 error: None,
                 latency_ms,
+                params: sent.0,
+                signature: sent.1,
+                response_body: Some(logged_body(&body)),
             },
             body,
         },
@@ -115,8 +122,22 @@ pub async fn send(http: &reqwest::Client, req: Request<'_>) -> Response {
                     e.to_string()
                 }),
                 latency_ms,
+                params: sent.0,
+                signature: sent.1,
+                response_body: None,
             },
             body: Vec::new(),
         },
     }
+}
+
+/// The start of an answer's body as the log keeps it: at most `LOGGED_BODY_BYTES`, cut on a
+/// character boundary, bytes that are not UTF-8 replaced.
+fn logged_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(LOGGED_BODY_BYTES)]);
+    let mut end = text.len().min(LOGGED_BODY_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }

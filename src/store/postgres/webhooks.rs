@@ -9,7 +9,8 @@ use super::sql::{Keyset, from_json_list};
 use super::{PgTx, conversation_webhooks};
 use crate::error::{Error, Result};
 use crate::store::webhooks::{
-    Attempt, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook, WebhookLevel, WebhookStore,
+    Attempt, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook, WebhookLevel,
+    WebhookStore, params_from_text, params_to_text,
 };
 use crate::wire::paging::{Page, PageRequest};
 
@@ -226,8 +227,9 @@ impl WebhookStore for PgTx<'_> {
     fn log_attempt(&mut self, pending: &Pending, kind: &str, attempt: &Attempt) -> Result<()> {
         self.execute(
             "INSERT INTO webhook_deliveries (account_sid, event_type, kind, target, url, method, webhook_sid,
-                 conversation_sid, attempt, status, outcome, error, latency_ms, date_created)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 conversation_sid, attempt, status, outcome, error, latency_ms, date_created,
+                 params, signature, response_body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             &[
                 &pending.account_sid,
                 &pending.event_type,
@@ -243,6 +245,9 @@ impl WebhookStore for PgTx<'_> {
                 &attempt.error,
                 &attempt.latency_ms,
                 &self.now,
+                &params_to_text(&attempt.params)?,
+                &attempt.signature,
+                &attempt.response_body,
             ],
         )?;
         Ok(())
@@ -251,8 +256,8 @@ impl WebhookStore for PgTx<'_> {
     fn delivery_log(&self, account_sid: &str, req: &PageRequest) -> Result<Page<DeliveryLogRow>> {
         let keyset = Keyset {
             select: "SELECT id, event_type, kind, target, url, method, webhook_sid, conversation_sid, attempt,
-                     status, outcome, error, latency_ms, date_created FROM webhook_deliveries
-                     WHERE account_sid = $1",
+                     status, outcome, error, latency_ms, date_created, params, signature, response_body
+                     FROM webhook_deliveries WHERE account_sid = $1",
             keys: &["id"],
             descending: true,
         };
@@ -275,6 +280,9 @@ impl WebhookStore for PgTx<'_> {
                 error: r.get(11),
                 latency_ms: r.get(12),
                 date_created: r.get(13),
+                params: params_from_text(r.get(14)),
+                signature: r.get(15),
+                response_body: r.get(16),
             },
             |d| vec![d.id],
         )
