@@ -531,8 +531,10 @@ function threadItem(m, phone) {
 export class WebhooksPage extends Page {
   constructor(ctx) {
     super(ctx, "Webhooks");
-    this.event = select([["", "All events"]], { onchange: () => this.render() });
-    this.outcome = select([["", "All outcomes"], ...OUTCOMES], { onchange: () => this.render() });
+    this.event = select([["", "All events"]], { onchange: () => this.refresh() });
+    this.outcome = select([["", "All outcomes"], ...OUTCOMES], { onchange: () => this.refresh() });
+    // The events the log has shown so far: the choices of the event filter.
+    this.seenEvents = new Set();
     const filters = h("form", { class: "toolbar", "aria-label": "Filter deliveries", onsubmit: (e) => e.preventDefault() },
       field("Event", this.event), field("Outcome", this.outcome));
     this.log = h("div", { class: "deliveries" });
@@ -549,8 +551,11 @@ export class WebhooksPage extends Page {
   }
 
   async load() {
-    const [page, config] = await Promise.all([
-      this.ctx.api.get("/confab/Webhooks/Deliveries", { PageSize: 100 }),
+    const log = "/confab/Webhooks/Deliveries";
+    const filtered = this.event.value || this.outcome.value;
+    const [page, matching, config] = await Promise.all([
+      this.ctx.api.get(log, { PageSize: 100 }),
+      filtered ? this.ctx.api.get(log, { EventType: this.event.value, Outcome: this.outcome.value, PageSize: 100 }) : null,
       this.configLoaded ? null : this.ctx.api.get("/v1/Configuration/Webhooks").catch(() => null),
     ]);
     if (config) {
@@ -560,8 +565,9 @@ export class WebhooksPage extends Page {
       this.method.value = config.method || "POST";
       this.filters.value = (config.filters || []).join(", ");
     }
-    this.deliveries = page.deliveries;
-    const events = [...new Set(this.deliveries.map((d) => d.event_type))].sort();
+    this.deliveries = (matching || page).deliveries;
+    for (const d of page.deliveries) this.seenEvents.add(d.event_type);
+    const events = [...this.seenEvents].sort();
     const chosen = this.event.value;
     this.event.replaceChildren(h("option", { value: "" }, "All events"), ...events.map((e) => h("option", { value: e }, e)));
     if (events.includes(chosen)) this.event.value = chosen;
@@ -571,11 +577,9 @@ export class WebhooksPage extends Page {
   render() {
     if (!this.deliveries) return;
     const open = new Set([...this.log.querySelectorAll("details[open]")].map((d) => d.dataset.key));
-    const rows = this.deliveries.filter(
-      (d) => (!this.event.value || d.event_type === this.event.value) && (!this.outcome.value || d.outcome === this.outcome.value),
-    );
+    const rows = this.deliveries;
     this.log.replaceChildren(
-      h("h2", {}, `Deliveries (${rows.length} of the latest ${this.deliveries.length})`),
+      h("h2", {}, `Deliveries (the latest ${rows.length}${this.event.value || this.outcome.value ? " that match" : ""})`),
       ...(rows.length ? rows.map((d) => delivery(d, open)) : [h("p", { class: "empty" }, "No delivery matches.")]),
     );
   }
@@ -616,8 +620,9 @@ function delivery(d, open) {
       row("Latency", d.latency_ms === null ? "—" : `${d.latency_ms} ms`),
       row("Error", d.error || "—"),
       row("Parameters", recorded(d.params && parameters(d.params))),
-      row("Signature", recorded(d.signature && code(d.signature))),
-      row("Answer's body", recorded(d.response_body && h("pre", {}, d.response_body)))));
+      row("Signature", d.target === "studio" ? "nothing was sent" : recorded(d.signature && code(d.signature))),
+      row("Answer's body", d.status === null ? "no answer came" : recorded(d.response_body !== null &&
+        d.response_body !== undefined ? h("pre", {}, d.response_body || "(empty)") : null))));
 }
 
 function parameters(params) {

@@ -4,7 +4,7 @@
 use super::events::{effective_level, listed, method_or_post};
 use super::services;
 use crate::error::{Error, Result};
-use crate::store::webhooks::{Attempt, DeliveryLogRow, Lease, Pending};
+use crate::store::webhooks::{Attempt, DeliveryFilter, DeliveryLogRow, Lease, Pending};
 use crate::store::{Store, Tenant};
 use crate::webhook_events::EventType;
 use crate::wire::paging::{Page, PageRequest};
@@ -61,10 +61,11 @@ pub async fn log_pre_action(store: &Store, pending: Pending, attempt: Attempt) -
 pub async fn log(
     store: &Store,
     account_sid: String,
+    filter: DeliveryFilter,
     req: PageRequest,
 ) -> Result<Page<DeliveryLogRow>> {
     store
-        .read(move |tx| tx.delivery_log(&account_sid, &req))
+        .read(move |tx| tx.delivery_log(&account_sid, &filter, &req))
         .await
 }
 

@@ -115,6 +115,13 @@ pub struct DeliveryLogRow {
     pub date_created: i64,
 }
 
+/// Which attempts of the delivery log to list: all, or those of one event, or one outcome.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub event: Option<EventType>,
+    pub outcome: Option<DeliveryOutcome>,
+}
+
 /// The parameters of a logged attempt, as the log keeps them (a JSON array of pairs).
 pub fn params_to_text(params: &[(String, String)]) -> Result<String> {
     serde_json::to_string(params).map_err(crate::error::Error::internal)
@@ -165,5 +172,10 @@ pub trait WebhookStore {
     fn log_attempt(&mut self, pending: &Pending, kind: &str, attempt: &Attempt) -> Result<()>;
 
     /// The account's delivery log, newest first.
-    fn delivery_log(&self, account_sid: &str, req: &PageRequest) -> Result<Page<DeliveryLogRow>>;
+    fn delivery_log(
+        &self,
+        account_sid: &str,
+        filter: &DeliveryFilter,
+        req: &PageRequest,
+    ) -> Result<Page<DeliveryLogRow>>;
 }

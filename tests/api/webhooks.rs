@@ -334,6 +334,82 @@ async fn the_log_keeps_each_requests_parameters_signature_and_answer() {
     );
 }
 
+/// The log filtered by event and by outcome: only the attempts that match, the filters repeated
+/// in the page's URLs; a name the log cannot hold is a 400 that names the parameter.
+#[tokio::test]
+async fn the_log_is_filtered_by_event_and_outcome() {
+    let client = account().await;
+    let receiver = Receiver::start();
+    service_webhooks(
+        &client,
+        &receiver,
+        &["onConversationAdded", "onParticipantAdded"],
+    )
+    .await;
+    receiver.answer(&[(500, "down")]);
+    let failed = client
+        .post_with_headers("/v1/Conversations", &[("FriendlyName", "a")], &[ENABLED])
+        .await
+        .body["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    receiver.wait_for_event(1, "onConversationAdded").await;
+    let other = client
+        .post_with_headers("/v1/Conversations", &[("FriendlyName", "b")], &[ENABLED])
+        .await
+        .body["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    client
+        .post_with_headers(
+            &format!("/v1/Conversations/{other}/Participants"),
+            &[("Identity", "ann")],
+            &[ENABLED],
+        )
+        .await
+        .assert_status(201);
+    receiver.wait_for_event(1, "onParticipantAdded").await;
+    logged_rows(&client, 3).await;
+
+    let list = |query: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .get(&format!("/confab/Webhooks/Deliveries?{query}"))
+                .await
+        }
+    };
+    let retrying = list("Outcome=retrying").await;
+    let rows = retrying.body["deliveries"].as_array().unwrap();
+    assert!(rows.iter().all(|d| d["outcome"] == "retrying"), "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|d| d["conversation_sid"] == failed.as_str())
+    );
+    assert!(rows.iter().all(|d| d["conversation_sid"] != other.as_str()));
+    assert!(
+        retrying.body["meta"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("Outcome=retrying")
+    );
+
+    let added = list("EventType=onParticipantAdded&Outcome=delivered").await;
+    let rows = added.body["deliveries"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["conversation_sid"], other.as_str());
+
+    for bad in [
+        "EventType=onNothing",
+        "Outcome=lost",
+        "EventType=onmessageadded",
+    ] {
+        list(bad).await.assert_error(400, 20001);
+    }
+}
+
 async fn service_webhooks_to(client: &Client, url: &str, event: &str) {
     let service = client.default_service().await;
     client

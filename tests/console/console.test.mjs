@@ -195,14 +195,22 @@ describe("webhooks", () => {
     await page.getByRole("link", { name: "Webhooks" }).click();
     await page.getByLabel("Event").selectOption("onConversationAdded");
     await page.getByLabel("Outcome").selectOption("retrying");
-    const attempt = page.locator("details.delivery").filter({ hasText: "onConversationAdded" }).first();
+    // The first attempt (its retries, a second or two apart, carry another RetryCount).
+    const attempt = page.locator("details.delivery").filter({ hasText: "onConversationAdded" }).filter({ hasText: "retry 0 ·" });
     await attempt.locator("summary").click();
     await attempt.getByText(`POST http://127.0.0.1:${closed}/hook`).waitFor();
     await attempt.getByRole("link", { name: conv.sid }).waitFor();
     await attempt.getByText("no answer").first().waitFor();
-    const error = (await client.get("/confab/Webhooks/Deliveries")).deliveries.at(-1).error;
-    assert.ok(error, "the log has the attempt's error");
-    await attempt.getByText(error).waitFor();
+    const logged = (await client.get("/confab/Webhooks/Deliveries")).deliveries.at(-1);
+    assert.ok(logged.error, "the log has the attempt's error");
+    await attempt.getByText(logged.error).waitFor();
+    // The request as the endpoint would have seen it: its parameters and its signature.
+    const params = attempt.getByRole("table", { name: "Parameters" });
+    await params.getByRole("row", { name: "EventType onConversationAdded" }).waitFor();
+    await params.getByRole("row", { name: `ConversationSid ${conv.sid}` }).waitFor();
+    await params.getByRole("row", { name: "RetryCount 0" }).waitFor();
+    await attempt.getByText(logged.signature, { exact: true }).waitFor();
+    await attempt.getByText("no answer came").waitFor();
     await page.getByLabel("Outcome").selectOption("delivered");
     await page.getByText("No delivery matches.").waitFor();
     await page.context().close();

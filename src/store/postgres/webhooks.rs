@@ -4,13 +4,14 @@
 //! added or removed, so that a queue is never dropped while a delivery joins it.
 
 use postgres::Row;
+use postgres::types::ToSql;
 
 use super::sql::{Keyset, from_json_list};
 use super::{PgTx, conversation_webhooks};
 use crate::error::{Error, Result};
 use crate::store::webhooks::{
-    Attempt, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook, WebhookLevel,
-    WebhookStore, params_from_text, params_to_text,
+    Attempt, DeliveryFilter, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook,
+    WebhookLevel, WebhookStore, params_from_text, params_to_text,
 };
 use crate::wire::paging::{Page, PageRequest};
 
@@ -253,17 +254,34 @@ impl WebhookStore for PgTx<'_> {
         Ok(())
     }
 
-    fn delivery_log(&self, account_sid: &str, req: &PageRequest) -> Result<Page<DeliveryLogRow>> {
+    fn delivery_log(
+        &self,
+        account_sid: &str,
+        filter: &DeliveryFilter,
+        req: &PageRequest,
+    ) -> Result<Page<DeliveryLogRow>> {
+        let mut select = String::from(
+            "SELECT id, event_type, kind, target, url, method, webhook_sid, conversation_sid, attempt,
+                 status, outcome, error, latency_ms, date_created, params, signature, response_body
+             FROM webhook_deliveries WHERE account_sid = $1",
+        );
+        let event = filter.event.map(|e| e.as_str());
+        let outcome = filter.outcome.map(|o| o.as_str());
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&account_sid];
+        for (column, value) in [("event_type", &event), ("outcome", &outcome)] {
+            if let Some(value) = value {
+                params.push(value);
+                select.push_str(&format!(" AND {column} = ${}", params.len()));
+            }
+        }
         let keyset = Keyset {
-            select: "SELECT id, event_type, kind, target, url, method, webhook_sid, conversation_sid, attempt,
-                     status, outcome, error, latency_ms, date_created, params, signature, response_body
-                     FROM webhook_deliveries WHERE account_sid = $1",
+            select: &select,
             keys: &["id"],
             descending: true,
         };
         keyset.page(
             self,
-            &[&account_sid],
+            &params,
             req,
             |r| DeliveryLogRow {
                 id: r.get(0),

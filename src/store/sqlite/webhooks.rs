@@ -1,13 +1,13 @@
 //! Webhook configuration, the outbox and the delivery log, in SQLite.
 
-use rusqlite::Row;
+use rusqlite::{Row, ToSql};
 
 use super::sql::{Keyset, from_json_list};
 use super::{SqliteTx, conversation_webhooks};
 use crate::error::{Error, Result};
 use crate::store::webhooks::{
-    Attempt, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook, WebhookLevel,
-    WebhookStore, params_from_text, params_to_text,
+    Attempt, DeliveryFilter, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook,
+    WebhookLevel, WebhookStore, params_from_text, params_to_text,
 };
 use crate::wire::paging::{Page, PageRequest};
 
@@ -264,16 +264,31 @@ impl WebhookStore for SqliteTx<'_, '_> {
         Ok(())
     }
 
-    fn delivery_log(&self, account_sid: &str, req: &PageRequest) -> Result<Page<DeliveryLogRow>> {
+    fn delivery_log(
+        &self,
+        account_sid: &str,
+        filter: &DeliveryFilter,
+        req: &PageRequest,
+    ) -> Result<Page<DeliveryLogRow>> {
+        let mut select = String::from(
+            "SELECT id, event_type, kind, target, url, method, webhook_sid, conversation_sid, attempt,
+                 status, outcome, error, latency_ms, date_created, params, signature, response_body
+             FROM webhook_deliveries WHERE account_sid = ?1",
+        );
+        let event = filter.event.map(|e| e.as_str());
+        let outcome = filter.outcome.map(|o| o.as_str());
+        let mut params: Vec<&dyn ToSql> = vec![&account_sid];
+        for (column, value) in [("event_type", &event), ("outcome", &outcome)] {
+            if let Some(value) = value {
+                params.push(value);
+                select.push_str(&format!(" AND {column} = ?{}", params.len()));
+            }
+        }
         let keyset = Keyset {
-            select: "SELECT id, event_type, kind, target, url, method, webhook_sid, conversation_sid, attempt,
-                     status, outcome, error, latency_ms, date_created, params, signature, response_body
-                     FROM webhook_deliveries WHERE account_sid = ?1",
+            select: &select,
             keys: &["id"],
             descending: true,
         };
-        keyset.page(self.tx, &[&account_sid], req, delivery_log_row, |d| {
-            vec![d.id]
-        })
+        keyset.page(self.tx, &params, req, delivery_log_row, |d| vec![d.id])
     }
 }
