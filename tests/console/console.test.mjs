@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { join } from "node:path";
-import { Client, OPERATOR, freePort, launchBrowser, newAccount, screenshotDir, signedIn, sleep, startConfab, unnamedControls } from "./harness.mjs";
+import { Client, OPERATOR, freePort, launchBrowser, newAccount, screenshotDir, signedIn, sleep, startConfab, startProxy, unnamedControls } from "./harness.mjs";
 
 let server;
 let browser;
@@ -95,6 +95,34 @@ describe("conversations", () => {
     await page.getByRole("heading", { name: "still open" }).waitFor();
     assert.ok(page.url().endsWith(`#/conversations/${open.sid}`));
     assert.notEqual(open.sid, closed.sid);
+  });
+});
+
+describe("live updates", () => {
+  test("the event stream, resumed with Last-Event-ID after the connection breaks; what was made meanwhile shows up", async () => {
+    const client = await newAccount(server.url);
+    const proxy = await startProxy(Number(new URL(server.url).port));
+    const page = await signedIn(browser, new Client(proxy.url, client.sid, client.token));
+    const status = page.getByRole("status").filter({ hasText: /^live|connecting|reconnecting/ });
+    await status.filter({ hasText: /^live$/ }).waitFor({ timeout: 10000 });
+    const first = await client.post("/v1/Conversations", { FriendlyName: "before the break" });
+    await page.getByRole("link", { name: "before the break" }).waitFor({ timeout: 10000 });
+    const streams = () => proxy.heads.filter((head) => head.startsWith("GET /confab/Events"));
+    assert.equal(streams().length, 1);
+    assert.doesNotMatch(streams()[0], /last-event-id/i, "the first connection starts from now");
+
+    proxy.refuse(true);
+    proxy.cut();
+    await status.filter({ hasText: "reconnecting…" }).waitFor({ timeout: 10000 });
+    const meanwhile = await client.post("/v1/Conversations", { FriendlyName: "made while disconnected" });
+    proxy.refuse(false);
+    await status.filter({ hasText: /^live$/ }).waitFor({ timeout: 10000 });
+    await page.getByRole("link", { name: "made while disconnected" }).waitFor({ timeout: 10000 });
+    const resumed = streams().at(-1);
+    assert.match(resumed, /^last-event-id: \S+/im, "the reconnection says where it stopped");
+    assert.notEqual(first.sid, meanwhile.sid);
+    await page.context().close();
+    await proxy.close();
   });
 });
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, mkdirSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -60,6 +60,50 @@ export async function startConfab() {
       await new Promise((ok) => (child.exitCode !== null ? ok() : child.once("exit", ok)));
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** A TCP proxy in front of confab that a test can cut (every open connection closed) and
+ * close (new connections refused until reopened), and that notes the head of every request
+ * that passes, so that a test can see what the browser sent (a `Last-Event-ID`). */
+export async function startProxy(targetPort) {
+  const sockets = new Set();
+  const heads = [];
+  let refusing = false;
+  const server = createServer((client) => {
+    if (refusing) return client.destroy();
+    const upstream = connect(targetPort, "127.0.0.1");
+    sockets.add(client);
+    sockets.add(upstream);
+    client.on("data", (chunk) => {
+      const text = chunk.toString("latin1");
+      const end = text.indexOf("\r\n\r\n");
+      if (/^[A-Z]+ \//.test(text) && end > 0) heads.push(text.slice(0, end));
+    });
+    client.pipe(upstream).pipe(client);
+    for (const s of [client, upstream]) {
+      s.on("error", () => {});
+      s.on("close", () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    heads,
+    cut() {
+      for (const s of sockets) s.destroy();
+    },
+    refuse(on) {
+      refusing = on;
+    },
+    close: () => new Promise((ok) => {
+      for (const s of sockets) s.destroy();
+      server.close(ok);
+    }),
   };
 }
 
