@@ -4,9 +4,15 @@
 //!
 //! - `POST /insert/...`: checks Basic auth, parses the form body, and inserts one row into a
 //!   SQLite table in its own transaction (WAL, `synchronous=NORMAL`), then answers 201 with a
-//!   small JSON object.
+//!   small JSON object. With `--pg <url>` the row goes instead to a PostgreSQL table, one
+//!   INSERT per request on a connection from a pool the size of confab's default, run on a
+//!   blocking thread as confab's PostgreSQL engine runs its jobs (the server's defaults:
+//!   `synchronous_commit=on`, so the answer waits for the commit's flush, as confab's does).
 //! - `GET|POST /parse/...`: checks Basic auth, parses the query string (and the form body, if
 //!   any), and answers 200 with a small JSON object. No store.
+//!
+//! - `POST /hook`: a webhook receiver for `bench/backlog.py`: answers 200 at once and counts
+//!   what it received; `GET /hook` answers the count.
 //!
 //! The rest of the path is free, so the load generator sends the very paths it sends confab,
 //! prefixed.
@@ -17,6 +23,7 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,7 +33,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, post};
+use axum::routing::{any, get, post};
 use base64::Engine;
 use clap::Parser;
 use rusqlite::Connection;
@@ -37,8 +44,14 @@ struct Opts {
     #[arg(long, default_value = "127.0.0.1:8788")]
     listen: SocketAddr,
     /// The SQLite file of the single-insert route.
+    #[arg(long, required_unless_present = "pg")]
+    db: Option<String>,
+    /// A PostgreSQL database for the single-insert route instead of the SQLite file.
     #[arg(long)]
-    db: String,
+    pg: Option<String>,
+    /// Connections in the PostgreSQL pool (confab's default).
+    #[arg(long, default_value_t = 16)]
+    pool_size: u32,
     #[arg(long, default_value = "AC0123456789abcdef0123456789abcdef")]
     account_sid: String,
     #[arg(long, default_value = "confab_dev_auth_token")]
@@ -49,7 +62,45 @@ struct Opts {
 struct Baseline {
     user: Arc<str>,
     secret: Arc<str>,
-    db: Arc<Mutex<Connection>>,
+    db: Store,
+    hooks: Arc<AtomicU64>,
+}
+
+/// Where the single-insert route writes.
+#[derive(Clone)]
+enum Store {
+    Sqlite(Arc<Mutex<Connection>>),
+    Postgres(r2d2::Pool<PgManager>),
+}
+
+/// Opens the PostgreSQL pool's connections, each with the INSERT prepared on it.
+struct PgManager(postgres::Config);
+
+struct PgConn {
+    client: postgres::Client,
+    insert: postgres::Statement,
+}
+
+const PG_INSERT: &str = "INSERT INTO messages (author, body, attributes, date_created) \
+                         VALUES ($1, $2, '{}', $3) RETURNING id";
+
+impl r2d2::ManageConnection for PgManager {
+    type Connection = PgConn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<PgConn, postgres::Error> {
+        let mut client = self.0.connect(postgres::NoTls)?;
+        let insert = client.prepare(PG_INSERT)?;
+        Ok(PgConn { client, insert })
+    }
+
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.client.is_closed()
+    }
 }
 
 impl Baseline {
@@ -111,18 +162,16 @@ async fn insert(State(app): State<Baseline>, headers: HeaderMap, body: Bytes) ->
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let inserted: rusqlite::Result<i64> = {
-        let mut conn = app.db.lock().expect("baseline db poisoned");
-        (|| {
-            let tx = conn.transaction()?;
-            tx.prepare_cached(
-                "INSERT INTO messages (author, body, attributes, date_created) VALUES (?1, ?2, '{}', ?3)",
-            )?
-            .execute(rusqlite::params![author, text, now])?;
-            let id = tx.last_insert_rowid();
-            tx.commit()?;
-            rusqlite::Result::Ok(id)
-        })()
+    let inserted = match &app.db {
+        Store::Sqlite(db) => insert_sqlite(db, &author, &text, now).map_err(|e| e.to_string()),
+        Store::Postgres(pool) => {
+            let pool = pool.clone();
+            let (a, t) = (author.clone(), text.clone());
+            tokio::task::spawn_blocking(move || insert_postgres(&pool, &a, &t, now))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+        }
     };
     match inserted {
         Ok(id) => (
@@ -132,10 +181,52 @@ async fn insert(State(app): State<Baseline>, headers: HeaderMap, body: Bytes) ->
             .into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            axum::Json(json!({"message": e.to_string(), "status": 500})),
+            axum::Json(json!({"message": e, "status": 500})),
         )
             .into_response(),
     }
+}
+
+fn insert_sqlite(
+    db: &Mutex<Connection>,
+    author: &Option<String>,
+    text: &Option<String>,
+    now: i64,
+) -> rusqlite::Result<i64> {
+    let mut conn = db.lock().expect("baseline db poisoned");
+    let tx = conn.transaction()?;
+    tx.prepare_cached(
+        "INSERT INTO messages (author, body, attributes, date_created) VALUES (?1, ?2, '{}', ?3)",
+    )?
+    .execute(rusqlite::params![author, text, now])?;
+    let id = tx.last_insert_rowid();
+    tx.commit()?;
+    Ok(id)
+}
+
+/// One INSERT, its own transaction, on a pooled connection with the statement prepared once.
+fn insert_postgres(
+    pool: &r2d2::Pool<PgManager>,
+    author: &Option<String>,
+    text: &Option<String>,
+    now: i64,
+) -> Result<i64, String> {
+    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let PgConn { client, insert } = &mut *conn;
+    client
+        .query_one(&*insert, &[author, text, &now])
+        .map(|row| row.get(0))
+        .map_err(|e| e.to_string())
+}
+
+/// A webhook delivered: counted, answered 200 with an empty body.
+async fn hook(State(app): State<Baseline>) -> StatusCode {
+    app.hooks.fetch_add(1, Ordering::Relaxed);
+    StatusCode::OK
+}
+
+async fn hook_count(State(app): State<Baseline>) -> Response {
+    axum::Json(json!({"count": app.hooks.load(Ordering::Relaxed)})).into_response()
 }
 
 /// Checks auth, parses the query and the form body, answers.
@@ -175,19 +266,47 @@ fn open(path: &str) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+async fn open_postgres(url: &str, size: u32) -> anyhow::Result<r2d2::Pool<PgManager>> {
+    let config: postgres::Config = url.parse()?;
+    tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        config.connect(postgres::NoTls)?.batch_execute(
+            "CREATE TABLE IF NOT EXISTS messages (
+                id           BIGSERIAL PRIMARY KEY,
+                author       TEXT,
+                body         TEXT,
+                attributes   TEXT NOT NULL,
+                date_created BIGINT NOT NULL
+            )",
+        )?;
+        Ok(r2d2::Pool::builder()
+            .max_size(size)
+            .build(PgManager(config))?)
+    })
+    .await?
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let opts = Opts::parse();
+    // Bound first: a port in use fails here, before the PostgreSQL pool exists (its
+    // connections may not be dropped on this async thread).
+    let listener = tokio::net::TcpListener::bind(opts.listen).await?;
+    let db = match (&opts.pg, &opts.db) {
+        (Some(url), _) => Store::Postgres(open_postgres(url, opts.pool_size).await?),
+        (None, Some(path)) => Store::Sqlite(Arc::new(Mutex::new(open(path)?))),
+        (None, None) => unreachable!("clap requires --db without --pg"),
+    };
     let state = Baseline {
         user: opts.account_sid.into(),
         secret: opts.auth_token.into(),
-        db: Arc::new(Mutex::new(open(&opts.db)?)),
+        db,
+        hooks: Arc::new(AtomicU64::new(0)),
     };
     let app = Router::new()
         .route("/insert/{*rest}", post(insert))
         .route("/parse/{*rest}", any(parse))
+        .route("/hook", get(hook_count).post(hook))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(opts.listen).await?;
     println!(
         "bench_baseline listening on http://{}",
         listener.local_addr()?

@@ -36,9 +36,10 @@ use tokio::net::TcpStream;
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Keep-alive HTTP/1.1 load generator with exact latency percentiles")]
 struct Opts {
-    /// Server address (host:port).
-    #[arg(long)]
-    addr: SocketAddr,
+    /// Server address (host:port). Repeat it for several nodes of one deployment: connection
+    /// `k` goes to address `k mod n`, as a round-robin balancer would spread them.
+    #[arg(long, required = true)]
+    addr: Vec<SocketAddr>,
     /// Concurrent keep-alive connections, one request in flight on each.
     #[arg(long, default_value_t = 1)]
     conns: usize,
@@ -71,6 +72,9 @@ struct Opts {
     /// Write the --save-field of every 2xx answer to this file, one per line, in request order.
     #[arg(long)]
     save_to: Option<String>,
+    /// An extra request header, `Name: value` (repeatable), e.g. `X-Twilio-Webhook-Enabled: true`.
+    #[arg(long)]
+    header: Vec<String>,
     /// Runtime worker threads of the load generator itself.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -124,10 +128,10 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     Ok(sender)
 }
 
-async fn worker(shared: Arc<Shared>) -> Tally {
+async fn worker(shared: Arc<Shared>, addr: SocketAddr) -> Tally {
     let mut tally = Tally::default();
     let opts = &shared.opts;
-    let host = opts.addr.to_string();
+    let host = addr.to_string();
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
     loop {
         if shared.stop.load(Ordering::Relaxed) {
@@ -143,7 +147,7 @@ async fn worker(shared: Arc<Shared>) -> Tally {
         }
         let s = match sender.as_mut() {
             Some(s) => s,
-            None => match connect(opts.addr).await {
+            None => match connect(addr).await {
                 Ok(s) => sender.insert(s),
                 Err(e) => {
                     tally.error(format!("connect: {e}"));
@@ -158,6 +162,9 @@ async fn worker(shared: Arc<Shared>) -> Tally {
             .header("host", &host);
         if let Some(auth) = &shared.auth {
             req = req.header("authorization", auth);
+        }
+        for (name, value) in opts.header.iter().filter_map(|h| h.split_once(':')) {
+            req = req.header(name.trim(), value.trim());
         }
         let body = match &opts.body {
             Some(b) => {
@@ -268,7 +275,10 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
         measure_until,
     });
     let workers: Vec<_> = (0..opts.conns.max(1))
-        .map(|_| tokio::spawn(worker(shared.clone())))
+        .map(|k| {
+            let addr = shared.opts.addr[k % shared.opts.addr.len()];
+            tokio::spawn(worker(shared.clone(), addr))
+        })
         .collect();
     let mut all = Tally::default();
     for w in workers {

@@ -45,6 +45,10 @@ macro_rules! catalogue {
 }
 
 catalogue! {
+    // Messaging (1xxxx).
+    /// Media of an inbound message that could not be fetched from its URL (the detail says why).
+    MediaRetrievalFailed        = 11200, 400, "HTTP retrieval failure: {}";
+
     // Platform errors (2xxxx).
     /// A path that names nothing this account can see (the detail: its path, without the host).
     NotFound                    = 20404, 404, "The requested resource {} was not found";
@@ -370,6 +374,8 @@ mod tests {
                 // The platform codes that carry their status in their number.
                 20400..=20599 => assert_eq!(u32::from(status), number - 20000, "{a:?}"),
                 20001 | 21481 => assert_eq!(status, 400, "{a:?}"),
+                // What confab answers when an inbound message's media cannot be fetched.
+                11200 => assert_eq!(status, 400),
                 20003 => assert_eq!(status, 401),
                 20004 => assert_eq!(status, 405),
                 // Conversations answers 400, and 409 for what already exists.

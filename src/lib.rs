@@ -8,6 +8,7 @@ pub mod clock;
 pub mod domain;
 pub mod edge;
 pub mod error;
+pub mod fetch;
 pub mod logging;
 pub mod permissions;
 pub mod scheduler;

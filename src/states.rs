@@ -294,6 +294,110 @@ impl fmt::Display for AutoCreationType {
     }
 }
 
+/// Where an action came from, as webhooks report it in `Source` (twilio-behavior.md 17.4): a
+/// REST call, a chat SDK, or a message that arrived on a messaging channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Api,
+    Sdk,
+    Sms,
+    Whatsapp,
+}
+
+impl Source {
+    pub const ALL: [Source; 4] = [Self::Api, Self::Sdk, Self::Sms, Self::Whatsapp];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "API",
+            Self::Sdk => "SDK",
+            Self::Sms => "SMS",
+            Self::Whatsapp => "WHATSAPP",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|source| source.as_str() == s)
+    }
+
+    /// The `Source` of what a message arriving on this channel does.
+    pub fn of_channel(channel: InboundChannel) -> Self {
+        match channel {
+            InboundChannel::Sms => Self::Sms,
+            InboundChannel::Whatsapp => Self::Whatsapp,
+        }
+    }
+}
+
+/// The channels a message can arrive on at `POST /confab/Inbound`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboundChannel {
+    Sms,
+    Whatsapp,
+}
+
+impl InboundChannel {
+    pub const ALL: [InboundChannel; 2] = [Self::Sms, Self::Whatsapp];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Whatsapp => "whatsapp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The address type of the Address Configurations that take this channel's messages.
+    pub const fn address_type(self) -> AddressType {
+        match self {
+            Self::Sms => AddressType::Sms,
+            Self::Whatsapp => AddressType::Whatsapp,
+        }
+    }
+}
+
+/// What became of an inbound message (twilio-behavior.md 19.1): appended to the conversation
+/// that holds its (From, To) pair, or a new conversation created for it, or dropped by an
+/// `onConversationAdd` veto, or ignored (nothing routes it); or it failed before any of that
+/// (its media could not be fetched).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboundOutcome {
+    Appended,
+    Created,
+    Dropped,
+    Ignored,
+    Failed,
+}
+
+impl InboundOutcome {
+    pub const ALL: [InboundOutcome; 5] = [
+        Self::Appended,
+        Self::Created,
+        Self::Dropped,
+        Self::Ignored,
+        Self::Failed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Appended => "appended",
+            Self::Created => "created",
+            Self::Dropped => "dropped",
+            Self::Ignored => "ignored",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +409,15 @@ mod tests {
         }
         for status in ReceiptStatus::ALL {
             assert_eq!(ReceiptStatus::parse(status.as_str()), Some(status));
+        }
+        for source in Source::ALL {
+            assert_eq!(Source::parse(source.as_str()), Some(source));
+        }
+        for channel in InboundChannel::ALL {
+            assert_eq!(InboundChannel::parse(channel.as_str()), Some(channel));
+        }
+        for outcome in InboundOutcome::ALL {
+            assert_eq!(InboundOutcome::parse(outcome.as_str()), Some(outcome));
         }
         for kind in RoleType::ALL {
             assert_eq!(RoleType::parse(kind.as_str()), Some(kind));

@@ -184,7 +184,7 @@ fn check_projected(projected: &str) -> Result<String> {
 }
 
 /// The binding of a participant reached at a device address (twilio-behavior.md 10.1, 10.2).
-fn device_binding(address: &str, proxy: Option<&str>) -> Result<Binding> {
+pub fn device_binding(address: &str, proxy: Option<&str>) -> Result<Binding> {
     if proxy == Some(address) {
         return Err(address_equals_proxy());
     }

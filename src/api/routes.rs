@@ -173,6 +173,7 @@ fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
             get(confab::fetch_clock).post(confab::move_clock),
         ),
         ("/confab/Outbound", get(outbound::list)),
+        ("/confab/Inbound", get(inbound::list).post(inbound::receive)),
         ("/confab/Receipts/{receipt}", post(outbound::set_status)),
         (
             "/confab/Services/{service}/Bindings",

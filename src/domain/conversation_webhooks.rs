@@ -75,6 +75,32 @@ fn refuse_if_full(tx: &dyn Tx, conversation: &ConversationRow) -> Result<()> {
     Ok(())
 }
 
+/// Attaches a webhook to the conversation, inside the caller's job, which holds the
+/// conversation locked (also used by inbound autocreation).
+pub fn attach(
+    tx: &mut dyn Tx,
+    conversation: &ConversationRow,
+    new: NewWebhook,
+) -> Result<ScopedWebhook> {
+    refuse_if_full(tx, conversation)?;
+    let now = tx.now();
+    let mut row = ScopedWebhook {
+        id: 0,
+        sid: new_sid(Prefix::Webhook),
+        target: new.target,
+        url: new.url,
+        method: new.method,
+        filters: new.filters,
+        triggers: new.triggers,
+        flow_sid: new.flow_sid,
+        replay_after: new.replay_after,
+        date_created: now,
+        date_updated: now,
+    };
+    row.id = tx.insert_conversation_webhook(conversation.id, &row)?;
+    Ok(row)
+}
+
 /// CreateConversationScopedWebhook.
 pub async fn create(
     store: &Store,
@@ -86,22 +112,7 @@ pub async fn create(
         .write(move |tx| {
             // Locked, so that two creates cannot both pass the limit.
             let conversation = conversations::lock(tx, &tenant, &conversation)?;
-            refuse_if_full(tx, &conversation)?;
-            let now = tx.now();
-            let mut row = ScopedWebhook {
-                id: 0,
-                sid: new_sid(Prefix::Webhook),
-                target: new.target,
-                url: new.url,
-                method: new.method,
-                filters: new.filters,
-                triggers: new.triggers,
-                flow_sid: new.flow_sid,
-                replay_after: new.replay_after,
-                date_created: now,
-                date_updated: now,
-            };
-            row.id = tx.insert_conversation_webhook(conversation.id, &row)?;
+            let row = attach(tx, &conversation, new)?;
             Ok(attached(&conversation, row))
         })
         .await

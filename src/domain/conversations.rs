@@ -6,7 +6,7 @@ use super::events::{self, Site};
 use super::{participants, services, webhook_params};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, new_sid};
-use crate::states::ConversationState;
+use crate::states::{ConversationState, Source};
 use crate::store::conversations::{ConversationFilter, ConversationRow};
 use crate::store::{Store, Tenant, Tx};
 use crate::webhook_events::EventType;
@@ -110,16 +110,30 @@ pub fn state_updated(
     from: ConversationState,
     reason: &str,
 ) -> Result<()> {
+    state_updated_from(tx, tenant, row, from, reason, Source::Api)
+}
+
+/// [`state_updated`] by an action that did not come from REST (`source`: an inbound message's
+/// channel).
+pub fn state_updated_from(
+    tx: &mut dyn Tx,
+    tenant: &Tenant,
+    row: &ConversationRow,
+    from: ConversationState,
+    reason: &str,
+    source: Source,
+) -> Result<()> {
     if from == row.state {
         return Ok(());
     }
     let params = webhook_params::state_updated(row, from, reason, tx.now());
-    events::post_action(
+    events::post_action_from(
         tx,
         tenant,
         site(row),
         EventType::ConversationStateUpdated,
         params,
+        source,
     )
 }
 

@@ -9,7 +9,7 @@
 
 use super::webhook_params::{self, Params};
 use crate::error::Result;
-use crate::states::WebhookTarget;
+use crate::states::{Source, WebhookTarget};
 use crate::store::webhooks::{NewDelivery, WebhookLevel};
 use crate::store::{Tenant, Tx};
 use crate::webhook_events::EventType;
@@ -40,10 +40,24 @@ pub fn post_action(
     event: EventType,
     own: Params,
 ) -> Result<()> {
+    post_action_from(tx, tenant, site, event, own, Source::Api)
+}
+
+/// [`post_action`] for an action that did not come from REST: `source` is what the event's
+/// `Source` says (an inbound message's channel).
+pub fn post_action_from(
+    tx: &mut dyn Tx,
+    tenant: &Tenant,
+    site: Site,
+    event: EventType,
+    own: Params,
+    source: Source,
+) -> Result<()> {
     if !tenant.webhooks {
         return Ok(());
     }
-    let form = webhook_params::post_action(&tenant.account_sid, site.service_sid, event, own);
+    let form =
+        webhook_params::post_action(&tenant.account_sid, site.service_sid, event, own, source);
     let param = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)

@@ -23,16 +23,21 @@ pub struct NewMedia {
     pub content: Vec<u8>,
 }
 
-/// This media as one item of a message's `media` array: `[{sid, size, content_type,
-/// filename}]` (the spec's description of the field), as JSON text.
-pub fn message_media_json(media: &MediaRow) -> String {
-    json!([{
-        "sid": media.sid,
-        "size": media.size,
-        "content_type": media.content_type,
-        "filename": media.filename,
-    }])
-    .to_string()
+/// A message's `media` array: `[{sid, size, content_type, filename}]` (the spec's description
+/// of the field), as JSON text; an inbound MMS may carry up to ten items.
+pub fn media_json(media: &[MediaRow]) -> String {
+    let items: Vec<serde_json::Value> = media
+        .iter()
+        .map(|m| {
+            json!({
+                "sid": m.sid,
+                "size": m.size,
+                "content_type": m.content_type,
+                "filename": m.filename,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(items).to_string()
 }
 
 /// Whether unclaimed media has outlived its wait for a message: it is then as gone as if the

@@ -9,6 +9,7 @@ use super::webhook_params::Params;
 use super::{media, outbound, webhook_params};
 use crate::error::{Code, Error, Result};
 use crate::sid::{Prefix, is_sid, new_sid};
+use crate::states::Source;
 use crate::store::conversations::ConversationRow;
 use crate::store::media::MediaRow;
 use crate::store::messages::{Delivery, MessageRef, MessageRow};
@@ -61,7 +62,7 @@ fn author_participant(tx: &dyn Tx, conv: &ConversationRow, author: &str) -> Resu
 fn new_row(
     conv: &ConversationRow,
     new: &mut NewMessage,
-    media: Option<&MediaRow>,
+    media: &[MediaRow],
     participant_sid: Option<String>,
     now: i64,
 ) -> MessageRow {
@@ -75,7 +76,7 @@ fn new_row(
         index: 0,
         author: std::mem::take(&mut new.author),
         body: new.body.take(),
-        media: media.map(media::message_media_json),
+        media: (!media.is_empty()).then(|| media::media_json(media)),
         attributes: new.attributes.take().unwrap_or_else(|| "{}".into()),
         participant_sid,
         content_sid: new.content_sid.take(),
@@ -85,24 +86,72 @@ fn new_row(
     }
 }
 
-/// Adds a message to the conversation, inside the caller's job (also used by inbound
-/// messages).
+/// Where a new message comes from.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// CreateConversationMessage: its author is matched to a participant by identity, and its
+    /// media (if any) is an upload it claims.
+    Rest,
+    /// A message that arrived on a messaging channel (`POST /confab/Inbound`): from the
+    /// participant that holds the sender's binding, with the media stored for it in this job,
+    /// and its events say where it came from.
+    Channel {
+        participant_sid: String,
+        media: Vec<MediaRow>,
+        source: Source,
+    },
+}
+
+/// Adds a message to the conversation, inside the caller's job.
 pub fn add(
     tx: &mut dyn Tx,
     tenant: &Tenant,
     conversation: &str,
+    new: NewMessage,
+) -> Result<MessageRow> {
+    add_from(tx, tenant, conversation, new, Origin::Rest)
+}
+
+/// What `origin` brings to a new message: its media, its participant when the origin names
+/// one (else the author's, by identity), and the `Source` of its events.
+fn resolve(
+    tx: &dyn Tx,
+    conv: &ConversationRow,
+    new: &NewMessage,
+    origin: Origin,
+) -> Result<(Vec<MediaRow>, Option<String>, Source)> {
+    Ok(match origin {
+        Origin::Rest => {
+            let media = match &new.media_sid {
+                Some(sid) => vec![media::claimable(tx, conv.service_id, sid)?],
+                None => Vec::new(),
+            };
+            (media, None, Source::Api)
+        }
+        Origin::Channel {
+            participant_sid,
+            media,
+            source,
+        } => (media, Some(participant_sid), source),
+    })
+}
+
+/// Adds a message that came from `origin` to the conversation, inside the caller's job.
+pub fn add_from(
+    tx: &mut dyn Tx,
+    tenant: &Tenant,
+    conversation: &str,
     mut new: NewMessage,
+    origin: Origin,
 ) -> Result<MessageRow> {
     let now = tx.now();
     let conv = conversations::lock(tx, tenant, conversation)?;
     refuse_if_closed(&conv)?;
-    let media = match &new.media_sid {
-        Some(sid) => Some(media::claimable(tx, conv.service_id, sid)?),
-        None => None,
-    };
+    let (media, sender, source) = resolve(tx, &conv, &new, origin)?;
     let audience = outbound::audience(tx, &conv, &new.author)?;
     let (content_variables, subject) = (new.content_variables.take(), new.subject.take());
-    let mut row = new_row(&conv, &mut new, media.as_ref(), audience.author, now);
+    let author = sender.or(audience.author);
+    let mut row = new_row(&conv, &mut new, &media, author, now);
     row.sid = new_sid(Prefix::Message);
     let active = after_activity(&conv, now);
     row.index = tx.take_message_index(&conv, &active)?;
@@ -112,7 +161,7 @@ pub fn add(
         content_variables.as_deref(),
         subject.as_deref(),
     )?;
-    if let Some(media) = &media {
+    for media in &media {
         media::attach(tx, media, row.id)?;
     }
     let recipients = outbound::record(tx, &row, &audience.recipients)?;
@@ -121,9 +170,10 @@ pub fn add(
     }
     if tenant.webhooks {
         // A message wakes an inactive conversation (twilio-behavior.md 8.2): Reason=EVENT.
-        conversations::state_updated(tx, tenant, &active, conv.state, "EVENT")?;
+        conversations::state_updated_from(tx, tenant, &active, conv.state, "EVENT", source)?;
         let params = webhook_params::message_added(&row, conv.messaging_service_sid.as_deref());
-        events::post_action(tx, tenant, site(&conv), EventType::MessageAdded, params)?;
+        let site = site(&conv);
+        events::post_action_from(tx, tenant, site, EventType::MessageAdded, params, source)?;
     }
     Ok(row)
 }
@@ -155,11 +205,11 @@ pub async fn add_event_params(
             let conv = conversations::find(tx, &tenant, &conversation)?;
             refuse_if_closed(&conv)?;
             let media = match &new.media_sid {
-                Some(sid) => Some(media::claimable(tx, conv.service_id, sid)?),
-                None => None,
+                Some(sid) => vec![media::claimable(tx, conv.service_id, sid)?],
+                None => Vec::new(),
             };
             let participant_sid = author_participant(tx, &conv, &new.author)?;
-            let row = new_row(&conv, &mut new, media.as_ref(), participant_sid, tx.now());
+            let row = new_row(&conv, &mut new, &media, participant_sid, tx.now());
             Ok(webhook_params::message_add(&row))
         })
         .await

@@ -16,6 +16,7 @@ pub mod conversations;
 pub mod credentials;
 pub mod deliveries;
 pub mod events;
+pub mod inbound;
 pub mod lifecycle;
 pub mod media;
 pub mod messages;

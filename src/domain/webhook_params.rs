@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::users::Reachability;
-use crate::states::{ConversationState, ReceiptStatus};
+use crate::states::{ConversationState, ReceiptStatus, Source};
 use crate::store::conversations::ConversationRow;
 use crate::store::messages::MessageRow;
 use crate::store::participants::{Binding, ParticipantRow};
@@ -24,12 +24,13 @@ fn with_common(
     service_sid: &str,
     event: EventType,
     own: Params,
+    source: Source,
     retry_count: Option<i64>,
 ) -> Vec<(String, String)> {
     let mut form: Vec<(String, String)> = vec![
         ("AccountSid".into(), account_sid.into()),
         ("EventType".into(), event.as_str().into()),
-        ("Source".into(), "API".into()),
+        ("Source".into(), source.as_str().into()),
     ];
     if let Some(count) = retry_count {
         form.push(("RetryCount".into(), count.to_string()));
@@ -45,14 +46,16 @@ fn with_common(
 }
 
 /// A post-action event's parameters, as queued (the delivery worker adds `RetryCount` to each
-/// attempt, and the target's `WebhookSid` and `WebhookType` are added per target).
+/// attempt, and the target's `WebhookSid` and `WebhookType` are added per target). `source`:
+/// where the action came from (`API` for REST, `SMS` or `WHATSAPP` for an inbound message).
 pub fn post_action(
     account_sid: &str,
     service_sid: &str,
     event: EventType,
     own: Params,
+    source: Source,
 ) -> Vec<(String, String)> {
-    with_common(account_sid, service_sid, event, own, None)
+    with_common(account_sid, service_sid, event, own, source, None)
 }
 
 /// A pre-action call's parameters: sent once, inline, so `RetryCount` is 0.
@@ -61,8 +64,9 @@ pub fn pre_action(
     service_sid: &str,
     event: EventType,
     own: Params,
+    source: Source,
 ) -> Vec<(String, String)> {
-    with_common(account_sid, service_sid, event, own, Some(0))
+    with_common(account_sid, service_sid, event, own, source, Some(0))
 }
 
 /// Keeps only the parameters a pre-action event sends of the resource.
@@ -128,6 +132,28 @@ pub fn conversation_change(
     set("Attributes", asked.attributes);
     set("MessagingServiceSid", asked.messaging_service_sid);
     set("State", asked.state);
+    params
+}
+
+/// What arrived on a messaging channel and would create a conversation (`onConversationAdd`
+/// during autocreation, twilio-behavior.md 17.8): the new conversation, the sender's binding,
+/// the message's body and media (`media_json` as a message's `media` array).
+pub fn inbound_conversation_add(
+    address: &str,
+    proxy_address: &str,
+    body: Option<&str>,
+    media_json: Option<&str>,
+) -> Params {
+    let mut params = conversation_change(None, &ConversationFields::default());
+    params.extend([
+        ("MessagingBinding.Address", Some(address.to_string())),
+        (
+            "MessagingBinding.ProxyAddress",
+            Some(proxy_address.to_string()),
+        ),
+        ("MessageBody", body.map(str::to_string)),
+        ("Media", media_json.map(media)),
+    ]);
     params
 }
 

@@ -24,6 +24,7 @@ pub mod configuration;
 pub mod conversation_webhooks;
 pub mod conversations;
 pub mod credentials;
+pub mod inbound;
 pub mod media;
 pub mod messages;
 pub mod participants;
@@ -61,6 +62,7 @@ pub trait Tx:
     + users::UserStore
     + credentials::CredentialStore
     + bindings::BindingStore
+    + inbound::InboundStore
 {
     /// Seconds since the epoch, read once for the job from the one clock (for SQLite, once
     /// for its batch): every date a job writes is this.

@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::domain::deliveries;
 use crate::domain::webhook_params::{self, Params};
 use crate::error::{Code, Error, Result};
-use crate::states::DeliveryOutcome;
+use crate::states::{DeliveryOutcome, Source};
 use crate::store::Tenant;
 use crate::store::webhooks::Pending;
 use crate::webhook_events::EventType;
@@ -34,6 +34,18 @@ pub async fn run(
     event: EventType,
     own: impl Future<Output = Result<Params>>,
 ) -> Result<Modifications> {
+    run_from(app, tenant, event, own, Source::Api).await
+}
+
+/// [`run`] for an action that did not come from REST: `source` is what the event's `Source`
+/// says (an inbound message's channel).
+pub async fn run_from(
+    app: &AppState,
+    tenant: &Tenant,
+    event: EventType,
+    own: impl Future<Output = Result<Params>>,
+    source: Source,
+) -> Result<Modifications> {
     if !tenant.webhooks {
         return Ok(Modifications::new());
     }
@@ -42,7 +54,8 @@ pub async fn run(
         return Ok(Modifications::new());
     };
     let own = own.await?;
-    let params = webhook_params::pre_action(&tenant.account_sid, &target.service_sid, event, own);
+    let params =
+        webhook_params::pre_action(&tenant.account_sid, &target.service_sid, event, own, source);
     let pending = Pending {
         id: 0,
         queue_id: 0,

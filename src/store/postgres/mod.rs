@@ -25,6 +25,7 @@ mod configuration;
 mod conversation_webhooks;
 mod conversations;
 mod credentials;
+mod inbound;
 mod media;
 mod messages;
 mod migrations;
@@ -41,7 +42,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
@@ -66,7 +67,16 @@ pub struct PgConn {
     kept: HashMap<(usize, usize), Statement>,
     /// Statements whose SQL is built at run time (a list's filters, a page's bounds), by text.
     built: HashMap<String, Statement>,
+    /// When the pool last saw this connection answer its check (`Manager::is_valid`).
+    checked_at: Instant,
 }
+
+/// How long a connection may go without a check before the pool checks it again when it is
+/// handed out: a round trip of its own on every job would be one more per request (a read is
+/// otherwise one), and a connection that a restarted server closed is found at its next
+/// check, or by the job that meets it, which answers an internal error
+/// (docs/design.md, "Storage engines").
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Opens the pool's connections.
 struct Manager {
@@ -82,11 +92,17 @@ impl r2d2::ManageConnection for Manager {
             client: self.config.connect(NoTls)?,
             kept: HashMap::new(),
             built: HashMap::new(),
+            checked_at: Instant::now(),
         })
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
-        conn.client.simple_query("").map(|_| ())
+        if conn.checked_at.elapsed() < CHECK_AFTER_IDLE {
+            return Ok(());
+        }
+        conn.client.simple_query("")?;
+        conn.checked_at = Instant::now();
+        Ok(())
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {

@@ -73,6 +73,12 @@ fn outbound(r: &Row) -> Result<Outbound> {
     })
 }
 
+/// One outbound message by its receipt's id (a phone's thread, `inbound.rs`).
+pub(super) fn outbound_by_id(tx: &PgTx, id: i64) -> Result<Option<Outbound>> {
+    let row = tx.query_opt(outbound!("WHERE r.id = $1"), &[&id])?;
+    row.as_ref().map(outbound).transpose()
+}
+
 impl ReceiptStore for PgTx<'_> {
     fn list_receipts(
         &self,

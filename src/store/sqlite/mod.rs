@@ -26,6 +26,7 @@ mod configuration;
 mod conversation_webhooks;
 pub(crate) mod conversations;
 mod credentials;
+mod inbound;
 mod media;
 pub(crate) mod messages;
 mod participants;

@@ -67,11 +67,14 @@ static OUTBOUND_IN_CONVERSATION: LazyLock<String> =
     LazyLock::new(|| format!("{OUTBOUND} WHERE s.account_sid = ?1 AND c.sid = ?2"));
 static OUTBOUND_BY_RECEIPT: LazyLock<String> =
     LazyLock::new(|| format!("{OUTBOUND} WHERE s.account_sid = ?1 AND r.sid = ?2"));
+/// One outbound message by its receipt's id (a phone's thread, `inbound.rs`).
+pub(super) static OUTBOUND_BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("{OUTBOUND} WHERE r.id = ?1"));
 static OUTBOUND_DUE: LazyLock<String> = LazyLock::new(|| {
     format!("{OUTBOUND} WHERE r.next_status_at <= ?1 ORDER BY r.next_status_at LIMIT ?2")
 });
 
-fn outbound(r: &Row) -> rusqlite::Result<Outbound> {
+pub(super) fn outbound(r: &Row) -> rusqlite::Result<Outbound> {
     let media: Option<String> = r.get(11)?;
     Ok(Outbound {
         id: r.get(0)?,
