@@ -342,8 +342,11 @@ export class ConversationPage extends Page {
         [
           { title: "Participant", cell: (p) => [name(p), h("br"), h("small", {}, code(p.sid))] },
           { title: "Binding", cell: (p) => binding(p.messaging_binding) },
-          { title: "Read horizon", cell: (p) => (p.last_read_message_index ?? "none") + "" },
-          { title: "Last read", cell: (p) => when(p.last_read_timestamp) },
+          {
+            title: "Read horizon",
+            cell: (p) => [h("span", { class: "horizon-index" }, `${p.last_read_message_index ?? "none"}`),
+              p.last_read_timestamp ? [h("br"), h("small", {}, when(p.last_read_timestamp))] : ""],
+          },
           {
             title: "Actions",
             cell: (p) => lastIndex === null || !p.identity ? "" : h("button", {

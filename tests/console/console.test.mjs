@@ -164,7 +164,7 @@ describe("one conversation", () => {
     const participants = page.getByRole("table", { name: /Participants/ });
     await participants.getByRole("row").filter({ hasText: "sms +15550001111 via +15559990000" }).waitFor();
     const aliceRow = participants.getByRole("row").filter({ hasText: alice.sid });
-    assert.equal(await aliceRow.getByRole("cell").nth(2).textContent(), "0");
+    assert.equal(await aliceRow.getByRole("cell").nth(2).locator(".horizon-index").textContent(), "0");
     await page.getByText("read up to here by alice").waitFor();
 
     await page.getByLabel("New state").selectOption("inactive");
@@ -318,8 +318,9 @@ describe("every page", () => {
   });
 });
 
-/** An account with something on every page: a support conversation with a chat member and an
- * SMS customer, messages both ways, a receipt moved, a webhook that fails. */
+/** An account with something on every page: a customer who texted the account's number (the
+ * conversation made by its Address Configuration), an agent who answered, a receipt moved, a
+ * webhook that fails. */
 async function seeded() {
   const client = await newAccount(server.url);
   const closed = await freePort();
@@ -329,21 +330,19 @@ async function seeded() {
     Target: "webhook",
   });
   await client.post("/v1/Configuration/Addresses", { Type: "sms", Address: "+15557654321", "AutoCreation.Enabled": "true" });
+  const texted = await client.post("/confab/Inbound", { From: "+15551234567", To: "+15557654321", Body: "Hi, my order has not arrived." });
+  const sid = texted.conversation_sid;
+  await client.post(`/v1/Conversations/${sid}`, { FriendlyName: "Order #1042", UniqueName: "order-1042" });
+  await client.post("/v1/Conversations", { FriendlyName: "Returns", UniqueName: "returns-77" });
   const hooks = { "X-Twilio-Webhook-Enabled": "true" };
-  const conv = await client.post("/v1/Conversations", { FriendlyName: "Order #1042", UniqueName: "order-1042" }, hooks);
-  await client.post("/v1/Conversations", { FriendlyName: "Returns", UniqueName: "returns-77", State: "inactive" });
-  const agent = await client.post(`/v1/Conversations/${conv.sid}/Participants`, { Identity: "agent.kim" });
-  await client.post(`/v1/Conversations/${conv.sid}/Participants`, {
-    "MessagingBinding.Address": "+15551234567",
-    "MessagingBinding.ProxyAddress": "+15557654321",
-  });
-  await client.post(`/v1/Conversations/${conv.sid}/Messages`, { Author: "+15551234567", Body: "Hi, my order has not arrived." }, hooks);
-  await client.post(`/v1/Conversations/${conv.sid}/Messages`, { Author: "agent.kim", Body: "Sorry! It ships today, tracking to follow." }, hooks);
-  await client.post(`/v1/Conversations/${conv.sid}/Participants/${agent.sid}`, { LastReadMessageIndex: 1 });
+  const agent = await client.post(`/v1/Conversations/${sid}/Participants`, { Identity: "agent.kim" });
+  await client.post(`/v1/Conversations/${sid}/Messages`, { Author: "agent.kim", Body: "Sorry! It ships today, tracking to follow." }, hooks);
+  await client.post(`/v1/Conversations/${sid}/Participants/${agent.sid}`, { LastReadMessageIndex: 1 });
+  await client.post("/confab/Inbound", { From: "+15551234567", To: "+15557654321", Body: "Thanks!" });
   const outbound = await eventually(() => client.get("/confab/Outbound"), (o) => o.messages.length > 0);
   await client.post(`/confab/Receipts/${outbound.messages[0].receipt_sid}`, { Status: "delivered" });
   await eventually(() => client.get("/confab/Webhooks/Deliveries"), (log) => log.deliveries.length >= 3);
-  client.conversation = conv.sid;
+  client.conversation = sid;
   return client;
 }
 
@@ -352,14 +351,14 @@ function pagesToVisit(client) {
   return [
     ["conversations", "#/conversations", async (page) => page.getByRole("link", { name: "Order #1042" }).waitFor()],
     ["conversation", `#/conversations/${client.conversation}`, async (page) => {
-      await page.getByText("Sorry! It ships today").waitFor();
+      await page.getByText("Thanks!").waitFor();
       await page.getByRole("textbox", { name: "Author" }).fill("agent.kim");
     }],
     ["phone", "#/phone", async (page) => {
       await heading("Phone")(page);
       await page.getByRole("textbox", { name: "From" }).fill("+15551234567");
       await page.getByRole("textbox", { name: "From" }).dispatchEvent("change");
-      await page.getByRole("log", { name: "The phone's thread" }).getByText("Sorry! It ships today").waitFor();
+      await page.getByRole("log", { name: "The phone's thread" }).getByText("Thanks!").waitFor();
     }],
     ["webhooks", "#/webhooks", async (page) => page.locator("details.delivery summary").first().click()],
     ["outbound", "#/outbound", async (page) => page.getByRole("cell", { name: /Sorry! It ships today/ }).waitFor()],
