@@ -95,6 +95,16 @@ SCENARIOS = {
     "msg_post_spread@process": ("process", "write", "POST", "/v1/Conversations/{sid}/Messages",
                                 "Author=bench&Body=hello+world+{i}", "spread", "insert"),
 }
+# BENCH_STREAMS=N adds the two POST scenarios again with N idle event streams (another account,
+# on which nothing happens) and N live ones (the posting account: each gets every event) held
+# open by the load generator (GET /confab/Events): what open streams cost the API.
+# BENCH_LIVE_STREAMS sets the live ones apart (0: idle streams only).
+STREAMS = int(env("BENCH_STREAMS", "0"))
+LIVE_STREAMS = int(env("BENCH_LIVE_STREAMS", str(STREAMS)))  # 0: idle streams only
+if STREAMS > 0:
+    SCENARIOS["msg_post_one@streams"] = SCENARIOS["msg_post_one"]
+    SCENARIOS["msg_post_spread@streams"] = SCENARIOS["msg_post_spread"]
+
 DESCRIPTIONS = {
     "pc_list@small": "GET /v1/ParticipantConversations?Identity= (first page; the identity is in "
                      "every seeded conversation), store before the big conversation is seeded",
@@ -111,6 +121,10 @@ DESCRIPTIONS = {
                             "(`--durability process`: it survives kill -9, not a power loss; "
                             "the baseline's durability)",
     "msg_post_spread@process": "msg_post_spread, with `--durability process`",
+    "msg_post_one@streams": f"msg_post_one, with {STREAMS} idle and {LIVE_STREAMS} live event "
+                            "streams open on confab",
+    "msg_post_spread@streams": f"msg_post_spread, with {STREAMS} idle and {LIVE_STREAMS} live "
+                               "event streams open on confab",
 }
 
 
@@ -215,13 +229,17 @@ class Server:
 
 
 def loadgen(ports, creds, method, path, body=None, sids=None, conns=1, duration=None,
-            count=None, save_to=None, headers=()):
+            count=None, save_to=None, headers=(), streams=None):
     """`ports`: one port, or several (the nodes), over which the connections are spread."""
     addrs = [a for p in (ports if isinstance(ports, list) else [ports])
              for a in ("--addr", f"127.0.0.1:{p}")]
     argv = [LOADGEN, *addrs, "--conns", str(conns),
             "--threads", str(LOADGEN_THREADS), "--auth", f"{creds[0]}:{creds[1]}",
             "--method", method, "--path", path]
+    if streams is not None:
+        idle, live, idle_creds = streams
+        argv += ["--idle-streams", str(idle), "--idle-auth", f"{idle_creds[0]}:{idle_creds[1]}",
+                 "--live-streams", str(live)]
     if body is not None:
         argv += ["--body", body]
     if sids is not None:
@@ -365,6 +383,14 @@ class Bench:
         return (path.replace("{big}", self.context.get("big", ""))
                 .replace("{deep}", self.context.get("deep", "")))
 
+    def idle_account(self):
+        """An account of its own for the idle event streams: nothing happens on it."""
+        if "idle" not in self.context:
+            account = request(PORT, "POST", "/confab/Accounts", OPERATOR,
+                              form={"FriendlyName": "idle streams"})
+            self.context["idle"] = (account["account_sid"], account["auth_token"])
+        return self.context["idle"]
+
     def measure(self, name):
         phase, kind, method, path, body, sids, route = SCENARIOS[name]
         path = self.expand(path)
@@ -386,8 +412,14 @@ class Bench:
                                 "first_page": (PORTS, paired)}[who]
                     servers = [self.baseline] if who == "baseline" else self.nodes
                     cpu = sum(cpu_seconds(s.proc.pid) for s in servers)
+                    streams = None
+                    if name.endswith("@streams") and who == "confab":
+                        streams = (STREAMS, LIVE_STREAMS, self.idle_account())
                     r = loadgen(ports, self.creds, method, p, body, sids=sids_file, conns=conns,
-                                duration=DURATION)
+                                duration=DURATION, streams=streams)
+                    if streams is not None:
+                        log(f"    {r['streams']} streams open, {r['stream_events']} events "
+                            "read on them")
                     # CPU per request over the whole run (warm-up included): less sensitive to
                     # the machine's other load than throughput is. Every node's, summed.
                     answered = sum(r["statuses"].values())

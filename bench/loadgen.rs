@@ -78,6 +78,17 @@ struct Opts {
     /// Runtime worker threads of the load generator itself.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Event streams (`GET /confab/Events`) held open during the run as `--idle-auth`'s
+    /// account, on which nothing happens: what several hundred open streams cost the API.
+    #[arg(long, default_value_t = 0)]
+    idle_streams: usize,
+    /// The account (`user:password`) of the idle streams: another than `--auth`'s.
+    #[arg(long)]
+    idle_auth: Option<String>,
+    /// Event streams held open during the run as `--auth`'s account: each receives every event
+    /// the run makes (read and counted: `stream_events` in the report).
+    #[arg(long, default_value_t = 0)]
+    live_streams: usize,
 }
 
 /// What one connection measured.
@@ -219,6 +230,75 @@ async fn worker(shared: Arc<Shared>, addr: SocketAddr) -> Tally {
     tally
 }
 
+/// Opens an event stream as `auth` and reads it until the run stops (`stop` changes),
+/// counting its events.
+async fn hold_stream(
+    addr: SocketAddr,
+    auth: String,
+    events: Arc<AtomicU64>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut sender = connect(addr).await?;
+    let req = Request::builder()
+        .method("GET")
+        .uri("/confab/Events")
+        .header("host", addr.to_string())
+        .header("authorization", auth)
+        .body(Full::new(Bytes::new()))?;
+    let res = sender.send_request(req).await?;
+    anyhow::ensure!(res.status() == 200, "the stream answered {}", res.status());
+    let mut body = res.into_body();
+    loop {
+        let frame = tokio::select! {
+            _ = stop.changed() => return Ok(()),
+            frame = body.frame() => frame,
+        };
+        let Some(frame) = frame else {
+            anyhow::bail!("the stream ended");
+        };
+        if let Ok(data) = frame?.into_data() {
+            let count = data.windows(7).filter(|w| w == b"\nevent:").count();
+            events.fetch_add(count as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The streams asked for, opened before the load starts: `(idle, live)` as (auth, count).
+fn open_streams(
+    opts: &Opts,
+    live_auth: Option<&String>,
+    events: &Arc<AtomicU64>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<anyhow::Result<()>>>> {
+    let basic = |a: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(a)
+        )
+    };
+    let mut wanted = Vec::new();
+    if opts.idle_streams > 0 {
+        let auth = opts
+            .idle_auth
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("--idle-streams needs --idle-auth"))?;
+        wanted.extend(std::iter::repeat_n(basic(auth), opts.idle_streams));
+    }
+    if opts.live_streams > 0 {
+        let auth = live_auth.ok_or_else(|| anyhow::anyhow!("--live-streams needs --auth"))?;
+        wanted.extend(std::iter::repeat_n(auth.clone(), opts.live_streams));
+    }
+    // Spread over the nodes as the requests are.
+    Ok(wanted
+        .into_iter()
+        .enumerate()
+        .map(|(k, auth)| {
+            let addr = opts.addr[k % opts.addr.len()];
+            tokio::spawn(hold_stream(addr, auth, events.clone(), stop.clone()))
+        })
+        .collect())
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -257,6 +337,13 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
             base64::engine::general_purpose::STANDARD.encode(a)
         )
     });
+    let stream_events = Arc::new(AtomicU64::new(0));
+    let (streams_stop, stop_streams) = tokio::sync::watch::channel(false);
+    let streams = open_streams(&opts, auth.as_ref(), &stream_events, &stop_streams)?;
+    if !streams.is_empty() {
+        // Let them connect before the load starts.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let start = Instant::now();
     let (measure_from, measure_until) = match opts.count {
         Some(_) => (start, start + Duration::from_secs(365 * 24 * 3600)),
@@ -299,6 +386,20 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
         Some(_) => start.elapsed().as_secs_f64(),
         None => opts.duration,
     };
+    let _ = streams_stop.send(true);
+    let mut stream_errors = Vec::new();
+    let open_streams = streams.len();
+    for stream in streams {
+        if let Err(e) = stream.await? {
+            stream_errors.push(e.to_string());
+        }
+    }
+    for e in stream_errors.iter().take(3) {
+        if all.first_errors.len() < 3 {
+            all.first_errors.push(format!("stream: {e}"));
+        }
+    }
+    all.errors += stream_errors.len() as u64;
     if let Some(path) = &opts.save_to {
         all.saved.sort_by_key(|(i, _)| *i);
         let lines: Vec<&str> = all.saved.iter().map(|(_, v)| v.as_str()).collect();
@@ -319,6 +420,8 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
         "max_ms": lat.last().map_or(0.0, |&n| n as f64 / 1e6),
         "statuses": all.statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "first_errors": all.first_errors,
+        "streams": open_streams,
+        "stream_events": stream_events.load(Ordering::Relaxed),
     });
     println!("{report}");
     Ok(())

@@ -56,6 +56,8 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// The edge's limits (timeouts, connections, bytes of bodies in flight).
     pub limits: Limits,
+    /// How often an idle event stream sends a heartbeat (`--events-heartbeat`).
+    pub events_heartbeat: std::time::Duration,
 }
 
 impl Shared {

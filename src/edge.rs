@@ -27,6 +27,12 @@
 //! - small header buffers ([`MAX_HEADER_BYTES`], [`MAX_BUFFER_BYTES`] per connection), so that
 //!   clients that never finish their headers hold little memory.
 //!
+//! An answer that streams (Server-Sent Events, `text/event-stream`: `GET /confab/Events`) is
+//! long-lived by design: while it streams, the connection has no idle or header deadline and
+//! is never evicted to make room; a write that waits longer than `idle_timeout` (a client that
+//! stopped reading) closes it, and a graceful stop closes it at once (the client reconnects
+//! with its `Last-Event-ID`).
+//!
 //! A graceful stop stops accepting, lets every connection finish the request in progress, and
 //! returns once all are closed.
 
@@ -220,6 +226,8 @@ const IDLE: u8 = 0;
 const HEAD: u8 = 1;
 /// A request in the router.
 const BUSY: u8 = 2;
+/// An answer streaming (`text/event-stream`), its head sent: `since` is its last write.
+const STREAMING: u8 = 3;
 
 /// The instant the edge's clock counts from.
 fn epoch() -> Instant {
@@ -256,7 +264,11 @@ impl ConnState {
     /// Whether the connection may be closed to make room: no request in progress, for a while.
     fn evictable(&self) -> bool {
         let (phase, since) = self.phase();
-        phase != BUSY && since.elapsed() >= EVICT_AFTER
+        (phase == IDLE || phase == HEAD) && since.elapsed() >= EVICT_AFTER
+    }
+
+    fn streaming(&self) -> bool {
+        self.phase.load(Ordering::Acquire) == STREAMING
     }
 }
 
@@ -332,12 +344,14 @@ impl Guarded {
         }
     }
 
-    /// Ready once the phase's deadline has passed; registers the task to be woken then.
-    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+    /// Ready once the phase's deadline has passed; registers the task to be woken then. A
+    /// streaming answer has a deadline for its writes only: its client has nothing to send.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>, writing: bool) -> Poll<io::Error> {
         let (phase, since) = self.state.phase();
         let (deadline, what) = match phase {
             IDLE => (since + self.limits.idle_timeout, "idle timeout"),
             HEAD => (since + self.limits.header_timeout, "header timeout"),
+            STREAMING if writing => (since + self.limits.idle_timeout, "stream write timeout"),
             _ => return Poll::Pending,
         };
         if deadline != self.armed {
@@ -366,8 +380,17 @@ impl AsyncRead for Guarded {
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending => this.poll_deadline(cx).map(Err),
+            Poll::Pending => this.poll_deadline(cx, false).map(Err),
             ready => ready,
+        }
+    }
+}
+
+impl Guarded {
+    /// A streaming answer's write went through: its write deadline starts again.
+    fn wrote(&self) {
+        if self.state.streaming() {
+            self.state.enter(STREAMING);
         }
     }
 }
@@ -380,8 +403,11 @@ impl AsyncWrite for Guarded {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         match Pin::new(&mut this.io).poll_write(cx, buf) {
-            Poll::Pending => this.poll_deadline(cx).map(Err),
-            ready => ready,
+            Poll::Pending => this.poll_deadline(cx, true).map(Err),
+            ready => {
+                this.wrote();
+                ready
+            }
         }
     }
 
@@ -392,8 +418,11 @@ impl AsyncWrite for Guarded {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
-            Poll::Pending => this.poll_deadline(cx).map(Err),
-            ready => ready,
+            Poll::Pending => this.poll_deadline(cx, true).map(Err),
+            ready => {
+                this.wrote();
+                ready
+            }
         }
     }
 
@@ -467,6 +496,8 @@ impl Drop for Registered {
 /// Signals to a connection (bits of `ConnState::signals`).
 const EVICT: u8 = 1;
 const STOP: u8 = 2;
+/// Its answer began to stream (a stop already asked for closes it now).
+const STREAMS: u8 = 4;
 
 impl ConnState {
     fn signal(&self, bit: u8) {
@@ -605,9 +636,17 @@ async fn connection(
         let answered = router.clone().oneshot(req.map(Body::new));
         let state = in_service.clone();
         async move {
-            let response = answered.await;
-            state.enter(IDLE);
-            response
+            let response: axum::response::Response = match answered.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            if !is_event_stream(&response) {
+                state.enter(IDLE);
+                return Ok::<_, Infallible>(response);
+            }
+            state.enter(STREAMING);
+            state.signal(STREAMS);
+            Ok(response.map(|body| Body::new(Streaming { body, state })))
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -631,6 +670,10 @@ async fn connection(
                 break;
             }
             signals = state.signalled() => {
+                // A stream never finishes by itself: a stop closes it now.
+                if (stopping || signals & STOP != 0) && state.streaming() {
+                    break;
+                }
                 if signals & STOP != 0 && !stopping {
                     stopping = true;
                     conn.as_mut().graceful_shutdown();
@@ -641,6 +684,46 @@ async fn connection(
                 }
             }
         }
+    }
+}
+
+/// Whether an answer streams (Server-Sent Events).
+fn is_event_stream(response: &axum::response::Response) -> bool {
+    response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"))
+}
+
+/// A streaming answer's body: the connection is back to idle once it has ended (or gone).
+struct Streaming {
+    body: Body,
+    state: Arc<ConnState>,
+}
+
+impl HttpBody for Streaming {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.state.enter(IDLE);
     }
 }
 

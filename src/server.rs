@@ -12,6 +12,7 @@ use crate::app::{self, AppState, Shared};
 use crate::auth::Credentials;
 use crate::clock::Clock;
 use crate::edge::Limits;
+use crate::store::events::Retention;
 use crate::store::sqlite::Durability;
 use crate::store::{Location, Options, Store};
 
@@ -79,7 +80,21 @@ pub struct ServeOpts {
     /// longer than an attempt may take (Twilio's 5 s timeout).
     #[arg(long, env = "CONFAB_WEBHOOK_LEASE", default_value = "PT60S", value_parser = lease_duration)]
     pub webhook_lease: Duration,
+    /// How often an idle event stream (`GET /confab/Events`) sends a heartbeat comment, so that
+    /// proxies keep it open: `15s`, `500ms`, `1m`.
+    #[arg(long, env = "CONFAB_EVENTS_HEARTBEAT", default_value = "15s", value_parser = crate::edge::parse_span)]
+    pub events_heartbeat: Duration,
+    /// How long recorded events are kept for streams that reconnect with `Last-Event-ID` (an
+    /// ISO-8601 duration, on the system's clock).
+    #[arg(long, env = "CONFAB_EVENTS_KEEP", default_value = "PT1H", value_parser = lease_duration)]
+    pub events_keep: Duration,
+    /// The most recorded events kept (the newest), however young.
+    #[arg(long, env = "CONFAB_EVENTS_KEEP_COUNT", default_value_t = DEFAULT_EVENTS_KEEP_COUNT)]
+    pub events_keep_count: u32,
 }
+
+/// Events kept for reconnecting streams, at most, when `--events-keep-count` does not say.
+pub const DEFAULT_EVENTS_KEEP_COUNT: u32 = 100_000;
 
 /// `--webhook-lease`: an ISO-8601 duration such as `PT60S`, of at least a second.
 fn lease_duration(text: &str) -> Result<Duration, String> {
@@ -104,6 +119,9 @@ impl ServeOpts {
             durability: Durability::Disk,
             limits: Limits::default(),
             webhook_lease: crate::webhooks::delivery::DEFAULT_LEASE,
+            events_heartbeat: Duration::from_secs(15),
+            events_keep: Duration::from_secs(3600),
+            events_keep_count: DEFAULT_EVENTS_KEEP_COUNT,
         }
     }
 }
@@ -147,6 +165,13 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
     let credentials = Credentials::new(crate::domain::accounts::load_credentials(&store).await?);
     crate::webhooks::delivery::spawn(store.clone(), opts.webhook_lease);
     crate::scheduler::spawn(store.clone());
+    crate::domain::stream::spawn_pruner(
+        store.clone(),
+        Retention {
+            keep_secs: opts.events_keep.as_secs() as i64,
+            keep_count: i64::from(opts.events_keep_count),
+        },
+    );
     Ok(AppState::new(Shared {
         store,
         credentials: Arc::new(credentials),
@@ -155,6 +180,7 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
         test_mode: opts.test_mode,
         http: crate::webhooks::http_client(),
         limits: opts.limits,
+        events_heartbeat: opts.events_heartbeat,
     }))
 }
 

@@ -87,6 +87,72 @@ impl fmt::Display for EventType {
     }
 }
 
+/// confab's own events on the event stream (`GET /confab/Events`), beside Twilio's post-action
+/// ones: things a developer debugging against confab wants to see that no Twilio webhook
+/// reports. Named `confab...`, so that they never collide with a Twilio name (which all begin
+/// with `on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConfabEvent {
+    /// A webhook attempt failed: a post-action delivery that will be retried (`Outcome`
+    /// `retrying`) or was given up (`gave_up`), or a pre-action call that got no answer and let
+    /// the action go ahead (`fail_open`).
+    WebhookFailed,
+    /// An inbound message (`POST /confab/Inbound`) that reached no conversation: `Outcome`
+    /// `ignored` (nothing routes it), `dropped` (an `onConversationAdd` veto) or `failed` (its
+    /// media could not be fetched).
+    InboundUnrouted,
+}
+
+impl ConfabEvent {
+    pub const ALL: &'static [ConfabEvent] =
+        &[ConfabEvent::WebhookFailed, ConfabEvent::InboundUnrouted];
+
+    /// The event's name on the stream.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ConfabEvent::WebhookFailed => "confabWebhookFailed",
+            ConfabEvent::InboundUnrouted => "confabInboundUnrouted",
+        }
+    }
+}
+
+/// What an event stream carries, and what its `EventType` filter may name: Twilio's
+/// post-action events and confab's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamEventKind {
+    Twilio(EventType),
+    Confab(ConfabEvent),
+}
+
+impl StreamEventKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StreamEventKind::Twilio(event) => event.as_str(),
+            StreamEventKind::Confab(event) => event.as_str(),
+        }
+    }
+}
+
+impl FromStr for StreamEventKind {
+    type Err = UnknownEvent;
+
+    /// A post-action event's Twilio name, or one of confab's own (a pre-action event never
+    /// reaches a stream).
+    fn from_str(name: &str) -> Result<Self, UnknownEvent> {
+        if let Ok(event) = name.parse::<EventType>() {
+            return match event.is_pre_action() {
+                false => Ok(StreamEventKind::Twilio(event)),
+                true => Err(UnknownEvent),
+            };
+        }
+        ConfabEvent::ALL
+            .iter()
+            .find(|e| e.as_str() == name)
+            .map(|e| StreamEventKind::Confab(*e))
+            .ok_or(UnknownEvent)
+    }
+}
+
 /// A name that is no event (names are case-sensitive, as Twilio spells them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownEvent;
@@ -231,6 +297,25 @@ mod tests {
                 "onDeliveryUpdated",
             ]
         );
+    }
+
+    #[test]
+    fn streams_carry_post_action_events_and_confabs_own() {
+        assert_eq!(
+            "onMessageAdded".parse::<StreamEventKind>(),
+            Ok(StreamEventKind::Twilio(EventType::MessageAdded))
+        );
+        assert_eq!(
+            "confabWebhookFailed".parse::<StreamEventKind>(),
+            Ok(StreamEventKind::Confab(ConfabEvent::WebhookFailed))
+        );
+        assert_eq!("onMessageAdd".parse::<StreamEventKind>(), Err(UnknownEvent));
+        assert_eq!("confab".parse::<StreamEventKind>(), Err(UnknownEvent));
+        for event in ConfabEvent::ALL {
+            assert!(!event.as_str().starts_with("on"));
+            let kind = StreamEventKind::Confab(*event);
+            assert_eq!(kind.as_str().parse::<StreamEventKind>(), Ok(kind));
+        }
     }
 
     #[test]

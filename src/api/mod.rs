@@ -13,6 +13,7 @@ pub mod conversation_with_participants;
 pub mod conversations;
 pub mod credentials;
 pub mod error;
+pub mod events;
 pub mod inbound;
 pub mod media;
 pub mod messages;

@@ -164,6 +164,7 @@ fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/confab/Accounts/{account}/Keys",
             post(confab::create_api_key),
         ),
+        ("/confab/Events", get(events::stream)),
         (
             "/confab/Webhooks/Deliveries",
             get(confab::list_webhook_deliveries),

@@ -2,11 +2,13 @@
 //! recorded, where a pre-action event goes, and the delivery log.
 
 use super::events::{effective_level, listed, method_or_post};
-use super::services;
+use super::{services, webhook_params};
 use crate::error::{Error, Result};
+use crate::states::DeliveryOutcome;
+use crate::store::events::NewEvent;
 use crate::store::webhooks::{Attempt, DeliveryFilter, DeliveryLogRow, Lease, Pending};
-use crate::store::{Store, Tenant};
-use crate::webhook_events::EventType;
+use crate::store::{Store, Tenant, Tx};
+use crate::webhook_events::{ConfabEvent, EventType};
 use crate::wire::paging::{Page, PageRequest};
 
 /// Claims deliveries that are due at `now` for this process, oldest first, and only the head of
@@ -42,6 +44,7 @@ pub async fn record(
     store
         .write(move |tx| {
             tx.log_attempt(&pending, "post", &attempt)?;
+            record_if_failed(tx, &pending, "post", &attempt)?;
             match retry_at {
                 Some(at) => tx.retry_delivery(&pending, at),
                 None => tx.remove_delivery(&pending),
@@ -53,8 +56,32 @@ pub async fn record(
 /// Logs a pre-action attempt in its own write (the action itself may not be written at all).
 pub async fn log_pre_action(store: &Store, pending: Pending, attempt: Attempt) -> Result<()> {
     store
-        .write(move |tx| tx.log_attempt(&pending, "pre", &attempt))
+        .write(move |tx| {
+            tx.log_attempt(&pending, "pre", &attempt)?;
+            record_if_failed(tx, &pending, "pre", &attempt)
+        })
         .await
+}
+
+/// A failed attempt (retried, given up, or a pre-action call that got no answer) is confab's
+/// own `confabWebhookFailed` on the event stream, recorded with its log entry.
+fn record_if_failed(
+    tx: &mut dyn Tx,
+    pending: &Pending,
+    kind: &str,
+    attempt: &Attempt,
+) -> Result<()> {
+    use DeliveryOutcome::{FailOpen, Failed, GaveUp, Retrying};
+    if !matches!(attempt.outcome, Failed | Retrying | GaveUp | FailOpen) {
+        return Ok(());
+    }
+    let form = webhook_params::webhook_failed(pending, kind, attempt);
+    tx.record_event(&NewEvent {
+        account_sid: pending.account_sid.clone(),
+        conversation_sid: pending.conversation_sid.clone(),
+        name: ConfabEvent::WebhookFailed.as_str(),
+        data: webhook_params::stream_data(&form),
+    })
 }
 
 /// The account's delivery log, newest first.

@@ -1,6 +1,7 @@
 //! Post-action webhook events: which targets an event goes to, queued in the store's outbox in
 //! the job that makes the change, so that a change and its webhooks commit together or not at
-//! all.
+//! all. Every event is also recorded for the event stream (`GET /confab/Events`), in the same
+//! job, whether or not the request asked for webhooks (docs/design.md, "The event stream").
 //!
 //! Targets come from the three levels Twilio layers (twilio-behavior.md 17.1): the service's
 //! webhook configuration, or the account's when the service has none; plus the conversation's
@@ -10,6 +11,7 @@
 use super::webhook_params::{self, Params};
 use crate::error::Result;
 use crate::states::{Source, WebhookTarget};
+use crate::store::events::NewEvent;
 use crate::store::webhooks::{NewDelivery, WebhookLevel};
 use crate::store::{Tenant, Tx};
 use crate::webhook_events::EventType;
@@ -31,8 +33,9 @@ struct Target {
     webhook_sid: Option<String>,
 }
 
-/// Queues `event`, with its own parameters `own`, for every target that subscribes to it.
-/// Without `X-Twilio-Webhook-Enabled: true` on the request, this does nothing.
+/// Records `event`, with its own parameters `own`, for the event stream, and queues it for
+/// every target that subscribes to it. Without `X-Twilio-Webhook-Enabled: true` on the request,
+/// it is only recorded for the stream (a developer watching sees every change).
 pub fn post_action(
     tx: &mut dyn Tx,
     tenant: &Tenant,
@@ -53,11 +56,17 @@ pub fn post_action_from(
     own: Params,
     source: Source,
 ) -> Result<()> {
+    let form =
+        webhook_params::post_action(&tenant.account_sid, site.service_sid, event, own, source);
+    tx.record_event(&NewEvent {
+        account_sid: tenant.account_sid.clone(),
+        conversation_sid: site.conversation.map(|(_, sid)| sid.to_string()),
+        name: event.as_str(),
+        data: webhook_params::stream_data(&form),
+    })?;
     if !tenant.webhooks {
         return Ok(());
     }
-    let form =
-        webhook_params::post_action(&tenant.account_sid, site.service_sid, event, own, source);
     let param = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)

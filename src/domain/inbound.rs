@@ -23,12 +23,13 @@ use crate::sid::{Prefix, new_sid};
 use crate::states::{AutoCreationType, InboundChannel, InboundOutcome, Source, WebhookTarget};
 use crate::store::addresses::AddressRow;
 use crate::store::conversations::ConversationRow;
+use crate::store::events::NewEvent;
 use crate::store::inbound::{InboundRow, PairHolder, ThreadEntry};
 use crate::store::media::MediaRow;
 use crate::store::messages::MessageRow;
 use crate::store::participants::Binding;
 use crate::store::{ServiceRef, Store, Tenant, Tx};
-use crate::webhook_events::EventType;
+use crate::webhook_events::{ConfabEvent, EventType};
 use crate::wire::paging::{Page, PageRequest};
 
 /// Who wrote to whom, on which channel: all that routing looks at.
@@ -258,6 +259,20 @@ fn log_row(inbound: &Inbound, outcome: InboundOutcome, now: i64) -> InboundRow {
 /// Logs the row with what became of the message and returns it.
 fn logged(tx: &mut dyn Tx, mut row: InboundRow) -> Result<InboundRow> {
     row.id = tx.insert_inbound(&row)?;
+    if !matches!(
+        row.outcome,
+        InboundOutcome::Appended | InboundOutcome::Created
+    ) {
+        // A message that reached no conversation has no Twilio event: confab's own tells the
+        // event stream (a developer watching sees the text that went nowhere, and why).
+        let form = webhook_params::inbound_unrouted(&row);
+        tx.record_event(&NewEvent {
+            account_sid: row.account_sid.clone(),
+            conversation_sid: None,
+            name: ConfabEvent::InboundUnrouted.as_str(),
+            data: webhook_params::stream_data(&form),
+        })?;
+    }
     Ok(row)
 }
 

@@ -168,13 +168,18 @@ pub fn add_from(
     if recipients > 0 {
         row.delivery = Some(Delivery::queued(recipients));
     }
-    if tenant.webhooks {
-        // A message wakes an inactive conversation (twilio-behavior.md 8.2): Reason=EVENT.
-        conversations::state_updated_from(tx, tenant, &active, conv.state, "EVENT", source)?;
-        let params = webhook_params::message_added(&row, conv.messaging_service_sid.as_deref());
-        let site = site(&conv);
-        events::post_action_from(tx, tenant, site, EventType::MessageAdded, params, source)?;
-    }
+    // A message wakes an inactive conversation (twilio-behavior.md 8.2): Reason=EVENT. Both
+    // events reach the event stream whether or not the request asked for webhooks.
+    conversations::state_updated_from(tx, tenant, &active, conv.state, "EVENT", source)?;
+    let params = webhook_params::message_added(&row, conv.messaging_service_sid.as_deref());
+    events::post_action_from(
+        tx,
+        tenant,
+        site(&conv),
+        EventType::MessageAdded,
+        params,
+        source,
+    )?;
     Ok(row)
 }
 

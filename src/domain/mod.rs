@@ -26,5 +26,6 @@ pub mod receipts;
 pub mod roles;
 pub mod service_configuration;
 pub mod services;
+pub mod stream;
 pub mod users;
 pub mod webhook_params;

@@ -7,11 +7,13 @@ use serde_json::json;
 use super::users::Reachability;
 use crate::states::{ConversationState, ReceiptStatus, Source};
 use crate::store::conversations::ConversationRow;
+use crate::store::inbound::InboundRow;
 use crate::store::messages::MessageRow;
 use crate::store::participants::{Binding, ParticipantRow};
 use crate::store::receipts::Outbound;
 use crate::store::users::UserRow;
-use crate::webhook_events::EventType;
+use crate::store::webhooks::{Attempt, Pending};
+use crate::webhook_events::{ConfabEvent, EventType};
 use crate::wire::time::format_date;
 
 /// An event's own form parameters, in Twilio's names; `None` values are not sent.
@@ -67,6 +69,79 @@ pub fn pre_action(
     source: Source,
 ) -> Vec<(String, String)> {
     with_common(account_sid, service_sid, event, own, source, Some(0))
+}
+
+/// An event's parameters as the event stream carries them (`GET /confab/Events`): one JSON
+/// object, each name with its value as the webhook's form sends it (text).
+///
+/// Written straight from the form, in its order, without building a map first: on SQLite it
+/// runs on the writer thread, for every event.
+pub fn stream_data(form: &[(String, String)]) -> String {
+    let size: usize = form.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let mut out = Vec::with_capacity(size + 2);
+    out.push(b'{');
+    for (i, (name, value)) in form.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, name);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, value);
+    }
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `confabInboundUnrouted` (confab's own, on the event stream only): an inbound message that
+/// reached no conversation, as the inbound log records it.
+pub fn inbound_unrouted(row: &InboundRow) -> Vec<(String, String)> {
+    let own: Vec<(&str, Option<String>)> = vec![
+        ("AccountSid", Some(row.account_sid.clone())),
+        (
+            "EventType",
+            Some(ConfabEvent::InboundUnrouted.as_str().into()),
+        ),
+        ("MessageSid", Some(row.sid.clone())),
+        ("From", Some(row.from.clone())),
+        ("To", Some(row.to.clone())),
+        ("Body", row.body.clone()),
+        ("Outcome", Some(row.outcome.as_str().into())),
+        ("ErrorCode", row.error_code.map(|c| c.to_string())),
+        ("ErrorMessage", row.error_message.clone()),
+        ("DateCreated", date(row.date_created)),
+    ];
+    own.into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect()
+}
+
+/// `confabWebhookFailed` (confab's own, on the event stream only): an attempt at `pending`
+/// that failed, as the delivery log records it; `kind` is `post` or `pre`. `EventType` is
+/// confab's event, `WebhookEventType` the Twilio event the webhook carried.
+pub fn webhook_failed(pending: &Pending, kind: &str, attempt: &Attempt) -> Vec<(String, String)> {
+    let own: Vec<(&str, Option<String>)> = vec![
+        ("AccountSid", Some(pending.account_sid.clone())),
+        (
+            "EventType",
+            Some(ConfabEvent::WebhookFailed.as_str().into()),
+        ),
+        ("WebhookEventType", Some(pending.event_type.clone())),
+        ("WebhookKind", Some(kind.into())),
+        ("ConversationSid", pending.conversation_sid.clone()),
+        ("WebhookSid", pending.webhook_sid.clone()),
+        ("Target", Some(pending.target.clone())),
+        ("Url", Some(pending.url.clone())),
+        ("Method", Some(pending.method.clone())),
+        ("RetryCount", Some(pending.attempts.to_string())),
+        ("Outcome", Some(attempt.outcome.as_str().into())),
+        ("StatusCode", attempt.status.map(|s| s.to_string())),
+        ("Error", attempt.error.clone()),
+        ("LatencyMs", Some(attempt.latency_ms.to_string())),
+    ];
+    own.into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect()
 }
 
 /// Keeps only the parameters a pre-action event sends of the resource.
@@ -363,4 +438,25 @@ pub fn user_updated(row: &UserRow, reach: Reachability) -> Params {
         ("IsNotifiable", reach.is_notifiable.map(|b| b.to_string())),
     ]);
     params
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_data_is_the_form_as_one_json_object() {
+        let form = [
+            ("Body".to_string(), "a \"quote\"\nand a line".to_string()),
+            ("Index".to_string(), "0".to_string()),
+        ];
+        let data = stream_data(&form);
+        let parsed: serde_json::Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(
+            parsed,
+            json!({"Body": "a \"quote\"\nand a line", "Index": "0"})
+        );
+        assert!(!data.contains('\n'), "one line of data: {data}");
+        assert_eq!(stream_data(&[]), "{}");
+    }
 }

@@ -24,6 +24,7 @@ pub mod configuration;
 pub mod conversation_webhooks;
 pub mod conversations;
 pub mod credentials;
+pub mod events;
 pub mod inbound;
 pub mod media;
 pub mod messages;
@@ -63,6 +64,7 @@ pub trait Tx:
     + credentials::CredentialStore
     + bindings::BindingStore
     + inbound::InboundStore
+    + events::EventStore
 {
     /// Seconds since the epoch, read once for the job from the one clock (for SQLite, once
     /// for its batch): every date a job writes is this.
@@ -140,6 +142,8 @@ pub struct Wakeups {
     pub webhooks: Notify,
     /// The clock moved, or a timer or receipt transition may have become due sooner.
     pub scheduler: Notify,
+    /// Durable events, to the event streams open on this node.
+    pub events: events::EventFeed,
 }
 
 impl Wakeups {
@@ -202,6 +206,11 @@ impl Store {
             Engine::Sqlite(engine) => engine.read(move |tx| job(tx)).await,
             Engine::Postgres(engine) => engine.read(move |tx| job(tx)).await,
         }
+    }
+
+    /// The node's feed of durable events, to which each event stream subscribes.
+    pub fn events(&self) -> &events::EventFeed {
+        &self.wake.events
     }
 
     /// Leaves the store tidy once the server has stopped taking requests (SQLite: empties the

@@ -15,6 +15,7 @@ mod conversation_webhooks;
 mod conversation_with_participants;
 mod conversations;
 mod credentials;
+mod events;
 mod inbound;
 mod lifecycle;
 mod lists;

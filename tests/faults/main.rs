@@ -137,3 +137,10 @@ fn postgres_a_lapsed_webhook_claim() {
         multinode::lapsed_claim(store, seed, rounds(1)).await
     });
 }
+
+#[test]
+fn postgres_the_event_stream_across_nodes() {
+    run_pg_test("nodes-stream", async |store, seed| {
+        multinode::stream(store, seed, rounds(2)).await
+    });
+}

@@ -14,6 +14,9 @@
 //!   other keeps answering (HAProxy takes the dead one out), every answered write is there,
 //!   and the dead node's claimed webhook deliveries are sent by the other once their lease
 //!   (`--webhook-lease`) runs out; timers it may have been firing fire once.
+//! - [`stream`]: the event stream (`GET /confab/Events`) open on one node carries the events
+//!   made through the other, and a reconnect to the other node with `Last-Event-ID` loses
+//!   nothing and repeats nothing.
 //! - [`migrations`]: three nodes started at once on an empty database migrate it once; a node
 //!   that finds a newer schema refuses to start and names both versions.
 
@@ -2143,4 +2146,186 @@ pub async fn lapsed_claim(store: &mut Store, _seed: u64, rounds: usize) -> anyho
     Ok(format!(
         "nodes=2, lease {LEASE}, one attempt held {LATE_MS} ms, rounds={rounds}: posts={posts} requests={requests} duplicates={duplicates}; after the late attempt ended: overlapping={overlapping_late}, first deliveries in index order"
     ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// stream
+
+/// One event of `GET /confab/Events`.
+#[derive(Debug, Clone)]
+struct StreamEvent {
+    id: String,
+    name: String,
+    data: Value,
+}
+
+/// An open event stream on one node, read event by event (heartbeats skipped).
+struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventStream {
+    async fn open(api: &Api, query: &str, last_event_id: Option<&str>) -> anyhow::Result<Self> {
+        let mut req = reqwest::Client::new()
+            .get(format!("{}/confab/Events?{query}", api.base))
+            .basic_auth(&api.sid, Some(&api.token));
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        let response = req.send().await?;
+        ensure!(
+            response.status() == 200,
+            "the stream on {} answered {}",
+            api.base,
+            response.status()
+        );
+        Ok(EventStream {
+            response,
+            buffer: String::new(),
+        })
+    }
+
+    /// The next event, or `None` if none came within `wait`.
+    async fn next(&mut self, wait: Duration) -> anyhow::Result<Option<StreamEvent>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut name, mut data) = (None, None, None);
+                for line in block.lines() {
+                    match line.split_once(": ") {
+                        Some(("id", v)) => id = Some(v.to_string()),
+                        Some(("event", v)) => name = Some(v.to_string()),
+                        Some(("data", v)) => data = Some(serde_json::from_str(v)?),
+                        _ => {}
+                    }
+                }
+                if let (Some(id), Some(name), Some(data)) = (id, name, data) {
+                    return Ok(Some(StreamEvent { id, name, data }));
+                }
+            }
+            let Ok(chunk) = tokio::time::timeout_at(deadline, self.response.chunk()).await else {
+                return Ok(None);
+            };
+            let chunk = chunk?.context("the stream ended")?;
+            self.buffer.push_str(std::str::from_utf8(&chunk)?);
+        }
+    }
+}
+
+/// Rounds of: writers post messages through node 1 and the balancer while a stream is open
+/// on node 2; halfway, the stream is dropped and reopened on node 1 with its `Last-Event-ID`
+/// (a client behind a round-robin balancer reconnects to another node). Every answered
+/// message must come exactly once, and each conversation's in index order.
+pub async fn stream(store: &mut Store, _seed: u64, rounds: usize) -> anyhow::Result<String> {
+    let cluster = Cluster::start(store, &[]).await?;
+    let operator = Api::new(&cluster.balancer.base, OPERATOR_SID, OPERATOR_TOKEN);
+    let mut total = 0;
+    for round in 0..rounds {
+        let account = operator.new_account(&format!("stream {round}")).await?;
+        total += stream_round(&cluster.targets(&account))
+            .await
+            .with_context(|| format!("round {round}: the event stream across nodes"))?;
+    }
+    Ok(format!(
+        "nodes=2 behind haproxy, rounds={rounds}; {total} messages posted through node1 and haproxy by concurrent writers, each on a stream opened on node2 and resumed on node1 with Last-Event-ID: lost=0 duplicated=0 out_of_order=0"
+    ))
+}
+
+async fn stream_round(targets: &[Target]) -> anyhow::Result<usize> {
+    const WRITERS: usize = 8;
+    const PER_WRITER: usize = 20;
+    const CONVERSATIONS: usize = 4;
+    let expected = WRITERS * PER_WRITER;
+    let mut conversations = Vec::new();
+    for i in 0..CONVERSATIONS {
+        let created = targets[0]
+            .api
+            .must_post("/v1/Conversations", &[("FriendlyName", &format!("s{i}"))])
+            .await?;
+        conversations.push(created["sid"].as_str().context("sid")?.to_string());
+    }
+    let on_node2 = &targets[1].api;
+    let mut events = EventStream::open(on_node2, "EventType=onMessageAdded", None).await?;
+    // Writers through node 1 and through the balancer (both nodes), each message answered 201.
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let api = targets[if w % 2 == 0 { 0 } else { 2 }].api.clone();
+        let conversations = conversations.clone();
+        writers.push(tokio::spawn(async move {
+            let mut posted = Vec::new();
+            for m in 0..PER_WRITER {
+                let conversation = &conversations[(w + m) % conversations.len()];
+                let body = api
+                    .must_post(
+                        &format!("/v1/Conversations/{conversation}/Messages"),
+                        &[("Body", &format!("w{w} m{m}")), ("Author", "writer")],
+                    )
+                    .await?;
+                posted.push(body["sid"].as_str().context("sid")?.to_string());
+            }
+            anyhow::Ok(posted)
+        }));
+    }
+    let mut seen: Vec<StreamEvent> = Vec::new();
+    let mut switched = false;
+    while seen.len() < expected {
+        let Some(event) = events.next(Duration::from_secs(20)).await? else {
+            bail!(
+                "{} of {expected} messages came on the stream; nothing more for 20 s",
+                seen.len()
+            );
+        };
+        seen.push(event);
+        if !switched && seen.len() == expected / 2 {
+            // Reconnect to the other node, from the last id seen there.
+            let last = seen.last().map(|e| e.id.clone());
+            events =
+                EventStream::open(&targets[0].api, "EventType=onMessageAdded", last.as_deref())
+                    .await?;
+            switched = true;
+        }
+    }
+    let mut answered = HashSet::new();
+    for writer in writers {
+        answered.extend(writer.await??);
+    }
+    // Nothing more: no duplicate after the last.
+    if let Some(extra) = events.next(Duration::from_millis(500)).await? {
+        bail!("an event past every message posted: {extra:?}");
+    }
+    check_stream(&seen, &answered)?;
+    Ok(expected)
+}
+
+/// Every answered message exactly once, each conversation's in index order.
+fn check_stream(seen: &[StreamEvent], answered: &HashSet<String>) -> anyhow::Result<()> {
+    let mut got = HashSet::new();
+    let mut last_index: BTreeMap<String, i64> = BTreeMap::new();
+    for event in seen {
+        ensure!(event.name == "onMessageAdded", "{event:?}");
+        let sid = event.data["MessageSid"].as_str().context("MessageSid")?;
+        ensure!(got.insert(sid.to_string()), "{sid} came twice");
+        let conversation = event.data["ConversationSid"]
+            .as_str()
+            .context("ConversationSid")?;
+        let index: i64 = event.data["Index"].as_str().context("Index")?.parse()?;
+        if let Some(before) = last_index.insert(conversation.to_string(), index) {
+            ensure!(
+                index > before,
+                "{conversation}: message {index} came after {before}"
+            );
+        }
+    }
+    let lost: Vec<&String> = answered.difference(&got).collect();
+    ensure!(
+        lost.is_empty(),
+        "answered but never on the stream: {lost:?}"
+    );
+    ensure!(
+        got.len() == answered.len(),
+        "events for messages nobody posted"
+    );
+    Ok(())
 }

@@ -60,6 +60,10 @@ pub(super) fn map_row(row: &Row) -> Result<ConversationRow> {
     })
 }
 
+/// The advisory locks' class of conversations (the two-key space: the migrations' lock is in
+/// the one-key space, which never overlaps it).
+const CONVERSATION_LOCKS: i32 = 7301;
+
 impl PgTx<'_> {
     /// One of the tenant's conversations by SID or, failing the SID pattern, by unique name,
     /// locked for this transaction when `lock`.
@@ -143,11 +147,24 @@ impl ConversationStore for PgTx<'_> {
 
     /// Locks the conversation's row until the transaction ends: writes of one conversation
     /// (and the messages it takes) run one at a time, whichever node runs them.
+    ///
+    /// A job waits for the conversation on an advisory lock first, which it takes without a
+    /// transaction id (only `FOR UPDATE` assigns one): so the jobs of one conversation take
+    /// their transaction ids in the order they hold it, and the event stream, ordered by
+    /// transaction id, carries one conversation's events in the order they were made
+    /// (docs/design.md, "The event stream").
     fn lock_conversation(
         &mut self,
         tenant: &Tenant,
         sid_or_name: &str,
     ) -> Result<Option<Arc<ConversationRow>>> {
+        let Some(found) = self.find(tenant, sid_or_name, false)? else {
+            return Ok(None);
+        };
+        self.query_one(
+            "SELECT pg_advisory_xact_lock($1, ($2::bigint % 2147483647)::int)",
+            &[&CONVERSATION_LOCKS, &found.id],
+        )?;
         Ok(self.find(tenant, sid_or_name, true)?.map(Arc::new))
     }
 

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0002_participant_routing.sql"),
     include_str!("schema/0003_api_key_hashes.sql"),
     include_str!("schema/0004_inbound.sql"),
+    include_str!("schema/0005_stream_events.sql"),
     include_str!("schema/0006_delivery_log_requests.sql"),
 ];
 

@@ -25,6 +25,7 @@ mod configuration;
 mod conversation_webhooks;
 mod conversations;
 mod credentials;
+mod events;
 mod inbound;
 mod media;
 mod messages;
@@ -42,6 +43,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
@@ -117,8 +119,10 @@ pub struct Engine {
     wake: Arc<Wakeups>,
     /// In test mode the clock's offset is read from the database at the start of every job.
     shared_clock: bool,
-    /// Tells the wake-up listener to stop.
+    /// Tells the wake-up listener and the event poller to stop.
     stop_listening: Arc<AtomicBool>,
+    /// Wakes the event poller after a commit that recorded events (`events.rs`).
+    recorded_events: SyncSender<()>,
 }
 
 impl Drop for Engine {
@@ -142,6 +146,8 @@ pub struct PgTx<'a> {
     now: i64,
     /// Set when the job queued webhook deliveries: the delivery workers are woken after commit.
     queued_webhooks: Cell<bool>,
+    /// Set when the job recorded events: this node's event poller is woken after commit.
+    recorded_events: Cell<bool>,
 }
 
 impl Tx for PgTx<'_> {
@@ -180,22 +186,40 @@ impl Engine {
         let size = options.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
         let stop_listening = Arc::new(AtomicBool::new(false));
         spawn_listener(config.clone(), wake.clone(), stop_listening.clone())?;
+        let poller_config = config.clone();
+
         let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let pool = r2d2::Pool::builder()
                 .max_size(size)
                 .min_idle(Some(1))
                 .connection_timeout(POOL_TIMEOUT)
                 .build(Manager { config })?;
-            migrations::run(&mut pool.get()?.client)?;
-            Ok(pool)
+            let mut conn = pool.get()?;
+            migrations::run(&mut conn.client)?;
+            // Where this node's streams start: every event settled by now is in the past.
+            let newest = events::last_settled(&mut conn.client)?;
+            drop(conn);
+            Ok((pool, newest))
         })
         .await??;
+        let (pool, newest) = pool;
+        wake.events.start_at(newest);
+        // Capacity 1: commits made while the poller looks leave one wake-up, not one each.
+        let (recorded_events, commits) = sync_channel(1);
+        events::spawn_poller(
+            poller_config,
+            newest,
+            wake.clone(),
+            stop_listening.clone(),
+            commits,
+        )?;
         Ok(Engine {
             pool: Some(pool),
             clock,
             wake,
             shared_clock: options.test_mode,
             stop_listening,
+            recorded_events,
         })
     }
 
@@ -212,15 +236,19 @@ impl Engine {
         F: FnOnce(&mut PgTx) -> Result<T> + Send + 'static,
     {
         let (pool, clock, shared) = (self.pool(), self.clock.clone(), self.shared_clock);
-        let (result, queued_webhooks) = tokio::task::spawn_blocking(move || {
+        let (result, done) = tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
             let now = now(&mut conn, &clock, shared)?;
             in_transaction(&mut conn, now, job)
         })
         .await
         .map_err(|e| Error::internal(format!("a write job failed: {e}")))??;
-        if queued_webhooks {
+        if done.queued_webhooks {
             self.wake.webhooks.notify_one();
+        }
+        if done.recorded_events {
+            // Full means the poller has a wake-up pending already.
+            let _ = self.recorded_events.try_send(());
         }
         Ok(result)
     }
@@ -304,28 +332,38 @@ fn now(conn: &mut PgConn, clock: &Clock, shared: bool) -> Result<i64> {
     Ok(clock.now_secs())
 }
 
+/// What a committed job leaves for the workers of this node.
+struct Done {
+    queued_webhooks: bool,
+    recorded_events: bool,
+}
+
 /// `BEGIN`, the job, then `COMMIT` if it succeeded, `ROLLBACK` if it failed or panicked: the
 /// connection goes back to the pool outside any transaction. Also says whether the job queued
-/// webhook deliveries.
+/// webhook deliveries or recorded events.
 fn in_transaction<T>(
     conn: &mut PgConn,
     now: i64,
     job: impl FnOnce(&mut PgTx) -> Result<T>,
-) -> Result<(T, bool)> {
+) -> Result<(T, Done)> {
     conn.client.batch_execute("BEGIN")?;
-    let (outcome, queued) = {
+    let (outcome, done) = {
         let mut tx = PgTx::new(conn, now);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut tx)));
-        (outcome, tx.queued_webhooks.get())
+        let done = Done {
+            queued_webhooks: tx.queued_webhooks.get(),
+            recorded_events: tx.recorded_events.get(),
+        };
+        (outcome, done)
     };
     match outcome {
         Ok(Ok(value)) => {
-            if queued {
+            if done.queued_webhooks {
                 // Delivered with the commit: every node's delivery worker looks at once.
                 conn.client.batch_execute(WAKE_WEBHOOKS)?;
             }
             conn.client.batch_execute("COMMIT")?;
-            Ok((value, queued))
+            Ok((value, done))
         }
         Ok(Err(e)) => {
             conn.client.batch_execute("ROLLBACK")?;
@@ -344,6 +382,7 @@ impl<'a> PgTx<'a> {
             conn: RefCell::new(conn),
             now,
             queued_webhooks: Cell::new(false),
+            recorded_events: Cell::new(false),
         }
     }
 

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0009_participant_routing.sql"),
     include_str!("schema/0010_api_key_hashes.sql"),
     include_str!("schema/0011_inbound.sql"),
+    include_str!("schema/0012_stream_events.sql"),
     include_str!("schema/0015_delivery_log_requests.sql"),
 ];
 

@@ -26,6 +26,7 @@ mod configuration;
 mod conversation_webhooks;
 pub(crate) mod conversations;
 mod credentials;
+mod events;
 mod inbound;
 mod media;
 pub(crate) mod messages;
@@ -43,13 +44,14 @@ mod wal;
 mod wal_gather;
 mod writer;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+use super::events::{EventId, StreamEvent};
 use super::{Location, Options, Tx, Wakeups};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -101,6 +103,9 @@ enum Mode<'a> {
         /// Set when the job queued webhook deliveries: the delivery worker is woken once the
         /// batch is answered.
         queued_webhooks: &'a Cell<bool>,
+        /// The events the job recorded: published to the streams once the batch is answered
+        /// (dropped with the job if it fails).
+        events: &'a RefCell<Vec<StreamEvent>>,
     },
 }
 
@@ -120,6 +125,13 @@ impl SqliteTx<'_, '_> {
         } = &self.mode
         {
             queued_webhooks.set(true);
+        }
+    }
+
+    /// The job recorded an event (in a read job there is nothing to record).
+    pub(crate) fn recorded_event(&self, event: StreamEvent) {
+        if let Mode::Write { events, .. } = &self.mode {
+            events.borrow_mut().push(event);
         }
     }
 }
@@ -166,6 +178,13 @@ impl Engine {
         };
         writer::configure(&conn)?;
         migrations::run(&mut conn)?;
+        // Every event already in the store is durable: the streams may hand it out.
+        let newest: Option<i64> =
+            conn.query_row("SELECT max(id) FROM stream_events", [], |r| r.get(0))?;
+        wake.events.start_at(EventId {
+            epoch: 0,
+            seq: newest.unwrap_or(0),
+        });
         if let Location::SqliteFile(path) = location {
             make_private(path)?;
         }

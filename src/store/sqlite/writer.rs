@@ -30,7 +30,7 @@
 //! answered right after COMMIT, when their frames are in the operating system's hands (a
 //! killed process loses nothing; a power loss may lose the last answered writes).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -44,7 +44,7 @@ use tokio::sync::mpsc;
 use super::cache::{BatchView, Changes, ConversationCache, Written};
 use super::statements::Sql;
 use super::wal::{self, WalAhead};
-use super::{Durability, Job, Location, Mode, Reply, SqliteTx, Wakeups};
+use super::{Durability, Job, Location, Mode, Reply, SqliteTx, StreamEvent, Wakeups};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 
@@ -158,16 +158,25 @@ struct Committed {
     replies: Vec<Reply>,
     outcome: Result<()>,
     queued_webhooks: bool,
+    /// The events its jobs recorded, in commit order.
+    events: Vec<StreamEvent>,
 }
 
 impl Committed {
-    /// Answers every job of the batch, and wakes the webhook worker if the batch queued any.
+    /// Answers every job of the batch, wakes the webhook worker if the batch queued any, and
+    /// then hands its events to the streams: an event never reaches a stream before its write
+    /// is durable and answered. Batches are answered in commit order, so events are published
+    /// in id order.
     fn answer(self, wake: &Wakeups) {
-        if self.outcome.is_ok() && self.queued_webhooks {
+        let ok = self.outcome.is_ok();
+        if ok && self.queued_webhooks {
             wake.webhooks.notify_one();
         }
         for reply in self.replies {
             reply(self.outcome.clone());
+        }
+        if ok {
+            wake.events.publish(self.events);
         }
     }
 }
@@ -234,6 +243,7 @@ impl Writer {
                 replies: Vec::new(),
                 outcome: Err(e.into()),
                 queued_webhooks: false,
+                events: Vec::new(),
             };
             return (failed, Written::default());
         }
@@ -246,6 +256,7 @@ impl Writer {
         let view = BatchView::new(&self.cache, &self.changes);
         let mut replies = Vec::with_capacity(batch.len());
         let mut queued_webhooks = false;
+        let mut events = Vec::new();
         for job in batch {
             if let Err(e) = execute(conn, "SAVEPOINT job") {
                 // Dropping the job answers its caller with an internal error.
@@ -253,12 +264,14 @@ impl Writer {
                 continue;
             }
             let queued = Cell::new(false);
+            let recorded = RefCell::new(Vec::new());
             let mut tx = SqliteTx {
                 tx: conn,
                 now,
                 mode: Mode::Write {
                     batch: &view,
                     queued_webhooks: &queued,
+                    events: &recorded,
                 },
             };
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut tx)));
@@ -276,6 +289,9 @@ impl Writer {
             }
             view.job_ended(ok && ended.is_ok());
             queued_webhooks |= ok && queued.get();
+            if ok && ended.is_ok() {
+                events.append(&mut recorded.take());
+            }
             replies.extend(reply);
         }
         let written = view.into_written();
@@ -283,6 +299,7 @@ impl Writer {
             replies,
             outcome: commit(conn).map_err(Error::from),
             queued_webhooks,
+            events,
         };
         (committed, written)
     }
