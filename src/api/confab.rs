@@ -12,7 +12,10 @@ use crate::app::AppState;
 use crate::domain::{self, accounts, clock, deliveries};
 use crate::error::{Code, Error, Result};
 use crate::secrets::Secret;
+use crate::states::DeliveryOutcome;
 use crate::store::accounts::Credential;
+use crate::store::webhooks::DeliveryFilter;
+use crate::webhook_events::EventType;
 use crate::wire::paging::{self, LIMITS_100, ListPage, PageParams};
 use crate::wire::time::{format_date, parse_date, parse_duration};
 use crate::wire::urls::Urls;
@@ -186,16 +189,56 @@ pub async fn delete_account(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// GET /confab/Webhooks/Deliveries: the account's webhook delivery log, newest first: which
-/// event went to which URL, with what status, latency and retry count.
+#[derive(Deserialize)]
+pub struct DeliveryLogQuery {
+    #[serde(rename = "EventType")]
+    event_type: Option<String>,
+    #[serde(rename = "Outcome")]
+    outcome: Option<String>,
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+impl DeliveryLogQuery {
+    /// The filter, each value checked against the names the log can hold.
+    fn filter(&self) -> Result<DeliveryFilter> {
+        let event = match self.event_type.as_deref() {
+            Some(name) => Some(
+                name.parse::<EventType>()
+                    .map_err(|_| Error::invalid("EventType", name))?,
+            ),
+            None => None,
+        };
+        let outcome = match self.outcome.as_deref() {
+            Some(name) => {
+                Some(DeliveryOutcome::parse(name).ok_or_else(|| Error::invalid("Outcome", name))?)
+            }
+            None => None,
+        };
+        Ok(DeliveryFilter { event, outcome })
+    }
+
+    /// The filters, as the page's URLs repeat them.
+    fn echoed(&self) -> Vec<(&'static str, String)> {
+        [("EventType", &self.event_type), ("Outcome", &self.outcome)]
+            .into_iter()
+            .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+            .collect()
+    }
+}
+
+/// GET /confab/Webhooks/Deliveries[?EventType=onMessageAdded][&Outcome=retrying]: the
+/// account's webhook delivery log, newest first: which event went to which URL, with which
+/// parameters and signature, and what came back (status, body, latency), retry count.
 pub async fn list_webhook_deliveries(
     State(app): State<AppState>,
     headers: HeaderMap,
-    TwilioQuery(page): TwilioQuery<PageParams>,
+    TwilioQuery(q): TwilioQuery<DeliveryLogQuery>,
 ) -> Result<Json<ListPage<Value>>> {
     let account = app.authenticate(&headers).await?;
-    let req = page.validate(LIMITS_100)?;
-    let rows = deliveries::log(&app.store, account, req.clone()).await?;
+    let req = q.page.validate(LIMITS_100)?;
+    let filter = q.filter()?;
+    let rows = deliveries::log(&app.store, account, filter, req.clone()).await?;
     let page = rows.map(|d| serde_json::to_value(d).unwrap_or_default());
     let urls = Urls::from_request(app.public_url.as_deref(), &headers, String::new());
     let list_url = format!("{}/confab/Webhooks/Deliveries", urls.base);
@@ -204,7 +247,7 @@ pub async fn list_webhook_deliveries(
         page,
         &req,
         &list_url,
-        &[],
+        &q.echoed(),
     )))
 }
 

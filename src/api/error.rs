@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::Request;
 use axum::http::header::WWW_AUTHENTICATE;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -56,10 +56,17 @@ impl IntoResponse for Error {
 /// The store and the domain say "not found" without knowing the request: Twilio's message
 /// names the path that was asked for ("The requested resource /v1/... was not found"), so it
 /// is written here, where the request is known (a middleware around every route).
+///
+/// It also leaves the challenge out of a 401 for a script that says it is one
+/// ([`wants_no_challenge`]).
 pub async fn name_the_path(request: Request, next: Next) -> Response {
     // A `Uri` clone shares its bytes: no copy of the path per request.
     let uri = request.uri().clone();
+    let no_challenge = wants_no_challenge(request.headers());
     let mut response = next.run(request).await;
+    if no_challenge && response.status() == StatusCode::UNAUTHORIZED {
+        response.headers_mut().remove(WWW_AUTHENTICATE);
+    }
     if response.extensions().get::<PathToName>().is_none() {
         return response;
     }
@@ -69,6 +76,17 @@ pub async fn name_the_path(request: Request, next: Next) -> Response {
     let mut named = Error::with(Code::NotFound, uri.path()).into_response();
     named.extensions_mut().extend(extensions);
     named
+}
+
+/// A browser answers a 401 that carries a Basic challenge by asking its user for a password
+/// (and a headless one waits for an answer that never comes), even when the page's own script
+/// sent the credentials, as the web console does. Such scripts say so with
+/// `X-Requested-With: XMLHttpRequest`, the convention Spring Security and others follow, and
+/// get the 401 without the challenge, to handle themselves.
+fn wants_no_challenge(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-requested-with")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"))
 }
 
 /// The `WWW-Authenticate` of every 401, with Twilio's realm.

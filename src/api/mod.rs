@@ -7,6 +7,7 @@ pub mod addresses;
 pub mod bindings;
 pub mod confab;
 pub mod configuration;
+pub mod console;
 pub mod conversation_webhooks;
 pub mod conversation_with_participants;
 pub mod conversations;

@@ -202,6 +202,9 @@ fn extensions() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/confab/Services/{service}/Bindings",
             post(push_registrations::register),
         ),
+        ("/console", get(console::index)),
+        ("/console/", get(console::page)),
+        ("/console/{file}", get(console::asset)),
     ]
 }
 

@@ -6,7 +6,7 @@ use super::{services, webhook_params};
 use crate::error::{Error, Result};
 use crate::states::DeliveryOutcome;
 use crate::store::events::NewEvent;
-use crate::store::webhooks::{Attempt, DeliveryLogRow, Lease, Pending};
+use crate::store::webhooks::{Attempt, DeliveryFilter, DeliveryLogRow, Lease, Pending};
 use crate::store::{Store, Tenant, Tx};
 use crate::webhook_events::{ConfabEvent, EventType};
 use crate::wire::paging::{Page, PageRequest};
@@ -89,10 +89,11 @@ fn record_if_failed(
 pub async fn log(
     store: &Store,
     account_sid: String,
+    filter: DeliveryFilter,
     req: PageRequest,
 ) -> Result<Page<DeliveryLogRow>> {
     store
-        .read(move |tx| tx.delivery_log(&account_sid, &req))
+        .read(move |tx| tx.delivery_log(&account_sid, &filter, &req))
         .await
 }
 

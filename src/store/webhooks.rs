@@ -78,20 +78,12 @@ pub struct Attempt {
     pub outcome: DeliveryOutcome,
     pub error: Option<String>,
     pub latency_ms: i64,
-    /// The parameters sent (`RetryCount` included).
+    /// The parameters sent (in the body for POST, the query for GET), in the order sent.
     pub params: Vec<(String, String)>,
-    /// The start of the answer's body (`webhooks::LOGGED_BODY_CHARS`), if it had one.
+    /// The `X-Twilio-Signature` sent; none when nothing was sent (a Studio target).
+    pub signature: Option<String>,
+    /// The start of the answer's body as text (`LOGGED_BODY_BYTES`), when an answer came.
     pub response_body: Option<String>,
-}
-
-/// Parameters as the delivery log keeps them: one JSON object (a repeated name keeps its last
-/// value).
-pub fn params_json(params: &[(String, String)]) -> String {
-    let object: serde_json::Map<String, serde_json::Value> = params
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-        .collect();
-    serde_json::Value::Object(object).to_string()
 }
 
 /// One row of the delivery log, as the extension route shows it.
@@ -114,12 +106,30 @@ pub struct DeliveryLogRow {
     pub outcome: String,
     pub error: Option<String>,
     pub latency_ms: Option<i64>,
-    /// The parameters sent, as an object (null for attempts logged before they were kept).
-    pub request_params: Option<serde_json::Value>,
-    /// The start of the answer's body.
+    /// The parameters sent, as `[name, value]` pairs in the order sent (null for attempts
+    /// logged before confab kept them).
+    pub params: Option<Vec<(String, String)>>,
+    pub signature: Option<String>,
     pub response_body: Option<String>,
     #[serde(serialize_with = "crate::wire::time::serialize_date")]
     pub date_created: i64,
+}
+
+/// Which attempts of the delivery log to list: all, or those of one event, or one outcome.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub event: Option<EventType>,
+    pub outcome: Option<DeliveryOutcome>,
+}
+
+/// The parameters of a logged attempt, as the log keeps them (a JSON array of pairs).
+pub fn params_to_text(params: &[(String, String)]) -> Result<String> {
+    serde_json::to_string(params).map_err(crate::error::Error::internal)
+}
+
+/// The parameters of a logged attempt, read back; none for a row logged without them.
+pub fn params_from_text(text: Option<String>) -> Option<Vec<(String, String)>> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
 }
 
 pub trait WebhookStore {
@@ -166,5 +176,10 @@ pub trait WebhookStore {
     fn log_attempt(&mut self, pending: &Pending, kind: &str, attempt: &Attempt) -> Result<()>;
 
     /// The account's delivery log, newest first.
-    fn delivery_log(&self, account_sid: &str, req: &PageRequest) -> Result<Page<DeliveryLogRow>>;
+    fn delivery_log(
+        &self,
+        account_sid: &str,
+        filter: &DeliveryFilter,
+        req: &PageRequest,
+    ) -> Result<Page<DeliveryLogRow>>;
 }

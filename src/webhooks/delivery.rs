@@ -155,7 +155,9 @@ async fn attempt(http: &reqwest::Client, pending: &Pending) -> Attempt {
                 pending.url
             )),
             latency_ms: 0,
+            // What it would have been given; nothing was sent, so nothing was signed.
             params: pending.params.clone(),
+            signature: None,
             response_body: None,
         };
     }

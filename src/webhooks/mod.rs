@@ -20,18 +20,9 @@ use crate::store::webhooks::Attempt;
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// confab reads at most this much of a webhook's answer; the rest is dropped.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
-/// The delivery log keeps this much of an answer's body (in characters).
-pub const LOGGED_BODY_CHARS: usize = 1024;
-
-/// An answer's body as the delivery log keeps it: text (lossily), cut at [`LOGGED_BODY_CHARS`].
-fn logged_body(body: &[u8]) -> Option<String> {
-    (!body.is_empty()).then(|| {
-        String::from_utf8_lossy(body)
-            .chars()
-            .take(LOGGED_BODY_CHARS)
-            .collect()
-    })
-}
+/// The delivery log keeps the start of each answer's body: enough to see what an endpoint
+/// said (an error page, a pre-action's JSON), without a log row per attempt of 64 KiB.
+pub const LOGGED_BODY_BYTES: usize = 4 * 1024;
 
 /// A transport error with its causes ("error sending request ...: client error (Connect):
 /// tcp connect error: Connection refused (os error 111)"): reqwest's own message names none.
@@ -90,6 +81,7 @@ pub async fn send(http: &reqwest::Client, req: Request<'_>) -> Response {
         (req.url.to_string(), req.params, Some(body))
     };
     let signature = signature::sign(req.auth_token, &url, signed_params);
+    let sent = (req.params.to_vec(), Some(signature.clone()));
     let mut builder = match body {
         Some(body) => http
             .post(&url)
@@ -130,8 +122,9 @@ pub async fn send(http: &reqwest::Client, req: Request<'_>) -> Response {
                 },
                 error: None,
                 latency_ms,
-                params: req.params.to_vec(),
-                response_body: logged_body(&body),
+                params: sent.0,
+                signature: sent.1,
+                response_body: Some(logged_body(&body)),
             },
             body,
         },
@@ -145,10 +138,22 @@ pub async fn send(http: &reqwest::Client, req: Request<'_>) -> Response {
                     with_causes(&e)
                 }),
                 latency_ms,
-                params: req.params.to_vec(),
+                params: sent.0,
+                signature: sent.1,
                 response_body: None,
             },
             body: Vec::new(),
         },
     }
+}
+
+/// The start of an answer's body as the log keeps it: at most `LOGGED_BODY_BYTES`, cut on a
+/// character boundary, bytes that are not UTF-8 replaced.
+fn logged_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(LOGGED_BODY_BYTES)]);
+    let mut end = text.len().min(LOGGED_BODY_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }

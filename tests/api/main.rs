@@ -12,6 +12,7 @@ mod addresses;
 mod bindings;
 mod cache;
 mod configuration;
+mod console;
 mod conversation_webhooks;
 mod conversation_with_participants;
 mod conversations;

@@ -268,6 +268,172 @@ async fn a_failing_target_is_retried_with_a_rising_retry_count() {
     );
 }
 
+/// The log keeps what each attempt sent, as the target received it (its parameters in order,
+/// its signature), and the start of what the target answered; an attempt that got no answer
+/// has no body. A pre-action attempt is logged the same way.
+#[tokio::test]
+async fn the_log_keeps_each_requests_parameters_signature_and_answer() {
+    let client = account().await;
+    let receiver = Receiver::start();
+    let service = client.default_service().await;
+    client
+        .post(
+            &format!("/v1/Services/{service}/Configuration/Webhooks"),
+            &[
+                ("PostWebhookUrl", receiver.url("/post").as_str()),
+                ("PreWebhookUrl", receiver.url("/pre").as_str()),
+                ("Filters", "onConversationAdded"),
+                ("Filters", "onConversationAdd"),
+            ],
+        )
+        .await
+        .assert_status(200);
+    receiver.answer(&[(200, r#"{"friendly_name":"renamed"}"#), (202, "seen")]);
+    client
+        .post_with_headers(
+            "/v1/Conversations",
+            &[("FriendlyName", "logged")],
+            &[ENABLED],
+        )
+        .await
+        .assert_status(201);
+    let sent = receiver.wait_for_event(1, "onConversationAdded").await;
+    let pre = receiver.wait_for_event(1, "onConversationAdd").await;
+    // The attempt is logged once its answer is in: a moment after the receiver has it.
+    let rows = logged_rows(&client, 2).await;
+    for (received, answer) in [
+        (&pre[0], r#"{"friendly_name":"renamed"}"#),
+        (&sent[0], "seen"),
+    ] {
+        let row = rows
+            .iter()
+            .find(|d| d["event_type"] == received.event())
+            .unwrap();
+        let params: Vec<(String, String)> = serde_json::from_value(row["params"].clone()).unwrap();
+        assert_eq!(params, received.params, "{}", received.event());
+        assert_eq!(row["signature"], received.signature.as_str());
+        assert_eq!(row["response_body"], answer);
+    }
+
+    let dead = "http://127.0.0.1:9/post"; // the discard port: nothing listens
+    let other = account().await;
+    service_webhooks_to(&other, dead, "onConversationAdded").await;
+    other
+        .post_with_headers("/v1/Conversations", &[("FriendlyName", "x")], &[ENABLED])
+        .await
+        .assert_status(201);
+    let row = logged_rows(&other, 1).await[0].clone();
+    assert_eq!(row["status"], Value::Null);
+    assert_eq!(row["response_body"], Value::Null);
+    assert!(row["signature"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        row["params"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(["RetryCount", "0"]))
+    );
+}
+
+/// The log filtered by event and by outcome: only the attempts that match, the filters repeated
+/// in the page's URLs; a name the log cannot hold is a 400 that names the parameter.
+#[tokio::test]
+async fn the_log_is_filtered_by_event_and_outcome() {
+    let client = account().await;
+    let receiver = Receiver::start();
+    service_webhooks(
+        &client,
+        &receiver,
+        &["onConversationAdded", "onParticipantAdded"],
+    )
+    .await;
+    receiver.answer(&[(500, "down")]);
+    let failed = client
+        .post_with_headers("/v1/Conversations", &[("FriendlyName", "a")], &[ENABLED])
+        .await
+        .body["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    receiver.wait_for_event(1, "onConversationAdded").await;
+    let other = client
+        .post_with_headers("/v1/Conversations", &[("FriendlyName", "b")], &[ENABLED])
+        .await
+        .body["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    client
+        .post_with_headers(
+            &format!("/v1/Conversations/{other}/Participants"),
+            &[("Identity", "ann")],
+            &[ENABLED],
+        )
+        .await
+        .assert_status(201);
+    receiver.wait_for_event(1, "onParticipantAdded").await;
+    logged_rows(&client, 3).await;
+
+    let list = |query: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .get(&format!("/confab/Webhooks/Deliveries?{query}"))
+                .await
+        }
+    };
+    let retrying = list("Outcome=retrying").await;
+    let rows = retrying.body["deliveries"].as_array().unwrap();
+    assert!(rows.iter().all(|d| d["outcome"] == "retrying"), "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|d| d["conversation_sid"] == failed.as_str())
+    );
+    assert!(rows.iter().all(|d| d["conversation_sid"] != other.as_str()));
+    assert!(
+        retrying.body["meta"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("Outcome=retrying")
+    );
+
+    let added = list("EventType=onParticipantAdded&Outcome=delivered").await;
+    let rows = added.body["deliveries"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["conversation_sid"], other.as_str());
+
+    for bad in [
+        "EventType=onNothing",
+        "Outcome=lost",
+        "EventType=onmessageadded",
+    ] {
+        list(bad).await.assert_error(400, 20001);
+    }
+}
+
+async fn service_webhooks_to(client: &Client, url: &str, event: &str) {
+    let service = client.default_service().await;
+    client
+        .post(
+            &format!("/v1/Services/{service}/Configuration/Webhooks"),
+            &[("PostWebhookUrl", url), ("Filters", event)],
+        )
+        .await
+        .assert_status(200);
+}
+
+/// The account's delivery log, newest first, once it has at least `n` rows.
+async fn logged_rows(client: &Client, n: usize) -> Vec<Value> {
+    for _ in 0..200 {
+        let log = client.get("/confab/Webhooks/Deliveries").await;
+        let rows = log.body["deliveries"].as_array().unwrap();
+        if rows.len() >= n {
+            return rows.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("fewer than {n} attempts were logged");
+}
+
 #[tokio::test]
 async fn undelivered_events_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();

@@ -259,6 +259,37 @@ async fn unauthenticated_answers_carry_the_basic_challenge() {
     }
 }
 
+/// A script that says it is one (`X-Requested-With: XMLHttpRequest`, as the web console does)
+/// gets its 401 without the challenge, so that the browser running it does not ask its user for
+/// a password; the answer is otherwise the same.
+#[tokio::test]
+async fn a_script_gets_its_401_without_the_challenge() {
+    let client = account().await;
+    let http = reqwest::Client::new();
+    for (header, challenged) in [
+        (None, true),
+        (Some("XMLHttpRequest"), false),
+        (Some("xmlhttprequest"), false),
+        (Some("fetch"), true),
+    ] {
+        let mut req = http
+            .get(format!("{}/v1/Conversations", client.base))
+            .basic_auth(&client.sid, Some("wrong"));
+        if let Some(value) = header {
+            req = req.header("X-Requested-With", value);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401, "{header:?}");
+        assert_eq!(
+            res.headers().contains_key("www-authenticate"),
+            challenged,
+            "{header:?}"
+        );
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["code"], 20003, "{header:?}");
+    }
+}
+
 /// An answer given before the request's body arrived (a 401, a 405, an unknown path) leaves
 /// the connection usable for the next request, or says `Connection: close` so that the client
 /// does not reuse it. Headers, a pause, then the body and a second request on the same

@@ -12,7 +12,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0003_api_key_hashes.sql"),
     include_str!("schema/0004_inbound.sql"),
     include_str!("schema/0005_stream_events.sql"),
-    include_str!("schema/0006_account_order_faults_and_delivery_log.sql"),
+    include_str!("schema/0006_account_order_and_faults.sql"),
+    include_str!("schema/0007_delivery_log_requests.sql"),
 ];
 
 /// The advisory lock's key: "confab" in ASCII, so that no other application's lock is ours.

@@ -19,8 +19,9 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("schema/0010_api_key_hashes.sql")),
     M::up(include_str!("schema/0011_inbound.sql")),
     M::up(include_str!("schema/0012_stream_events.sql")),
-    M::up(include_str!("schema/0013_faults_and_delivery_log.sql")),
+    M::up(include_str!("schema/0013_account_faults.sql")),
     M::up(include_str!("schema/0014_application_id.sql")),
+    M::up(include_str!("schema/0015_delivery_log_requests.sql")),
 ];
 
 /// The schema version this confab writes: the number of migrations it knows.

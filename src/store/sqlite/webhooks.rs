@@ -1,13 +1,13 @@
 //! Webhook configuration, the outbox and the delivery log, in SQLite.
 
-use rusqlite::Row;
+use rusqlite::{Row, ToSql};
 
 use super::sql::{Keyset, from_json_list};
 use super::{SqliteTx, conversation_webhooks};
 use crate::error::{Error, Result};
 use crate::store::webhooks::{
-    Attempt, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook, WebhookLevel,
-    WebhookStore, params_json,
+    Attempt, DeliveryFilter, DeliveryLogRow, Lease, NewDelivery, Pending, ScopedWebhook,
+    WebhookLevel, WebhookStore, params_from_text, params_to_text,
 };
 use crate::wire::paging::{Page, PageRequest};
 
@@ -82,10 +82,9 @@ fn delivery_log_row(r: &Row) -> rusqlite::Result<DeliveryLogRow> {
         error: r.get(11)?,
         latency_ms: r.get(12)?,
         date_created: r.get(13)?,
-        request_params: r
-            .get::<_, Option<String>>(14)?
-            .and_then(|p| serde_json::from_str(&p).ok()),
-        response_body: r.get(15)?,
+        params: params_from_text(r.get(14)?),
+        signature: r.get(15)?,
+        response_body: r.get(16)?,
     })
 }
 
@@ -247,8 +246,8 @@ impl WebhookStore for SqliteTx<'_, '_> {
         self.tx.run(
             "INSERT INTO webhook_deliveries (account_sid, event_type, kind, target, url, method, webhook_sid,
                  conversation_sid, attempt, status, outcome, error, latency_ms, date_created,
-                 request_params, response_body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                 params, signature, response_body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             &[
                 &pending.account_sid,
                 &pending.event_type,
@@ -264,24 +263,39 @@ impl WebhookStore for SqliteTx<'_, '_> {
                 &attempt.error,
                 &attempt.latency_ms,
                 &self.now,
-                &params_json(&attempt.params),
+                &params_to_text(&attempt.params)?,
+                &attempt.signature,
                 &attempt.response_body,
             ],
         )?;
         Ok(())
     }
 
-    fn delivery_log(&self, account_sid: &str, req: &PageRequest) -> Result<Page<DeliveryLogRow>> {
+    fn delivery_log(
+        &self,
+        account_sid: &str,
+        filter: &DeliveryFilter,
+        req: &PageRequest,
+    ) -> Result<Page<DeliveryLogRow>> {
+        let mut select = String::from(
+            "SELECT id, event_type, kind, target, url, method, webhook_sid, conversation_sid, attempt,
+                 status, outcome, error, latency_ms, date_created, params, signature, response_body
+             FROM webhook_deliveries WHERE account_sid = ?1",
+        );
+        let event = filter.event.map(|e| e.as_str());
+        let outcome = filter.outcome.map(|o| o.as_str());
+        let mut params: Vec<&dyn ToSql> = vec![&account_sid];
+        for (column, value) in [("event_type", &event), ("outcome", &outcome)] {
+            if let Some(value) = value {
+                params.push(value);
+                select.push_str(&format!(" AND {column} = ?{}", params.len()));
+            }
+        }
         let keyset = Keyset {
-            select: "SELECT id, event_type, kind, target, url, method, webhook_sid, conversation_sid, attempt,
-                     status, outcome, error, latency_ms, date_created, request_params, response_body
-                     FROM webhook_deliveries
-                     WHERE account_sid = ?1",
+            select: &select,
             keys: &["id"],
             descending: true,
         };
-        keyset.page(self.tx, &[&account_sid], req, delivery_log_row, |d| {
-            vec![d.id]
-        })
+        keyset.page(self.tx, &params, req, delivery_log_row, |d| vec![d.id])
     }
 }

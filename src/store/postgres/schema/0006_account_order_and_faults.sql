@@ -12,7 +12,3 @@ CREATE TABLE account_faults (
     latency_ms  BIGINT NOT NULL
 );
 
--- The delivery log keeps what was sent and the start of what came back (a JSON object of the
--- parameters; the answer's body, cut at 1024 characters).
-ALTER TABLE webhook_deliveries ADD COLUMN request_params TEXT;
-ALTER TABLE webhook_deliveries ADD COLUMN response_body TEXT;

@@ -1,0 +1,8 @@
+-- The delivery log keeps what each attempt sent and what came back, so that a developer can see
+-- the request as their endpoint saw it (GET /confab/Webhooks/Deliveries, the console): its
+-- parameters (a JSON array of [name, value] pairs, in the order sent), its X-Twilio-Signature,
+-- and the start of the answer's body. Attempts logged before this have none (NULL).
+
+ALTER TABLE webhook_deliveries ADD COLUMN params TEXT;
+ALTER TABLE webhook_deliveries ADD COLUMN signature TEXT;
+ALTER TABLE webhook_deliveries ADD COLUMN response_body TEXT;
