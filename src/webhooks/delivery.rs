@@ -69,6 +69,20 @@ impl InFlight {
         }
     }
 
+    /// How many one claim may take: no more than are free, nor than would put the busiest
+    /// account that may still claim over its share (a claim takes the earliest heads, whatever
+    /// their account, so each account's share is bounded by bounding the whole claim).
+    fn claimable(&self) -> usize {
+        let busiest = self
+            .by_account
+            .values()
+            .copied()
+            .filter(|count| *count < MAX_IN_FLIGHT_PER_ACCOUNT)
+            .max()
+            .unwrap_or(0);
+        (MAX_IN_FLIGHT - self.total).min(MAX_IN_FLIGHT_PER_ACCOUNT - busiest)
+    }
+
     /// The accounts that may not have one more in flight.
     fn full_accounts(&self) -> Vec<String> {
         self.by_account
@@ -98,7 +112,7 @@ async fn run(store: Store, lease_secs: i64) {
     let mut in_flight = InFlight::default();
     loop {
         let now = store.clock.now_secs();
-        let free = MAX_IN_FLIGHT - in_flight.total;
+        let free = in_flight.claimable();
         let next_due = deliveries::next_due(&store, i64::MIN)
             .await
             .unwrap_or_else(|e| {
@@ -110,6 +124,8 @@ async fn run(store: Store, lease_secs: i64) {
             let skip = in_flight.full_accounts();
             match deliveries::claim(&store, now, lease(&holder, lease_secs), free, skip).await {
                 Ok(claimed) => {
+                    // A full claim may have left due heads behind: claim again at once.
+                    let again = claimed.len() == free && in_flight.total + free < MAX_IN_FLIGHT;
                     for pending in claimed {
                         in_flight.add(&pending);
                         let (http, done) = (http.clone(), done_tx.clone());
@@ -117,6 +133,9 @@ async fn run(store: Store, lease_secs: i64) {
                             let attempt = attempt(&http, &pending).await;
                             let _ = done.send((pending, attempt));
                         });
+                    }
+                    if again {
+                        continue;
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "could not claim webhook deliveries"),
@@ -212,5 +231,33 @@ mod tests {
         assert_eq!(&waits[..6], &[1, 2, 4, 8, 16, 32]);
         assert_eq!(waits[9], 300);
         assert_eq!(backoff_secs(100), 300);
+    }
+
+    fn in_flight(counts: &[(&str, usize)]) -> InFlight {
+        let mut flight = InFlight::default();
+        for (account, count) in counts {
+            flight.total += count;
+            flight.by_account.insert(account.to_string(), *count);
+        }
+        flight
+    }
+
+    /// A claim may take the earliest heads of any account, so it is bounded by the share the
+    /// busiest account that may still claim has left: no account can go over its share.
+    #[test]
+    fn a_claim_never_takes_an_account_past_its_share() {
+        assert_eq!(in_flight(&[]).claimable(), MAX_IN_FLIGHT_PER_ACCOUNT);
+        assert_eq!(in_flight(&[("AC1", 5)]).claimable(), 3);
+        // A full account is skipped by the claim, so it does not bound the others.
+        assert_eq!(
+            in_flight(&[("AC1", MAX_IN_FLIGHT_PER_ACCOUNT), ("AC2", 2)]).claimable(),
+            6
+        );
+        let busy = [("AC1", 8), ("AC2", 8), ("AC3", 8), ("AC4", 6)];
+        assert_eq!(in_flight(&busy).claimable(), 2);
+        assert_eq!(
+            in_flight(&[("AC1", 8), ("AC2", 8), ("AC3", 8), ("AC4", 8)]).claimable(),
+            0
+        );
     }
 }
