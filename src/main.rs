@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -72,7 +73,9 @@ async fn serve(opts: server::ServeOpts) -> anyhow::Result<()> {
         ),
         Err(e) => tracing::warn!(error = %e, "could not read or raise the open-file limit"),
     }
-    println!("{}", server::banner(&opts, addr));
+    // A reader that closed stdout after the first line (a script waiting for the address) must
+    // not stop the server: the banner is best effort.
+    let _ = writeln!(std::io::stdout().lock(), "{}", server::banner(&opts, addr));
     confab::app::serve(listener, state, shutdown_signal()).await?;
     if let Err(e) = tokio::task::spawn_blocking(move || store.close()).await? {
         // Nothing is lost: the WAL is replayed at the next start.

@@ -153,8 +153,18 @@ fn another_applications_sqlite_file_is_refused_and_not_changed() {
 fn a_confab_store_made_before_stores_were_marked_is_still_opened() {
     let dir = tempfile::tempdir().unwrap();
     let db = made_store(dir.path());
-    // What an older confab left: no application id.
+    // What an older confab left: schema version 10 (what migrations 0011 to 0015 add undone)
+    // and no application id.
     let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DROP TABLE inbound_messages; DROP INDEX receipts_by_to;
+         DROP TABLE stream_events;
+         DROP TABLE account_faults;
+         ALTER TABLE webhook_deliveries DROP COLUMN params;
+         ALTER TABLE webhook_deliveries DROP COLUMN signature;
+         ALTER TABLE webhook_deliveries DROP COLUMN response_body;",
+    )
+    .unwrap();
     conn.pragma_update(None, "application_id", 0).unwrap();
     conn.pragma_update(None, "user_version", 10).unwrap();
     drop(conn);

@@ -179,13 +179,6 @@ impl Engine {
         let prepared = writer::configure(&conn)
             .map_err(anyhow::Error::from)
             .and_then(|()| migrations::run(&mut conn));
-        // Every event already in the store is durable: the streams may hand it out.
-        let newest: Option<i64> =
-            conn.query_row("SELECT max(id) FROM stream_events", [], |r| r.get(0))?;
-        wake.events.start_at(EventId {
-            epoch: 0,
-            seq: newest.unwrap_or(0),
-        });
         if let Location::SqliteFile(path) = location {
             prepared.map_err(|e| match e.downcast::<rusqlite::Error>() {
                 Ok(e) => recognise::describe(path, e),
@@ -195,6 +188,13 @@ impl Engine {
         } else {
             prepared?;
         }
+        // Every event already in the store is durable: the streams may hand it out.
+        let newest: Option<i64> =
+            conn.query_row("SELECT max(id) FROM stream_events", [], |r| r.get(0))?;
+        wake.events.start_at(EventId {
+            epoch: 0,
+            seq: newest.unwrap_or(0),
+        });
         let (writer, jobs) = mpsc::unbounded_channel();
         let cache = Arc::new(ConversationCache::default());
         writer::start(
