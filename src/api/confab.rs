@@ -86,9 +86,10 @@ pub async fn create_account(
     ))
 }
 
+/// `/confab/Accounts/{AccountSid}/...`.
 #[derive(Deserialize)]
 pub struct AccountPath {
-    account: String,
+    pub account: String,
 }
 
 /// POST /confab/Accounts/{AccountSid}/Keys: a new API key (SK...) whose secret opens the
@@ -116,7 +117,7 @@ pub async fn create_api_key(
 
 /// The caller, if it is the account `account` itself or the operator; otherwise the account is
 /// not there for it (404 on `path`, as for any resource of another account).
-async fn self_or_operator(
+pub(crate) async fn self_or_operator(
     app: &AppState,
     headers: &HeaderMap,
     account: &str,

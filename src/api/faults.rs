@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::confab::{AccountPath, self_or_operator};
 use crate::app::AppState;
 use crate::domain::faults;
 use crate::error::{Code, Error, Result};
@@ -76,20 +77,10 @@ impl SetFaults {
     }
 }
 
-#[derive(Deserialize)]
-pub struct AccountPath {
-    account: String,
-}
-
 /// The caller, when it is the account itself or the operator, in test mode.
 async fn allowed(app: &AppState, headers: &HeaderMap, account: &str) -> Result<()> {
-    let caller = app.authenticate(headers).await?;
-    if caller != account && caller != *app.operator_account {
-        return Err(Error::with(
-            Code::NotFound,
-            format!("/confab/Accounts/{account}/Faults"),
-        ));
-    }
+    let path = format!("/confab/Accounts/{account}/Faults");
+    self_or_operator(app, headers, account, path).await?;
     if !app.test_mode {
         return Err(Error::with(
             Code::Forbidden,

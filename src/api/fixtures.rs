@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower::ServiceExt;
 
+use super::confab::{AccountPath, self_or_operator};
 use crate::app::AppState;
 use crate::domain::accounts;
 use crate::error::{Code, Error, Result};
@@ -478,21 +479,12 @@ pub async fn load(
         .map_err(|Refused(answer)| answer)
 }
 
-#[derive(Deserialize)]
-pub struct AccountPath {
-    account: String,
-}
-
 /// The caller, when it is the account itself or the operator.
 async fn allowed(app: &AppState, headers: &HeaderMap, account: &str) -> Result<()> {
-    let caller = app.authenticate(headers).await?;
-    if caller != account && caller != *app.operator_account {
-        return Err(Error::with(
-            Code::NotFound,
-            format!("/confab/Accounts/{account}/Fixtures"),
-        ));
-    }
-    Ok(())
+    let path = format!("/confab/Accounts/{account}/Fixtures");
+    self_or_operator(app, headers, account, path)
+        .await
+        .map(drop)
 }
 
 /// GET /confab/Accounts/{AccountSid}/Fixtures: the account's data as a fixtures document.
