@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::messages::MAX_BODY;
 use super::participants::device_binding;
 use crate::app::AppState;
 use crate::domain::conversations::ConversationChange;
@@ -30,8 +31,6 @@ use crate::wire::params;
 use crate::wire::urls::Urls;
 use crate::wire::{TwilioForm, TwilioQuery};
 
-/// A message body may be up to 1600 characters, as a REST message's (`BodyTooLong`).
-const MAX_BODY: usize = 1600;
 /// An MMS carries at most ten media items, as Twilio's `NumMedia` does.
 const MAX_MEDIA: usize = 10;
 /// A conversation's friendly name, as `onConversationAdd` may set it (`FriendlyNameTooLong`).

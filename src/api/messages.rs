@@ -25,7 +25,7 @@ use crate::wire::{TwilioForm, TwilioQuery};
 /// Message attributes may be up to 4 KB (twilio-behavior.md 6).
 const MAX_ATTRIBUTES: usize = 4 * 1024;
 /// A REST message body may be up to 1600 characters (`BodyTooLong`).
-const MAX_BODY: usize = 1600;
+pub(crate) const MAX_BODY: usize = 1600;
 /// The author's limit is undocumented; 256, as for identities (twilio-behavior.md 14.1).
 const MAX_AUTHOR: usize = 256;
 /// "The subject of the message, can be up to 256 characters long" (the spec's description).
