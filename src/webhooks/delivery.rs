@@ -83,6 +83,15 @@ impl InFlight {
         (MAX_IN_FLIGHT - self.total).min(MAX_IN_FLIGHT_PER_ACCOUNT - busiest)
     }
 
+    /// Whether every one of `accounts` has its share in flight.
+    fn all_full(&self, accounts: &[String]) -> bool {
+        accounts.iter().all(|a| {
+            self.by_account
+                .get(a)
+                .is_some_and(|count| *count >= MAX_IN_FLIGHT_PER_ACCOUNT)
+        })
+    }
+
     /// The accounts that may not have one more in flight.
     fn full_accounts(&self) -> Vec<String> {
         self.by_account
@@ -124,9 +133,10 @@ async fn run(store: Store, lease_secs: i64) {
             let skip = in_flight.full_accounts();
             match deliveries::claim(&store, now, lease(&holder, lease_secs), free, skip).await {
                 Ok(claimed) => {
-                    // A full claim may have left due heads behind: claim again at once.
-                    let again = claimed.len() == free && in_flight.total + free < MAX_IN_FLIGHT;
+                    let full_claim = claimed.len() == free;
+                    let mut accounts: Vec<String> = Vec::new();
                     for pending in claimed {
+                        accounts.push(pending.account_sid.clone());
                         in_flight.add(&pending);
                         let (http, done) = (http.clone(), done_tx.clone());
                         tokio::spawn(async move {
@@ -134,7 +144,13 @@ async fn run(store: Store, lease_secs: i64) {
                             let _ = done.send((pending, attempt));
                         });
                     }
-                    if again {
+                    // A full claim may have left due heads behind: claim again at once, unless
+                    // every account it served is now at its share (the next claim would skip
+                    // them, and a completion wakes this loop anyway).
+                    if full_claim
+                        && in_flight.total < MAX_IN_FLIGHT
+                        && !in_flight.all_full(&accounts)
+                    {
                         continue;
                     }
                 }
