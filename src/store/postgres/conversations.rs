@@ -20,12 +20,36 @@ use crate::wire::paging::{Page, PageRequest};
 macro_rules! select {
     ($($rest:literal),*) => {
         concat!(
-            "SELECT c.id, c.sid, s.account_sid, c.service_id, s.sid, c.unique_name, c.friendly_name,
-                 c.attributes, c.messaging_service_sid, c.state, c.timer_inactive, c.timer_closed,
-                 c.date_inactive, c.date_closed, c.bindings, c.created_by, c.date_created, c.date_updated
+            "SELECT ", columns!(), " FROM conversations c JOIN services s ON s.id = c.service_id ",
+            $($rest),*
+        )
+    };
+}
+
+/// The same for a write, whose `$rest` ends in `FOR UPDATE OF c`: the transaction waits for
+/// the conversation's advisory lock, then locks its row, in one round trip. The advisory lock
+/// is taken in the select list, which PostgreSQL computes below the node that locks the row:
+/// only for the row the WHERE clause found, and before the row lock, whose transaction id so
+/// follows the advisory lock's order (`lock_conversation`). A row that another transaction
+/// changed meanwhile is read again once locked (PostgreSQL's recheck of `FOR UPDATE`), so the
+/// job sees its latest version. 7301 is the advisory locks' class of conversations (the
+/// two-key space: the migrations' lock is in the one-key space, which never overlaps it).
+macro_rules! select_locked {
+    ($($rest:literal),*) => {
+        concat!(
+            "SELECT ", columns!(), ", pg_advisory_xact_lock(7301, (c.id % 2147483647)::int)
              FROM conversations c JOIN services s ON s.id = c.service_id ",
             $($rest),*
         )
+    };
+}
+
+/// The columns `map_row` reads, in its order.
+macro_rules! columns {
+    () => {
+        "c.id, c.sid, s.account_sid, c.service_id, s.sid, c.unique_name, c.friendly_name,
+         c.attributes, c.messaging_service_sid, c.state, c.timer_inactive, c.timer_closed,
+         c.date_inactive, c.date_closed, c.bindings, c.created_by, c.date_created, c.date_updated"
     };
 }
 
@@ -60,10 +84,6 @@ pub(super) fn map_row(row: &Row) -> Result<ConversationRow> {
     })
 }
 
-/// The advisory locks' class of conversations (the two-key space: the migrations' lock is in
-/// the one-key space, which never overlaps it).
-const CONVERSATION_LOCKS: i32 = 7301;
-
 impl PgTx<'_> {
     /// One of the tenant's conversations by SID or, failing the SID pattern, by unique name,
     /// locked for this transaction when `lock`.
@@ -84,11 +104,13 @@ impl PgTx<'_> {
                 &[&sid_or_name, service, &tenant.account_sid],
             )?,
             (ServiceRef::Sid(service), true, true) => self.query_opt(
-                select!("WHERE c.sid = $1 AND s.sid = $2 AND s.account_sid = $3 FOR UPDATE OF c"),
+                select_locked!(
+                    "WHERE c.sid = $1 AND s.sid = $2 AND s.account_sid = $3 FOR UPDATE OF c"
+                ),
                 &[&sid_or_name, service, &tenant.account_sid],
             )?,
             (ServiceRef::Sid(service), false, true) => self.query_opt(
-                select!(
+                select_locked!(
                     "WHERE c.unique_name = $1 AND s.sid = $2 AND s.account_sid = $3 FOR UPDATE OF c"
                 ),
                 &[&sid_or_name, service, &tenant.account_sid],
@@ -108,14 +130,14 @@ impl PgTx<'_> {
                 &[&sid_or_name, &tenant.account_sid],
             )?,
             (ServiceRef::Default, true, true) => self.query_opt(
-                select!(
+                select_locked!(
                     "JOIN account_configurations a ON a.default_chat_service_sid = s.sid
                          WHERE c.sid = $1 AND a.account_sid = $2 FOR UPDATE OF c"
                 ),
                 &[&sid_or_name, &tenant.account_sid],
             )?,
             (ServiceRef::Default, false, true) => self.query_opt(
-                select!(
+                select_locked!(
                     "JOIN account_configurations a ON a.default_chat_service_sid = s.sid
                          WHERE c.unique_name = $1 AND a.account_sid = $2 FOR UPDATE OF c"
                 ),
@@ -152,19 +174,12 @@ impl ConversationStore for PgTx<'_> {
     /// transaction id (only `FOR UPDATE` assigns one): so the jobs of one conversation take
     /// their transaction ids in the order they hold it, and the event stream, ordered by
     /// transaction id, carries one conversation's events in the order they were made
-    /// (docs/design.md, "The event stream").
+    /// (docs/design.md, "The event stream"). Both locks are one statement (`select_locked!`).
     fn lock_conversation(
         &mut self,
         tenant: &Tenant,
         sid_or_name: &str,
     ) -> Result<Option<Arc<ConversationRow>>> {
-        let Some(found) = self.find(tenant, sid_or_name, false)? else {
-            return Ok(None);
-        };
-        self.query_one(
-            "SELECT pg_advisory_xact_lock($1, ($2::bigint % 2147483647)::int)",
-            &[&CONVERSATION_LOCKS, &found.id],
-        )?;
         Ok(self.find(tenant, sid_or_name, true)?.map(Arc::new))
     }
 

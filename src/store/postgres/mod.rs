@@ -274,7 +274,7 @@ impl Engine {
 
 /// The channel on which nodes wake each other's workers, and what they say on it.
 const WAKE_CHANNEL: &str = "confab_wake";
-const WAKE_WEBHOOKS: &str = "NOTIFY confab_wake, 'webhooks'";
+const WAKE_WEBHOOKS_AND_COMMIT: &str = "NOTIFY confab_wake, 'webhooks'; COMMIT";
 pub(super) const WAKE_CLOCK: &str = "NOTIFY confab_wake, 'clock'";
 
 /// Starts the thread that listens for other nodes' wake-ups (`LISTEN confab_wake`): a commit
@@ -358,11 +358,19 @@ fn in_transaction<T>(
     };
     match outcome {
         Ok(Ok(value)) => {
-            if done.queued_webhooks {
-                // Delivered with the commit: every node's delivery worker looks at once.
-                conn.client.batch_execute(WAKE_WEBHOOKS)?;
+            // A wake-up is delivered with the commit: every node's delivery worker looks at once.
+            // One round trip either way.
+            let commit = if done.queued_webhooks {
+                WAKE_WEBHOOKS_AND_COMMIT
+            } else {
+                "COMMIT"
+            };
+            if let Err(e) = conn.client.batch_execute(commit) {
+                // A failed NOTIFY leaves the transaction open: the connection goes back to the
+                // pool outside it.
+                let _ = conn.client.batch_execute("ROLLBACK");
+                return Err(e.into());
             }
-            conn.client.batch_execute("COMMIT")?;
             Ok((value, done))
         }
         Ok(Err(e)) => {
