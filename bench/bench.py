@@ -104,6 +104,11 @@ LIVE_STREAMS = int(env("BENCH_LIVE_STREAMS", str(STREAMS)))  # 0: idle streams o
 if STREAMS > 0:
     SCENARIOS["msg_post_one@streams"] = SCENARIOS["msg_post_one"]
     SCENARIOS["msg_post_spread@streams"] = SCENARIOS["msg_post_spread"]
+# On PostgreSQL, conv_fetch again against the select baseline (one SELECT by primary key per
+# request, over the same kind of pool): what reading the database on every request costs any
+# server, beside the parse-only target.
+if PG:
+    SCENARIOS["conv_fetch@select"] = SCENARIOS["conv_fetch"][:6] + ("select",)
 
 DESCRIPTIONS = {
     "pc_list@small": "GET /v1/ParticipantConversations?Identity= (first page; the identity is in "
@@ -125,6 +130,7 @@ DESCRIPTIONS = {
                             "streams open on confab",
     "msg_post_spread@streams": f"msg_post_spread, with {STREAMS} idle and {LIVE_STREAMS} live "
                                "event streams open on confab",
+    "conv_fetch@select": "conv_fetch, against the select baseline (PostgreSQL only)",
 }
 
 
@@ -753,6 +759,10 @@ def targets(facts, results):
             if r is not None:
                 out.append(f"{name} at {conns} conns >= 0.7x parse-only baseline: {r:.2f}x, "
                            f"{verdict(r >= 0.7)}")
+            r = ratio("conv_fetch@select", conns)
+            if r is not None:
+                out.append(f"(not a target) conv_fetch at {conns} conns: {r:.2f}x the select "
+                           "baseline")
     for name, per in results.items():
         if 64 in per:
             p99 = med(per[64]["confab"], "p99_ms")

@@ -10,6 +10,10 @@
 //!   `synchronous_commit=on`, so the answer waits for the commit's flush, as confab's does).
 //! - `GET|POST /parse/...`: checks Basic auth, parses the query string (and the form body, if
 //!   any), and answers 200 with a small JSON object. No store.
+//! - `GET /select/...` (with `--pg` only): checks Basic auth, parses the query string, reads one
+//!   row by its primary key on a pooled connection (a blocking thread, as the insert), and
+//!   answers 200 with it: the least a server that reads the database on every request can do,
+//!   as confab on PostgreSQL must (no cache may serve a row older than another node's write).
 //!
 //! - `POST /hook`: a webhook receiver for `bench/backlog.py`: answers 200 at once and counts
 //!   what it received; `GET /hook` answers the count.
@@ -25,7 +29,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -64,6 +68,8 @@ struct Baseline {
     secret: Arc<str>,
     db: Store,
     hooks: Arc<AtomicU64>,
+    /// `GET /select` requests so far: which row the next one reads.
+    reads: Arc<AtomicU64>,
 }
 
 /// Where the single-insert route writes.
@@ -79,10 +85,18 @@ struct PgManager(postgres::Config);
 struct PgConn {
     client: postgres::Client,
     insert: postgres::Statement,
+    select: postgres::Statement,
+    /// When the pool last checked this connection: as confab's pool, a check (a round trip)
+    /// only after a second idle, not on every request.
+    checked_at: Instant,
 }
 
 const PG_INSERT: &str = "INSERT INTO messages (author, body, attributes, date_created) \
                          VALUES ($1, $2, '{}', $3) RETURNING id";
+const PG_SELECT: &str = "SELECT id, author, body, attributes, date_created FROM messages \
+                         WHERE id = $1";
+/// The rows `GET /select/...` reads, in turn (inserted at start when the table has fewer).
+const SELECT_ROWS: i64 = 1000;
 
 impl r2d2::ManageConnection for PgManager {
     type Connection = PgConn;
@@ -91,11 +105,22 @@ impl r2d2::ManageConnection for PgManager {
     fn connect(&self) -> Result<PgConn, postgres::Error> {
         let mut client = self.0.connect(postgres::NoTls)?;
         let insert = client.prepare(PG_INSERT)?;
-        Ok(PgConn { client, insert })
+        let select = client.prepare(PG_SELECT)?;
+        Ok(PgConn {
+            client,
+            insert,
+            select,
+            checked_at: Instant::now(),
+        })
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
-        conn.client.simple_query("").map(|_| ())
+        if conn.checked_at.elapsed() < Duration::from_secs(1) {
+            return Ok(());
+        }
+        conn.client.simple_query("")?;
+        conn.checked_at = Instant::now();
+        Ok(())
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
@@ -212,11 +237,60 @@ fn insert_postgres(
     now: i64,
 ) -> Result<i64, String> {
     let mut conn = pool.get().map_err(|e| e.to_string())?;
-    let PgConn { client, insert } = &mut *conn;
+    let PgConn { client, insert, .. } = &mut *conn;
     client
         .query_one(&*insert, &[author, text, &now])
         .map(|row| row.get(0))
         .map_err(|e| e.to_string())
+}
+
+/// Checks auth, parses the query, reads one row by primary key, answers it.
+async fn select(
+    State(app): State<Baseline>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if !app.authorized(&headers) {
+        return unauthorized();
+    }
+    if let Err(e) = serde_html_form::from_str::<Pairs>(query.as_deref().unwrap_or("")) {
+        return bad_request(e);
+    }
+    let Store::Postgres(pool) = &app.db else {
+        return bad_request("GET /select is for --pg");
+    };
+    let (pool, id) = (
+        pool.clone(),
+        app.reads.fetch_add(1, Ordering::Relaxed) as i64,
+    );
+    let read = tokio::task::spawn_blocking(move || select_postgres(&pool, id % SELECT_ROWS + 1))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+    match read {
+        Ok(row) => axum::Json(row).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"message": e, "status": 500})),
+        )
+            .into_response(),
+    }
+}
+
+/// One SELECT by primary key, on a pooled connection with the statement prepared once.
+fn select_postgres(pool: &r2d2::Pool<PgManager>, id: i64) -> Result<serde_json::Value, String> {
+    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let PgConn { client, select, .. } = &mut *conn;
+    let row = client
+        .query_one(&*select, &[&id])
+        .map_err(|e| e.to_string())?;
+    Ok(json!({
+        "id": row.get::<_, i64>(0),
+        "author": row.get::<_, Option<String>>(1),
+        "body": row.get::<_, Option<String>>(2),
+        "attributes": row.get::<_, String>(3),
+        "date_created": row.get::<_, i64>(4),
+    }))
 }
 
 /// A webhook delivered: counted, answered 200 with an empty body.
@@ -269,7 +343,8 @@ fn open(path: &str) -> rusqlite::Result<Connection> {
 async fn open_postgres(url: &str, size: u32) -> anyhow::Result<r2d2::Pool<PgManager>> {
     let config: postgres::Config = url.parse()?;
     tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        config.connect(postgres::NoTls)?.batch_execute(
+        let mut client = config.connect(postgres::NoTls)?;
+        client.batch_execute(
             "CREATE TABLE IF NOT EXISTS messages (
                 id           BIGSERIAL PRIMARY KEY,
                 author       TEXT,
@@ -277,6 +352,13 @@ async fn open_postgres(url: &str, size: u32) -> anyhow::Result<r2d2::Pool<PgMana
                 attributes   TEXT NOT NULL,
                 date_created BIGINT NOT NULL
             )",
+        )?;
+        // The rows `GET /select` reads, before any insert.
+        client.execute(
+            "INSERT INTO messages (author, body, attributes, date_created)
+             SELECT 'bench', 'hello world', '{}', 0 FROM generate_series(1, $1::bigint)
+             WHERE NOT EXISTS (SELECT 1 FROM messages)",
+            &[&SELECT_ROWS],
         )?;
         Ok(r2d2::Pool::builder()
             .max_size(size)
@@ -301,10 +383,12 @@ async fn main() -> anyhow::Result<()> {
         secret: opts.auth_token.into(),
         db,
         hooks: Arc::new(AtomicU64::new(0)),
+        reads: Arc::new(AtomicU64::new(0)),
     };
     let app = Router::new()
         .route("/insert/{*rest}", post(insert))
         .route("/parse/{*rest}", any(parse))
+        .route("/select/{*rest}", get(select))
         .route("/hook", get(hook_count).post(hook))
         .with_state(state);
     println!(
