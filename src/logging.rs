@@ -18,8 +18,11 @@ use std::time::{Duration, SystemTime};
 
 use axum::http::Method;
 
-use tracing_subscriber::EnvFilter;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// How late a line may reach stderr.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
@@ -46,14 +49,27 @@ pub fn init() -> FlushOnDrop {
         // At a terminal the request lines go through the subscriber too, for its colours.
         let _ = ACCESS_LOG.set(sink.clone());
     }
-    tracing_subscriber::fmt()
-        .with_writer(sink.clone())
-        .with_ansi(ansi)
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(sink.clone())
+                .with_ansi(ansi),
         )
+        .with(filter_from_env())
         .init();
     FlushOnDrop(sink)
+}
+
+/// What `RUST_LOG` asks for: a default level and levels by target (`debug`,
+/// `info,confab::webhooks=debug`), or `info` when it is unset or unreadable. `Targets` reads
+/// these without the regular expressions of `EnvFilter` (span and field filters), which confab
+/// does not need and whose crates took 12 s of CPU in a first build (docs/design.md, "Release
+/// build: fat LTO for the benchmark and releases").
+fn filter_from_env() -> Targets {
+    std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(Level::INFO))
 }
 
 /// Where [`answered`] writes, once [`init`] has installed the subscriber (without colours).
