@@ -7,7 +7,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 
 use crate::error::Result;
 use crate::store::Store;
@@ -116,6 +119,35 @@ impl Follower {
                 Err(RecvError::Lagged(_)) => self.catching_up = true,
                 // The feed lives as long as the store: nothing more will come.
                 Err(RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    /// The next wanted event that is ready now: what [`Follower::next`] would answer without
+    /// waiting for the live feed or reading the store. `None` when nothing is ready, or when
+    /// the stream must first read what it missed from the store (which `next` does).
+    pub fn try_next(&mut self) -> Option<Arc<StreamEvent>> {
+        loop {
+            if let Some(event) = self.backlog.pop_front() {
+                if let Some(wanted) = self.pass(Arc::new(event)) {
+                    return Some(wanted);
+                }
+                continue;
+            }
+            if self.catching_up {
+                return None;
+            }
+            match self.live.try_recv() {
+                Ok(event) => {
+                    if let Some(wanted) = self.pass(event) {
+                        return Some(wanted);
+                    }
+                }
+                Err(TryRecvError::Lagged(_)) => {
+                    self.catching_up = true;
+                    return None;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
             }
         }
     }

@@ -198,6 +198,36 @@ async fn every_change_arrives_with_its_webhooks_parameters_without_asking_for_we
     );
 }
 
+/// A busy stream writes what came meanwhile together (`api/events.rs`, `PACE`): a burst of
+/// posts arrives once each, in order, whatever the chunks it was cut into.
+#[tokio::test]
+async fn a_burst_arrives_once_each_in_order() {
+    let client = account().await;
+    let ch = conversation(&client, "burst").await;
+    let mut stream = Stream::open(&client, &format!("ConversationSid={ch}"), None).await;
+    let posts = (0..40).map(|n| {
+        let (client, ch) = (client.clone(), ch.clone());
+        tokio::spawn(async move { message(&client, &ch, &format!("m{n}")).await })
+    });
+    for post in posts.collect::<Vec<_>>() {
+        post.await.unwrap();
+    }
+    let mut indexes = Vec::new();
+    for _ in 0..40 {
+        let event = stream.event().await;
+        assert_eq!(event.name(), "onMessageAdded");
+        indexes.push(
+            event.json()["Index"]
+                .as_str()
+                .unwrap()
+                .parse::<u32>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(indexes, (0..40).collect::<Vec<_>>());
+    stream.quiet_for(Duration::from_millis(300)).await;
+}
+
 #[tokio::test]
 async fn the_conversation_filter_keeps_one_conversations_events() {
     let client = account().await;
