@@ -99,11 +99,8 @@ impl Follower {
     /// reconnects with its `Last-Event-ID`).
     pub async fn next(&mut self) -> Result<Arc<StreamEvent>> {
         loop {
-            if let Some(event) = self.backlog.pop_front() {
-                if let Some(wanted) = self.pass(Arc::new(event)) {
-                    return Ok(wanted);
-                }
-                continue;
+            if let Some(event) = self.try_next() {
+                return Ok(event);
             }
             if self.catching_up {
                 self.catch_up().await?;
@@ -143,6 +140,7 @@ impl Follower {
                         return Some(wanted);
                     }
                 }
+                // Fell behind the live feed: what it dropped is in the store.
                 Err(TryRecvError::Lagged(_)) => {
                     self.catching_up = true;
                     return None;
