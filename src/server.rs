@@ -51,7 +51,8 @@ pub struct ServeOpts {
     /// Address to listen on.
     #[arg(long, env = "CONFAB_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
-    /// The SQLite file, or `:memory:` to keep everything in memory.
+    /// The store: a SQLite file, `:memory:` to keep everything in memory, or a PostgreSQL
+    /// database (`postgres://user:password@host:port/dbname`, also `postgresql://`).
     #[arg(long, env = "CONFAB_DB", default_value = "confab.db")]
     pub db: String,
     /// The operator account: it exists at start, and may create more accounts.
