@@ -171,6 +171,14 @@ fn bad_request(e: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
+fn server_error(e: impl std::fmt::Display) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(json!({"message": e.to_string(), "status": 500})),
+    )
+        .into_response()
+}
+
 type Pairs = Vec<(String, String)>;
 
 /// Checks auth, parses the form, inserts one row in its own transaction.
@@ -204,11 +212,7 @@ async fn insert(State(app): State<Baseline>, headers: HeaderMap, body: Bytes) ->
             axum::Json(json!({"id": id, "author": author, "body": text, "date_created": now})),
         )
             .into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            axum::Json(json!({"message": e, "status": 500})),
-        )
-            .into_response(),
+        Err(e) => server_error(e),
     }
 }
 
@@ -269,11 +273,7 @@ async fn select(
         .and_then(|r| r);
     match read {
         Ok(row) => axum::Json(row).into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            axum::Json(json!({"message": e, "status": 500})),
-        )
-            .into_response(),
+        Err(e) => server_error(e),
     }
 }
 

@@ -2,13 +2,21 @@
 //!
 //! In test mode the operator may move it forward (`POST /confab/Clock`), so that timers that
 //! are minutes or days long can be tested in milliseconds. Nothing else reads the system time
-//! (but webhook leases, which must not lapse when the test clock moves). The offset is kept
-//! in the store (`store::clock`): it survives a restart, and nodes sharing a database share it.
+//! but [`system_secs`]: webhook leases, which must not lapse when the test clock moves, and the
+//! event stream's retention, which moving it must not empty. The offset is kept in the store
+//! (`store::clock`): it survives a restart, and nodes sharing a database share it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
+
+/// Whole seconds since the epoch on the system's clock, which the test clock does not move.
+pub fn system_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
 #[derive(Clone, Default)]
 pub struct Clock {

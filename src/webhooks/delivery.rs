@@ -104,9 +104,7 @@ impl InFlight {
 
 /// A claim for this process, from the system clock, for `lease_secs`.
 fn lease(holder: &str, lease_secs: i64) -> Lease {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = crate::clock::system_secs();
     Lease {
         holder: holder.to_string(),
         now,

@@ -26,9 +26,7 @@ impl EventStore for SqliteTx<'_, '_> {
     /// from here rather than the column's `unixepoch()` default: the insert took 31k
     /// instructions per message with them, 18k without (docs/design.md, "The event stream").
     fn record_event(&mut self, event: &NewEvent) -> Result<()> {
-        let recorded_at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let recorded_at = crate::clock::system_secs();
         self.tx
             .prepare_cached(
                 "INSERT INTO stream_events (account_sid, conversation_sid, name, data, recorded_at)
