@@ -5,6 +5,7 @@
 //! which a client sends back as `Last-Event-ID` to get what it missed.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -36,8 +37,10 @@ const HEARTBEAT: &[u8] = b":heartbeat\n\n";
 /// a busy one writes what came meanwhile together, so that an account's stream costs a wake-up
 /// and a write every `PACE` at most, not one per event (docs/design.md, "The event stream").
 const PACE: Duration = Duration::from_millis(20);
-/// The most bytes of events one write carries (a stream that is far behind writes in pieces).
-const MAX_WRITE: usize = 64 * 1024;
+/// The bytes of events one write carries at most, unless its one event is larger: what each
+/// busy stream holds while the client reads it. A stream that filled its write writes the
+/// rest at once, without waiting for [`PACE`].
+const MAX_WRITE: usize = 16 * 1024;
 
 /// GET /confab/Events, as the account (its auth token or an API key): `ConversationSid` and
 /// `EventType` (repeatable) filter; a `Last-Event-ID` header resumes after that event.
@@ -55,8 +58,9 @@ pub async fn stream(
     let follower = stream::follow(&app.store, account, filter, last).await?;
     let writes = Writes {
         follower,
+        held: None,
         heartbeat: app.events_heartbeat,
-        wrote_events: false,
+        paced: false,
     };
     let body = Body::from_stream(futures_util::stream::unfold(writes, next_write));
     Ok((
@@ -72,9 +76,11 @@ pub async fn stream(
 /// One open stream's writes.
 struct Writes {
     follower: Follower,
+    /// The event that did not fit in the last write: the next one's first.
+    held: Option<Arc<StreamEvent>>,
     heartbeat: Duration,
-    /// The last write carried events: the next waits [`PACE`] first.
-    wrote_events: bool,
+    /// The last write carried every event that was ready: the next waits [`PACE`] first.
+    paced: bool,
 }
 
 /// The `EventType` filter: post-action events and confab's own, by name.
@@ -112,31 +118,45 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<EventId>> {
 /// comes within the heartbeat interval. The stream ends if the store cannot be read (the
 /// client reconnects with its `Last-Event-ID`).
 async fn next_write(mut writes: Writes) -> Option<(Result<Bytes, Infallible>, Writes)> {
-    if writes.wrote_events {
+    if writes.paced {
         tokio::time::sleep(PACE).await;
     }
-    // `Follower::next` may be dropped midway: it changes nothing before its event is handed out.
-    let first = match tokio::time::timeout(writes.heartbeat, writes.follower.next()).await {
-        Err(_) => {
-            writes.wrote_events = false;
-            return Some((Ok(Bytes::from_static(HEARTBEAT)), writes));
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "an event stream ended: the store could not be read");
-            return None;
-        }
-        Ok(Ok(event)) => event,
+    let first = match writes.held.take() {
+        Some(event) => event,
+        // `Follower::next` may be dropped midway: it changes nothing before its event is
+        // handed out.
+        None => match tokio::time::timeout(writes.heartbeat, writes.follower.next()).await {
+            Err(_) => {
+                writes.paced = false;
+                return Some((Ok(Bytes::from_static(HEARTBEAT)), writes));
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "an event stream ended: the store could not be read");
+                return None;
+            }
+            Ok(Ok(event)) => event,
+        },
     };
-    let mut text = Vec::with_capacity(first.data.len() + 96);
+    let mut text = Vec::with_capacity(MAX_WRITE.max(written_len(&first)));
     write_event(&mut text, &first);
-    while text.len() < MAX_WRITE {
-        let Some(event) = writes.follower.try_next() else {
+    writes.paced = true;
+    while let Some(event) = writes.follower.try_next() {
+        if text.len() + written_len(&event) > MAX_WRITE {
+            writes.held = Some(event);
+            writes.paced = false;
             break;
-        };
+        }
         write_event(&mut text, &event);
     }
-    writes.wrote_events = true;
     Some((Ok(Bytes::from(text)), writes))
+}
+
+/// The bytes [`write_event`] writes for `event`, or more, but for the `data: ` of each line of
+/// its data after the first (an event's data is one line of JSON).
+fn written_len(event: &StreamEvent) -> usize {
+    /// An id: two 64-bit numbers (20 characters each with a sign) and a dash.
+    const ID: usize = 41;
+    "id: \nevent: \ndata: \n\n".len() + ID + event.name.len() + event.data.len()
 }
 
 /// One SSE event: `id`, `event`, and a `data` line for each line of its data.

@@ -228,6 +228,36 @@ async fn a_burst_arrives_once_each_in_order() {
     stream.quiet_for(Duration::from_millis(300)).await;
 }
 
+/// A stream far behind writes its backlog in pieces (`api/events.rs`, `MAX_WRITE`): an event
+/// that does not fit in one write opens the next, and none is lost, cut or repeated.
+#[tokio::test]
+async fn a_backlog_larger_than_one_write_arrives_whole_and_in_order() {
+    let client = account().await;
+    let mut stream = Stream::open(&client, "", None).await;
+    let ch = conversation(&client, "backlog").await;
+    let first = stream.event().await;
+    drop(stream);
+    // 60 messages of 1,000 characters: about four writes' worth.
+    let mut sent = Vec::new();
+    for n in 0..60 {
+        let body = format!("{n:04}{}", "x".repeat(996));
+        sent.push(message(&client, &ch, &body).await);
+    }
+    let mut resumed = Stream::open(&client, "EventType=onMessageAdded", first.id.as_deref()).await;
+    let mut got = Vec::new();
+    for n in 0..60 {
+        let event = resumed.event().await;
+        assert_eq!(
+            event.json()["Body"].as_str().unwrap().len(),
+            1000,
+            "event {n}"
+        );
+        got.push(event.json()["MessageSid"].as_str().unwrap().to_string());
+    }
+    assert_eq!(got, sent);
+    resumed.quiet_for(Duration::from_millis(300)).await;
+}
+
 #[tokio::test]
 async fn the_conversation_filter_keeps_one_conversations_events() {
     let client = account().await;
