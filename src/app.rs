@@ -65,6 +65,9 @@ impl Shared {
     /// have been added to the store by another process (`confab account create`), so a miss
     /// looks there once before refusing.
     pub async fn authenticate(&self, headers: &axum::http::HeaderMap) -> Result<String, Error> {
+        /// How many times a credential is read while accounts are being deleted, before the
+        /// request is refused (each deletion on any node forgets every credential).
+        const READS_PAST_DELETIONS: usize = 3;
         if let Some(account) = self.credentials.authenticate(headers) {
             return Ok(account);
         }
@@ -72,14 +75,27 @@ impl Shared {
             tracing::debug!("401: no Basic Authorization header");
             return Err(Error::new(Code::Unauthenticated));
         };
-        let stored =
-            crate::domain::accounts::find_credential(&self.store, username.clone()).await?;
-        let Some(credential) = stored else {
-            tracing::debug!(%username, "401: no such account or API key");
+        // A credential read while an account was deleted may be that account's: it is read
+        // again, after the deletion.
+        let mut current = None;
+        for _ in 0..READS_PAST_DELETIONS {
+            let generation = self.credentials.generation();
+            let stored =
+                crate::domain::accounts::find_credential(&self.store, username.clone()).await?;
+            let Some(credential) = stored else {
+                tracing::debug!(%username, "401: no such account or API key");
+                return Err(Error::new(Code::Unauthenticated));
+            };
+            if self.credentials.add_read_at(credential.clone(), generation) {
+                current = Some(credential);
+                break;
+            }
+        }
+        let Some(credential) = current else {
+            tracing::debug!(%username, "401: accounts were deleted each time its key was read");
             return Err(Error::new(Code::Unauthenticated));
         };
-        self.credentials.add(credential);
-        self.credentials.authenticate(headers).ok_or_else(|| {
+        crate::auth::opens(&credential, headers).ok_or_else(|| {
             tracing::debug!(%username, "401: wrong auth token or API key secret");
             Error::new(Code::Unauthenticated)
         })

@@ -179,7 +179,10 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
             "API key secrets are now kept as salted hashes"
         );
     }
-    let credentials = Credentials::new(crate::domain::accounts::load_credentials(&store).await?);
+    let credentials = Arc::new(Credentials::new(
+        crate::domain::accounts::load_credentials(&store).await?,
+    ));
+    credentials.clone().follow_deletions(store.wake.clone());
     crate::webhooks::delivery::spawn(store.clone(), opts.webhook_lease);
     crate::scheduler::spawn(store.clone());
     crate::domain::stream::spawn_pruner(
@@ -191,7 +194,7 @@ pub async fn prepare(opts: &ServeOpts) -> anyhow::Result<AppState> {
     );
     let state = AppState::new(Shared {
         store,
-        credentials: Arc::new(credentials),
+        credentials,
         public_url: opts.public_url.as_deref().map(Arc::from),
         operator_account: Arc::from(opts.account_sid.as_str()),
         test_mode: opts.test_mode,

@@ -150,6 +150,9 @@ pub struct Wakeups {
     pub scheduler: Notify,
     /// Durable events, to the event streams open on this node.
     pub events: events::EventFeed,
+    /// An account was deleted through another node (PostgreSQL): the credentials this node
+    /// keeps in memory may open it still.
+    pub accounts_deleted: Notify,
 }
 
 impl Wakeups {

@@ -179,7 +179,7 @@ pub async fn agree(store: &mut Store, seed: u64, rounds: usize) -> anyhow::Resul
         (writes, reads, posts, deleted) = (writes + w, reads + r, posts + p, deleted + d);
     }
     Ok(format!(
-        "nodes=2 behind haproxy, rounds={rounds}; read-your-writes: writes={writes} reads_on_the_other_node={reads} stale=0; indexes: posts={posts} deleted={deleted} duplicates=0 gaps=0 (but the deleted); races: {contests} contests of {RACERS} at once (unique name, user identity, participant identity, binding), one winner each, the rest 409 {UNIQUE_NAME_TAKEN}/{USER_EXISTS}/{PARTICIPANT_EXISTS}/{BINDING_TAKEN}; accounts: {accounts} made on one node, used at once on the other and haproxy, with a key made on the other; wrong secrets 401"
+        "nodes=2 behind haproxy, rounds={rounds}; read-your-writes: writes={writes} reads_on_the_other_node={reads} stale=0; indexes: posts={posts} deleted={deleted} duplicates=0 gaps=0 (but the deleted); races: {contests} contests of {RACERS} at once (unique name, user identity, participant identity, binding), one winner each, the rest 409 {UNIQUE_NAME_TAKEN}/{USER_EXISTS}/{PARTICIPANT_EXISTS}/{BINDING_TAKEN}; accounts: {accounts} made on one node, used at once on the other and haproxy, with a key made on the other; wrong secrets 401; deleted through the other, refused on every node"
     ))
 }
 
@@ -817,7 +817,8 @@ async fn races(targets: &[Target], round: usize) -> anyhow::Result<usize> {
 }
 
 /// Accounts made through one node, used at once through the other and the balancer; API keys
-/// made through the other, used at once everywhere; a wrong secret refused everywhere.
+/// made through the other, used at once everywhere; a wrong secret refused everywhere; then
+/// the account deleted through the other, and its token and key refused everywhere.
 async fn accounts_everywhere(cluster: &Cluster, round: usize) -> anyhow::Result<usize> {
     let accounts = 3;
     let mut tasks = Vec::new();
@@ -876,6 +877,21 @@ async fn accounts_everywhere(cluster: &Cluster, round: usize) -> anyhow::Result<
                 .on(&bases[other])
                 .must_get(&format!("/v1/Conversations/{created}"))
                 .await?;
+            // Deleted through one node, with its token and key known to both: refused by both.
+            let operator_other = Api::new(&bases[other], OPERATOR_SID, OPERATOR_TOKEN);
+            let deleted = operator_other
+                .delete(&format!("/confab/Accounts/{}", account.sid))
+                .await?;
+            ensure!(
+                deleted.status == 204,
+                "delete: {} {}",
+                deleted.status,
+                deleted.body
+            );
+            for base in [&bases[other], &bases[made_on], &bases[2]] {
+                refused_soon(&account.on(base)).await?;
+                refused_soon(&Api::new(base, key_sid, secret)).await?;
+            }
             anyhow::Ok(())
         }));
     }
@@ -883,6 +899,26 @@ async fn accounts_everywhere(cluster: &Cluster, round: usize) -> anyhow::Result<
         task.await??;
     }
     Ok(accounts)
+}
+
+/// Waits until `api`'s credentials are refused (401): at once on the node that deleted the
+/// account, within the time its `NOTIFY` takes on the others (well under a second).
+async fn refused_soon(api: &Api) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let answer = api.get("/v1/Conversations").await?;
+        if answer.status == 401 {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "a deleted account still answered on {}: {} {}",
+            api.base,
+            answer.status,
+            answer.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The test clock moved through one node (or the balancer), as the operator, while both nodes

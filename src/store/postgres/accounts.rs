@@ -241,8 +241,13 @@ impl AccountStore for PgTx<'_> {
         Ok(())
     }
 
+    /// Every node hears of it when the job commits: the credentials they keep may open it.
     fn delete_account(&mut self, account_sid: &str) -> Result<bool> {
         self.clear_account(account_sid)?;
-        Ok(self.execute("DELETE FROM accounts WHERE sid = $1", &[&account_sid])? > 0)
+        let deleted = self.execute("DELETE FROM accounts WHERE sid = $1", &[&account_sid])? > 0;
+        if deleted {
+            self.notify_on_commit(super::WAKE_ACCOUNTS)?;
+        }
+        Ok(deleted)
     }
 }

@@ -19,10 +19,7 @@ impl ClockStore for PgTx<'_> {
                 &[&offset_ms],
             )?
             .get(0);
-        self.conn
-            .borrow_mut()
-            .client
-            .batch_execute(super::WAKE_CLOCK)?;
+        self.notify_on_commit(super::WAKE_CLOCK)?;
         Ok(offset)
     }
 }

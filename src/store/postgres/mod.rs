@@ -276,9 +276,10 @@ impl Engine {
 const WAKE_CHANNEL: &str = "confab_wake";
 const WAKE_WEBHOOKS_AND_COMMIT: &str = "NOTIFY confab_wake, 'webhooks'; COMMIT";
 pub(super) const WAKE_CLOCK: &str = "NOTIFY confab_wake, 'clock'";
+pub(super) const WAKE_ACCOUNTS: &str = "NOTIFY confab_wake, 'accounts'";
 
 /// Starts the thread that listens for other nodes' wake-ups (`LISTEN confab_wake`): a commit
-/// that queued webhook deliveries, or a moved clock. Without it another node's work would wait
+/// that queued webhook deliveries, a moved clock, or a deleted account. Without it another node's work would wait
 /// for this node's next look at the database, up to a second later. It reconnects if the
 /// connection drops, and ends once `stop` is set (the engine dropped).
 fn spawn_listener(
@@ -313,6 +314,7 @@ fn listen(
         while let Some(notification) = heard.next()? {
             match notification.payload() {
                 "clock" => wake.clock_moved(),
+                "accounts" => wake.accounts_deleted.notify_one(),
                 _ => wake.webhooks.notify_one(),
             }
         }
@@ -413,6 +415,12 @@ impl<'a> PgTx<'a> {
         let statement = conn.client.prepare(sql)?;
         conn.built.insert(sql.to_string(), statement.clone());
         Ok(statement)
+    }
+
+    /// Wakes every node's listener (`notify`, one of the `WAKE_*` statements) when the job
+    /// commits; a job that rolls back sends nothing.
+    fn notify_on_commit(&self, notify: &'static str) -> Result<()> {
+        Ok(self.conn.borrow_mut().client.batch_execute(notify)?)
     }
 
     /// Every row `sql` finds.
