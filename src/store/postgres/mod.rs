@@ -290,23 +290,33 @@ fn spawn_listener(
     std::thread::Builder::new()
         .name("confab-pg-listen".into())
         .spawn(move || {
+            let mut reconnecting = false;
             while !stop.load(Ordering::Relaxed) {
-                if let Err(e) = listen(&config, &wake, &stop) {
+                if let Err(e) = listen(&config, &wake, &stop, reconnecting) {
                     tracing::warn!(error = %e, "lost the PostgreSQL wake-up channel; reconnecting");
                     std::thread::sleep(Duration::from_secs(1));
                 }
+                reconnecting = true;
             }
         })?;
     Ok(())
 }
 
+/// Listens until `stop`. Once `reconnecting`, what was said while no one listened is lost, so
+/// everything it could have been is assumed: every worker looks, and every credential kept is
+/// forgotten (an account may have been deleted).
 fn listen(
     config: &postgres::Config,
     wake: &Wakeups,
     stop: &AtomicBool,
+    reconnecting: bool,
 ) -> std::result::Result<(), postgres::Error> {
     let mut client = config.connect(NoTls)?;
     client.batch_execute(&format!("LISTEN {WAKE_CHANNEL}"))?;
+    if reconnecting {
+        wake.clock_moved();
+        wake.accounts_deleted.notify_one();
+    }
     while !stop.load(Ordering::Relaxed) {
         let mut notifications = client.notifications();
         // Wakes at least once a second to see whether it should stop.
