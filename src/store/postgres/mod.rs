@@ -279,9 +279,9 @@ pub(super) const WAKE_CLOCK: &str = "NOTIFY confab_wake, 'clock'";
 pub(super) const WAKE_ACCOUNTS: &str = "NOTIFY confab_wake, 'accounts'";
 
 /// Starts the thread that listens for other nodes' wake-ups (`LISTEN confab_wake`): a commit
-/// that queued webhook deliveries, a moved clock, or a deleted account. Without it another node's work would wait
-/// for this node's next look at the database, up to a second later. It reconnects if the
-/// connection drops, and ends once `stop` is set (the engine dropped).
+/// that queued webhook deliveries, a moved clock, or a deleted account. Without it another
+/// node's work would wait for this node's next look at the database, up to a second later. It
+/// reconnects if the connection drops, and ends once `stop` is set (the engine dropped).
 fn spawn_listener(
     config: postgres::Config,
     wake: Arc<Wakeups>,
