@@ -136,6 +136,16 @@ async fn conversation(client: &Client, name: &str) -> String {
         .to_string()
 }
 
+/// A conversation made while a stream watched (the stream is closed after), and the id of its
+/// `onConversationAdded`: where a stream resumes to get what came after.
+async fn conversation_seen(client: &Client, name: &str) -> (String, Option<String>) {
+    let mut stream = Stream::open(client, "", None).await;
+    let ch = conversation(client, name).await;
+    let added = stream.event().await;
+    assert_eq!(added.name(), "onConversationAdded");
+    (ch, added.id)
+}
+
 async fn message(client: &Client, conversation: &str, body: &str) -> String {
     let posted = client
         .post(
@@ -233,17 +243,14 @@ async fn a_burst_arrives_once_each_in_order() {
 #[tokio::test]
 async fn a_backlog_larger_than_one_write_arrives_whole_and_in_order() {
     let client = account().await;
-    let mut stream = Stream::open(&client, "", None).await;
-    let ch = conversation(&client, "backlog").await;
-    let first = stream.event().await;
-    drop(stream);
+    let (ch, seen) = conversation_seen(&client, "backlog").await;
     // 60 messages of 1,000 characters: about four writes' worth.
     let mut sent = Vec::new();
     for n in 0..60 {
         let body = format!("{n:04}{}", "x".repeat(996));
         sent.push(message(&client, &ch, &body).await);
     }
-    let mut resumed = Stream::open(&client, "EventType=onMessageAdded", first.id.as_deref()).await;
+    let mut resumed = Stream::open(&client, "EventType=onMessageAdded", seen.as_deref()).await;
     let mut got = Vec::new();
     for n in 0..60 {
         let event = resumed.event().await;
@@ -312,15 +319,12 @@ async fn the_event_type_filter_is_repeatable_and_refuses_unknown_names() {
 #[tokio::test]
 async fn a_reconnect_with_last_event_id_gets_what_it_missed_in_order() {
     let client = account().await;
-    let mut stream = Stream::open(&client, "", None).await;
-    let ch = conversation(&client, "resumed").await;
-    let first = stream.event().await;
-    drop(stream);
+    let (ch, seen) = conversation_seen(&client, "resumed").await;
     let mut sent = Vec::new();
     for n in 0..5 {
         sent.push(message(&client, &ch, &format!("missed {n}")).await);
     }
-    let mut resumed = Stream::open(&client, "", first.id.as_deref()).await;
+    let mut resumed = Stream::open(&client, "", seen.as_deref()).await;
     let mut got = Vec::new();
     let mut last_id = None;
     for _ in 0..5 {

@@ -879,15 +879,12 @@ async fn accounts_everywhere(cluster: &Cluster, round: usize) -> anyhow::Result<
                 .await?;
             // Deleted through one node, with its token and key known to both: refused by both.
             let operator_other = Api::new(&bases[other], OPERATOR_SID, OPERATOR_TOKEN);
-            let deleted = operator_other
-                .delete(&format!("/confab/Accounts/{}", account.sid))
-                .await?;
-            ensure!(
-                deleted.status == 204,
-                "delete: {} {}",
-                deleted.status,
-                deleted.body
-            );
+            let path = format!("/confab/Accounts/{}", account.sid);
+            expect(
+                operator_other.delete(&path).await?,
+                204,
+                "delete the account",
+            )?;
             for base in [&bases[other], &bases[made_on], &bases[2]] {
                 refused_soon(&account.on(base)).await?;
                 refused_soon(&Api::new(base, key_sid, secret)).await?;
