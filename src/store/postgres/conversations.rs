@@ -26,7 +26,8 @@ macro_rules! select {
     };
 }
 
-/// The same for a write, whose `$rest` ends in `FOR UPDATE OF c`: the transaction waits for
+/// The same for a write, whose `$rest` ends in `FOR UPDATE OF c`, with the conversation's next
+/// message index after the columns (`LOCKED_NEXT_INDEX`): the transaction waits for
 /// the conversation's advisory lock, then locks its row, in one round trip. The advisory lock
 /// is taken in the select list, which PostgreSQL computes below the node that locks the row:
 /// only for the row the WHERE clause found, and before the row lock, whose transaction id so
@@ -37,12 +38,16 @@ macro_rules! select {
 macro_rules! select_locked {
     ($($rest:literal),*) => {
         concat!(
-            "SELECT ", columns!(), ", pg_advisory_xact_lock(7301, (c.id % 2147483647)::int)
+            "SELECT ", columns!(), ", c.next_message_index,
+                 pg_advisory_xact_lock(7301, (c.id % 2147483647)::int)
              FROM conversations c JOIN services s ON s.id = c.service_id ",
             $($rest),*
         )
     };
 }
+
+/// Where a row of `select_locked!` has the next message index: after `columns!`.
+const LOCKED_NEXT_INDEX: usize = 18;
 
 /// The columns `map_row` reads, in its order.
 macro_rules! columns {
@@ -144,7 +149,12 @@ impl PgTx<'_> {
                 &[&sid_or_name, &tenant.account_sid],
             )?,
         };
-        row.as_ref().map(map_row).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let conversation = map_row(&row)?;
+        if lock {
+            self.locked_next_message_index(conversation.id, row.get(LOCKED_NEXT_INDEX));
+        }
+        Ok(Some(conversation))
     }
 
     /// The conversations of these ids, in one query (for lists that join a page of rows to

@@ -72,8 +72,9 @@ fn event_id(r: &Row) -> EventId {
 }
 
 impl EventStore for PgTx<'_> {
+    /// Sent with the job's next statement or its commit: nothing in the job reads it back.
     fn record_event(&mut self, event: &NewEvent) -> Result<()> {
-        self.execute(
+        self.execute_later(
             "INSERT INTO stream_events (account_sid, conversation_sid, name, data)
              VALUES ($1, $2, $3, $4)",
             &[

@@ -113,28 +113,34 @@ impl MessageStore for PgTx<'_> {
 
     /// The conversation's counter is exact here: the job holds the row's lock
     /// (`lock_conversation`), so the next post waits for this one to commit or roll back, and
-    /// a rolled-back post gives its index back with the rest of its transaction.
+    /// a rolled-back post gives its index back with the rest of its transaction. The counter
+    /// was read with the lock, so the update goes out with the job's next statement.
     fn take_message_index(
         &mut self,
         conv: &ConversationRow,
         active: &ConversationRow,
     ) -> Result<i64> {
-        Ok(self
-            .query_one(
-                "UPDATE conversations SET next_message_index = next_message_index + 1,
-                     state = $2, date_inactive = $3, date_closed = $4, date_updated = $5
-                 WHERE id = $1 RETURNING next_message_index - 1",
-                &[
-                    &conv.id,
-                    &active.state.as_str(),
-                    &active.date_inactive,
-                    &active.date_closed,
-                    &active.date_updated,
-                ],
-            )?
-            .get(0))
+        let index = self.next_message_index(conv.id)?;
+        self.execute_later(
+            "UPDATE conversations SET next_message_index = $2,
+                 state = $3, date_inactive = $4, date_closed = $5, date_updated = $6
+             WHERE id = $1",
+            &[
+                &conv.id,
+                &(index + 1),
+                &active.state.as_str(),
+                &active.date_inactive,
+                &active.date_closed,
+                &active.date_updated,
+            ],
+        )?;
+        Ok(index)
     }
 
+    /// The id comes from the ones this connection holds (`new_message_id`), so the insert goes
+    /// out with the job's next statement. Nothing the job does can make it fail but a broken
+    /// database: the SID is new, the conversation is locked, and its index was taken under
+    /// that lock.
     fn insert_message(
         &mut self,
         conversation_id: i64,
@@ -142,28 +148,29 @@ impl MessageStore for PgTx<'_> {
         content_variables: Option<&str>,
         subject: Option<&str>,
     ) -> Result<i64> {
-        Ok(self
-            .query_one(
-                "INSERT INTO messages (sid, conversation_id, idx, author, body, media, attributes,
-                     participant_sid, content_sid, content_variables, subject, date_created, date_updated)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-                &[
-                    &row.sid,
-                    &conversation_id,
-                    &row.index,
-                    &row.author,
-                    &row.body,
-                    &row.media,
-                    &row.attributes,
-                    &row.participant_sid,
-                    &row.content_sid,
-                    &content_variables,
-                    &subject,
-                    &row.date_created,
-                    &row.date_updated,
-                ],
-            )?
-            .get(0))
+        let id = self.new_message_id()?;
+        self.execute_later(
+            "INSERT INTO messages (id, sid, conversation_id, idx, author, body, media, attributes,
+                 participant_sid, content_sid, content_variables, subject, date_created, date_updated)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            &[
+                &id,
+                &row.sid,
+                &conversation_id,
+                &row.index,
+                &row.author,
+                &row.body,
+                &row.media,
+                &row.attributes,
+                &row.participant_sid,
+                &row.content_sid,
+                &content_variables,
+                &subject,
+                &row.date_created,
+                &row.date_updated,
+            ],
+        )?;
+        Ok(id)
     }
 
     fn update_message(&mut self, row: &MessageRow, subject: Option<&str>) -> Result<()> {
