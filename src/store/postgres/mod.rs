@@ -687,7 +687,10 @@ impl<'a> PgTx<'a> {
         let params = encode(&statement, params)?;
         let client = self.client;
         self.send_later(Box::pin(async move {
-            client.execute_raw(&statement, params.iter()).await.map(drop)
+            client
+                .execute_raw(&statement, params.iter())
+                .await
+                .map(drop)
         }));
         Ok(())
     }
@@ -772,7 +775,10 @@ mod tests {
                 Ok(())
             })
             .await;
-        assert!(written.is_err(), "a job whose statement failed was answered");
+        assert!(
+            written.is_err(),
+            "a job whose statement failed was answered"
+        );
         assert_eq!(events_of(&engine, "ACfailed").await, 0);
         // The connection went back to the pool usable, outside any transaction.
         engine
