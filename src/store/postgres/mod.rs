@@ -152,9 +152,12 @@ impl r2d2::ManageConnection for Manager {
 pub struct Engine {
     /// Always `Some` but while the engine drops (see `Drop`).
     pool: Option<r2d2::Pool<Manager>>,
-    /// One per pooled connection: a job takes one before it takes a blocking thread, so that
-    /// jobs waiting for a connection wait as tasks, not as threads (`jobs_at_once`).
-    connections_free: Arc<tokio::sync::Semaphore>,
+    /// The threads jobs run on, as many as the pool has connections: a job beyond them waits
+    /// in the queue as a task, not on a thread of its own. On the server's blocking threads,
+    /// 64 concurrent requests on a pool of 16 kept some 90 threads, each with its stack and
+    /// its allocator's pages (150 to 180 MiB of resident memory, against about 100).
+    /// Always `Some` but while the engine drops.
+    jobs: Option<Runtime>,
     clock: Clock,
     wake: Arc<Wakeups>,
     /// In test mode the clock's offset is read from the database at the start of every job.
@@ -166,11 +169,14 @@ pub struct Engine {
 }
 
 impl Drop for Engine {
-    /// Closing a connection of the synchronous client blocks on its own runtime, which a
-    /// thread that drives async tasks may not do: the pool, and its connections, are let go on
-    /// a thread of their own (jobs drop their clones on the blocking threads they ran on).
+    /// Closing a connection drops its runtime, which a thread that drives async tasks may not
+    /// do: the pool, and its connections, are let go on a thread of their own (jobs drop their
+    /// clones on the threads they ran on), and the job threads are left to end on their own.
     fn drop(&mut self) {
         self.stop_listening.store(true, Ordering::Relaxed);
+        if let Some(jobs) = self.jobs.take() {
+            jobs.shutdown_background();
+        }
         if let Some(pool) = self.pool.take() {
             let _ = std::thread::Builder::new()
                 .name("confab-pg-close".into())
@@ -270,7 +276,13 @@ impl Engine {
         )?;
         Ok(Engine {
             pool: Some(pool),
-            connections_free: Arc::new(tokio::sync::Semaphore::new(size as usize)),
+            jobs: Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .max_blocking_threads(size as usize)
+                    .thread_name("confab-pg-job")
+                    .build()?,
+            ),
             clock,
             wake,
             shared_clock: options.test_mode,
@@ -285,15 +297,17 @@ impl Engine {
             .expect("the pool lives as long as the engine")
     }
 
-    /// Waits until a pooled connection is free. Without it, each job beyond the pool's size
-    /// would hold a blocking thread of its own while it waited for a connection: 64
-    /// concurrent requests on a pool of 16 kept some 90 threads, each with its stack and its
-    /// allocator's pages (about 100 MiB of resident memory against some 60).
-    async fn jobs_at_once(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
-        self.connections_free
-            .acquire()
+    /// Runs `job` on one of the engine's job threads.
+    async fn on_a_job_thread<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.jobs
+            .as_ref()
+            .expect("the job threads live as long as the engine")
+            .spawn_blocking(job)
             .await
-            .map_err(|_| Error::internal("the PostgreSQL engine is closing"))
+            .map_err(|e| Error::internal(format!("a job failed: {e}")))?
     }
 
     /// Runs `job` in a transaction of its own and answers once it has committed.
@@ -302,15 +316,14 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&mut PgTx) -> Result<T> + Send + 'static,
     {
-        let _free = self.jobs_at_once().await?;
         let (pool, clock, shared) = (self.pool(), self.clock.clone(), self.shared_clock);
-        let (result, done) = tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            let now = now(&mut conn, &clock, shared)?;
-            in_transaction(&mut conn, now, job)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("a write job failed: {e}")))??;
+        let (result, done) = self
+            .on_a_job_thread(move || {
+                let mut conn = pool.get()?;
+                let now = now(&mut conn, &clock, shared)?;
+                in_transaction(&mut conn, now, job)
+            })
+            .await?;
         if done.queued_webhooks {
             self.wake.webhooks.notify_one();
         }
@@ -328,16 +341,14 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&PgTx) -> Result<T> + Send + 'static,
     {
-        let _free = self.jobs_at_once().await?;
         let (pool, clock, shared) = (self.pool(), self.clock.clone(), self.shared_clock);
-        tokio::task::spawn_blocking(move || {
+        self.on_a_job_thread(move || {
             let mut conn = pool.get()?;
             let now = now(&mut conn, &clock, shared)?;
             let tx = PgTx::new(&mut conn, now);
             job(&tx)
         })
         .await
-        .map_err(|e| Error::internal(format!("a read job failed: {e}")))?
     }
 }
 
