@@ -460,8 +460,8 @@ fn in_transaction<T>(
             // rollback, not an error).
             if let Err(e) = tx.round_trip(tx.client.batch_execute(commit)) {
                 // A failed NOTIFY leaves the transaction open: the connection goes back to the
-                // pool outside it.
-                tx.roll_back()?;
+                // pool outside it. The job's error is what the caller needs to hear.
+                let _ = tx.roll_back();
                 return Err(e);
             }
             Ok((value, done))
