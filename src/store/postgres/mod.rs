@@ -576,10 +576,10 @@ impl<'a> PgTx<'a> {
                 }
                 Poll::Pending => true,
             });
-            if answer.is_none() {
-                if let Poll::Ready(answered) = request.as_mut().poll(cx) {
-                    answer = Some(answered);
-                }
+            if answer.is_none()
+                && let Poll::Ready(answered) = request.as_mut().poll(cx)
+            {
+                answer = Some(answered);
             }
             if sent.is_empty() && answer.is_some() {
                 Poll::Ready(())
