@@ -3,9 +3,10 @@
 //! - **A pool of connections**, a transaction per write job: `BEGIN`, the job, `COMMIT`. The
 //!   database makes it durable (its own WAL and group commit) before `COMMIT` returns, so a job
 //!   is answered only once every node can read it.
-//! - **Jobs run on blocking threads**: the domain code is synchronous; each pooled connection is
-//!   rust-postgres's asynchronous client driven by a runtime of its own on the job's thread
-//!   (as its synchronous client does), one connection held per running job.
+//! - **Jobs run on threads of the engine's own**, as many as the pool has connections: the
+//!   domain code is synchronous; each pooled connection is rust-postgres's asynchronous client
+//!   driven by a runtime of its own on the job's thread (as its synchronous client does), one
+//!   connection held per running job.
 //! - **Writes no one reads wait for the next round trip**: `BEGIN`, and the statements a job
 //!   sends with [`PgTx::execute_later`], go out with the job's next statement that needs an
 //!   answer, or with `COMMIT`, in order, in one round trip (docs/design.md, "Storage engines").
