@@ -246,14 +246,12 @@ mod tests {
         }
     }
 
-    /// A transaction that took the lower id commits after one that took a higher id: a reader
-    /// of `id > last` would have moved past it. Here the later one is held back until the
-    /// earlier one ends, and then both come, in the order of their transactions.
-    #[tokio::test]
-    async fn an_event_that_commits_late_is_not_skipped() {
+    /// A store on a new database and its URL, or `None` (said on stderr) without
+    /// `CONFAB_TEST_PG`: these tests are PostgreSQL's own.
+    async fn store_on_a_new_database() -> Option<(String, Store)> {
         let Ok(admin) = std::env::var("CONFAB_TEST_PG") else {
-            eprintln!("NOT RUN: CONFAB_TEST_PG is not set (a PostgreSQL-only ordering test)");
-            return;
+            eprintln!("NOT RUN: CONFAB_TEST_PG is not set (a PostgreSQL-only test)");
+            return None;
         };
         let url = crate::store::postgres::create_test_database(admin);
         let store = Store::open(
@@ -263,6 +261,17 @@ mod tests {
         )
         .await
         .unwrap();
+        Some((url, store))
+    }
+
+    /// A transaction that took the lower id commits after one that took a higher id: a reader
+    /// of `id > last` would have moved past it. Here the later one is held back until the
+    /// earlier one ends, and then both come, in the order of their transactions.
+    #[tokio::test]
+    async fn an_event_that_commits_late_is_not_skipped() {
+        let Some((url, store)) = store_on_a_new_database().await else {
+            return;
+        };
         let mut feed = store.events().subscribe("AClate");
         // The late one: its transaction takes an id, and stays open.
         let (inserted_tx, inserted) = std::sync::mpsc::channel();
@@ -320,21 +329,11 @@ mod tests {
     /// run on PostgreSQL's generic plan, which must not scan the table on every look.
     #[tokio::test]
     async fn the_pollers_statements_use_the_index_on_their_generic_plan() {
-        let Ok(admin) = std::env::var("CONFAB_TEST_PG") else {
-            eprintln!("NOT RUN: CONFAB_TEST_PG is not set (a PostgreSQL-only plan test)");
+        // Opening migrates the new database.
+        let Some((url, store)) = store_on_a_new_database().await else {
             return;
         };
-        let url = crate::store::postgres::create_test_database(admin);
-        // Opening migrates the new database.
-        drop(
-            Store::open(
-                &Location::Postgres(url.clone()),
-                &Options::default(),
-                Clock::default(),
-            )
-            .await
-            .unwrap(),
-        );
+        drop(store);
         let plans = tokio::task::spawn_blocking(move || {
             let mut client = Client::connect(&url, NoTls).unwrap();
             client

@@ -774,16 +774,18 @@ mod tests {
     const INSERT_EVENT: &str =
         "INSERT INTO stream_events (account_sid, name, data) VALUES ($1, 'later', '{}')";
 
+    fn count_events(tx: &PgTx, account: &str) -> Result<i64> {
+        Ok(tx
+            .query_one(
+                "SELECT count(*) FROM stream_events WHERE account_sid = $1",
+                &[&account],
+            )?
+            .get(0))
+    }
+
     async fn events_of(engine: &Engine, account: &'static str) -> i64 {
         engine
-            .read(move |tx| {
-                Ok(tx
-                    .query_one(
-                        "SELECT count(*) FROM stream_events WHERE account_sid = $1",
-                        &[&account],
-                    )?
-                    .get(0))
-            })
+            .read(move |tx| count_events(tx, account))
             .await
             .unwrap()
     }
@@ -826,12 +828,7 @@ mod tests {
             .write(|tx| {
                 tx.execute_later(INSERT_EVENT, &[&"ACown"])?;
                 tx.execute_later(INSERT_EVENT, &[&"ACown"])?;
-                Ok(tx
-                    .query_one(
-                        "SELECT count(*) FROM stream_events WHERE account_sid = $1",
-                        &[&"ACown"],
-                    )?
-                    .get::<_, i64>(0))
+                count_events(tx, "ACown")
             })
             .await
             .unwrap();
