@@ -344,19 +344,11 @@ mod tests {
                      SET plan_cache_mode = force_generic_plan",
                 )
                 .unwrap();
-            [SETTLED, HELD_BACK].map(|sql| {
-                let params = if sql == SETTLED {
-                    "$1, $2, $3"
-                } else {
-                    "$1, $2"
-                };
+            // Each statement with the cursor at the start, and its arguments.
+            [(SETTLED, "0, 0, 10"), (HELD_BACK, "0, 0")].map(|(sql, arguments)| {
                 let plan = client
                     .simple_query(&format!(
-                        "PREPARE p AS {sql}; EXPLAIN EXECUTE p({}); DEALLOCATE p",
-                        params
-                            .replace("$1", "0")
-                            .replace("$2", "0")
-                            .replace("$3", "10")
+                        "PREPARE p AS {sql}; EXPLAIN EXECUTE p({arguments}); DEALLOCATE p"
                     ))
                     .unwrap();
                 plan.iter()
