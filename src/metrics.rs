@@ -5,7 +5,7 @@
 //! scrape, the webhook outbox's depth and the timers and receipts that are due.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -39,19 +39,39 @@ const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 25
 #[derive(Clone)]
 struct Route(Arc<str>);
 
+/// How often the recorder folds the histogram samples it holds into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(1);
+
 /// The process's recorder, installed on first use: one per process (the metrics facade has one
 /// global recorder), which every server of a test binary shares.
+///
+/// The exporter keeps every histogram sample (each request's latency, each write batch's size)
+/// until its upkeep folds them into buckets, and only its own listener would run that
+/// periodically: without it, a server that nobody scrapes holds about 10 bytes per request, for
+/// ever (docs/design.md, "Metrics: samples folded every second"). So a thread of the recorder's
+/// runs the upkeep.
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        PrometheusBuilder::new()
+        let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(REQUEST_SECONDS.into()), &LATENCY_BUCKETS)
             .and_then(|b| {
                 b.set_buckets_for_metric(Matcher::Full(WRITE_BATCH_JOBS.into()), &BATCH_BUCKETS)
             })
             .expect("the buckets are not empty")
             .install_recorder()
-            .expect("no other metrics recorder is installed")
+            .expect("no other metrics recorder is installed");
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("confab-metrics".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            })
+            .expect("spawn the metrics upkeep thread");
+        handle
     })
 }
 
