@@ -230,6 +230,10 @@ async fn worker(shared: Arc<Shared>, addr: SocketAddr) -> Tally {
     tally
 }
 
+/// The start of an SSE event's `event:` field, which every event confab writes has, once.
+static EVENT_FIELD: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\nevent:"));
+
 /// Opens an event stream as `auth` and reads it until the run stops (`stop` changes),
 /// counting its events.
 async fn hold_stream(
@@ -257,7 +261,10 @@ async fn hold_stream(
             anyhow::bail!("the stream ended");
         };
         if let Ok(data) = frame?.into_data() {
-            let count = data.windows(7).filter(|w| w == b"\nevent:").count();
+            // A vectorized search: the streams' bytes (a gigabyte a second with 300 live
+            // streams) are read on the machine that runs confab, and a byte-by-byte count took
+            // more CPU than confab spent writing them.
+            let count = EVENT_FIELD.find_iter(&data).count();
             events.fetch_add(count as u64, Ordering::Relaxed);
         }
     }
