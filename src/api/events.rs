@@ -137,26 +137,37 @@ async fn next_write(mut writes: Writes) -> Option<(Result<Bytes, Infallible>, Wr
             Ok(Ok(event)) => event,
         },
     };
-    let mut text = Vec::with_capacity(MAX_WRITE.max(written_len(&first)));
-    write_event(&mut text, &first);
     writes.paced = true;
-    while let Some(event) = writes.follower.try_next() {
-        if text.len() + written_len(&event) > MAX_WRITE {
+    let first = written(&first).clone();
+    // One event ready: its shared text goes out as it is.
+    let Some(mut event) = writes.follower.try_next() else {
+        return Some((Ok(first), writes));
+    };
+    let mut text = Vec::with_capacity(MAX_WRITE.max(first.len()));
+    text.extend_from_slice(&first);
+    loop {
+        let bytes = written(&event);
+        if text.len() + bytes.len() > MAX_WRITE {
             writes.held = Some(event);
             writes.paced = false;
             break;
         }
-        write_event(&mut text, &event);
+        text.extend_from_slice(bytes);
+        match writes.follower.try_next() {
+            Some(next) => event = next,
+            None => break,
+        }
     }
     Some((Ok(Bytes::from(text)), writes))
 }
 
-/// The bytes [`write_event`] writes for `event`, or more, but for the `data: ` of each line of
-/// its data after the first (an event's data is one line of JSON).
-fn written_len(event: &StreamEvent) -> usize {
-    /// An id: two 64-bit numbers (20 characters each with a sign) and a dash.
-    const ID: usize = 41;
-    "id: \nevent: \ndata: \n\n".len() + ID + event.name.len() + event.data.len()
+/// The event's text, made once for every stream of this node that writes the same event.
+fn written(event: &StreamEvent) -> &Bytes {
+    event.written.get_or_init(|| {
+        let mut out = Vec::with_capacity(64 + event.name.len() + event.data.len());
+        write_event(&mut out, event);
+        Bytes::from(out)
+    })
 }
 
 /// One SSE event: `id`, `event`, and a `data` line for each line of its data.

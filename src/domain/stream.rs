@@ -208,6 +208,7 @@ mod tests {
             conversation_sid: conversation.map(str::to_string),
             name: name.into(),
             data: "{}".into(),
+            written: Default::default(),
         }
     }
 

@@ -11,8 +11,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use crate::error::Result;
@@ -82,14 +83,38 @@ pub struct NewEvent {
 }
 
 /// An event as streams see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StreamEvent {
     pub id: EventId,
     pub account_sid: String,
     pub conversation_sid: Option<String>,
     pub name: String,
     pub data: String,
+    /// The event's text as a stream writes it, made by the first stream that writes it
+    /// (`api/events.rs`) and shared by every stream the node's feed hands the same event to, so
+    /// that an account's streams do not each format each event. Not part of its identity.
+    pub written: OnceLock<Bytes>,
 }
+
+impl PartialEq for StreamEvent {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.id,
+            &self.account_sid,
+            &self.conversation_sid,
+            &self.name,
+            &self.data,
+        ) == (
+            &other.id,
+            &other.account_sid,
+            &other.conversation_sid,
+            &other.name,
+            &other.data,
+        )
+    }
+}
+
+impl Eq for StreamEvent {}
 
 /// Where a new stream starts ([`EventStore::stream_start`]).
 #[derive(Debug, Clone, Default)]
@@ -233,6 +258,7 @@ mod tests {
             conversation_sid: None,
             name: "onMessageAdded".into(),
             data: "{}".into(),
+            written: Default::default(),
         }
     }
 

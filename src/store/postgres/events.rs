@@ -65,6 +65,7 @@ fn stream_event(r: &Row) -> StreamEvent {
         conversation_sid: r.get(3),
         name: r.get(4),
         data: r.get(5),
+        written: Default::default(),
     }
 }
 

@@ -17,6 +17,7 @@ fn stream_event(r: &Row) -> rusqlite::Result<StreamEvent> {
         conversation_sid: r.get(2)?,
         name: r.get(3)?,
         data: r.get(4)?,
+        written: Default::default(),
     })
 }
 
@@ -46,6 +47,7 @@ impl EventStore for SqliteTx<'_, '_> {
             conversation_sid: event.conversation_sid.clone(),
             name: event.name.to_string(),
             data: event.data.clone(),
+            written: Default::default(),
         });
         Ok(())
     }
