@@ -184,3 +184,37 @@ fn write_event(out: &mut Vec<u8>, event: &StreamEvent) {
     }
     out.push(b'\n');
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::events::EventId;
+
+    fn event(data: &str) -> StreamEvent {
+        StreamEvent {
+            id: EventId { epoch: 0, seq: 7 },
+            account_sid: "AC1".into(),
+            conversation_sid: None,
+            name: "onMessageAdded".into(),
+            data: data.into(),
+            written: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_event_is_written_as_sse_with_a_data_line_for_each_line() {
+        let e = event("{\"a\":1}\r\n{\"b\":2}");
+        assert_eq!(
+            &written(&e)[..],
+            b"id: 7\nevent: onMessageAdded\ndata: {\"a\":1}\ndata: {\"b\":2}\n\n"
+        );
+    }
+
+    #[test]
+    fn an_events_text_is_made_once_and_shared() {
+        let e = Arc::new(event("{}"));
+        let (a, b) = (Arc::clone(&e), Arc::clone(&e));
+        // Two streams handed the same event write the very same bytes, not two copies.
+        assert_eq!(written(&a).as_ptr(), written(&b).as_ptr());
+    }
+}
