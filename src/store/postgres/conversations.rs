@@ -27,7 +27,7 @@ macro_rules! select {
 }
 
 /// The same for a write, whose `$rest` ends in `FOR UPDATE OF c`, with the conversation's next
-/// message index after the columns (`LOCKED_NEXT_INDEX`): the transaction waits for
+/// message index after the columns (read by its name): the transaction waits for
 /// the conversation's advisory lock, then locks its row, in one round trip. The advisory lock
 /// is taken in the select list, which PostgreSQL computes below the node that locks the row:
 /// only for the row the WHERE clause found, and before the row lock, whose transaction id so
@@ -45,9 +45,6 @@ macro_rules! select_locked {
         )
     };
 }
-
-/// Where a row of `select_locked!` has the next message index: after `columns!`.
-const LOCKED_NEXT_INDEX: usize = 18;
 
 /// The columns `map_row` reads, in its order.
 macro_rules! columns {
@@ -152,7 +149,7 @@ impl PgTx<'_> {
         let Some(row) = row else { return Ok(None) };
         let conversation = map_row(&row)?;
         if lock {
-            self.locked_next_message_index(conversation.id, row.get(LOCKED_NEXT_INDEX));
+            self.locked_next_message_index(conversation.id, row.get("next_message_index"));
         }
         Ok(Some(conversation))
     }
